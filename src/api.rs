@@ -1,0 +1,237 @@
+//! The public API, the same on native and wasm: load weights from a byte stream or a file,
+//! `encode(image) → Latent`, `decode(&Latent) → image`.
+
+pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
+use crate::gpu::BufferPool;
+use crate::kernels::Kernels;
+use crate::model::{AutoencoderKl, Ops, WeightStore};
+use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// An 8-bit RGBA image, rows top to bottom, 4 bytes a pixel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+/// The decoder's output before clamping: `[3, height, width]` f32, values nominally in [-1, 1].
+#[derive(Clone, Debug)]
+pub struct RawImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+}
+
+/// A latent: `[4, height, width]` f32 (NCHW without the batch), unscaled (diffusers' `latent_dist.mean`).
+/// `image_width`/`image_height` is the image size the decoder crops to (8× the latent size unless
+/// the latent came from an image whose sides were not multiples of 8).
+#[derive(Clone, Debug)]
+pub struct Latent {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<f32>,
+    pub image_width: u32,
+    pub image_height: u32,
+}
+
+/// Latent channels of every supported VAE.
+pub const LATENT_CHANNELS: usize = 4;
+
+impl Latent {
+    /// A latent of `[4, height, width]` values; decodes to an image of 8× its size.
+    pub fn new(width: u32, height: u32, data: Vec<f32>) -> Result<Latent> {
+        let lat = Latent { width, height, data, image_width: width * 8, image_height: height * 8 };
+        lat.check()?;
+        Ok(lat)
+    }
+
+    fn check(&self) -> Result<()> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        if w == 0 || h == 0 || self.data.len() != LATENT_CHANNELS * w * h {
+            return Err(Error::Input(format!("latent of {}×{} needs {} values, got {}", w, h, LATENT_CHANNELS * w * h, self.data.len())));
+        }
+        if self.image_width == 0 || self.image_height == 0 || self.image_width > 8 * self.width || self.image_height > 8 * self.height {
+            return Err(Error::Input(format!("image size {}×{} does not fit latent {w}×{h}", self.image_width, self.image_height)));
+        }
+        if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Input(format!("latent value {i} is not finite ({})", self.data[i])));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Overrides the scaling factor (default 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215).
+    pub scaling_factor: Option<f32>,
+}
+
+/// Receives tensors from the reader and uploads them as they complete.
+struct GpuSink {
+    gpu: Gpu,
+    store: Option<WeightStore>,
+}
+
+impl WeightSink for GpuSink {
+    fn begin(&mut self, info: &ModelInfo) -> Result<()> {
+        self.gpu.check_lost()?;
+        self.store = Some(WeightStore::new(info.config.norm_num_groups as u32));
+        Ok(())
+    }
+
+    fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        match self.store.as_mut() {
+            Some(s) => {
+                s.upload(&self.gpu, name, shape, data);
+                Ok(())
+            }
+            None => Err(Error::Input(format!("tensor {name} arrived before the header"))),
+        }
+    }
+}
+
+/// Push-based loader: feed the file's bytes in chunks of any size, then `finish`. The compute
+/// pipelines are built when the loader is made, so they are ready when the last byte arrives.
+pub struct VaeLoader {
+    loader: WeightsLoader<GpuSink>,
+    kernels: Kernels,
+}
+
+impl VaeLoader {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.loader.push(chunk)
+    }
+
+    /// Total file size once the header has arrived.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.loader.total_bytes()
+    }
+
+    pub fn finish(self) -> Result<Vae> {
+        let (sink, info) = self.loader.finish()?;
+        let mut store = sink.store.ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
+        let model = AutoencoderKl::from_store(&mut store, &info.config)?;
+        let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
+        Ok(Vae { gpu: sink.gpu, kernels: self.kernels, pool, model, info })
+    }
+}
+
+/// The loaded model on one GPU.
+pub struct Vae {
+    gpu: Gpu,
+    kernels: Kernels,
+    pool: Arc<BufferPool>,
+    model: AutoencoderKl,
+    info: ModelInfo,
+}
+
+fn round8(v: u32) -> u32 {
+    v.div_ceil(8) * 8
+}
+
+impl Vae {
+    pub fn loader(gpu: &Gpu, opts: LoadOptions) -> VaeLoader {
+        let sink = GpuSink { gpu: gpu.clone(), store: None };
+        VaeLoader { loader: WeightsLoader::new(sink, opts.scaling_factor), kernels: Kernels::new(&gpu.device) }
+    }
+
+    /// Streams a `.safetensors` file from disk in 1 MiB chunks.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_file(gpu: &Gpu, path: &std::path::Path, opts: LoadOptions) -> Result<Vae> {
+        use std::io::Read;
+        let io = |e: std::io::Error| Error::Input(format!("{}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let mut loader = Vae::loader(gpu, opts);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            loader.push(&buf[..n])?;
+        }
+        loader.finish()
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn scaling_factor(&self) -> f32 {
+        self.info.config.scaling_factor
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Bytes held in activation buffers now and at most so far.
+    pub fn activation_bytes(&self) -> (u64, u64) {
+        self.pool.allocated()
+    }
+
+    /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.
+    pub async fn encode(&self, image: &Image) -> Result<Latent> {
+        self.encode_inner(image, None).await
+    }
+
+    /// A posterior sample `mean + exp(0.5·logvar)·ε`, ε from a seeded generator.
+    pub async fn encode_sample(&self, image: &Image, seed: u64) -> Result<Latent> {
+        self.encode_inner(image, Some(seed)).await
+    }
+
+    async fn encode_inner(&self, image: &Image, seed: Option<u64>) -> Result<Latent> {
+        let (w, h) = (image.width, image.height);
+        if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
+            return Err(Error::Input(format!("image of {w}×{h} needs {} RGBA bytes, got {}", 4 * w as usize * h as usize, image.rgba.len())));
+        }
+        let (pw, ph) = (round8(w), round8(h));
+        let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
+        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph)?;
+        let moments = self.model.encoder.forward(&mut ops, &x)?;
+        drop(x);
+        let moments = ops.conv(&moments, &self.model.quant_conv, crate::kernels::conv2d::ConvMode::Same, None)?;
+        let z = ops.posterior(&moments, seed)?;
+        let data = ops.read_f32(&z).await?;
+        Ok(Latent { width: z.w, height: z.h, data, image_width: w, image_height: h })
+    }
+
+    /// Records the decoder up to its `[3, H, W]` output.
+    fn decode_ops<'a>(&'a self, latent: &Latent) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
+        latent.check()?;
+        let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
+        let z = ops.tensor_from(LATENT_CHANNELS as u32, latent.height, latent.width, &latent.data)?;
+        let z = ops.conv(&z, &self.model.post_quant_conv, crate::kernels::conv2d::ConvMode::Same, None)?;
+        let out = self.model.decoder.forward(&mut ops, &z)?;
+        Ok((ops, out))
+    }
+
+    /// Decoded image cropped to `latent.image_width × image_height`.
+    pub async fn decode(&self, latent: &Latent) -> Result<Image> {
+        let (mut ops, out) = self.decode_ops(latent)?;
+        let (w, h) = (latent.image_width, latent.image_height);
+        let px = ops.tensor_to_image(&out, w, h)?;
+        drop(out);
+        let rgba = ops.read_bytes(&px).await?;
+        Ok(Image { width: w, height: h, rgba })
+    }
+
+    /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
+    pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
+        let (ops, out) = self.decode_ops(latent)?;
+        let full = ops.read_f32(&out).await?;
+        let (w, h) = (latent.image_width as usize, latent.image_height as usize);
+        let (fw, fh) = (out.w as usize, out.h as usize);
+        let mut data = Vec::with_capacity(3 * w * h);
+        for c in 0..3 {
+            for y in 0..h {
+                let row = (c * fh + y) * fw;
+                data.extend_from_slice(&full[row..row + w]);
+            }
+        }
+        Ok(RawImage { width: w as u32, height: h as u32, data })
+    }
+}

@@ -1,0 +1,111 @@
+//! GPU context (acquired once, passed everywhere), tensors with a reusable buffer pool, command
+//! recording and readback. Everything wgpu-specific lives here and in `kernels`.
+
+mod pool;
+mod recorder;
+
+pub use pool::{BufferPool, Tensor, Weight};
+pub use recorder::{Bind, Recorder};
+
+use crate::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// Which device limits to request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LimitsChoice {
+    /// Everything the adapter offers (the default).
+    #[default]
+    Adapter,
+    /// Only WebGPU's default limits (128 MiB per binding, 256 MiB per buffer), as a browser on a
+    /// modest adapter grants.
+    WebGpuDefault,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub limits: LimitsChoice,
+}
+
+/// The GPU context: device, queue and what went wrong on them asynchronously.
+#[derive(Clone)]
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    /// Set by the device-lost callback; checked before and after every submission.
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Requests an adapter (high performance preferred; `WGPU_BACKEND` etc. honoured natively) and
+    /// a device with the chosen limits.
+    pub async fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::NoAdapter(e.to_string()))?;
+        let required_limits = match opts.limits {
+            LimitsChoice::Adapter => adapter.limits(),
+            LimitsChoice::WebGpuDefault => wgpu::Limits::default(),
+        };
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("sdxl-vae"),
+                required_features: wgpu::Features::empty(),
+                required_limits,
+                memory_hints: wgpu::MemoryHints::Performance,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Device(e.to_string()))?;
+        Ok(Self::from_device(device, queue, adapter.get_info()))
+    }
+
+    /// Wraps a device the caller already owns.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Gpu {
+        let lost = Arc::new(Mutex::new(None));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = flag.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        device.on_uncaptured_error(Arc::new(|e| log::error!("uncaptured GPU error: {e}")));
+        Gpu { device, queue, info, lost }
+    }
+
+    /// Adapter name and backend, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
+    pub fn adapter_name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// The largest tensor one binding may hold, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        let l = self.device.limits();
+        (l.max_storage_buffer_binding_size as u64).min(l.max_buffer_size)
+    }
+
+    /// Error if the device has been lost.
+    pub fn check_lost(&self) -> Result<()> {
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(m) => Err(Error::DeviceLost(m)),
+            None => Ok(()),
+        }
+    }
+}

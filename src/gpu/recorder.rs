@@ -1,0 +1,139 @@
+//! Records one encode or decode into a single command encoder (one submission), catches
+//! validation and out-of-memory errors with error scopes, and reads results back with
+//! `map_async` (awaited, never blocking on the web).
+
+use super::{BufferPool, Gpu, Tensor, Weight};
+use crate::{Error, Result};
+use std::sync::Arc;
+use wgpu::util::DeviceExt;
+
+/// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
+pub enum Bind<'b> {
+    Tensor(&'b Tensor),
+    Weight(&'b Weight),
+    Raw(&'b wgpu::Buffer),
+}
+
+pub struct Recorder<'g> {
+    pub(crate) gpu: &'g Gpu,
+    pub(crate) pool: Arc<BufferPool>,
+    encoder: wgpu::CommandEncoder,
+    scopes: Vec<wgpu::ErrorScopeGuard>,
+}
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
+        gpu.check_lost()?;
+        let scopes = vec![
+            gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            gpu.device.push_error_scope(wgpu::ErrorFilter::Validation),
+        ];
+        let encoder = gpu.device.create_command_encoder(&Default::default());
+        Ok(Recorder { gpu, pool, encoder, scopes })
+    }
+
+    /// A new activation of shape `[c, h, w]`.
+    pub fn tensor(&self, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
+        Tensor::new(&self.pool, c, h, w, what)
+    }
+
+    /// A storage buffer holding `data` (inputs such as image pixels).
+    pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        let contents: Vec<u8> = if data.len() < 16 { [data, &[0u8; 16][data.len()..]].concat() } else { data.to_vec() };
+        self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &contents,
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+    }
+
+    /// Records one dispatch of `pipeline` with `binds` at bindings 0.. and `params` as a uniform
+    /// buffer at the next binding.
+    pub fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, binds: &[Bind], params: &[u8], groups: [u32; 3]) {
+        let device = &self.gpu.device;
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries: Vec<wgpu::BindGroupEntry> = binds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let resource = match b {
+                    Bind::Tensor(t) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: t.buffer(),
+                        offset: 0,
+                        size: std::num::NonZeroU64::new(t.bytes().max(4)),
+                    }),
+                    Bind::Weight(w) => w.buf.as_entire_binding(),
+                    Bind::Raw(b) => b.as_entire_binding(),
+                };
+                wgpu::BindGroupEntry { binding: i as u32, resource }
+            })
+            .collect();
+        entries.push(wgpu::BindGroupEntry { binding: binds.len() as u32, resource: uniform.as_entire_binding() });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut pass = self.encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+
+    /// Submits everything recorded, then reads `t` back as f32 values.
+    pub async fn finish_f32(self, t: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.finish_bytes(t.buffer(), t.bytes()).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Submits everything recorded, then reads the first `bytes` of `buf` back.
+    pub async fn finish_bytes(mut self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let device = self.gpu.device.clone();
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.encoder.copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
+        self.gpu.queue.submit([self.encoder.finish()]);
+        // Pop in reverse order of pushing; the first error found is reported.
+        let mut first = None;
+        while let Some(scope) = self.scopes.pop() {
+            if let Some(e) = scope.pop().await {
+                first.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first {
+            self.gpu.check_lost()?;
+            return Err(Error::Gpu { op: "encode/decode".into(), message: e.to_string() });
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.gpu.check_lost()?;
+                return Err(Error::Readback(e.to_string()));
+            }
+            Err(_) => return Err(Error::Readback("the map callback was dropped".into())),
+        }
+        let data = {
+            let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Readback(e.to_string()))?;
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        self.gpu.check_lost()?;
+        Ok(data)
+    }
+}

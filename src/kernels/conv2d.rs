@@ -1,0 +1,104 @@
+//! Launcher for `conv2d.wgsl`, and the weight re-layout it expects.
+
+use crate::gpu::{Bind, Recorder, Tensor, Weight};
+use crate::{Error, Result};
+
+/// How the convolution maps input to output pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvMode {
+    /// Stride 1, zero padding (k−1)/2 on every side: output size = input size.
+    Same,
+    /// diffusers Downsample2D: zero pad (0,1,0,1), then stride 2 without padding.
+    Down,
+    /// diffusers Upsample2D: nearest 2× upsample, then stride 1 "same": output = 2× input.
+    Up,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvParams {
+    pub cin: u32,
+    pub cout: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub k: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub upsample: u32,
+    pub has_residual: u32,
+    pub cout4: u32,
+}
+
+/// Conv weights on the GPU: `[cin, k, k, ceil(cout/4)]` of vec4 (4 output channels each), bias
+/// padded to a multiple of 4.
+pub struct ConvWeights {
+    pub weight: Weight,
+    pub bias: Weight,
+    pub cin: u32,
+    pub cout: u32,
+    pub k: u32,
+}
+
+/// PyTorch `[cout, cin, k, k]` → `[cin, k, k, cout4·4]`, zero-padded output channels.
+pub fn relayout(w: &[f32], cout: usize, cin: usize, k: usize) -> Vec<f32> {
+    let c4 = cout.div_ceil(4) * 4;
+    let mut out = vec![0.0; cin * k * k * c4];
+    for o in 0..cout {
+        for i in 0..cin {
+            for kk in 0..k * k {
+                out[(i * k * k + kk) * c4 + o] = w[(o * cin + i) * k * k + kk];
+            }
+        }
+    }
+    out
+}
+
+/// Output size of `mode` for an input of `h × w` (3×3 kernels; 1×1 only with `Same`).
+pub fn out_size(mode: ConvMode, h: u32, w: u32) -> (u32, u32) {
+    match mode {
+        ConvMode::Same => (h, w),
+        ConvMode::Down => ((h + 1 - 3) / 2 + 1, (w + 1 - 3) / 2 + 1),
+        ConvMode::Up => (2 * h, 2 * w),
+    }
+}
+
+/// `conv(x) + bias (+ residual)`, as a new tensor.
+pub fn conv2d(rec: &mut Recorder, kern: &crate::kernels::Kernels, x: &Tensor, cw: &ConvWeights, mode: ConvMode, residual: Option<&Tensor>) -> Result<Tensor> {
+    if x.c != cw.cin {
+        return Err(Error::Input(format!("conv2d: input has {} channels, weights expect {}", x.c, cw.cin)));
+    }
+    if mode == ConvMode::Down && (x.h < 2 || x.w < 2) {
+        return Err(Error::Input(format!("conv2d: cannot downsample {}×{}", x.w, x.h)));
+    }
+    let (oh, ow) = out_size(mode, x.h, x.w);
+    if let Some(r) = residual {
+        if (r.c, r.h, r.w) != (cw.cout, oh, ow) {
+            return Err(Error::Input(format!("conv2d: residual [{}, {}, {}] ≠ output [{}, {oh}, {ow}]", r.c, r.h, r.w, cw.cout)));
+        }
+    }
+    let out = rec.tensor(cw.cout, oh, ow, "conv2d output")?;
+    let p = ConvParams {
+        cin: cw.cin,
+        cout: cw.cout,
+        in_h: x.h,
+        in_w: x.w,
+        out_h: oh,
+        out_w: ow,
+        k: cw.k,
+        stride: if mode == ConvMode::Down { 2 } else { 1 },
+        pad: if mode == ConvMode::Down { 0 } else { (cw.k - 1) / 2 },
+        upsample: (mode == ConvMode::Up) as u32,
+        has_residual: residual.is_some() as u32,
+        cout4: cw.cout.div_ceil(4),
+    };
+    let res = match residual {
+        Some(r) => Bind::Tensor(r),
+        None => Bind::Raw(&kern.dummy),
+    };
+    let binds = [Bind::Tensor(x), Bind::Weight(&cw.weight), Bind::Weight(&cw.bias), res, Bind::Tensor(&out)];
+    let groups = [ow.div_ceil(4).div_ceil(8), oh.div_ceil(8), p.cout4];
+    rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
+    Ok(out)
+}

@@ -1,0 +1,15 @@
+//! sdxl-vae: the Stable Diffusion XL VAE (diffusers `AutoencoderKL`) as WGSL compute shaders on wgpu.
+//!
+//! Data flow: bytes → [`weights`] reader → GPU weights; image → tensor → encoder → posterior →
+//! latent → decoder → tensor → image.
+
+pub mod api;
+pub mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod model;
+pub mod weights;
+
+pub use api::{Gpu, GpuOptions, Image, LimitsChoice, LoadOptions, Latent, RawImage, Vae, VaeLoader};
+pub use error::{Error, Result};

@@ -1,0 +1,94 @@
+//! ResnetBlock2D and the mid-block attention.
+
+use super::{Ops, WeightStore};
+use crate::gpu::Tensor;
+use crate::kernels::conv2d::{ConvMode, ConvWeights};
+use crate::kernels::group_norm::NormWeights;
+use crate::Result;
+
+/// diffusers `ResnetBlock2D`: `shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))`.
+pub struct ResnetBlock {
+    pub norm1: NormWeights,
+    pub conv1: ConvWeights,
+    pub norm2: NormWeights,
+    pub conv2: ConvWeights,
+    /// 1×1 conv, present when the block changes the channel count.
+    pub conv_shortcut: Option<ConvWeights>,
+}
+
+impl ResnetBlock {
+    pub fn new(s: &mut WeightStore, p: &str) -> Result<ResnetBlock> {
+        let shortcut = format!("{p}.conv_shortcut");
+        Ok(ResnetBlock {
+            norm1: s.norm(&format!("{p}.norm1"))?,
+            conv1: s.conv(&format!("{p}.conv1"))?,
+            norm2: s.norm(&format!("{p}.norm2"))?,
+            conv2: s.conv(&format!("{p}.conv2"))?,
+            conv_shortcut: if s.has(&format!("{shortcut}.weight")) { Some(s.conv(&shortcut)?) } else { None },
+        })
+    }
+
+    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
+        let h = ops.group_norm(x, &self.norm1, true)?;
+        let h = ops.conv(&h, &self.conv1, ConvMode::Same, None)?;
+        let h = ops.group_norm(&h, &self.norm2, true)?;
+        let shortcut = match &self.conv_shortcut {
+            Some(c) => Some(ops.conv(x, c, ConvMode::Same, None)?),
+            None => None,
+        };
+        ops.conv(&h, &self.conv2, ConvMode::Same, Some(shortcut.as_ref().unwrap_or(x)))
+    }
+}
+
+/// diffusers `Attention` as the VAE mid block uses it: GroupNorm, single head over H·W tokens,
+/// output projection, residual.
+pub struct Attention {
+    pub group_norm: NormWeights,
+    pub to_q: ConvWeights,
+    pub to_k: ConvWeights,
+    pub to_v: ConvWeights,
+    pub to_out: ConvWeights,
+}
+
+impl Attention {
+    pub fn new(s: &mut WeightStore, p: &str) -> Result<Attention> {
+        Ok(Attention {
+            group_norm: s.norm(&format!("{p}.group_norm"))?,
+            to_q: s.conv(&format!("{p}.to_q"))?,
+            to_k: s.conv(&format!("{p}.to_k"))?,
+            to_v: s.conv(&format!("{p}.to_v"))?,
+            to_out: s.conv(&format!("{p}.to_out.0"))?,
+        })
+    }
+
+    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
+        let h = ops.group_norm(x, &self.group_norm, false)?;
+        let q = ops.conv(&h, &self.to_q, ConvMode::Same, None)?;
+        let k = ops.conv(&h, &self.to_k, ConvMode::Same, None)?;
+        let v = ops.conv(&h, &self.to_v, ConvMode::Same, None)?;
+        drop(h);
+        let a = ops.attention(&q, &k, &v)?;
+        ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))
+    }
+}
+
+/// diffusers `UNetMidBlock2D` with one attention: resnet → attention → resnet.
+pub struct MidBlock {
+    pub resnets: [ResnetBlock; 2],
+    pub attention: Attention,
+}
+
+impl MidBlock {
+    pub fn new(s: &mut WeightStore, p: &str) -> Result<MidBlock> {
+        Ok(MidBlock {
+            resnets: [ResnetBlock::new(s, &format!("{p}.resnets.0"))?, ResnetBlock::new(s, &format!("{p}.resnets.1"))?],
+            attention: Attention::new(s, &format!("{p}.attentions.0"))?,
+        })
+    }
+
+    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
+        let h = self.resnets[0].forward(ops, x)?;
+        let h = self.attention.forward(ops, &h)?;
+        self.resnets[1].forward(ops, &h)
+    }
+}

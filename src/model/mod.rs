@@ -1,0 +1,35 @@
+//! The VAE, module by module as diffusers writes it (`diffusers/models/autoencoders/vae.py`,
+//! `resnet.py`, `attention_processor.py`). Knows nothing of wgpu: it calls [`Ops`].
+
+mod blocks;
+mod coders;
+mod ops;
+mod store;
+
+pub use blocks::{Attention, ResnetBlock};
+pub use coders::{Decoder, Encoder};
+pub use ops::Ops;
+pub use store::WeightStore;
+
+use crate::kernels::conv2d::ConvWeights;
+use crate::weights::VaeConfig;
+use crate::Result;
+
+/// diffusers `AutoencoderKL`: encoder, `quant_conv`, decoder, `post_quant_conv`.
+pub struct AutoencoderKl {
+    pub encoder: Encoder,
+    pub quant_conv: ConvWeights,
+    pub decoder: Decoder,
+    pub post_quant_conv: ConvWeights,
+}
+
+impl AutoencoderKl {
+    pub fn from_store(store: &mut WeightStore, cfg: &VaeConfig) -> Result<AutoencoderKl> {
+        Ok(AutoencoderKl {
+            encoder: Encoder::new(store, "encoder", cfg)?,
+            quant_conv: store.conv("quant_conv")?,
+            decoder: Decoder::new(store, "decoder", cfg)?,
+            post_quant_conv: store.conv("post_quant_conv")?,
+        })
+    }
+}

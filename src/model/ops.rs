@@ -1,0 +1,60 @@
+//! What the model can ask of the GPU, recorded into one submission.
+
+use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
+use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights};
+use crate::kernels::group_norm::{group_norm, NormWeights};
+use crate::kernels::{attention, image, posterior, Kernels};
+use crate::Result;
+use std::sync::Arc;
+
+pub struct Ops<'a> {
+    pub(crate) rec: Recorder<'a>,
+    kern: &'a Kernels,
+}
+
+impl<'a> Ops<'a> {
+    pub fn new(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
+        Ok(Ops { rec: Recorder::new(gpu, pool)?, kern })
+    }
+
+    pub fn conv(&mut self, x: &Tensor, w: &ConvWeights, mode: ConvMode, residual: Option<&Tensor>) -> Result<Tensor> {
+        conv2d(&mut self.rec, self.kern, x, w, mode, residual)
+    }
+
+    pub fn group_norm(&mut self, x: &Tensor, n: &NormWeights, silu: bool) -> Result<Tensor> {
+        group_norm(&mut self.rec, self.kern, x, n, silu)
+    }
+
+    pub fn attention(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        attention::attention(&mut self.rec, self.kern, q, k, v)
+    }
+
+    pub fn image_to_tensor(&mut self, rgba: &[u8], w: u32, h: u32, pad_w: u32, pad_h: u32) -> Result<Tensor> {
+        image::image_to_tensor(&mut self.rec, self.kern, rgba, w, h, pad_w, pad_h)
+    }
+
+    pub fn tensor_to_image(&mut self, x: &Tensor, w: u32, h: u32) -> Result<Tensor> {
+        image::tensor_to_image(&mut self.rec, self.kern, x, w, h)
+    }
+
+    pub fn posterior(&mut self, moments: &Tensor, seed: Option<u64>) -> Result<Tensor> {
+        posterior::posterior(&mut self.rec, self.kern, moments, seed)
+    }
+
+    /// A tensor holding `data` (`[c, h, w]`).
+    pub fn tensor_from(&mut self, c: u32, h: u32, w: u32, data: &[f32]) -> Result<Tensor> {
+        let t = self.rec.tensor(c, h, w, "input")?;
+        self.rec.gpu.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
+    /// Submits the recorded work and reads `t` back.
+    pub async fn read_f32(self, t: &Tensor) -> Result<Vec<f32>> {
+        self.rec.finish_f32(t).await
+    }
+
+    /// Submits the recorded work and reads `t`'s raw bytes back.
+    pub async fn read_bytes(self, t: &Tensor) -> Result<Vec<u8>> {
+        self.rec.finish_bytes(t.buffer(), t.bytes()).await
+    }
+}

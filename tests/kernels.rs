@@ -1,0 +1,186 @@
+//! Every GPU kernel against its naive CPU twin (`sdxl_vae::cpu`), over random shapes including
+//! awkward ones: odd sizes, one row or column, channel counts that are not multiples of 4.
+
+mod support;
+
+use sdxl_vae::cpu;
+use sdxl_vae::gpu::{BufferPool, Gpu, Weight};
+use sdxl_vae::kernels::conv2d::{out_size, relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::group_norm::NormWeights;
+use sdxl_vae::kernels::Kernels;
+use sdxl_vae::model::Ops;
+use support::{assert_close, gpu, Rng};
+
+struct Env {
+    gpu: Gpu,
+    kern: Kernels,
+}
+
+fn env() -> Env {
+    let gpu = gpu();
+    let kern = Kernels::new(&gpu.device());
+    Env { gpu, kern }
+}
+
+impl Env {
+    fn ops(&self) -> Ops<'_> {
+        let pool = BufferPool::new(self.gpu.device().clone(), self.gpu.max_binding_bytes());
+        Ops::new(&self.gpu, pool, &self.kern).expect("ops")
+    }
+    fn weight(&self, data: &[f32]) -> Weight {
+        Weight::upload(&self.gpu.device(), &self.gpu.queue(), "test", data)
+    }
+}
+
+fn run_conv(e: &Env, rng: &mut Rng, cin: usize, cout: usize, h: usize, w: usize, k: usize, mode: ConvMode, residual: bool) {
+    let x = rng.vec(cin * h * w, -1.0, 1.0);
+    let wt = rng.vec(cout * cin * k * k, -0.5, 0.5);
+    let b = rng.vec(cout, -0.5, 0.5);
+    let (oh, ow) = out_size(mode, h as u32, w as u32);
+    let r = rng.vec(cout * (oh * ow) as usize, -1.0, 1.0);
+    let want = cpu::conv2d(&x, (cin, h, w), &wt, &b, cout, k, mode, residual.then_some(&r[..]));
+    let cw = ConvWeights { weight: e.weight(&relayout(&wt, cout, cin, k)), bias: e.weight(&b), cin: cin as u32, cout: cout as u32, k: k as u32 };
+    let mut ops = e.ops();
+    let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+    let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
+    let out = ops.conv(&xt, &cw, mode, residual.then_some(&rt)).unwrap();
+    assert_eq!((out.c, out.h, out.w), (cout as u32, oh, ow));
+    let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+    assert_close(&format!("conv {cin}->{cout} {h}x{w} k{k} {mode:?} res={residual}"), &got, &want, 1e-5, 1e-4);
+}
+
+#[test]
+fn conv2d_matches_cpu_twin() {
+    let e = env();
+    let mut rng = Rng(1);
+    let cases = [
+        (3, 5, 7, 9, 3, ConvMode::Same, false),
+        (4, 8, 1, 1, 3, ConvMode::Same, true),
+        (1, 1, 1, 13, 3, ConvMode::Same, false),
+        (5, 3, 6, 10, 3, ConvMode::Down, false),
+        (7, 9, 7, 5, 3, ConvMode::Down, true),
+        (6, 7, 5, 3, 3, ConvMode::Up, true),
+        (2, 4, 1, 1, 3, ConvMode::Up, false),
+        (8, 12, 9, 13, 1, ConvMode::Same, true),
+        (33, 6, 4, 37, 1, ConvMode::Same, false),
+        (40, 36, 12, 11, 3, ConvMode::Same, true),
+    ];
+    for (cin, cout, h, w, k, mode, res) in cases {
+        run_conv(&e, &mut rng, cin, cout, h, w, k, mode, res);
+    }
+}
+
+fn run_norm(e: &Env, rng: &mut Rng, c: usize, groups: usize, h: usize, w: usize, offset: f32, silu: bool) {
+    let x: Vec<f32> = rng.vec(c * h * w, -2.0, 2.0).iter().map(|v| v + offset).collect();
+    let gamma = rng.vec(c, 0.5, 1.5);
+    let beta = rng.vec(c, -0.5, 0.5);
+    let want = cpu::group_norm(&x, c, h * w, groups, &gamma, &beta, 1e-6, silu);
+    let nw = NormWeights { gamma: e.weight(&gamma), beta: e.weight(&beta), groups: groups as u32, eps: 1e-6 };
+    let mut ops = e.ops();
+    let xt = ops.tensor_from(c as u32, h as u32, w as u32, &x).unwrap();
+    let out = ops.group_norm(&xt, &nw, silu).unwrap();
+    let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+    assert_close(&format!("group_norm c{c} g{groups} {h}x{w} +{offset} silu={silu}"), &got, &want, 2e-5, 2e-4);
+}
+
+#[test]
+fn group_norm_matches_cpu_twin() {
+    let e = env();
+    let mut rng = Rng(2);
+    run_norm(&e, &mut rng, 64, 32, 5, 7, 0.0, true);
+    run_norm(&e, &mut rng, 32, 32, 1, 1, 0.0, false);
+    run_norm(&e, &mut rng, 96, 32, 3, 1, 0.5, false);
+    // A large group with a large mean: a one-pass E[x²]−E[x]² would lose most digits here.
+    run_norm(&e, &mut rng, 64, 8, 96, 80, 100.0, true);
+}
+
+fn run_attention(e: &Env, rng: &mut Rng, c: usize, h: usize, w: usize, spread: f32) {
+    let n = h * w;
+    let q = rng.vec(c * n, -spread, spread);
+    let k = rng.vec(c * n, -spread, spread);
+    let v = rng.vec(c * n, -1.0, 1.0);
+    let want = cpu::attention(&q, &k, &v, c, n);
+    let mut ops = e.ops();
+    let (qt, kt, vt) = (
+        ops.tensor_from(c as u32, h as u32, w as u32, &q).unwrap(),
+        ops.tensor_from(c as u32, h as u32, w as u32, &k).unwrap(),
+        ops.tensor_from(c as u32, h as u32, w as u32, &v).unwrap(),
+    );
+    let out = ops.attention(&qt, &kt, &vt).unwrap();
+    let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+    assert_close(&format!("attention c{c} n{n}"), &got, &want, 2e-5, 1e-4);
+}
+
+#[test]
+fn attention_matches_cpu_twin() {
+    let e = env();
+    let mut rng = Rng(3);
+    run_attention(&e, &mut rng, 3, 1, 1, 1.0);
+    run_attention(&e, &mut rng, 64, 5, 7, 1.0);
+    // Several 256-key chunks, 512 channels as in the SDXL mid block, and peaked scores that
+    // exercise the running-max rescaling.
+    run_attention(&e, &mut rng, 512, 17, 31, 0.6);
+    run_attention(&e, &mut rng, 32, 20, 30, 4.0);
+}
+
+#[test]
+fn image_conversions_match_cpu_twins() {
+    let e = env();
+    let mut rng = Rng(4);
+    for (w, h) in [(1usize, 1usize), (37, 29), (8, 16), (13, 1)] {
+        let rgba: Vec<u8> = (0..4 * w * h).map(|_| (rng.next_u64() & 255) as u8).collect();
+        let (pw, ph) = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
+        let want = cpu::image_to_tensor(&rgba, w, h, pw, ph);
+        let mut ops = e.ops();
+        let t = ops.image_to_tensor(&rgba, w as u32, h as u32, pw as u32, ph as u32).unwrap();
+        let got = pollster::block_on(ops.read_f32(&t)).unwrap();
+        assert_close(&format!("image_to_tensor {w}x{h}"), &got, &want, 0.0, 0.0);
+
+        // Values beyond [−1, 1] and exact ties at .5 after scaling exercise clamping and rounding.
+        let mut x = rng.vec(3 * pw * ph, -1.3, 1.3);
+        x[0] = 2.0 * (0.5 / 255.0) - 1.0;
+        let want = cpu::tensor_to_image(&x, pw, ph, w, h);
+        let mut ops = e.ops();
+        let t = ops.tensor_from(3, ph as u32, pw as u32, &x).unwrap();
+        let px = ops.tensor_to_image(&t, w as u32, h as u32).unwrap();
+        let got = pollster::block_on(ops.read_bytes(&px)).unwrap();
+        let diff = got.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+        let off_by_one = got.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) == 1).count();
+        assert_eq!(diff, 0, "tensor_to_image {w}x{h}: {diff} bytes differ by more than 1");
+        // f32 rounding on a GPU may fall on the other side of a tie only rarely.
+        assert!(off_by_one * 100 <= got.len(), "tensor_to_image {w}x{h}: {off_by_one} bytes off by one");
+    }
+}
+
+#[test]
+fn posterior_matches_cpu_twin() {
+    let e = env();
+    let mut rng = Rng(5);
+    let (c, h, w) = (4usize, 9usize, 7usize);
+    let mut m = rng.vec(2 * c * h * w, -1.0, 1.0);
+    m[c * h * w] = -50.0; // clamped to −30
+    m[c * h * w + 1] = 40.0; // clamped to 20
+    for seed in [None, Some(0u64), Some(0x1234_5678_9abc_def0)] {
+        let want = cpu::posterior(&m, c, h * w, seed);
+        let mut ops = e.ops();
+        let t = ops.tensor_from(2 * c as u32, h as u32, w as u32, &m).unwrap();
+        let z = ops.posterior(&t, seed).unwrap();
+        let got = pollster::block_on(ops.read_f32(&z)).unwrap();
+        assert_close(&format!("posterior seed {seed:?}"), &got, &want, 1e-5, 2e-4);
+    }
+}
+
+#[test]
+fn posterior_samples_are_standard_normal() {
+    let e = env();
+    let (c, h, w) = (4u32, 64u32, 64u32);
+    let zeros = vec![0f32; (2 * c * h * w) as usize];
+    let mut ops = e.ops();
+    let t = ops.tensor_from(2 * c, h, w, &zeros).unwrap();
+    let z = ops.posterior(&t, Some(7)).unwrap();
+    let got = pollster::block_on(ops.read_f32(&z)).unwrap();
+    let n = got.len() as f64;
+    let mean = got.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = got.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "ε mean {mean}, var {var}");
+}

@@ -1,0 +1,36 @@
+//! Every shader parses and validates with naga — no GPU needed.
+
+#[test]
+fn all_shaders_validate_with_naga() {
+    for (name, src) in sdxl_vae::kernels::SOURCES {
+        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+    }
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 7);
+}
+
+/// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
+#[test]
+fn params_structs_match_wgsl_sizes() {
+    use sdxl_vae::kernels::*;
+    assert_eq!(std::mem::size_of::<conv2d::ConvParams>(), 48);
+    assert_eq!(std::mem::size_of::<group_norm::StatsParams>(), 16);
+    assert_eq!(std::mem::size_of::<group_norm::ApplyParams>(), 16);
+    assert_eq!(std::mem::size_of::<attention::AttentionParams>(), 16);
+    assert_eq!(std::mem::size_of::<image::ImageParams>(), 16);
+    assert_eq!(std::mem::size_of::<posterior::PosteriorParams>(), 32);
+    for (name, src) in SOURCES {
+        let module = naga::front::wgsl::parse_str(src).unwrap();
+        let params = module.types.iter().find(|(_, t)| t.name.as_deref() == Some("Params"));
+        let size = params.map(|(h, _)| module.types[h].inner.size(module.to_ctx())).unwrap();
+        let rust = match *name {
+            "conv2d" => 48,
+            "group_norm_stats" | "group_norm_apply" | "attention" | "image_to_tensor" | "tensor_to_image" => 16,
+            "posterior" => 32,
+            _ => unreachable!(),
+        };
+        assert_eq!(size, rust, "{name}: WGSL Params is {size} bytes");
+    }
+}

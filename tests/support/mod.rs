@@ -1,0 +1,57 @@
+//! Shared by the GPU tests: the device (a missing adapter fails the test, never skips it), a
+//! seeded generator, and tolerance checks that report the worst error and where it occurred.
+#![allow(dead_code)]
+
+use sdxl_vae::{Gpu, GpuOptions};
+
+pub fn gpu() -> Gpu {
+    match pollster::block_on(Gpu::new(&GpuOptions::default())) {
+        Ok(g) => g,
+        Err(e) => panic!("GPU tests need a wgpu adapter (lavapipe in CI: apt-get install mesa-vulkan-drivers): {e}"),
+    }
+}
+
+/// splitmix64-based uniform values in [lo, hi).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next_u64() >> 40) as f32 / 16_777_216.0)
+    }
+    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+}
+
+/// Worst |a − b| and its index.
+pub fn worst(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).enumerate().fold((0.0, 0), |(m, mi), (i, (x, y))| {
+        let d = (x - y).abs();
+        if d > m || d.is_nan() { (d, i) } else { (m, mi) }
+    })
+}
+
+/// Asserts |got − want| ≤ atol + rtol·|want| everywhere; prints and returns the worst absolute error.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+    let mut bad = None;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if !((g - w).abs() <= atol + rtol * w.abs()) && bad.is_none() {
+            bad = Some(i);
+        }
+    }
+    let (err, at) = worst(got, want);
+    println!("{what}: worst abs error {err:.3e} at {at} (got {}, want {})", got[at], want[at]);
+    if let Some(i) = bad {
+        panic!("{what}: element {i} got {} want {} (atol {atol}, rtol {rtol}); worst {err:.3e} at {at}", got[i], want[i]);
+    }
+    err
+}
