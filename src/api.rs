@@ -1,8 +1,8 @@
 //! The public API, the same on native and wasm: load weights from a byte stream or a file,
 //! `encode(image) → Latent`, `decode(&Latent) → image`.
 
-pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
 use crate::gpu::BufferPool;
+pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
 use crate::kernels::Kernels;
 use crate::model::{AutoencoderKl, Ops, WeightStore};
 use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
@@ -43,7 +43,13 @@ pub const LATENT_CHANNELS: usize = 4;
 impl Latent {
     /// A latent of `[4, height, width]` values; decodes to an image of 8× its size.
     pub fn new(width: u32, height: u32, data: Vec<f32>) -> Result<Latent> {
-        let lat = Latent { width, height, data, image_width: width * 8, image_height: height * 8 };
+        let lat = Latent {
+            width,
+            height,
+            data,
+            image_width: width * 8,
+            image_height: height * 8,
+        };
         lat.check()?;
         Ok(lat)
     }
@@ -51,13 +57,29 @@ impl Latent {
     fn check(&self) -> Result<()> {
         let (w, h) = (self.width as usize, self.height as usize);
         if w == 0 || h == 0 || self.data.len() != LATENT_CHANNELS * w * h {
-            return Err(Error::Input(format!("latent of {}×{} needs {} values, got {}", w, h, LATENT_CHANNELS * w * h, self.data.len())));
+            return Err(Error::Input(format!(
+                "latent of {}×{} needs {} values, got {}",
+                w,
+                h,
+                LATENT_CHANNELS * w * h,
+                self.data.len()
+            )));
         }
-        if self.image_width == 0 || self.image_height == 0 || self.image_width > 8 * self.width || self.image_height > 8 * self.height {
-            return Err(Error::Input(format!("image size {}×{} does not fit latent {w}×{h}", self.image_width, self.image_height)));
+        if self.image_width == 0
+            || self.image_height == 0
+            || self.image_width > 8 * self.width
+            || self.image_height > 8 * self.height
+        {
+            return Err(Error::Input(format!(
+                "image size {}×{} does not fit latent {w}×{h}",
+                self.image_width, self.image_height
+            )));
         }
         if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!("latent value {i} is not finite ({})", self.data[i])));
+            return Err(Error::Input(format!(
+                "latent value {i} is not finite ({})",
+                self.data[i]
+            )));
         }
         Ok(())
     }
@@ -88,7 +110,9 @@ impl WeightSink for GpuSink {
                 s.upload(&self.gpu, name, shape, data);
                 Ok(())
             }
-            None => Err(Error::Input(format!("tensor {name} arrived before the header"))),
+            None => Err(Error::Input(format!(
+                "tensor {name} arrived before the header"
+            ))),
         }
     }
 }
@@ -112,10 +136,18 @@ impl VaeLoader {
 
     pub fn finish(self) -> Result<Vae> {
         let (sink, info) = self.loader.finish()?;
-        let mut store = sink.store.ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
+        let mut store = sink
+            .store
+            .ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
         let model = AutoencoderKl::from_store(&mut store, &info.config)?;
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
-        Ok(Vae { gpu: sink.gpu, kernels: self.kernels, pool, model, info })
+        Ok(Vae {
+            gpu: sink.gpu,
+            kernels: self.kernels,
+            pool,
+            model,
+            info,
+        })
     }
 }
 
@@ -134,8 +166,14 @@ fn round8(v: u32) -> u32 {
 
 impl Vae {
     pub fn loader(gpu: &Gpu, opts: LoadOptions) -> VaeLoader {
-        let sink = GpuSink { gpu: gpu.clone(), store: None };
-        VaeLoader { loader: WeightsLoader::new(sink, opts.scaling_factor), kernels: Kernels::new(&gpu.device) }
+        let sink = GpuSink {
+            gpu: gpu.clone(),
+            store: None,
+        };
+        VaeLoader {
+            loader: WeightsLoader::new(sink, opts.scaling_factor),
+            kernels: Kernels::new(&gpu.device),
+        }
     }
 
     /// Streams a `.safetensors` file from disk in 1 MiB chunks.
@@ -186,25 +224,50 @@ impl Vae {
     async fn encode_inner(&self, image: &Image, seed: Option<u64>) -> Result<Latent> {
         let (w, h) = (image.width, image.height);
         if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
-            return Err(Error::Input(format!("image of {w}×{h} needs {} RGBA bytes, got {}", 4 * w as usize * h as usize, image.rgba.len())));
+            return Err(Error::Input(format!(
+                "image of {w}×{h} needs {} RGBA bytes, got {}",
+                4 * w as usize * h as usize,
+                image.rgba.len()
+            )));
         }
         let (pw, ph) = (round8(w), round8(h));
         let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
         let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph)?;
         let moments = self.model.encoder.forward(&mut ops, &x)?;
         drop(x);
-        let moments = ops.conv(&moments, &self.model.quant_conv, crate::kernels::conv2d::ConvMode::Same, None)?;
+        let moments = ops.conv(
+            &moments,
+            &self.model.quant_conv,
+            crate::kernels::conv2d::ConvMode::Same,
+            None,
+        )?;
         let z = ops.posterior(&moments, seed)?;
         let data = ops.read_f32(&z).await?;
-        Ok(Latent { width: z.w, height: z.h, data, image_width: w, image_height: h })
+        Ok(Latent {
+            width: z.w,
+            height: z.h,
+            data,
+            image_width: w,
+            image_height: h,
+        })
     }
 
     /// Records the decoder up to its `[3, H, W]` output.
     fn decode_ops<'a>(&'a self, latent: &Latent) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         latent.check()?;
         let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
-        let z = ops.tensor_from(LATENT_CHANNELS as u32, latent.height, latent.width, &latent.data)?;
-        let z = ops.conv(&z, &self.model.post_quant_conv, crate::kernels::conv2d::ConvMode::Same, None)?;
+        let z = ops.tensor_from(
+            LATENT_CHANNELS as u32,
+            latent.height,
+            latent.width,
+            &latent.data,
+        )?;
+        let z = ops.conv(
+            &z,
+            &self.model.post_quant_conv,
+            crate::kernels::conv2d::ConvMode::Same,
+            None,
+        )?;
         let out = self.model.decoder.forward(&mut ops, &z)?;
         Ok((ops, out))
     }
@@ -216,7 +279,11 @@ impl Vae {
         let px = ops.tensor_to_image(&out, w, h)?;
         drop(out);
         let rgba = ops.read_bytes(&px).await?;
-        Ok(Image { width: w, height: h, rgba })
+        Ok(Image {
+            width: w,
+            height: h,
+            rgba,
+        })
     }
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
@@ -232,6 +299,10 @@ impl Vae {
                 data.extend_from_slice(&full[row..row + w]);
             }
         }
-        Ok(RawImage { width: w as u32, height: h as u32, data })
+        Ok(RawImage {
+            width: w as u32,
+            height: h as u32,
+            data,
+        })
     }
 }

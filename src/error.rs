@@ -16,7 +16,11 @@ pub enum Error {
     #[error("GPU device lost: {0}")]
     DeviceLost(String),
     #[error("{what} needs {needed} bytes in one GPU buffer, but this device allows at most {limit} bytes per binding; use a smaller image")]
-    TooLarge { what: String, needed: u64, limit: u64 },
+    TooLarge {
+        what: String,
+        needed: u64,
+        limit: u64,
+    },
     #[error("invalid input: {0}")]
     Input(String),
     #[error("reading results back from the GPU failed: {0}")]

@@ -8,8 +8,11 @@ pub mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod metrics;
 pub mod model;
 pub mod weights;
 
-pub use api::{Gpu, GpuOptions, Image, LimitsChoice, LoadOptions, Latent, RawImage, Vae, VaeLoader};
+pub use api::{
+    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, RawImage, Vae, VaeLoader,
+};
 pub use error::{Error, Result};

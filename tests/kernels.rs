@@ -32,21 +32,52 @@ impl Env {
     }
 }
 
-fn run_conv(e: &Env, rng: &mut Rng, cin: usize, cout: usize, h: usize, w: usize, k: usize, mode: ConvMode, residual: bool) {
+fn run_conv(
+    e: &Env,
+    rng: &mut Rng,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    mode: ConvMode,
+    residual: bool,
+) {
     let x = rng.vec(cin * h * w, -1.0, 1.0);
     let wt = rng.vec(cout * cin * k * k, -0.5, 0.5);
     let b = rng.vec(cout, -0.5, 0.5);
     let (oh, ow) = out_size(mode, h as u32, w as u32);
     let r = rng.vec(cout * (oh * ow) as usize, -1.0, 1.0);
-    let want = cpu::conv2d(&x, (cin, h, w), &wt, &b, cout, k, mode, residual.then_some(&r[..]));
-    let cw = ConvWeights { weight: e.weight(&relayout(&wt, cout, cin, k)), bias: e.weight(&b), cin: cin as u32, cout: cout as u32, k: k as u32 };
+    let want = cpu::conv2d(
+        &x,
+        (cin, h, w),
+        &wt,
+        &b,
+        cout,
+        k,
+        mode,
+        residual.then_some(&r[..]),
+    );
+    let cw = ConvWeights {
+        weight: e.weight(&relayout(&wt, cout, cin, k)),
+        bias: e.weight(&b),
+        cin: cin as u32,
+        cout: cout as u32,
+        k: k as u32,
+    };
     let mut ops = e.ops();
     let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
     let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
     let out = ops.conv(&xt, &cw, mode, residual.then_some(&rt)).unwrap();
     assert_eq!((out.c, out.h, out.w), (cout as u32, oh, ow));
     let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-    assert_close(&format!("conv {cin}->{cout} {h}x{w} k{k} {mode:?} res={residual}"), &got, &want, 1e-5, 1e-4);
+    assert_close(
+        &format!("conv {cin}->{cout} {h}x{w} k{k} {mode:?} res={residual}"),
+        &got,
+        &want,
+        1e-5,
+        1e-4,
+    );
 }
 
 #[test]
@@ -70,17 +101,41 @@ fn conv2d_matches_cpu_twin() {
     }
 }
 
-fn run_norm(e: &Env, rng: &mut Rng, c: usize, groups: usize, h: usize, w: usize, offset: f32, silu: bool) {
-    let x: Vec<f32> = rng.vec(c * h * w, -2.0, 2.0).iter().map(|v| v + offset).collect();
+fn run_norm(
+    e: &Env,
+    rng: &mut Rng,
+    c: usize,
+    groups: usize,
+    h: usize,
+    w: usize,
+    offset: f32,
+    silu: bool,
+) {
+    let x: Vec<f32> = rng
+        .vec(c * h * w, -2.0, 2.0)
+        .iter()
+        .map(|v| v + offset)
+        .collect();
     let gamma = rng.vec(c, 0.5, 1.5);
     let beta = rng.vec(c, -0.5, 0.5);
     let want = cpu::group_norm(&x, c, h * w, groups, &gamma, &beta, 1e-6, silu);
-    let nw = NormWeights { gamma: e.weight(&gamma), beta: e.weight(&beta), groups: groups as u32, eps: 1e-6 };
+    let nw = NormWeights {
+        gamma: e.weight(&gamma),
+        beta: e.weight(&beta),
+        groups: groups as u32,
+        eps: 1e-6,
+    };
     let mut ops = e.ops();
     let xt = ops.tensor_from(c as u32, h as u32, w as u32, &x).unwrap();
     let out = ops.group_norm(&xt, &nw, silu).unwrap();
     let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-    assert_close(&format!("group_norm c{c} g{groups} {h}x{w} +{offset} silu={silu}"), &got, &want, 2e-5, 2e-4);
+    assert_close(
+        &format!("group_norm c{c} g{groups} {h}x{w} +{offset} silu={silu}"),
+        &got,
+        &want,
+        2e-5,
+        2e-4,
+    );
 }
 
 #[test]
@@ -128,11 +183,15 @@ fn image_conversions_match_cpu_twins() {
     let e = env();
     let mut rng = Rng(4);
     for (w, h) in [(1usize, 1usize), (37, 29), (8, 16), (13, 1)] {
-        let rgba: Vec<u8> = (0..4 * w * h).map(|_| (rng.next_u64() & 255) as u8).collect();
+        let rgba: Vec<u8> = (0..4 * w * h)
+            .map(|_| (rng.next_u64() & 255) as u8)
+            .collect();
         let (pw, ph) = (w.div_ceil(8) * 8, h.div_ceil(8) * 8);
         let want = cpu::image_to_tensor(&rgba, w, h, pw, ph);
         let mut ops = e.ops();
-        let t = ops.image_to_tensor(&rgba, w as u32, h as u32, pw as u32, ph as u32).unwrap();
+        let t = ops
+            .image_to_tensor(&rgba, w as u32, h as u32, pw as u32, ph as u32)
+            .unwrap();
         let got = pollster::block_on(ops.read_f32(&t)).unwrap();
         assert_close(&format!("image_to_tensor {w}x{h}"), &got, &want, 0.0, 0.0);
 
@@ -144,11 +203,25 @@ fn image_conversions_match_cpu_twins() {
         let t = ops.tensor_from(3, ph as u32, pw as u32, &x).unwrap();
         let px = ops.tensor_to_image(&t, w as u32, h as u32).unwrap();
         let got = pollster::block_on(ops.read_bytes(&px)).unwrap();
-        let diff = got.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) > 1).count();
-        let off_by_one = got.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) == 1).count();
-        assert_eq!(diff, 0, "tensor_to_image {w}x{h}: {diff} bytes differ by more than 1");
+        let diff = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.abs_diff(**b) > 1)
+            .count();
+        let off_by_one = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.abs_diff(**b) == 1)
+            .count();
+        assert_eq!(
+            diff, 0,
+            "tensor_to_image {w}x{h}: {diff} bytes differ by more than 1"
+        );
         // f32 rounding on a GPU may fall on the other side of a tie only rarely.
-        assert!(off_by_one * 100 <= got.len(), "tensor_to_image {w}x{h}: {off_by_one} bytes off by one");
+        assert!(
+            off_by_one * 100 <= got.len(),
+            "tensor_to_image {w}x{h}: {off_by_one} bytes off by one"
+        );
     }
 }
 
@@ -163,7 +236,9 @@ fn posterior_matches_cpu_twin() {
     for seed in [None, Some(0u64), Some(0x1234_5678_9abc_def0)] {
         let want = cpu::posterior(&m, c, h * w, seed);
         let mut ops = e.ops();
-        let t = ops.tensor_from(2 * c as u32, h as u32, w as u32, &m).unwrap();
+        let t = ops
+            .tensor_from(2 * c as u32, h as u32, w as u32, &m)
+            .unwrap();
         let z = ops.posterior(&t, seed).unwrap();
         let got = pollster::block_on(ops.read_f32(&z)).unwrap();
         assert_close(&format!("posterior seed {seed:?}"), &got, &want, 1e-5, 2e-4);
@@ -182,5 +257,8 @@ fn posterior_samples_are_standard_normal() {
     let n = got.len() as f64;
     let mean = got.iter().map(|&v| v as f64).sum::<f64>() / n;
     let var = got.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-    assert!(mean.abs() < 0.03 && (var - 1.0).abs() < 0.05, "ε mean {mean}, var {var}");
+    assert!(
+        mean.abs() < 0.03 && (var - 1.0).abs() < 0.05,
+        "ε mean {mean}, var {var}"
+    );
 }

@@ -3,10 +3,14 @@
 #[test]
 fn all_shaders_validate_with_naga() {
     for (name, src) in sdxl_vae::kernels::SOURCES {
-        let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     }
     assert_eq!(sdxl_vae::kernels::SOURCES.len(), 7);
 }
@@ -23,11 +27,17 @@ fn params_structs_match_wgsl_sizes() {
     assert_eq!(std::mem::size_of::<posterior::PosteriorParams>(), 32);
     for (name, src) in SOURCES {
         let module = naga::front::wgsl::parse_str(src).unwrap();
-        let params = module.types.iter().find(|(_, t)| t.name.as_deref() == Some("Params"));
-        let size = params.map(|(h, _)| module.types[h].inner.size(module.to_ctx())).unwrap();
+        let params = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Params"));
+        let size = params
+            .map(|(h, _)| module.types[h].inner.size(module.to_ctx()))
+            .unwrap();
         let rust = match *name {
             "conv2d" => 48,
-            "group_norm_stats" | "group_norm_apply" | "attention" | "image_to_tensor" | "tensor_to_image" => 16,
+            "group_norm_stats" | "group_norm_apply" | "attention" | "image_to_tensor"
+            | "tensor_to_image" => 16,
             "posterior" => 32,
             _ => unreachable!(),
         };

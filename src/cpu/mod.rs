@@ -4,19 +4,40 @@
 use crate::kernels::conv2d::{out_size, ConvMode};
 
 /// Reference convolution: PyTorch `weight [cout, cin, k, k]`, `bias [cout]`.
-pub fn conv2d(x: &[f32], (cin, h, w): (usize, usize, usize), weight: &[f32], bias: &[f32], cout: usize, k: usize, mode: ConvMode, residual: Option<&[f32]>) -> Vec<f32> {
+pub fn conv2d(
+    x: &[f32],
+    (cin, h, w): (usize, usize, usize),
+    weight: &[f32],
+    bias: &[f32],
+    cout: usize,
+    k: usize,
+    mode: ConvMode,
+    residual: Option<&[f32]>,
+) -> Vec<f32> {
     let (oh, ow) = out_size(mode, h as u32, w as u32);
     let (oh, ow) = (oh as usize, ow as usize);
     // The logical input: nearest-upsampled for `Up`; zero outside (padding).
-    let (lh, lw) = if mode == ConvMode::Up { (2 * h, 2 * w) } else { (h, w) };
+    let (lh, lw) = if mode == ConvMode::Up {
+        (2 * h, 2 * w)
+    } else {
+        (h, w)
+    };
     let at = |c: usize, y: i64, xx: i64| -> f64 {
         if y < 0 || xx < 0 || y >= lh as i64 || xx >= lw as i64 {
             return 0.0;
         }
-        let (y, xx) = if mode == ConvMode::Up { (y as usize / 2, xx as usize / 2) } else { (y as usize, xx as usize) };
+        let (y, xx) = if mode == ConvMode::Up {
+            (y as usize / 2, xx as usize / 2)
+        } else {
+            (y as usize, xx as usize)
+        };
         x[(c * h + y) * w + xx] as f64
     };
-    let (stride, pad) = if mode == ConvMode::Down { (2i64, 0i64) } else { (1, (k as i64 - 1) / 2) };
+    let (stride, pad) = if mode == ConvMode::Down {
+        (2i64, 0i64)
+    } else {
+        (1, (k as i64 - 1) / 2)
+    };
     let mut out = vec![0f32; cout * oh * ow];
     for o in 0..cout {
         for oy in 0..oh {
@@ -26,7 +47,12 @@ pub fn conv2d(x: &[f32], (cin, h, w): (usize, usize, usize), weight: &[f32], bia
                     for ky in 0..k {
                         for kx in 0..k {
                             let wv = weight[((o * cin + i) * k + ky) * k + kx] as f64;
-                            s += wv * at(i, oy as i64 * stride + ky as i64 - pad, ox as i64 * stride + kx as i64 - pad);
+                            s += wv
+                                * at(
+                                    i,
+                                    oy as i64 * stride + ky as i64 - pad,
+                                    ox as i64 * stride + kx as i64 - pad,
+                                );
                         }
                     }
                 }
@@ -39,7 +65,16 @@ pub fn conv2d(x: &[f32], (cin, h, w): (usize, usize, usize), weight: &[f32], bia
 }
 
 /// Reference GroupNorm (two-pass statistics in f64), optional SiLU.
-pub fn group_norm(x: &[f32], c: usize, pixels: usize, groups: usize, gamma: &[f32], beta: &[f32], eps: f32, silu: bool) -> Vec<f32> {
+pub fn group_norm(
+    x: &[f32],
+    c: usize,
+    pixels: usize,
+    groups: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    silu: bool,
+) -> Vec<f32> {
     let per = c / groups * pixels;
     let mut out = vec![0f32; x.len()];
     for g in 0..groups {
@@ -50,7 +85,11 @@ pub fn group_norm(x: &[f32], c: usize, pixels: usize, groups: usize, gamma: &[f3
         for (i, &v) in xs.iter().enumerate() {
             let ch = (g * per + i) / pixels;
             let y = (v as f64 - mean) * rstd * gamma[ch] as f64 + beta[ch] as f64;
-            out[g * per + i] = if silu { (y / (1.0 + (-y).exp())) as f32 } else { y as f32 };
+            out[g * per + i] = if silu {
+                (y / (1.0 + (-y).exp())) as f32
+            } else {
+                y as f32
+            };
         }
     }
     out
@@ -63,12 +102,17 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], c: usize, n: usize) -> Vec<f32
     let mut s = vec![0f64; n];
     for i in 0..n {
         for (j, sj) in s.iter_mut().enumerate() {
-            *sj = (0..c).map(|ch| q[ch * n + i] as f64 * k[ch * n + j] as f64).sum::<f64>() * scale;
+            *sj = (0..c)
+                .map(|ch| q[ch * n + i] as f64 * k[ch * n + j] as f64)
+                .sum::<f64>()
+                * scale;
         }
         let m = s.iter().cloned().fold(f64::MIN, f64::max);
         let l: f64 = s.iter().map(|&x| (x - m).exp()).sum();
         for ch in 0..c {
-            let acc: f64 = (0..n).map(|j| (s[j] - m).exp() * v[ch * n + j] as f64).sum();
+            let acc: f64 = (0..n)
+                .map(|j| (s[j] - m).exp() * v[ch * n + j] as f64)
+                .sum();
             out[ch * n + i] = (acc / l) as f32;
         }
     }

@@ -40,7 +40,8 @@ impl Gpu {
     /// Requests an adapter (high performance preferred; `WGPU_BACKEND` etc. honoured natively) and
     /// a device with the chosen limits.
     pub async fn new(opts: &GpuOptions) -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -75,7 +76,12 @@ impl Gpu {
             }
         });
         device.on_uncaptured_error(Arc::new(|e| log::error!("uncaptured GPU error: {e}")));
-        Gpu { device, queue, info, lost }
+        Gpu {
+            device,
+            queue,
+            info,
+            lost,
+        }
     }
 
     /// Adapter name and backend, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".

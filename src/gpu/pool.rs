@@ -25,15 +25,26 @@ pub struct BufferPool {
 
 impl BufferPool {
     pub fn new(device: wgpu::Device, max_binding: u64) -> Arc<BufferPool> {
-        Arc::new(BufferPool { device, max_binding, state: Mutex::new(PoolState::default()) })
+        Arc::new(BufferPool {
+            device,
+            max_binding,
+            state: Mutex::new(PoolState::default()),
+        })
     }
 
     /// A buffer of at least `bytes`: the smallest free one that fits, else a new one.
     fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
         if bytes > self.max_binding {
-            return Err(Error::TooLarge { what: what.to_string(), needed: bytes, limit: self.max_binding });
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                needed: bytes,
+                limit: self.max_binding,
+            });
         }
-        let mut st = self.state.lock().map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
         let best = (st.free.iter().enumerate())
             .filter(|(_, b)| b.size() >= bytes)
             .min_by_key(|(_, b)| b.size())
@@ -60,7 +71,10 @@ impl BufferPool {
 
     /// Bytes held in activation buffers now, and at most so far.
     pub fn allocated(&self) -> (u64, u64) {
-        self.state.lock().map(|s| (s.allocated, s.peak)).unwrap_or((0, 0))
+        self.state
+            .lock()
+            .map(|s| (s.allocated, s.peak))
+            .unwrap_or((0, 0))
     }
 
     /// Frees every idle buffer.
@@ -86,7 +100,13 @@ impl Tensor {
     pub fn new(pool: &Arc<BufferPool>, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
         let bytes = 4 * c as u64 * h as u64 * w as u64;
         let buf = pool.take(bytes, what)?;
-        Ok(Tensor { buf, pool: pool.clone(), c, h, w })
+        Ok(Tensor {
+            buf,
+            pool: pool.clone(),
+            c,
+            h,
+            w,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -130,6 +150,9 @@ impl Weight {
             mapped_at_creation: false,
         });
         queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
-        Weight { buf, len: data.len() }
+        Weight {
+            buf,
+            len: data.len(),
+        }
     }
 }

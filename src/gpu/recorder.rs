@@ -29,7 +29,12 @@ impl<'g> Recorder<'g> {
             gpu.device.push_error_scope(wgpu::ErrorFilter::Validation),
         ];
         let encoder = gpu.device.create_command_encoder(&Default::default());
-        Ok(Recorder { gpu, pool, encoder, scopes })
+        Ok(Recorder {
+            gpu,
+            pool,
+            encoder,
+            scopes,
+        })
     }
 
     /// A new activation of shape `[c, h, w]`.
@@ -39,17 +44,29 @@ impl<'g> Recorder<'g> {
 
     /// A storage buffer holding `data` (inputs such as image pixels).
     pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
-        let contents: Vec<u8> = if data.len() < 16 { [data, &[0u8; 16][data.len()..]].concat() } else { data.to_vec() };
-        self.gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: &contents,
-            usage: wgpu::BufferUsages::STORAGE,
-        })
+        let contents: Vec<u8> = if data.len() < 16 {
+            [data, &[0u8; 16][data.len()..]].concat()
+        } else {
+            data.to_vec()
+        };
+        self.gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &contents,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
     }
 
     /// Records one dispatch of `pipeline` with `binds` at bindings 0.. and `params` as a uniform
     /// buffer at the next binding.
-    pub fn dispatch(&mut self, pipeline: &wgpu::ComputePipeline, binds: &[Bind], params: &[u8], groups: [u32; 3]) {
+    pub fn dispatch(
+        &mut self,
+        pipeline: &wgpu::ComputePipeline,
+        binds: &[Bind],
+        params: &[u8],
+        groups: [u32; 3],
+    ) {
         let device = &self.gpu.device;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -69,10 +86,16 @@ impl<'g> Recorder<'g> {
                     Bind::Weight(w) => w.buf.as_entire_binding(),
                     Bind::Raw(b) => b.as_entire_binding(),
                 };
-                wgpu::BindGroupEntry { binding: i as u32, resource }
+                wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource,
+                }
             })
             .collect();
-        entries.push(wgpu::BindGroupEntry { binding: binds.len() as u32, resource: uniform.as_entire_binding() });
+        entries.push(wgpu::BindGroupEntry {
+            binding: binds.len() as u32,
+            resource: uniform.as_entire_binding(),
+        });
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &pipeline.get_bind_group_layout(0),
@@ -99,7 +122,8 @@ impl<'g> Recorder<'g> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        self.encoder.copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
+        self.encoder
+            .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
         self.gpu.queue.submit([self.encoder.finish()]);
         // Pop in reverse order of pushing; the first error found is reported.
         let mut first = None;
@@ -110,7 +134,10 @@ impl<'g> Recorder<'g> {
         }
         if let Some(e) = first {
             self.gpu.check_lost()?;
-            return Err(Error::Gpu { op: "encode/decode".into(), message: e.to_string() });
+            return Err(Error::Gpu {
+                op: "encode/decode".into(),
+                message: e.to_string(),
+            });
         }
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
@@ -129,7 +156,10 @@ impl<'g> Recorder<'g> {
             Err(_) => return Err(Error::Readback("the map callback was dropped".into())),
         }
         let data = {
-            let view = staging.slice(..).get_mapped_range().map_err(|e| Error::Readback(e.to_string()))?;
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
             view[..bytes as usize].to_vec()
         };
         staging.unmap();

@@ -17,16 +17,36 @@ pub struct AttentionParams {
 pub const MAX_CHANNELS: u32 = 1024;
 
 /// `softmax(qᵀk / √C) v` over the H·W tokens of `[C, H, W]` tensors, as a new `[C, H, W]` tensor.
-pub fn attention(rec: &mut Recorder, kern: &Kernels, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+pub fn attention(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+) -> Result<Tensor> {
     let shape = (q.c, q.h, q.w);
     if (k.c, k.h, k.w) != shape || (v.c, v.h, v.w) != shape || q.c > MAX_CHANNELS {
-        return Err(Error::Input(format!("attention: q {shape:?}, k {:?}, v {:?} (≤ {MAX_CHANNELS} channels)", (k.c, k.h, k.w), (v.c, v.h, v.w))));
+        return Err(Error::Input(format!(
+            "attention: q {shape:?}, k {:?}, v {:?} (≤ {MAX_CHANNELS} channels)",
+            (k.c, k.h, k.w),
+            (v.c, v.h, v.w)
+        )));
     }
     let tokens = q.h * q.w;
     let out = rec.tensor(q.c, q.h, q.w, "attention output")?;
-    let p = AttentionParams { channels: q.c, tokens, scale: 1.0 / (q.c as f32).sqrt(), _pad: 0 };
+    let p = AttentionParams {
+        channels: q.c,
+        tokens,
+        scale: 1.0 / (q.c as f32).sqrt(),
+        _pad: 0,
+    };
     let (gx, gy) = groups_1d(tokens as u64, 1);
-    let binds = [Bind::Tensor(q), Bind::Tensor(k), Bind::Tensor(v), Bind::Tensor(&out)];
+    let binds = [
+        Bind::Tensor(q),
+        Bind::Tensor(k),
+        Bind::Tensor(v),
+        Bind::Tensor(&out),
+    ];
     rec.dispatch(&kern.attention, &binds, bytemuck::bytes_of(&p), [gx, gy, 1]);
     Ok(out)
 }

@@ -65,17 +65,33 @@ pub fn out_size(mode: ConvMode, h: u32, w: u32) -> (u32, u32) {
 }
 
 /// `conv(x) + bias (+ residual)`, as a new tensor.
-pub fn conv2d(rec: &mut Recorder, kern: &crate::kernels::Kernels, x: &Tensor, cw: &ConvWeights, mode: ConvMode, residual: Option<&Tensor>) -> Result<Tensor> {
+pub fn conv2d(
+    rec: &mut Recorder,
+    kern: &crate::kernels::Kernels,
+    x: &Tensor,
+    cw: &ConvWeights,
+    mode: ConvMode,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
     if x.c != cw.cin {
-        return Err(Error::Input(format!("conv2d: input has {} channels, weights expect {}", x.c, cw.cin)));
+        return Err(Error::Input(format!(
+            "conv2d: input has {} channels, weights expect {}",
+            x.c, cw.cin
+        )));
     }
     if mode == ConvMode::Down && (x.h < 2 || x.w < 2) {
-        return Err(Error::Input(format!("conv2d: cannot downsample {}×{}", x.w, x.h)));
+        return Err(Error::Input(format!(
+            "conv2d: cannot downsample {}×{}",
+            x.w, x.h
+        )));
     }
     let (oh, ow) = out_size(mode, x.h, x.w);
     if let Some(r) = residual {
         if (r.c, r.h, r.w) != (cw.cout, oh, ow) {
-            return Err(Error::Input(format!("conv2d: residual [{}, {}, {}] ≠ output [{}, {oh}, {ow}]", r.c, r.h, r.w, cw.cout)));
+            return Err(Error::Input(format!(
+                "conv2d: residual [{}, {}, {}] ≠ output [{}, {oh}, {ow}]",
+                r.c, r.h, r.w, cw.cout
+            )));
         }
     }
     let out = rec.tensor(cw.cout, oh, ow, "conv2d output")?;
@@ -88,7 +104,11 @@ pub fn conv2d(rec: &mut Recorder, kern: &crate::kernels::Kernels, x: &Tensor, cw
         out_w: ow,
         k: cw.k,
         stride: if mode == ConvMode::Down { 2 } else { 1 },
-        pad: if mode == ConvMode::Down { 0 } else { (cw.k - 1) / 2 },
+        pad: if mode == ConvMode::Down {
+            0
+        } else {
+            (cw.k - 1) / 2
+        },
         upsample: (mode == ConvMode::Up) as u32,
         has_residual: residual.is_some() as u32,
         cout4: cw.cout.div_ceil(4),
@@ -97,7 +117,13 @@ pub fn conv2d(rec: &mut Recorder, kern: &crate::kernels::Kernels, x: &Tensor, cw
         Some(r) => Bind::Tensor(r),
         None => Bind::Raw(&kern.dummy),
     };
-    let binds = [Bind::Tensor(x), Bind::Weight(&cw.weight), Bind::Weight(&cw.bias), res, Bind::Tensor(&out)];
+    let binds = [
+        Bind::Tensor(x),
+        Bind::Weight(&cw.weight),
+        Bind::Weight(&cw.bias),
+        res,
+        Bind::Tensor(&out),
+    ];
     let groups = [ow.div_ceil(4).div_ceil(8), oh.div_ceil(8), p.cout4];
     rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
     Ok(out)

@@ -10,11 +10,23 @@ pub mod posterior;
 /// Every shader source, by kernel name.
 pub const SOURCES: &[(&str, &str)] = &[
     ("conv2d", include_str!("../shaders/conv2d.wgsl")),
-    ("group_norm_stats", include_str!("../shaders/group_norm_stats.wgsl")),
-    ("group_norm_apply", include_str!("../shaders/group_norm_apply.wgsl")),
+    (
+        "group_norm_stats",
+        include_str!("../shaders/group_norm_stats.wgsl"),
+    ),
+    (
+        "group_norm_apply",
+        include_str!("../shaders/group_norm_apply.wgsl"),
+    ),
     ("attention", include_str!("../shaders/attention.wgsl")),
-    ("image_to_tensor", include_str!("../shaders/image_to_tensor.wgsl")),
-    ("tensor_to_image", include_str!("../shaders/tensor_to_image.wgsl")),
+    (
+        "image_to_tensor",
+        include_str!("../shaders/image_to_tensor.wgsl"),
+    ),
+    (
+        "tensor_to_image",
+        include_str!("../shaders/tensor_to_image.wgsl"),
+    ),
     ("posterior", include_str!("../shaders/posterior.wgsl")),
 ];
 
@@ -32,7 +44,11 @@ pub struct Kernels {
 }
 
 fn pipeline(device: &wgpu::Device, name: &str) -> wgpu::ComputePipeline {
-    let src = SOURCES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s).unwrap_or_default();
+    let src = SOURCES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .unwrap_or_default();
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
         source: wgpu::ShaderSource::Wgsl(src.into()),

@@ -16,16 +16,36 @@ pub struct PosteriorParams {
 }
 
 /// `[2C, h, w]` moments → `[C, h, w]` latent: the mean, or `mean + exp(½·logvar)·ε` for `Some(seed)`.
-pub fn posterior(rec: &mut Recorder, kern: &Kernels, moments: &Tensor, seed: Option<u64>) -> Result<Tensor> {
+pub fn posterior(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    moments: &Tensor,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     if moments.c % 2 != 0 {
-        return Err(Error::Input(format!("posterior: {} moment channels is odd", moments.c)));
+        return Err(Error::Input(format!(
+            "posterior: {} moment channels is odd",
+            moments.c
+        )));
     }
     let c = moments.c / 2;
     let pixels = moments.h * moments.w;
     let out = rec.tensor(c, moments.h, moments.w, "latent")?;
     let s = seed.unwrap_or(0);
-    let p = PosteriorParams { channels: c, pixels, sample: seed.is_some() as u32, seed_lo: s as u32, seed_hi: (s >> 32) as u32, _pad: [0; 3] };
+    let p = PosteriorParams {
+        channels: c,
+        pixels,
+        sample: seed.is_some() as u32,
+        seed_lo: s as u32,
+        seed_hi: (s >> 32) as u32,
+        _pad: [0; 3],
+    };
     let (gx, gy) = groups_1d(c as u64 * pixels as u64, 64);
-    rec.dispatch(&kern.posterior, &[Bind::Tensor(moments), Bind::Tensor(&out)], bytemuck::bytes_of(&p), [gx, gy, 1]);
+    rec.dispatch(
+        &kern.posterior,
+        &[Bind::Tensor(moments), Bind::Tensor(&out)],
+        bytemuck::bytes_of(&p),
+        [gx, gy, 1],
+    );
     Ok(out)
 }

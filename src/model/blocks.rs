@@ -24,7 +24,11 @@ impl ResnetBlock {
             conv1: s.conv(&format!("{p}.conv1"))?,
             norm2: s.norm(&format!("{p}.norm2"))?,
             conv2: s.conv(&format!("{p}.conv2"))?,
-            conv_shortcut: if s.has(&format!("{shortcut}.weight")) { Some(s.conv(&shortcut)?) } else { None },
+            conv_shortcut: if s.has(&format!("{shortcut}.weight")) {
+                Some(s.conv(&shortcut)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -36,7 +40,12 @@ impl ResnetBlock {
             Some(c) => Some(ops.conv(x, c, ConvMode::Same, None)?),
             None => None,
         };
-        ops.conv(&h, &self.conv2, ConvMode::Same, Some(shortcut.as_ref().unwrap_or(x)))
+        ops.conv(
+            &h,
+            &self.conv2,
+            ConvMode::Same,
+            Some(shortcut.as_ref().unwrap_or(x)),
+        )
     }
 }
 
@@ -81,7 +90,10 @@ pub struct MidBlock {
 impl MidBlock {
     pub fn new(s: &mut WeightStore, p: &str) -> Result<MidBlock> {
         Ok(MidBlock {
-            resnets: [ResnetBlock::new(s, &format!("{p}.resnets.0"))?, ResnetBlock::new(s, &format!("{p}.resnets.1"))?],
+            resnets: [
+                ResnetBlock::new(s, &format!("{p}.resnets.0"))?,
+                ResnetBlock::new(s, &format!("{p}.resnets.1"))?,
+            ],
             attention: Attention::new(s, &format!("{p}.attentions.0"))?,
         })
     }

@@ -15,10 +15,19 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(s: &mut WeightStore, p: &str, n_resnets: usize, resample: Option<&str>) -> Result<Block> {
+    fn new(
+        s: &mut WeightStore,
+        p: &str,
+        n_resnets: usize,
+        resample: Option<&str>,
+    ) -> Result<Block> {
         Ok(Block {
-            resnets: (0..n_resnets).map(|j| ResnetBlock::new(s, &format!("{p}.resnets.{j}"))).collect::<Result<_>>()?,
-            resample: resample.map(|r| s.conv(&format!("{p}.{r}.0.conv"))).transpose()?,
+            resnets: (0..n_resnets)
+                .map(|j| ResnetBlock::new(s, &format!("{p}.resnets.{j}")))
+                .collect::<Result<_>>()?,
+            resample: resample
+                .map(|r| s.conv(&format!("{p}.{r}.0.conv")))
+                .transpose()?,
         })
     }
 
@@ -49,7 +58,14 @@ impl Encoder {
         Ok(Encoder {
             conv_in: s.conv(&format!("{p}.conv_in"))?,
             down_blocks: (0..n)
-                .map(|i| Block::new(s, &format!("{p}.down_blocks.{i}"), cfg.layers_per_block, (i + 1 < n).then_some("downsamplers")))
+                .map(|i| {
+                    Block::new(
+                        s,
+                        &format!("{p}.down_blocks.{i}"),
+                        cfg.layers_per_block,
+                        (i + 1 < n).then_some("downsamplers"),
+                    )
+                })
                 .collect::<Result<_>>()?,
             mid_block: MidBlock::new(s, &format!("{p}.mid_block"))?,
             conv_norm_out: s.norm(&format!("{p}.conv_norm_out"))?,
@@ -84,7 +100,14 @@ impl Decoder {
             conv_in: s.conv(&format!("{p}.conv_in"))?,
             mid_block: MidBlock::new(s, &format!("{p}.mid_block"))?,
             up_blocks: (0..n)
-                .map(|i| Block::new(s, &format!("{p}.up_blocks.{i}"), cfg.layers_per_block + 1, (i + 1 < n).then_some("upsamplers")))
+                .map(|i| {
+                    Block::new(
+                        s,
+                        &format!("{p}.up_blocks.{i}"),
+                        cfg.layers_per_block + 1,
+                        (i + 1 < n).then_some("upsamplers"),
+                    )
+                })
                 .collect::<Result<_>>()?,
             conv_norm_out: s.norm(&format!("{p}.conv_norm_out"))?,
             conv_out: s.conv(&format!("{p}.conv_out"))?,

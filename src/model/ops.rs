@@ -14,10 +14,19 @@ pub struct Ops<'a> {
 
 impl<'a> Ops<'a> {
     pub fn new(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
-        Ok(Ops { rec: Recorder::new(gpu, pool)?, kern })
+        Ok(Ops {
+            rec: Recorder::new(gpu, pool)?,
+            kern,
+        })
     }
 
-    pub fn conv(&mut self, x: &Tensor, w: &ConvWeights, mode: ConvMode, residual: Option<&Tensor>) -> Result<Tensor> {
+    pub fn conv(
+        &mut self,
+        x: &Tensor,
+        w: &ConvWeights,
+        mode: ConvMode,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
         conv2d(&mut self.rec, self.kern, x, w, mode, residual)
     }
 
@@ -29,7 +38,14 @@ impl<'a> Ops<'a> {
         attention::attention(&mut self.rec, self.kern, q, k, v)
     }
 
-    pub fn image_to_tensor(&mut self, rgba: &[u8], w: u32, h: u32, pad_w: u32, pad_h: u32) -> Result<Tensor> {
+    pub fn image_to_tensor(
+        &mut self,
+        rgba: &[u8],
+        w: u32,
+        h: u32,
+        pad_w: u32,
+        pad_h: u32,
+    ) -> Result<Tensor> {
         image::image_to_tensor(&mut self.rec, self.kern, rgba, w, h, pad_w, pad_h)
     }
 
@@ -44,7 +60,10 @@ impl<'a> Ops<'a> {
     /// A tensor holding `data` (`[c, h, w]`).
     pub fn tensor_from(&mut self, c: u32, h: u32, w: u32, data: &[f32]) -> Result<Tensor> {
         let t = self.rec.tensor(c, h, w, "input")?;
-        self.rec.gpu.queue.write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        self.rec
+            .gpu
+            .queue
+            .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
         Ok(t)
     }
 

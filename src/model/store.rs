@@ -16,7 +16,10 @@ pub struct WeightStore {
 
 impl WeightStore {
     pub fn new(groups: u32) -> WeightStore {
-        WeightStore { map: HashMap::new(), groups }
+        WeightStore {
+            map: HashMap::new(),
+            groups,
+        }
     }
 
     /// Uploads one tensor: conv and linear weights re-laid out for `conv2d.wgsl`, the rest as is.
@@ -30,7 +33,9 @@ impl WeightStore {
     }
 
     fn take(&mut self, name: &str) -> Result<(Weight, Vec<usize>)> {
-        self.map.remove(name).ok_or_else(|| Error::Input(format!("weights lack {name}")))
+        self.map
+            .remove(name)
+            .ok_or_else(|| Error::Input(format!("weights lack {name}")))
     }
 
     /// A conv (`[o, i, k, k]`) or linear (`[o, i]`, as a 1×1 conv) at `prefix`.
@@ -38,13 +43,24 @@ impl WeightStore {
         let (weight, shape) = self.take(&format!("{prefix}.weight"))?;
         let (bias, _) = self.take(&format!("{prefix}.bias"))?;
         let k = shape.get(2).copied().unwrap_or(1) as u32;
-        Ok(ConvWeights { weight, bias, cout: shape[0] as u32, cin: shape[1] as u32, k })
+        Ok(ConvWeights {
+            weight,
+            bias,
+            cout: shape[0] as u32,
+            cin: shape[1] as u32,
+            k,
+        })
     }
 
     pub fn norm(&mut self, prefix: &str) -> Result<NormWeights> {
         let (gamma, _) = self.take(&format!("{prefix}.weight"))?;
         let (beta, _) = self.take(&format!("{prefix}.bias"))?;
-        Ok(NormWeights { gamma, beta, groups: self.groups, eps: NORM_EPS })
+        Ok(NormWeights {
+            gamma,
+            beta,
+            groups: self.groups,
+            eps: NORM_EPS,
+        })
     }
 
     pub fn has(&self, name: &str) -> bool {

@@ -33,15 +33,28 @@ impl Rng {
 /// Worst |a − b| and its index.
 pub fn worst(a: &[f32], b: &[f32]) -> (f32, usize) {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).enumerate().fold((0.0, 0), |(m, mi), (i, (x, y))| {
-        let d = (x - y).abs();
-        if d > m || d.is_nan() { (d, i) } else { (m, mi) }
-    })
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .fold((0.0, 0), |(m, mi), (i, (x, y))| {
+            let d = (x - y).abs();
+            if d > m || d.is_nan() {
+                (d, i)
+            } else {
+                (m, mi)
+            }
+        })
 }
 
 /// Asserts |got − want| ≤ atol + rtol·|want| everywhere; prints and returns the worst absolute error.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} vs {}",
+        got.len(),
+        want.len()
+    );
     let mut bad = None;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         if !((g - w).abs() <= atol + rtol * w.abs()) && bad.is_none() {
@@ -49,7 +62,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         }
     }
     let (err, at) = worst(got, want);
-    println!("{what}: worst abs error {err:.3e} at {at} (got {}, want {})", got[at], want[at]);
+    println!(
+        "{what}: worst abs error {err:.3e} at {at} (got {}, want {})",
+        got[at], want[at]
+    );
     if let Some(i) = bad {
         panic!("{what}: element {i} got {} want {} (atol {atol}, rtol {rtol}); worst {err:.3e} at {at}", got[i], want[i]);
     }

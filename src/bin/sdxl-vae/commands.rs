@@ -1,0 +1,245 @@
+//! The `encode`, `decode`, `roundtrip` and `info` commands, and the model loading they share.
+//! Inputs are read and checked before the GPU is started, so a bad file fails fast.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pollster::block_on;
+use sdxl_vae::weights::{read_info, ModelInfo};
+use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
+
+use crate::error::{invalid, CliResult, Context};
+use crate::imageio::{load_image, raw_to_image, save_image};
+use crate::tensorio::{read_latent, write_latent, write_raw};
+
+/// Options that apply to every command.
+pub struct Globals {
+    pub gpu: GpuOptions,
+    pub load: LoadOptions,
+}
+
+/// A model on a GPU. `vae` is declared first so it is dropped before the device it lives on.
+pub struct Model {
+    pub vae: Vae,
+    _gpu: Gpu,
+}
+
+impl Model {
+    /// Checks the weights header, starts the GPU and uploads the weights.
+    pub fn load(weights: &Path, globals: &Globals) -> CliResult<Model> {
+        read_weights_info(weights)?;
+        let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
+        let vae = Vae::load_file(&gpu, weights, globals.load.clone())
+            .context(format!("cannot load weights {}", weights.display()))?;
+        Ok(Model { vae, _gpu: gpu })
+    }
+}
+
+/// Reads only the header, and checks the file holds all the data the header describes.
+pub fn read_weights_info(path: &Path) -> CliResult<ModelInfo> {
+    let shown = path.display();
+    let file = File::open(path).context(format!("cannot open weights {shown}"))?;
+    let len = file
+        .metadata()
+        .context(format!("cannot read weights {shown}"))?
+        .len();
+    let info = read_info(BufReader::new(file))
+        .map_err(sdxl_vae::Error::from)
+        .context(format!("weights {shown}"))?;
+    if len < info.file_bytes {
+        return Err(invalid(format!(
+            "weights {shown} is truncated: its header describes {} bytes, the file has {len}",
+            info.file_bytes
+        )));
+    }
+    Ok(info)
+}
+
+#[derive(clap::Args)]
+pub struct EncodeArgs {
+    /// Weights (.safetensors, diffusers or LDM names)
+    #[arg(long)]
+    weights: PathBuf,
+    /// Input image (png, jpg, webp, bmp, tiff)
+    image: PathBuf,
+    /// Output latent: .npy (float32 [1, 4, h, w]) or .safetensors (tensor `latent`)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Draw a posterior sample instead of taking the mean
+    #[arg(long)]
+    sample: bool,
+    /// Seed of the posterior sample
+    #[arg(long, default_value_t = 0, requires = "sample")]
+    seed: u64,
+    /// Multiply by the scaling factor (the latent a diffusion model consumes)
+    #[arg(long)]
+    scaled: bool,
+}
+
+pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
+    let image = load_image(&args.image)?;
+    let model = Model::load(&args.weights, globals)?;
+    let start = Instant::now();
+    let encoded = if args.sample {
+        block_on(model.vae.encode_sample(&image, args.seed))
+    } else {
+        block_on(model.vae.encode(&image))
+    };
+    let mut latent = encoded.context(format!("encoding {}", args.image.display()))?;
+    let seconds = start.elapsed().as_secs_f64();
+    if args.scaled {
+        let factor = model.vae.scaling_factor();
+        latent.data.iter_mut().for_each(|v| *v *= factor);
+    }
+    write_latent(&args.output, &latent)?;
+    println!(
+        "encoded {}x{} → latent {}x{} in {seconds:.2} s",
+        image.width, image.height, latent.width, latent.height
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DecodeArgs {
+    /// Weights (.safetensors, diffusers or LDM names)
+    #[arg(long)]
+    weights: PathBuf,
+    /// Latent: .npy ([1, 4, h, w] or [4, h, w]; f32, f16 or f64) or .safetensors
+    latent: PathBuf,
+    /// Output image (PNG unless the extension names another format)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Also write the decoder output before clamping, float32 [1, 3, H, W] .npy
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    /// The latent is scaled: divide by the scaling factor first
+    #[arg(long)]
+    scaled: bool,
+}
+
+pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
+    let mut latent = read_latent(&args.latent)?;
+    let model = Model::load(&args.weights, globals)?;
+    if args.scaled {
+        let factor = model.vae.scaling_factor();
+        latent.data.iter_mut().for_each(|v| *v /= factor);
+    }
+    let context = format!("decoding {}", args.latent.display());
+    let start = Instant::now();
+    // With --raw the PNG is made from the same output, so the decoder runs once.
+    let image = match &args.raw {
+        Some(raw_path) => {
+            let raw = block_on(model.vae.decode_raw(&latent)).context(&context)?;
+            write_raw(raw_path, &raw)?;
+            raw_to_image(&raw)?
+        }
+        None => block_on(model.vae.decode(&latent)).context(&context)?,
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    save_image(&args.output, &image)?;
+    println!(
+        "decoded latent {}x{} → {}x{} in {seconds:.2} s",
+        latent.width, latent.height, image.width, image.height
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RoundtripArgs {
+    /// Weights (.safetensors, diffusers or LDM names)
+    #[arg(long)]
+    weights: PathBuf,
+    /// Input image
+    image: PathBuf,
+    /// Output image, the reconstruction
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// One encode (posterior mean) + decode, with the time each took.
+pub struct Reconstruction {
+    pub image: Image,
+    pub encode: Duration,
+    pub decode: Duration,
+}
+
+pub fn reconstruct(vae: &Vae, image: &Image) -> sdxl_vae::Result<Reconstruction> {
+    let start = Instant::now();
+    let latent = block_on(vae.encode(image))?;
+    let encode = start.elapsed();
+    let decoded = block_on(vae.decode(&latent))?;
+    Ok(Reconstruction {
+        image: decoded,
+        encode,
+        decode: start.elapsed() - encode,
+    })
+}
+
+pub fn roundtrip(args: &RoundtripArgs, globals: &Globals) -> CliResult<()> {
+    let image = load_image(&args.image)?;
+    let model = Model::load(&args.weights, globals)?;
+    let shown = args.image.display();
+    let out = reconstruct(&model.vae, &image).context(format!("round trip of {shown}"))?;
+    save_image(&args.output, &out.image)?;
+    let psnr = metrics::psnr(&image, &out.image).context(format!("PSNR of {shown}"))?;
+    // SSIM needs an 11×11 window; smaller images get PSNR only.
+    let ssim = match metrics::ssim(&image, &out.image) {
+        Ok(s) => format!("{s:.4}"),
+        Err(_) => "n/a".into(),
+    };
+    println!(
+        "PSNR {psnr:.2} dB  SSIM {ssim}  (encode {:.2} s, decode {:.2} s)",
+        out.encode.as_secs_f64(),
+        out.decode.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// Weights (.safetensors)
+    weights: PathBuf,
+}
+
+pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
+    let info = read_weights_info(&args.weights)?;
+    let c = &info.config;
+    let dtypes: Vec<String> = info
+        .dtypes
+        .iter()
+        .map(|(d, n)| format!("{d} ×{n}"))
+        .collect();
+    let scaling = match globals.load.scaling_factor {
+        Some(s) => format!("{s} (--scaling-factor)"),
+        None => format!("{} (default; not stored in the file)", c.scaling_factor),
+    };
+    println!("file        {}", args.weights.display());
+    println!(
+        "size        {} bytes ({:.1} MiB)",
+        info.file_bytes,
+        info.file_bytes as f64 / (1024.0 * 1024.0)
+    );
+    println!("layout      {}", info.layout);
+    println!("dtypes      {}", dtypes.join(", "));
+    println!("parameters  {}", info.param_count);
+    println!(
+        "blocks      {} with channels {:?}, {} layers per block",
+        c.block_out_channels.len(),
+        c.block_out_channels,
+        c.layers_per_block
+    );
+    println!(
+        "channels    image {} in / {} out, latent {}, norm groups {}",
+        c.in_channels, c.out_channels, c.latent_channels, c.norm_num_groups
+    );
+    println!("scaling     {scaling}");
+    if info.ignored_tensors > 0 {
+        println!(
+            "ignored     {} tensors not part of the VAE",
+            info.ignored_tensors
+        );
+    }
+    Ok(())
+}

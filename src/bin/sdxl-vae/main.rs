@@ -1,0 +1,109 @@
+//! `sdxl-vae`: encode images to SDXL VAE latents, decode latents to images, and measure how well
+//! images survive the round trip. Every failure prints one `error: …` line and exits with 1.
+
+mod commands;
+mod error;
+mod eval;
+mod imageio;
+mod tensorio;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions};
+
+use commands::{DecodeArgs, EncodeArgs, Globals, InfoArgs, RoundtripArgs};
+use error::{one_line, CliResult};
+use eval::EvalArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "sdxl-vae",
+    version,
+    about = "The SDXL VAE (diffusers AutoencoderKL) on wgpu"
+)]
+struct Cli {
+    /// Device limits to request
+    #[arg(long, global = true, value_enum, default_value_t = Limits::Adapter)]
+    limits: Limits,
+    /// Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]
+    #[arg(long, global = true, value_name = "F", value_parser = parse_scaling_factor)]
+    scaling_factor: Option<f32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Limits {
+    /// Everything the adapter offers
+    Adapter,
+    /// WebGPU's default limits, as a browser grants on a modest adapter
+    WebgpuDefault,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Image → latent (.npy or .safetensors)
+    Encode(EncodeArgs),
+    /// Latent → image
+    Decode(DecodeArgs),
+    /// Image → latent → image, with PSNR and SSIM against the input
+    Roundtrip(RoundtripArgs),
+    /// Mean ± std of PSNR and SSIM over a folder of images
+    Eval(EvalArgs),
+    /// What a weights file holds (reads only its header; no GPU)
+    Info(InfoArgs),
+}
+
+fn parse_scaling_factor(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive number, got {s:?}")),
+    }
+}
+
+fn run(cli: Cli) -> CliResult<()> {
+    let limits = match cli.limits {
+        Limits::Adapter => LimitsChoice::Adapter,
+        Limits::WebgpuDefault => LimitsChoice::WebGpuDefault,
+    };
+    let globals = Globals {
+        gpu: GpuOptions { limits },
+        load: LoadOptions {
+            scaling_factor: cli.scaling_factor,
+        },
+    };
+    match &cli.command {
+        Command::Encode(args) => commands::encode(args, &globals),
+        Command::Decode(args) => commands::decode(args, &globals),
+        Command::Roundtrip(args) => commands::roundtrip(args, &globals),
+        Command::Eval(args) => eval::eval(args, &globals),
+        Command::Info(args) => commands::info(args, &globals),
+    }
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug, but it still ends as one error line and status 1, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{place}: {}", one_line(&message));
+        std::process::exit(1);
+    }));
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}

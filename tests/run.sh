@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every test of the project: native tests on whatever wgpu adapter is present (Mesa lavapipe on a
+# machine without a GPU — a missing adapter fails the GPU tests, it never skips them), then the
+# WebAssembly build check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# lavapipe probes for a Wayland socket and complains when this is unset.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
+
+cargo fmt --check
+cargo test --all-targets
+cargo check --lib --target wasm32-unknown-unknown
+echo "all checks passed"
