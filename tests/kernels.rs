@@ -18,7 +18,7 @@ struct Env {
 
 fn env() -> Env {
     let gpu = gpu();
-    let kern = Kernels::new(&gpu.device());
+    let kern = Kernels::new(gpu.device());
     Env { gpu, kern }
 }
 
@@ -28,10 +28,11 @@ impl Env {
         Ops::new(&self.gpu, pool, &self.kern).expect("ops")
     }
     fn weight(&self, data: &[f32]) -> Weight {
-        Weight::upload(&self.gpu.device(), &self.gpu.queue(), "test", data)
+        Weight::upload(self.gpu.device(), self.gpu.queue(), "test", data)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_conv(
     e: &Env,
     rng: &mut Rng,
@@ -101,6 +102,7 @@ fn conv2d_matches_cpu_twin() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_norm(
     e: &Env,
     rng: &mut Rng,

@@ -10,6 +10,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 
 cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo check --lib --target wasm32-unknown-unknown
 echo "all checks passed"

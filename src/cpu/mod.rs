@@ -4,6 +4,7 @@
 use crate::kernels::conv2d::{out_size, ConvMode};
 
 /// Reference convolution: PyTorch `weight [cout, cin, k, k]`, `bias [cout]`.
+#[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     x: &[f32],
     (cin, h, w): (usize, usize, usize),
@@ -65,6 +66,7 @@ pub fn conv2d(
 }
 
 /// Reference GroupNorm (two-pass statistics in f64), optional SiLU.
+#[allow(clippy::too_many_arguments)]
 pub fn group_norm(
     x: &[f32],
     c: usize,

@@ -104,7 +104,7 @@ impl Gpu {
     /// The largest tensor one binding may hold, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         let l = self.device.limits();
-        (l.max_storage_buffer_binding_size as u64).min(l.max_buffer_size)
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
     }
 
     /// Error if the device has been lost.

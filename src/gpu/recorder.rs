@@ -18,16 +18,28 @@ pub struct Recorder<'g> {
     pub(crate) gpu: &'g Gpu,
     pub(crate) pool: Arc<BufferPool>,
     encoder: wgpu::CommandEncoder,
-    scopes: Vec<wgpu::ErrorScopeGuard>,
+    scopes: Scopes,
+}
+
+/// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
+/// recording is abandoned after an error (dropped without `finish`).
+struct Scopes(Vec<wgpu::ErrorScopeGuard>);
+
+impl Drop for Scopes {
+    fn drop(&mut self) {
+        while let Some(s) = self.0.pop() {
+            drop(s);
+        }
+    }
 }
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
-        let scopes = vec![
+        let scopes = Scopes(vec![
             gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
             gpu.device.push_error_scope(wgpu::ErrorFilter::Validation),
-        ];
+        ]);
         let encoder = gpu.device.create_command_encoder(&Default::default());
         Ok(Recorder {
             gpu,
@@ -125,10 +137,15 @@ impl<'g> Recorder<'g> {
         self.encoder
             .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
         self.gpu.queue.submit([self.encoder.finish()]);
-        // Pop in reverse order of pushing; the first error found is reported.
+        // Pop every scope, in reverse order, before the first await: recording, submission and
+        // the pops form one synchronous stretch, so calls overlapping on the web cannot
+        // interleave their scopes. The first error found is reported.
+        let pops: Vec<_> = std::iter::from_fn(|| self.scopes.0.pop())
+            .map(|s| s.pop())
+            .collect();
         let mut first = None;
-        while let Some(scope) = self.scopes.pop() {
-            if let Some(e) = scope.pop().await {
+        for p in pops {
+            if let Some(e) = p.await {
                 first.get_or_insert(e);
             }
         }

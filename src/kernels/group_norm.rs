@@ -38,7 +38,7 @@ pub fn group_norm(
     nw: &NormWeights,
     silu: bool,
 ) -> Result<Tensor> {
-    if nw.groups == 0 || x.c % nw.groups != 0 || nw.gamma.len != x.c as usize {
+    if nw.groups == 0 || !x.c.is_multiple_of(nw.groups) || nw.gamma.len != x.c as usize {
         return Err(Error::Input(format!(
             "group_norm: {} channels, {} groups, {} scales",
             x.c, nw.groups, nw.gamma.len

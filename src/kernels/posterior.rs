@@ -22,7 +22,7 @@ pub fn posterior(
     moments: &Tensor,
     seed: Option<u64>,
 ) -> Result<Tensor> {
-    if moments.c % 2 != 0 {
+    if !moments.c.is_multiple_of(2) {
         return Err(Error::Input(format!(
             "posterior: {} moment channels is odd",
             moments.c

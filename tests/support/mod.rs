@@ -57,7 +57,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     );
     let mut bad = None;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        if !((g - w).abs() <= atol + rtol * w.abs()) && bad.is_none() {
+        let within = (g - w).abs() <= atol + rtol * w.abs();
+        if !within && bad.is_none() {
             bad = Some(i);
         }
     }
