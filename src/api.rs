@@ -139,6 +139,7 @@ impl VaeLoader {
         let mut store = sink
             .store
             .ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
+        let weight_bytes = store.bytes;
         let model = AutoencoderKl::from_store(&mut store, &info.config)?;
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
         Ok(Vae {
@@ -147,6 +148,7 @@ impl VaeLoader {
             pool,
             model,
             info,
+            weight_bytes,
         })
     }
 }
@@ -158,6 +160,7 @@ pub struct Vae {
     pool: Arc<BufferPool>,
     model: AutoencoderKl,
     info: ModelInfo,
+    weight_bytes: u64,
 }
 
 fn round8(v: u32) -> u32 {
@@ -204,6 +207,11 @@ impl Vae {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// Bytes of the weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weight_bytes
     }
 
     /// Bytes held in activation buffers now and at most so far.

@@ -4,6 +4,7 @@
 //! latent → decoder → tensor → image.
 
 pub mod api;
+pub mod cost;
 pub mod cpu;
 pub mod error;
 pub mod gpu;

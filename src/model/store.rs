@@ -12,12 +12,15 @@ pub const NORM_EPS: f32 = 1e-6;
 pub struct WeightStore {
     map: HashMap<String, (Weight, Vec<usize>)>,
     pub groups: u32,
+    /// Bytes uploaded so far.
+    pub bytes: u64,
 }
 
 impl WeightStore {
     pub fn new(groups: u32) -> WeightStore {
         WeightStore {
             map: HashMap::new(),
+            bytes: 0,
             groups,
         }
     }
@@ -29,6 +32,7 @@ impl WeightStore {
             [o, i] => Weight::upload(&gpu.device, &gpu.queue, name, &relayout(data, o, i, 1)),
             _ => Weight::upload(&gpu.device, &gpu.queue, name, data),
         };
+        self.bytes += 4 * w.len as u64;
         self.map.insert(name.to_string(), (w, shape.to_vec()));
     }
 

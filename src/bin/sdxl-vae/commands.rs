@@ -23,7 +23,7 @@ pub struct Globals {
 /// A model on a GPU. `vae` is declared first so it is dropped before the device it lives on.
 pub struct Model {
     pub vae: Vae,
-    _gpu: Gpu,
+    pub gpu: Gpu,
 }
 
 impl Model {
@@ -33,7 +33,7 @@ impl Model {
         let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
         let vae = Vae::load_file(&gpu, weights, globals.load.clone())
             .context(format!("cannot load weights {}", weights.display()))?;
-        Ok(Model { vae, _gpu: gpu })
+        Ok(Model { vae, gpu })
     }
 }
 

@@ -1,6 +1,7 @@
 //! `sdxl-vae`: encode images to SDXL VAE latents, decode latents to images, and measure how well
 //! images survive the round trip. Every failure prints one `error: …` line and exits with 1.
 
+mod bench;
 mod commands;
 mod error;
 mod eval;
@@ -53,6 +54,8 @@ enum Command {
     Eval(EvalArgs),
     /// What a weights file holds (reads only its header; no GPU)
     Info(InfoArgs),
+    /// Median encode/decode times, GFLOP/s and GPU memory at one image size
+    Bench(bench::BenchArgs),
 }
 
 fn parse_scaling_factor(s: &str) -> Result<f32, String> {
@@ -79,6 +82,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Roundtrip(args) => commands::roundtrip(args, &globals),
         Command::Eval(args) => eval::eval(args, &globals),
         Command::Info(args) => commands::info(args, &globals),
+        Command::Bench(args) => bench::bench(args, &globals),
     }
 }
 

@@ -1,0 +1,104 @@
+//! The `bench` command: median encode and decode times, GFLOP/s and the GPU memory the engine
+//! held, ending with one machine-readable line.
+
+use std::time::Instant;
+
+use pollster::block_on;
+use sdxl_vae::cost::{decode_macs, encode_macs};
+use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
+use sdxl_vae::weights::{Layout, VaeConfig};
+use sdxl_vae::{Gpu, Image, Vae};
+
+use crate::commands::{Globals, Model};
+use crate::error::{invalid, CliResult, Context};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Weights file, or `synthetic` for generated full-size SDXL weights (no download)
+    #[arg(long)]
+    weights: String,
+    /// Image side in pixels (a multiple of 8)
+    #[arg(long, default_value_t = 256)]
+    size: u32,
+    /// Timed repetitions of each phase, after one warm-up
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+}
+
+fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
+    if args.weights != "synthetic" {
+        let m = Model::load(args.weights.as_ref(), globals)?;
+        return Ok((m.vae, m.gpu));
+    }
+    let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
+    let file = synthetic_safetensors(&VaeConfig::sdxl(), Layout::Ldm, SynthDtype::F32, "");
+    let mut loader = Vae::loader(&gpu, globals.load.clone());
+    for chunk in file.chunks(1 << 20) {
+        loader.push(chunk).context("synthetic weights")?;
+    }
+    Ok((loader.finish().context("synthetic weights")?, gpu))
+}
+
+/// A smooth test pattern.
+fn pattern(size: u32) -> Image {
+    let rgba = (0..size * size)
+        .flat_map(|i| {
+            let (x, y) = (i % size, i / size);
+            [
+                (x * 255 / size) as u8,
+                (y * 255 / size) as u8,
+                ((x + y) * 127 / size) as u8,
+                255,
+            ]
+        })
+        .collect();
+    Image {
+        width: size,
+        height: size,
+        rgba,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
+    if args.size == 0 || !args.size.is_multiple_of(8) || args.reps == 0 {
+        return Err(invalid(format!(
+            "--size must be a positive multiple of 8 and --reps positive (got {} and {})",
+            args.size, args.reps
+        )));
+    }
+    let (vae, gpu) = load(args, globals)?;
+    let image = pattern(args.size);
+    let latent = block_on(vae.encode(&image)).context("encode")?;
+    block_on(vae.decode(&latent)).context("decode")?;
+    let (mut enc, mut dec) = (vec![], vec![]);
+    for _ in 0..args.reps {
+        let t = Instant::now();
+        let latent = block_on(vae.encode(&image)).context("encode")?;
+        enc.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        block_on(vae.decode(&latent)).context("decode")?;
+        dec.push(t.elapsed().as_secs_f64());
+    }
+    let (cfg, s) = (&vae.info().config, args.size as usize);
+    let (enc_s, dec_s) = (median(enc), median(dec));
+    let enc_gflops = 2.0 * encode_macs(cfg, s, s) as f64 / enc_s / 1e9;
+    let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
+    let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
+    println!("adapter {}", gpu.adapter_name());
+    println!(
+        "encode {s}x{s}: median {enc_s:.3} s over {} reps, {enc_gflops:.1} GFLOP/s",
+        args.reps
+    );
+    println!(
+        "decode {s}x{s}: median {dec_s:.3} s over {} reps, {dec_gflops:.1} GFLOP/s",
+        args.reps
+    );
+    println!("GPU memory held: {peak_mib:.0} MiB at most (weights and activations)");
+    println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0}");
+    Ok(())
+}
