@@ -75,6 +75,13 @@ fn write_npy(path: &Path, shape: &[u64], data: &[f32]) {
     w.finish().expect("npy finish");
 }
 
+/// Runs `sdxl-vae encode` on `image`, whatever the outcome.
+fn run_encode(weights: &Path, image: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["encode", "--weights", s(weights), s(image), "-o", s(out)];
+    args.extend_from_slice(extra);
+    sdxl_vae(&args)
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -101,14 +108,7 @@ fn missing_weights_file() {
     let png = write_png(dir.path(), "a.png", 37, 29);
     let weights = dir.path().join("absent.safetensors");
     let latent = dir.path().join("l.npy");
-    let out = sdxl_vae(&[
-        "encode",
-        "--weights",
-        s(&weights),
-        s(&png),
-        "-o",
-        s(&latent),
-    ]);
+    let out = run_encode(&weights, &png, &latent, &[]);
     assert_error(&out, &["cannot open weights", "absent.safetensors"]);
     assert!(!latent.exists());
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["absent.safetensors"]);
@@ -130,14 +130,7 @@ fn random_bytes_as_weights() {
         .collect();
     std::fs::write(&weights, noise).expect("write noise");
     let latent = dir.path().join("l.npy");
-    let out = sdxl_vae(&[
-        "encode",
-        "--weights",
-        s(&weights),
-        s(&png),
-        "-o",
-        s(&latent),
-    ]);
+    let out = run_encode(&weights, &png, &latent, &[]);
     assert_error(&out, &["noise.safetensors", "header"]);
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["noise.safetensors"]);
 }
@@ -150,14 +143,7 @@ fn truncated_weights() {
     let bytes = weights_bytes();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).expect("write weights");
     let latent = dir.path().join("l.npy");
-    let out = sdxl_vae(&[
-        "encode",
-        "--weights",
-        s(&weights),
-        s(&png),
-        "-o",
-        s(&latent),
-    ]);
+    let out = run_encode(&weights, &png, &latent, &[]);
     assert_error(&out, &["cut.safetensors", "truncated"]);
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["truncated"]);
     // Cut inside the header: the reader itself reports it.
@@ -172,14 +158,7 @@ fn text_file_as_image() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not pixels\n").expect("write text");
     let latent = dir.path().join("l.npy");
-    let out = sdxl_vae(&[
-        "encode",
-        "--weights",
-        s(&weights),
-        s(&text),
-        "-o",
-        s(&latent),
-    ]);
+    let out = run_encode(&weights, &text, &latent, &[]);
     assert_error(&out, &["notes.txt", "not a readable image"]);
 }
 
@@ -250,9 +229,7 @@ fn info_reports_the_config() {
 
 /// Encodes `png` to `out` with extra arguments; returns stdout.
 fn encode(weights: &Path, png: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["encode", "--weights", s(weights), s(png), "-o", s(out)];
-    args.extend_from_slice(extra);
-    let result = sdxl_vae(&args);
+    let result = run_encode(weights, png, out, extra);
     assert!(result.status.success(), "{result:?}");
     stdout(&result)
 }

@@ -70,11 +70,11 @@ impl<'g> Recorder<'g> {
             })
     }
 
-    /// Records one dispatch of `pipeline` with `binds` at bindings 0.. and `params` as a uniform
+    /// Records one dispatch of `kernel` with `binds` at bindings 0.. and `params` as a uniform
     /// buffer at the next binding.
     pub fn dispatch(
         &mut self,
-        pipeline: &wgpu::ComputePipeline,
+        kernel: &crate::kernels::Kernel,
         binds: &[Bind],
         params: &[u8],
         groups: [u32; 3],
@@ -110,11 +110,11 @@ impl<'g> Recorder<'g> {
         });
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
-            layout: &pipeline.get_bind_group_layout(0),
+            layout: &kernel.layout,
             entries: &entries,
         });
         let mut pass = self.encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(pipeline);
+        pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }

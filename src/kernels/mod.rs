@@ -30,20 +30,26 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("posterior", include_str!("../shaders/posterior.wgsl")),
 ];
 
+/// A compute pipeline and its bind group layout, both made once.
+pub struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
 /// The compute pipelines, created once per device and reused by every call.
 pub struct Kernels {
-    pub conv2d: wgpu::ComputePipeline,
-    pub group_norm_stats: wgpu::ComputePipeline,
-    pub group_norm_apply: wgpu::ComputePipeline,
-    pub attention: wgpu::ComputePipeline,
-    pub image_to_tensor: wgpu::ComputePipeline,
-    pub tensor_to_image: wgpu::ComputePipeline,
-    pub posterior: wgpu::ComputePipeline,
+    pub conv2d: Kernel,
+    pub group_norm_stats: Kernel,
+    pub group_norm_apply: Kernel,
+    pub attention: Kernel,
+    pub image_to_tensor: Kernel,
+    pub tensor_to_image: Kernel,
+    pub posterior: Kernel,
     /// Bound where a kernel's optional input is unused.
     pub(crate) dummy: wgpu::Buffer,
 }
 
-fn pipeline(device: &wgpu::Device, name: &str) -> wgpu::ComputePipeline {
+fn pipeline(device: &wgpu::Device, name: &str) -> Kernel {
     let src = SOURCES
         .iter()
         .find(|(n, _)| *n == name)
@@ -53,14 +59,16 @@ fn pipeline(device: &wgpu::Device, name: &str) -> wgpu::ComputePipeline {
         label: Some(name),
         source: wgpu::ShaderSource::Wgsl(src.into()),
     });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
         layout: None,
         module: &module,
         entry_point: Some("main"),
         compilation_options: Default::default(),
         cache: None,
-    })
+    });
+    let layout = pipeline.get_bind_group_layout(0);
+    Kernel { pipeline, layout }
 }
 
 impl Kernels {
