@@ -175,7 +175,7 @@ impl Vae {
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: Kernels::new(&gpu.device),
+            kernels: Kernels::new(gpu),
         }
     }
 

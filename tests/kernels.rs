@@ -18,7 +18,7 @@ struct Env {
 
 fn env() -> Env {
     let gpu = gpu();
-    let kern = Kernels::new(gpu.device());
+    let kern = Kernels::new(&gpu);
     Env { gpu, kern }
 }
 
@@ -96,6 +96,10 @@ fn conv2d_matches_cpu_twin() {
         (8, 12, 9, 13, 1, ConvMode::Same, true),
         (33, 6, 4, 37, 1, ConvMode::Same, false),
         (40, 36, 12, 11, 3, ConvMode::Same, true),
+        // Rows wider than one invocation's 16 pixels, channel counts not multiples of 8.
+        (3, 13, 5, 35, 3, ConvMode::Up, true),
+        (9, 10, 6, 34, 3, ConvMode::Down, false),
+        (17, 9, 3, 50, 3, ConvMode::Same, false),
     ];
     for (cin, cout, h, w, k, mode, res) in cases {
         run_conv(&e, &mut rng, cin, cout, h, w, k, mode, res);

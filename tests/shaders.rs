@@ -44,3 +44,23 @@ fn params_structs_match_wgsl_sizes() {
         assert_eq!(size, rust, "{name}: WGSL Params is {size} bytes");
     }
 }
+
+/// `conv2d.wgsl` is generated (its register tile unrolled); it must equal the generator's output.
+#[test]
+fn conv2d_matches_its_generator() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/shaders");
+    let out = std::process::Command::new("python3")
+        .arg(format!("{dir}/gen_conv2d.py"))
+        .output()
+        .expect("python3 runs the shader generator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read_to_string(format!("{dir}/conv2d.wgsl")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim_end() == committed.trim_end(),
+        "regenerate: python3 src/shaders/gen_conv2d.py > src/shaders/conv2d.wgsl"
+    );
+}

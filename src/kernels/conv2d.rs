@@ -3,6 +3,11 @@
 use crate::gpu::{Bind, Recorder, Tensor, Weight};
 use crate::{Error, Result};
 
+/// Output pixels per `conv2d` invocation, and its workgroup shape (`P` and `@workgroup_size` in
+/// the generated `conv2d.wgsl`; see `gen_conv2d.py`).
+pub const PIXELS: u32 = 16;
+pub const WORKGROUP: [u32; 2] = [16, 4];
+
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvMode {
@@ -124,7 +129,11 @@ pub fn conv2d(
         res,
         Bind::Tensor(&out),
     ];
-    let groups = [ow.div_ceil(4).div_ceil(8), oh.div_ceil(8), p.cout4];
+    let groups = [
+        ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]),
+        oh.div_ceil(WORKGROUP[1]),
+        cw.cout.div_ceil(8),
+    ];
     rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
     Ok(out)
 }

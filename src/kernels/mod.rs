@@ -49,7 +49,7 @@ pub struct Kernels {
     pub(crate) dummy: wgpu::Buffer,
 }
 
-fn pipeline(device: &wgpu::Device, name: &str) -> Kernel {
+fn pipeline(device: &wgpu::Device, name: &str, constants: &[(&str, f64)]) -> Kernel {
     let src = SOURCES
         .iter()
         .find(|(n, _)| *n == name)
@@ -64,7 +64,10 @@ fn pipeline(device: &wgpu::Device, name: &str) -> Kernel {
         layout: None,
         module: &module,
         entry_point: Some("main"),
-        compilation_options: Default::default(),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            ..Default::default()
+        },
         cache: None,
     });
     let layout = pipeline.get_bind_group_layout(0);
@@ -72,15 +75,16 @@ fn pipeline(device: &wgpu::Device, name: &str) -> Kernel {
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Kernels {
+    pub fn new(gpu: &crate::gpu::Gpu) -> Kernels {
+        let device = gpu.device();
         Kernels {
-            conv2d: pipeline(device, "conv2d"),
-            group_norm_stats: pipeline(device, "group_norm_stats"),
-            group_norm_apply: pipeline(device, "group_norm_apply"),
-            attention: pipeline(device, "attention"),
-            image_to_tensor: pipeline(device, "image_to_tensor"),
-            tensor_to_image: pipeline(device, "tensor_to_image"),
-            posterior: pipeline(device, "posterior"),
+            conv2d: pipeline(device, "conv2d", &[]),
+            group_norm_stats: pipeline(device, "group_norm_stats", &[]),
+            group_norm_apply: pipeline(device, "group_norm_apply", &[]),
+            attention: pipeline(device, "attention", &[]),
+            image_to_tensor: pipeline(device, "image_to_tensor", &[]),
+            tensor_to_image: pipeline(device, "tensor_to_image", &[]),
+            posterior: pipeline(device, "posterior", &[]),
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused input"),
                 size: 16,

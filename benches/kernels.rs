@@ -1,0 +1,119 @@
+//! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
+//! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
+//! Run: `cargo bench --bench kernels`. Prints GFLOP/s; asserts nothing.
+
+use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
+use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::group_norm::NormWeights;
+use sdxl_vae::kernels::Kernels;
+use sdxl_vae::model::Ops;
+use std::time::Instant;
+
+/// Dispatches of each kernel per timed submission.
+const REPS: usize = 2;
+
+fn weight(gpu: &Gpu, n: usize) -> Weight {
+    let data: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.05)
+        .collect();
+    Weight::upload(gpu.device(), gpu.queue(), "bench", &data)
+}
+
+fn conv(gpu: &Gpu, kern: &Kernels, cin: u32, cout: u32, hw: u32, k: u32, mode: ConvMode) {
+    let (c, o, kk) = (cin as usize, cout as usize, k as usize);
+    let raw: Vec<f32> = (0..o * c * kk * kk)
+        .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
+        .collect();
+    let cw = ConvWeights {
+        weight: Weight::upload(gpu.device(), gpu.queue(), "w", &relayout(&raw, o, c, kk)),
+        bias: weight(gpu, o),
+        cin,
+        cout,
+        k,
+    };
+    let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
+    let x: Vec<f32> = (0..c * (hw * hw) as usize)
+        .map(|i| (i % 13) as f32 * 0.1)
+        .collect();
+    let run = || {
+        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let xt = ops.tensor_from(cin, hw, hw, &x).unwrap();
+        let mut last = None;
+        for _ in 0..REPS {
+            last = Some(ops.conv(&xt, &cw, mode, None).unwrap());
+        }
+        pollster::block_on(ops.read_f32(last.as_ref().unwrap())).unwrap();
+    };
+    run();
+    let t = Instant::now();
+    run();
+    let s = t.elapsed().as_secs_f64();
+    let out = if mode == ConvMode::Up {
+        2 * hw
+    } else if mode == ConvMode::Down {
+        hw / 2
+    } else {
+        hw
+    } as u64;
+    let flop = 2.0 * (cin as u64 * cout as u64 * (k * k) as u64 * out * out) as f64 * REPS as f64;
+    println!(
+        "conv {cin:>3}->{cout:<3} k{k} {mode:?} {hw}x{hw}: {:.3} s/op {:6.2} GFLOP/s",
+        s / REPS as f64,
+        flop / s / 1e9
+    );
+}
+
+fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
+    let nw = NormWeights {
+        gamma: weight(gpu, c as usize),
+        beta: weight(gpu, c as usize),
+        groups: 32,
+        eps: 1e-6,
+    };
+    let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
+    let x: Vec<f32> = (0..(c * hw * hw) as usize)
+        .map(|i| (i % 13) as f32 * 0.1)
+        .collect();
+    let run = || {
+        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let xt = ops.tensor_from(c, hw, hw, &x).unwrap();
+        let mut last = None;
+        for _ in 0..REPS {
+            last = Some(ops.group_norm(&xt, &nw, true).unwrap());
+        }
+        pollster::block_on(ops.read_f32(last.as_ref().unwrap())).unwrap();
+    };
+    run();
+    let t = Instant::now();
+    run();
+    let s = t.elapsed().as_secs_f64() / REPS as f64;
+    println!(
+        "group_norm+silu {c} ch {hw}x{hw}: {:.4} s/op {:.2} GB/s",
+        s,
+        3.0 * 4.0 * (c * hw * hw) as f64 / s / 1e9
+    );
+}
+
+fn main() {
+    let gpu = pollster::block_on(Gpu::new(&GpuOptions::default())).expect("a wgpu adapter");
+    let kern = Kernels::new(&gpu);
+    println!("adapter: {}", gpu.adapter_name());
+    let filter = std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    let quick = filter == "quick";
+    if quick {
+        conv(&gpu, &kern, 128, 128, 32, 3, ConvMode::Same);
+        conv(&gpu, &kern, 64, 64, 128, 3, ConvMode::Same);
+        return;
+    }
+    conv(&gpu, &kern, 512, 512, 32, 3, ConvMode::Same);
+    conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same);
+    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same);
+    conv(&gpu, &kern, 256, 128, 64, 1, ConvMode::Same);
+    conv(&gpu, &kern, 256, 256, 32, 3, ConvMode::Up);
+    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Down);
+    conv(&gpu, &kern, 128, 3, 128, 3, ConvMode::Same);
+    group_norm(&gpu, &kern, 256, 128);
+}
