@@ -11,6 +11,8 @@ pub mod gpu;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
+#[cfg(target_arch = "wasm32")]
+mod web;
 pub mod weights;
 
 pub use api::{

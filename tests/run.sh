@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project: native tests on whatever wgpu adapter is present (Mesa lavapipe on a
 # machine without a GPU — a missing adapter fails the GPU tests, it never skips them), then the
-# WebAssembly build check.
+# WebAssembly build check, then the page and the module in headless Chromium (tests/browser/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,4 +13,5 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
 cargo check --lib --target wasm32-unknown-unknown
+./tests/browser/run.sh
 echo "all checks passed"

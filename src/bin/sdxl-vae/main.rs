@@ -1,22 +1,40 @@
 //! `sdxl-vae`: encode images to SDXL VAE latents, decode latents to images, and measure how well
 //! images survive the round trip. Every failure prints one `error: …` line and exits with 1.
+//!
+//! Native only: built for wasm32 (as `trunk` builds every target of the crate) it is an empty
+//! program; the WebAssembly face of the crate is the library's `web` module.
 
+#[cfg(not(target_arch = "wasm32"))]
 mod bench;
+#[cfg(not(target_arch = "wasm32"))]
 mod commands;
+#[cfg(not(target_arch = "wasm32"))]
 mod error;
+#[cfg(not(target_arch = "wasm32"))]
 mod eval;
+#[cfg(not(target_arch = "wasm32"))]
 mod imageio;
+#[cfg(not(target_arch = "wasm32"))]
+mod synth;
+#[cfg(not(target_arch = "wasm32"))]
 mod tensorio;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(not(target_arch = "wasm32"))]
 use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions};
 
+#[cfg(not(target_arch = "wasm32"))]
 use commands::{DecodeArgs, EncodeArgs, Globals, InfoArgs, RoundtripArgs};
+#[cfg(not(target_arch = "wasm32"))]
 use error::{one_line, CliResult};
+#[cfg(not(target_arch = "wasm32"))]
 use eval::EvalArgs;
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
 #[command(
     name = "sdxl-vae",
@@ -34,6 +52,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Clone, Copy, ValueEnum)]
 enum Limits {
     /// Everything the adapter offers
@@ -42,6 +61,7 @@ enum Limits {
     WebgpuDefault,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand)]
 enum Command {
     /// Image → latent (.npy or .safetensors)
@@ -56,8 +76,11 @@ enum Command {
     Info(InfoArgs),
     /// Median encode/decode times, GFLOP/s and GPU memory at one image size
     Bench(bench::BenchArgs),
+    /// Write a synthetic weights file (deterministic values, any block widths; no download)
+    Synth(synth::SynthArgs),
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn parse_scaling_factor(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -65,6 +88,7 @@ fn parse_scaling_factor(s: &str) -> Result<f32, String> {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn run(cli: Cli) -> CliResult<()> {
     let limits = match cli.limits {
         Limits::Adapter => LimitsChoice::Adapter,
@@ -83,9 +107,11 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Eval(args) => eval::eval(args, &globals),
         Command::Info(args) => commands::info(args, &globals),
         Command::Bench(args) => bench::bench(args, &globals),
+        Command::Synth(args) => synth::synth(args),
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     // A panic is a bug, but it still ends as one error line and status 1, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -111,3 +137,6 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -1,0 +1,104 @@
+//! JS values ↔ engine types: `ImageData` (or any `{width, height, data}` of RGBA bytes) ↔
+//! [`Image`], latent objects `{width, height, data: Float32Array, imageWidth, imageHeight}` ↔
+//! [`Latent`]. Inputs are copied into wasm memory before any await, so callers may reuse them.
+
+use js_sys::{Float32Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::{Image, Latent, RawImage};
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A positive integer property (a size).
+fn size(obj: &JsValue, what: &str, key: &str) -> Result<u32, String> {
+    match get(obj, key).as_f64() {
+        Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(v as u32),
+        _ => Err(format!("{what}.{key} must be a positive integer")),
+    }
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), String> {
+    Reflect::set(obj, &key.into(), value)
+        .map(|_| ())
+        .map_err(|e| super::source::js_message(&e))
+}
+
+/// `ImageData`, or any object with `width`, `height` and `data` of 4·w·h RGBA bytes
+/// (`Uint8ClampedArray`/`Uint8Array`).
+pub fn image_from_js(v: &JsValue) -> Result<Image, String> {
+    if !v.is_object() {
+        return Err("encode needs an ImageData (or {width, height, data})".into());
+    }
+    let width = size(v, "image", "width")?;
+    let height = size(v, "image", "height")?;
+    let data = get(v, "data");
+    if !js_sys::ArrayBuffer::is_view(&data) {
+        return Err("image.data must be a Uint8ClampedArray or Uint8Array of RGBA bytes".into());
+    }
+    let view = Uint8Array::new_with_byte_offset_and_length(
+        &get(&data, "buffer"),
+        get(&data, "byteOffset").as_f64().unwrap_or(0.0) as u32,
+        get(&data, "byteLength").as_f64().unwrap_or(0.0) as u32,
+    );
+    Ok(Image {
+        width,
+        height,
+        rgba: view.to_vec(),
+    })
+}
+
+/// A new `ImageData` holding a JS copy of the pixels (a view of wasm memory would change under it).
+pub fn image_to_js(img: &Image) -> Result<JsValue, String> {
+    let pixels = js_sys::Uint8ClampedArray::new_with_length(img.rgba.len() as u32);
+    pixels.copy_from(&img.rgba);
+    web_sys::ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, img.width, img.height)
+        .map(Into::into)
+        .map_err(|e| format!("creating ImageData: {}", super::source::js_message(&e)))
+}
+
+/// `{width, height, data}` with data a `Float32Array` or array of numbers; `imageWidth` and
+/// `imageHeight` default to 8× the latent size.
+pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
+    if !v.is_object() {
+        return Err("decode needs a latent {width, height, data}".into());
+    }
+    let width = size(v, "latent", "width")?;
+    let height = size(v, "latent", "height")?;
+    let data = get(v, "data");
+    let values = match data.dyn_ref::<Float32Array>() {
+        Some(f) => f.to_vec(),
+        None if js_sys::Array::is_array(&data) || js_sys::ArrayBuffer::is_view(&data) => {
+            Float32Array::new(&data).to_vec()
+        }
+        None => {
+            return Err("latent.data must be a Float32Array (4·height·width values, NCHW)".into())
+        }
+    };
+    let mut latent = Latent::new(width, height, values).map_err(|e| e.to_string())?;
+    if !get(v, "imageWidth").is_undefined() || !get(v, "imageHeight").is_undefined() {
+        latent.image_width = size(v, "latent", "imageWidth")?;
+        latent.image_height = size(v, "latent", "imageHeight")?;
+    }
+    Ok(latent)
+}
+
+pub fn latent_to_js(l: &Latent) -> Result<JsValue, String> {
+    let o = Object::new();
+    set(&o, "width", &l.width.into())?;
+    set(&o, "height", &l.height.into())?;
+    set(&o, "data", &Float32Array::from(l.data.as_slice()).into())?;
+    set(&o, "imageWidth", &l.image_width.into())?;
+    set(&o, "imageHeight", &l.image_height.into())?;
+    Ok(o.into())
+}
+
+pub fn raw_to_js(r: &RawImage) -> Result<JsValue, String> {
+    let o = Object::new();
+    set(&o, "width", &r.width.into())?;
+    set(&o, "height", &r.height.into())?;
+    set(&o, "data", &Float32Array::from(r.data.as_slice()).into())?;
+    Ok(o.into())
+}

@@ -1,0 +1,298 @@
+//! The JavaScript face of the engine (wasm32 only): the `Vae` class that `dist/sdxl_vae.js`
+//! exports. Thin: JS values are converted at the boundary ([`convert`]), weights are streamed
+//! chunk by chunk ([`source`]), and everything else is the Rust API of [`crate::api`].
+//!
+//! Every method takes `&self` and returns a promise; calls on one `Vae` run one after another in
+//! call order (a promise chain), so overlapping calls queue instead of throwing. Failures reject
+//! with a JS `Error` whose message is the engine's.
+
+mod convert;
+mod source;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** What `Vae.load` accepts as weights: a URL, or the file's bytes in any streamable form. */
+export type WeightsSource = string | Response | Blob | ReadableStream<Uint8Array> | ArrayBuffer | ArrayBufferView;
+export interface LoadOptions {
+  /** Called after each chunk: bytes pushed so far, and the file size once known. */
+  onProgress?: (loaded: number, total: number | undefined) => void;
+  /** Aborts the download and the load; the promise rejects. */
+  signal?: AbortSignal;
+  /** Latent scaling factor (default 0.13025, SDXL's; SD 1.x VAEs use 0.18215). */
+  scalingFactor?: number;
+  /** "adapter" (default): everything the adapter offers; "webgpu-default": WebGPU's default limits. */
+  limits?: "adapter" | "webgpu-default";
+}
+/** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
+export interface Latent {
+  width: number;
+  height: number;
+  data: Float32Array;
+  /** Size the decoder crops to; defaults to 8× the latent size. */
+  imageWidth?: number;
+  imageHeight?: number;
+}
+/** Decoder output before clamping: `[3, height, width]` f32, nominally in [-1, 1]. */
+export interface RawImage { width: number; height: number; data: Float32Array; }
+export interface ImageLike { width: number; height: number; data: Uint8ClampedArray | Uint8Array; }
+"#;
+
+thread_local! {
+    /// Called with the panic message after a panic (the module is unusable afterwards).
+    static PANIC_HANDLER: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let message = info.to_string();
+        PANIC_HANDLER.with(|h| {
+            if let Some(f) = h.borrow().as_ref() {
+                // The handler's own failure cannot be reported anywhere better than the console.
+                let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&message));
+            }
+        });
+    }));
+}
+
+/// Registers `callback(message)` to be called if the module panics. A panic leaves the module
+/// unusable (its pending promises never settle): the page should say so and offer a reload.
+#[wasm_bindgen(js_name = onPanic)]
+pub fn on_panic(callback: Option<Function>) {
+    PANIC_HANDLER.with(|h| *h.borrow_mut() = callback);
+}
+
+fn js_error(message: impl AsRef<str>) -> JsValue {
+    JsError::new(message.as_ref()).into()
+}
+
+struct Inner {
+    vae: crate::Vae,
+    /// Settles when the most recently queued call has finished.
+    tail: RefCell<Option<oneshot::Receiver<()>>>,
+}
+
+/// The SDXL VAE on this page's (or worker's) WebGPU device.
+#[wasm_bindgen]
+pub struct Vae {
+    inner: Rc<Inner>,
+}
+
+fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOptions), String> {
+    let get = |k: &str| match options.is_object() {
+        true => Reflect::get(options, &k.into()).unwrap_or(JsValue::UNDEFINED),
+        false => JsValue::UNDEFINED,
+    };
+    let on_progress = get("onProgress").dyn_into::<Function>().ok();
+    let signal = get("signal").dyn_into::<web_sys::AbortSignal>().ok();
+    let scaling_factor = match get("scalingFactor") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_f64() {
+            Some(f) if f.is_finite() && f > 0.0 => Some(f as f32),
+            _ => return Err("scalingFactor must be a positive number".into()),
+        },
+    };
+    let limits = match get("limits").as_string().as_deref() {
+        None | Some("adapter") => LimitsChoice::Adapter,
+        Some("webgpu-default") => LimitsChoice::WebGpuDefault,
+        Some(other) => {
+            return Err(format!(
+                "limits must be \"adapter\" or \"webgpu-default\", got {other:?}"
+            ))
+        }
+    };
+    let feed = source::Feed {
+        on_progress,
+        signal,
+        loaded: 0,
+        total: None,
+    };
+    Ok((feed, LoadOptions { scaling_factor }, GpuOptions { limits }))
+}
+
+#[wasm_bindgen]
+impl Vae {
+    /// Requests a WebGPU device and streams the weights from `source` into it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Vae>")]
+    pub fn load(
+        #[wasm_bindgen(unchecked_param_type = "WeightsSource")] source: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+    ) -> Promise {
+        future_to_promise(async move {
+            let (mut feed, load, gpu_opts) = load_options(&options).map_err(js_error)?;
+            let gpu = Gpu::new(&gpu_opts)
+                .await
+                .map_err(|e| js_error(e.to_string()))?;
+            let loader = crate::Vae::loader(&gpu, load);
+            let vae = source::load_from(&source, loader, &mut feed)
+                .await
+                .map_err(js_error)?;
+            let inner = Rc::new(Inner {
+                vae,
+                tail: RefCell::new(None),
+            });
+            Ok(Vae { inner }.into())
+        })
+    }
+
+    /// Runs `work` after every call queued before it.
+    fn queued<F>(&self, work: impl FnOnce(Rc<Inner>) -> F + 'static) -> Promise
+    where
+        F: Future<Output = Result<JsValue, String>> + 'static,
+    {
+        let (done, finished) = oneshot::channel::<()>();
+        let previous = self.inner.tail.replace(Some(finished));
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            if let Some(p) = previous {
+                // Cancelled means the previous call finished (its sender was dropped): go on.
+                let _ = p.await;
+            }
+            let out = work(inner).await;
+            drop(done);
+            out.map_err(js_error)
+        })
+    }
+
+    /// The posterior mean (unscaled) of an `ImageData`: `{width, height, data: Float32Array,
+    /// imageWidth, imageHeight}`, `data` `[4, height, width]`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Latent>")]
+    pub fn encode(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] image: JsValue,
+    ) -> Promise {
+        let image = convert::image_from_js(&image);
+        self.queued(move |inner| async move {
+            let latent = inner.vae.encode(&image?).await.map_err(|e| e.to_string())?;
+            convert::latent_to_js(&latent)
+        })
+    }
+
+    /// A posterior sample `mean + exp(0.5·logvar)·ε` with ε from `seed`.
+    #[wasm_bindgen(js_name = encodeSample, unchecked_return_type = "Promise<Latent>")]
+    pub fn encode_sample(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] image: JsValue,
+        seed: u32,
+    ) -> Promise {
+        let image = convert::image_from_js(&image);
+        self.queued(move |inner| async move {
+            let latent = inner
+                .vae
+                .encode_sample(&image?, u64::from(seed))
+                .await
+                .map_err(|e| e.to_string())?;
+            convert::latent_to_js(&latent)
+        })
+    }
+
+    /// The image (`ImageData` at `imageWidth × imageHeight`) of a latent `{width, height, data}`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ImageData>")]
+    pub fn decode(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Latent")] latent: JsValue,
+    ) -> Promise {
+        let latent = convert::latent_from_js(&latent);
+        self.queued(move |inner| async move {
+            let image = inner
+                .vae
+                .decode(&latent?)
+                .await
+                .map_err(|e| e.to_string())?;
+            convert::image_to_js(&image)
+        })
+    }
+
+    /// The decoder's output before clamping (diffusers' `decode(z).sample`), cropped likewise.
+    #[wasm_bindgen(js_name = decodeRaw, unchecked_return_type = "Promise<RawImage>")]
+    pub fn decode_raw(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Latent")] latent: JsValue,
+    ) -> Promise {
+        let latent = convert::latent_from_js(&latent);
+        self.queued(move |inner| async move {
+            let raw = inner
+                .vae
+                .decode_raw(&latent?)
+                .await
+                .map_err(|e| e.to_string())?;
+            convert::raw_to_js(&raw)
+        })
+    }
+
+    /// The GPU adapter's name and backend.
+    #[wasm_bindgen(getter, js_name = adapterName)]
+    pub fn adapter_name(&self) -> String {
+        self.inner.vae.gpu().adapter_name()
+    }
+
+    #[wasm_bindgen(getter, js_name = scalingFactor)]
+    pub fn scaling_factor(&self) -> f32 {
+        self.inner.vae.scaling_factor()
+    }
+
+    /// Bytes of the weights on the GPU (f32).
+    #[wasm_bindgen(getter, js_name = weightBytes)]
+    pub fn weight_bytes(&self) -> f64 {
+        self.inner.vae.weight_bytes() as f64
+    }
+
+    /// One line about the loaded file: layout, dtypes, parameters, block channels.
+    #[wasm_bindgen(getter)]
+    pub fn description(&self) -> String {
+        let info = self.inner.vae.info();
+        let dtypes: Vec<String> = info
+            .dtypes
+            .iter()
+            .map(|(d, n)| format!("{n}×{d}"))
+            .collect();
+        format!(
+            "{:?} layout, {}, {} parameters, blocks {:?}",
+            info.layout,
+            dtypes.join(" "),
+            info.param_count,
+            info.config.block_out_channels
+        )
+    }
+}
+
+/// PSNR in dB between two same-size RGBA images (RGB channels).
+#[wasm_bindgen]
+pub fn psnr(
+    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] a: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] b: JsValue,
+) -> Result<f64, JsError> {
+    let (a, b) = (convert::image_from_js(&a), convert::image_from_js(&b));
+    let (a, b) = (
+        a.map_err(|e| JsError::new(&e))?,
+        b.map_err(|e| JsError::new(&e))?,
+    );
+    crate::metrics::psnr(&a, &b).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// SSIM between two same-size RGBA images.
+#[wasm_bindgen]
+pub fn ssim(
+    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] a: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] b: JsValue,
+) -> Result<f64, JsError> {
+    let (a, b) = (convert::image_from_js(&a), convert::image_from_js(&b));
+    let (a, b) = (
+        a.map_err(|e| JsError::new(&e))?,
+        b.map_err(|e| JsError::new(&e))?,
+    );
+    crate::metrics::ssim(&a, &b).map_err(|e| JsError::new(&e.to_string()))
+}

@@ -1,0 +1,251 @@
+//! Streams a weights source (URL, `Response`, `Blob`/`File`, `ReadableStream`, `ArrayBuffer`,
+//! typed array) into a [`VaeLoader`] one chunk at a time: the file is never held whole in JS or
+//! wasm memory, only the chunk being pushed (and whatever tensor the reader is completing).
+
+use js_sys::{Function, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::{Vae, VaeLoader};
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch` (exists in windows and workers alike).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
+
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: i32) -> JsValue;
+
+    /// A `ReadableStream` of `Uint8Array` chunks.
+    type ByteStream;
+    #[wasm_bindgen(method, js_name = getReader)]
+    fn get_reader(this: &ByteStream) -> StreamReader;
+
+    type StreamReader;
+    #[wasm_bindgen(method)]
+    fn read(this: &StreamReader) -> Promise;
+    #[wasm_bindgen(method)]
+    fn cancel(this: &StreamReader) -> Promise;
+
+    type FetchResponse;
+    #[wasm_bindgen(method, getter)]
+    fn ok(this: &FetchResponse) -> bool;
+    #[wasm_bindgen(method, getter)]
+    fn status(this: &FetchResponse) -> u16;
+    #[wasm_bindgen(method, getter, js_name = statusText)]
+    fn status_text(this: &FetchResponse) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn url(this: &FetchResponse) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn body(this: &FetchResponse) -> Option<ByteStream>;
+    #[wasm_bindgen(method, getter)]
+    fn headers(this: &FetchResponse) -> ResponseHeaders;
+
+    type ResponseHeaders;
+    #[wasm_bindgen(method)]
+    fn get(this: &ResponseHeaders, name: &str) -> Option<String>;
+}
+
+/// Bytes copied from JS into wasm memory per push for in-memory sources.
+const SLICE_BYTES: u32 = 4 << 20;
+
+/// What `Vae.load`'s options say about the stream.
+pub struct Feed {
+    pub on_progress: Option<Function>,
+    pub signal: Option<web_sys::AbortSignal>,
+    pub loaded: u64,
+    pub total: Option<u64>,
+}
+
+impl Feed {
+    fn aborted(&self) -> bool {
+        self.signal.as_ref().is_some_and(|s| s.aborted())
+    }
+
+    fn check_aborted(&self) -> Result<(), String> {
+        match self.aborted() {
+            true => Err("loading the weights was aborted".into()),
+            false => Ok(()),
+        }
+    }
+
+    /// Pushes one chunk and reports `(loaded, total)`; `total` falls back to the size the
+    /// safetensors header declares once it has arrived.
+    fn push(&mut self, loader: &mut VaeLoader, bytes: &[u8]) -> Result<(), String> {
+        loader.push(bytes).map_err(|e| e.to_string())?;
+        self.loaded += bytes.len() as u64;
+        let total = self.total.or_else(|| loader.total_bytes());
+        if let Some(f) = &self.on_progress {
+            let total = total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
+            f.call2(
+                &JsValue::NULL,
+                &JsValue::from_f64(self.loaded as f64),
+                &total,
+            )
+            .map_err(|e| format!("onProgress threw: {}", js_message(&e)))?;
+        }
+        Ok(())
+    }
+}
+
+/// The message of a thrown JS value (an `Error`'s `message`, else its string form).
+pub fn js_message(v: &JsValue) -> String {
+    Reflect::get(v, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| v.as_string())
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// Streams `source` into `loader` and finishes it.
+pub async fn load_from(
+    source: &JsValue,
+    mut loader: VaeLoader,
+    feed: &mut Feed,
+) -> Result<Vae, String> {
+    feed.check_aborted()?;
+    if let Some(url) = source.as_string() {
+        let init = js_sys::Object::new();
+        if let Some(s) = &feed.signal {
+            Reflect::set(&init, &"signal".into(), s).map_err(|e| js_message(&e))?;
+        }
+        let response = JsFuture::from(global_fetch(&url.into(), &init))
+            .await
+            .map_err(|e| fetch_error(feed, &e))?;
+        from_response(response.unchecked_ref(), &mut loader, feed).await?;
+    } else if source.is_instance_of::<web_sys::Response>() {
+        from_response(source.unchecked_ref(), &mut loader, feed).await?;
+    } else if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
+        feed.total = Some(blob.size() as u64);
+        pump(blob.stream().unchecked_ref(), &mut loader, feed).await?;
+    } else if source.is_instance_of::<web_sys::ReadableStream>() {
+        pump(source.unchecked_ref(), &mut loader, feed).await?;
+    } else if let Some(bytes) = as_bytes(source) {
+        from_memory(&bytes, &mut loader, feed).await?;
+    } else {
+        return Err(
+            "weights source must be a URL string, Response, Blob/File, ReadableStream, \
+                    ArrayBuffer or Uint8Array"
+                .into(),
+        );
+    }
+    feed.check_aborted()?;
+    loader.finish().map_err(|e| e.to_string())
+}
+
+fn fetch_error(feed: &Feed, e: &JsValue) -> String {
+    match feed.aborted() {
+        true => "loading the weights was aborted".into(),
+        false => format!("fetching the weights failed: {}", js_message(e)),
+    }
+}
+
+/// A view of an `ArrayBuffer` or any `ArrayBufferView`'s bytes (no copy).
+fn as_bytes(source: &JsValue) -> Option<Uint8Array> {
+    if let Some(buf) = source.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Some(Uint8Array::new(buf));
+    }
+    if !js_sys::ArrayBuffer::is_view(source) {
+        return None;
+    }
+    let get = |k: &str| Reflect::get(source, &k.into()).ok();
+    let buffer = get("buffer")?;
+    let offset = get("byteOffset")?.as_f64()? as u32;
+    let len = get("byteLength")?.as_f64()? as u32;
+    Some(Uint8Array::new_with_byte_offset_and_length(
+        &buffer, offset, len,
+    ))
+}
+
+async fn from_response(
+    response: &FetchResponse,
+    loader: &mut VaeLoader,
+    feed: &mut Feed,
+) -> Result<(), String> {
+    if !response.ok() {
+        return Err(format!(
+            "fetching the weights failed: HTTP {} {} for {}",
+            response.status(),
+            response.status_text(),
+            response.url()
+        ));
+    }
+    feed.total = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.parse().ok());
+    let body = response
+        .body()
+        .ok_or_else(|| "the weights response has no body".to_string())?;
+    pump(&body, loader, feed).await
+}
+
+/// Reads a byte stream chunk by chunk into `loader`; cancels the stream on any error.
+async fn pump(stream: &ByteStream, loader: &mut VaeLoader, feed: &mut Feed) -> Result<(), String> {
+    let reader = stream.get_reader();
+    let mut buf = Vec::new();
+    let result = async {
+        loop {
+            feed.check_aborted()?;
+            let step = JsFuture::from(reader.read())
+                .await
+                .map_err(|e| fetch_error(feed, &e))?;
+            if Reflect::get(&step, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+                return Ok(());
+            }
+            let chunk: Uint8Array = Reflect::get(&step, &"value".into())
+                .map_err(|e| js_message(&e))?
+                .dyn_into()
+                .map_err(|_| {
+                    "the weights stream gave a chunk that is not a Uint8Array".to_string()
+                })?;
+            buf.resize(chunk.length() as usize, 0);
+            chunk.copy_to(&mut buf);
+            feed.push(loader, &buf)?;
+        }
+    }
+    .await;
+    if result.is_err() {
+        // The stream may already be errored, and then cancel() rejects: awaited here so the
+        // rejection is not reported as unhandled; it changes nothing.
+        let cancelled = reader.cancel();
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = JsFuture::from(cancelled).await;
+        });
+    }
+    result
+}
+
+/// Pushes an in-memory file in slices, yielding to the event loop between them so the page
+/// keeps painting its progress bar and an abort can land.
+async fn from_memory(
+    bytes: &Uint8Array,
+    loader: &mut VaeLoader,
+    feed: &mut Feed,
+) -> Result<(), String> {
+    let len = bytes.length();
+    feed.total = Some(len as u64);
+    let mut buf = Vec::new();
+    let mut start = 0u32;
+    while start < len {
+        feed.check_aborted()?;
+        let end = len.min(start + SLICE_BYTES);
+        buf.resize((end - start) as usize, 0);
+        bytes.subarray(start, end).copy_to(&mut buf);
+        feed.push(loader, &buf)?;
+        start = end;
+        next_task().await;
+    }
+    Ok(())
+}
+
+/// Resolves on the next macrotask (`setTimeout(0)`).
+async fn next_task() {
+    let p = Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, 0);
+    });
+    // setTimeout's callback resolves with undefined; there is nothing to fail.
+    let _ = JsFuture::from(p).await;
+}

@@ -1,0 +1,135 @@
+// Shared by the browser tests: a static server on 127.0.0.1 (dist/ at /, the fixtures at
+// /fixtures/, generated weights at /weights/, a slow copy of any weights at /slow/), headless
+// Debian Chromium with WebGPU, and the synthetic test weights written by `sdxl-vae synth`.
+// A missing Chromium or WebGPU adapter fails the tests; nothing is skipped.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, statSync, createReadStream, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, normalize, extname } from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = new URL("../..", import.meta.url).pathname;
+export const DIST = join(ROOT, "dist");
+export const FIXTURES = join(ROOT, "tests", "fixtures");
+export const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const TYPES = {
+  ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
+  ".png": "image/png", ".json": "application/json", ".ts": "text/plain",
+};
+
+/** Writes the test model's weights once per run: blocks 32,32,64,64 (the fixtures' `small`). */
+export function makeWeights() {
+  const dir = mkdtempSync(join(tmpdir(), "sdxl-vae-web-"));
+  const synth = (name, extra = []) =>
+    execFileSync("cargo", ["run", "--quiet", "--bin", "sdxl-vae", "--", "synth", "--blocks", "32,32,64,64",
+      ...extra, "-o", join(dir, name)], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+  synth("small.safetensors");
+  synth("small_diffusers_f16.safetensors", ["--dtype", "f16", "--layout", "diffusers"]);
+  const good = readFileSync(join(dir, "small.safetensors"));
+  // Cut off inside the tensor data: the header is fine, the file ends early.
+  writeFileSync(join(dir, "truncated.safetensors"), good.subarray(0, good.length >> 1));
+  // Not safetensors at all: the first 8 bytes declare an absurd header length.
+  writeFileSync(join(dir, "corrupt.safetensors"), Buffer.from("this is not a safetensors file".repeat(40)));
+  return dir;
+}
+
+/** Serves files; `requests` records every path asked for. `/slow/NAME` serves weights NAME in
+ *  4 KiB pieces 20 ms apart (for aborting a load half-way). */
+export async function startServer(weightsDir) {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    requests.push(path);
+    if (path === "/blank.html") {
+      res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>blank</title>");
+      return;
+    }
+    let file;
+    if (path.startsWith("/fixtures/")) file = join(FIXTURES, path.slice(10));
+    else if (path.startsWith("/weights/")) file = join(weightsDir, path.slice(9));
+    else if (path.startsWith("/slow/")) file = join(weightsDir, path.slice(6));
+    else file = join(DIST, path.endsWith("/") ? path + "index.html" : path);
+    file = normalize(file);
+    if (!existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    const size = statSync(file).size;
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": size });
+    if (path.startsWith("/slow/")) slowSend(file, res);
+    else createReadStream(file).pipe(res);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return { server, base, requests };
+}
+
+function slowSend(file, res) {
+  const data = readFileSync(file);
+  let off = 0;
+  const timer = setInterval(() => {
+    if (off >= data.length || res.destroyed) {
+      clearInterval(timer);
+      res.end();
+      return;
+    }
+    res.write(data.subarray(off, off + 4096));
+    off += 4096;
+  }, 20);
+  res.on("close", () => clearInterval(timer));
+}
+
+/** Headless Chromium with WebGPU on its software (SwiftShader) adapter. */
+export async function launch() {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+  const userDataDir = mkdtempSync(join(tmpdir(), "sdxl-vae-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--enable-unsafe-webgpu", "--no-sandbox", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  return context;
+}
+
+/** Opens `url` and fails unless the page has a WebGPU adapter. */
+export async function openWithWebGpu(context, url) {
+  const page = await context.newPage();
+  const logs = [];
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on("pageerror", (e) => logs.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  const adapter = await page.evaluate(async () => {
+    if (!navigator.gpu) return "no navigator.gpu";
+    const a = await navigator.gpu.requestAdapter();
+    return a ? "" : "requestAdapter() returned null";
+  });
+  if (adapter) throw new Error(`WebGPU unavailable in Chromium: ${adapter}`);
+  return { page, logs };
+}
+
+/** A little-endian float32 .npy file: { shape, data }. */
+export function readNpy(path) {
+  const buf = readFileSync(path);
+  const hlen = buf.readUInt16LE(8);
+  const header = buf.subarray(10, 10 + hlen).toString("latin1");
+  if (!header.includes("'<f4'")) throw new Error(`${path}: not float32`);
+  const shape = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const bytes = buf.subarray(10 + hlen);
+  const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  return { shape, data };
+}
+
+/** Worst |a − b| and where. */
+export function maxAbsDiff(a, b) {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let worst = 0, at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= worst)) { worst = d; at = i; }
+  }
+  return { worst, at };
+}

@@ -1,0 +1,162 @@
+// The built module dist/sdxl_vae.js in headless Chromium: streaming loads with progress from
+// every kind of source, encode/decode against the diffusers fixtures, queued overlapping calls,
+// errors as JS Errors with the engine's message, and the worker wrapper.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { statSync } from "node:fs";
+import { FIXTURES, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "./harness.js";
+
+// The engine's tolerances (README): latent 1e-3, decoded output 2e-3 on the [-1, 1] scale.
+const LATENT_TOL = 1e-3;
+const DECODED_TOL = 2e-3;
+
+let weightsDir, srv, context, page, logs;
+
+/** The fixture image as RGBA bytes, from its preprocessed tensor x/127.5 − 1 (exact). */
+function fixtureImage() {
+  const { shape: [, , h, w], data } = readNpy(join(FIXTURES, "input_64x48.npy"));
+  const rgba = new Array(4 * w * h).fill(255);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < w * h; i++) rgba[4 * i + c] = Math.round((data[c * w * h + i] + 1) * 127.5);
+  }
+  return { width: w, height: h, data: rgba };
+}
+
+before(async () => {
+  weightsDir = makeWeights();
+  srv = await startServer(weightsDir);
+  context = await launch();
+  ({ page, logs } = await openWithWebGpu(context, `${srv.base}/blank.html`));
+  await page.evaluate(async () => {
+    window.m = await import("/sdxl_vae.js");
+    await window.m.default();
+    window.img = (o) => new ImageData(new Uint8ClampedArray(o.data), o.width, o.height);
+  });
+});
+
+after(async () => {
+  if (logs?.length) console.log(logs.join("\n"));
+  await context?.close();
+  srv?.server.close();
+});
+
+describe("module", () => {
+  test("loads from a URL with progress events", async () => {
+    const size = statSync(join(weightsDir, "small.safetensors")).size;
+    const r = await page.evaluate(async () => {
+      const events = [];
+      const t0 = performance.now();
+      window.vae = await m.Vae.load("/weights/small.safetensors", { onProgress: (l, t) => events.push([l, t]) });
+      return { events, ms: performance.now() - t0, adapter: vae.adapterName, description: vae.description };
+    });
+    console.log(`load ${r.ms.toFixed(0)} ms on ${r.adapter}; ${r.description}; ${r.events.length} progress events`);
+    assert.ok(r.events.length > 1);
+    assert.deepEqual(r.events.at(-1), [size, size]);
+    for (let i = 1; i < r.events.length; i++) assert.ok(r.events[i][0] > r.events[i - 1][0]);
+  });
+
+  test("encode and decode match diffusers", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      let t = performance.now();
+      const latent = await vae.encode(img(image));
+      const encodeMs = performance.now() - t;
+      t = performance.now();
+      const decoded = await vae.decode({ width: 8, height: 6, data: new Float32Array(mean) });
+      const decodeMs = performance.now() - t;
+      const raw = await vae.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
+      return { latent: { ...latent, data: [...latent.data] }, encodeMs, decodeMs, isImageData: decoded instanceof ImageData,
+        decoded: { width: decoded.width, height: decoded.height, data: [...decoded.data] }, raw: [...raw.data] };
+    }, { image: fixtureImage(), mean: [...readNpy(join(FIXTURES, "small_64x48_mean.npy")).data] });
+    const mean = readNpy(join(FIXTURES, "small_64x48_mean.npy")).data;
+    const dec = readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data;
+    assert.deepEqual([r.latent.width, r.latent.height, r.latent.imageWidth, r.latent.imageHeight], [8, 6, 64, 48]);
+    const le = maxAbsDiff(r.latent.data, mean);
+    const re = maxAbsDiff(r.raw, dec);
+    assert.ok(r.isImageData);
+    assert.deepEqual([r.decoded.width, r.decoded.height], [64, 48]);
+    // 8-bit: within half a level of round-off plus the engine's tolerance (× 255/2).
+    let worst8 = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < 64 * 48; i++) {
+        const want = Math.min(1, Math.max(0, (dec[c * 64 * 48 + i] + 1) / 2)) * 255;
+        worst8 = Math.max(worst8, Math.abs(r.decoded.data[4 * i + c] - want));
+      }
+    }
+    console.log(`encode ${r.encodeMs.toFixed(0)} ms, decode ${r.decodeMs.toFixed(0)} ms; latent err ${le.worst.toExponential(2)} `
+      + `(at ${le.at}), raw decoded err ${re.worst.toExponential(2)} (at ${re.at}), 8-bit err ${worst8.toFixed(3)} levels`);
+    assert.ok(le.worst <= LATENT_TOL, `latent error ${le.worst} at ${le.at}`);
+    assert.ok(re.worst <= DECODED_TOL, `decoded error ${re.worst} at ${re.at}`);
+    assert.ok(worst8 <= 0.5 + (DECODED_TOL * 255) / 2 + 1e-3, `8-bit error ${worst8}`);
+  });
+
+  test("Blob, ArrayBuffer, Uint8Array and f16 diffusers-layout sources", async () => {
+    const r = await page.evaluate(async (image) => {
+      const bytes = await (await fetch("/weights/small.safetensors")).arrayBuffer();
+      const f16 = await (await fetch("/weights/small_diffusers_f16.safetensors")).blob();
+      const out = [];
+      for (const src of [new Blob([bytes]), bytes, new Uint8Array(bytes, 0), f16]) {
+        const v = await m.Vae.load(src);
+        out.push([...(await v.encode(img(image))).data]);
+        v.free();
+      }
+      return out;
+    }, fixtureImage());
+    const mean = readNpy(join(FIXTURES, "small_64x48_mean.npy")).data;
+    const mean16 = readNpy(join(FIXTURES, "small16_64x48_mean.npy")).data;
+    for (const l of r.slice(0, 3)) assert.ok(maxAbsDiff(l, mean).worst <= LATENT_TOL);
+    assert.ok(maxAbsDiff(r[3], mean16).worst <= LATENT_TOL);
+  });
+
+  test("overlapping calls queue instead of throwing", async () => {
+    const ok = await page.evaluate(async (image) => {
+      const i = img(image);
+      const calls = [vae.encode(i), vae.encode(i), vae.decode({ width: 8, height: 6, data: new Float32Array(192) })];
+      const [a, b, c] = await Promise.all(calls);
+      return a.data.every((v, k) => v === b.data[k]) && c.width === 64;
+    }, fixtureImage());
+    assert.ok(ok);
+  });
+
+  test("failures reject with an Error carrying the engine's message", async () => {
+    const r = await page.evaluate(async () => {
+      const msg = async (p) => { try { await p; return "resolved"; } catch (e) { return `${e instanceof Error}:${e.message}`; } };
+      const abort = new AbortController();
+      const slow = m.Vae.load("/slow/small.safetensors", { signal: abort.signal, onProgress: () => abort.abort() });
+      return {
+        corrupt: await msg(m.Vae.load("/weights/corrupt.safetensors")),
+        truncated: await msg(m.Vae.load("/weights/truncated.safetensors")),
+        missing: await msg(m.Vae.load("/weights/nothing.safetensors")),
+        aborted: await msg(slow),
+        badImage: await msg(vae.encode({ width: 3, height: 3, data: new Uint8Array(5) })),
+        badLatent: await msg(vae.decode({ width: 2, height: 2, data: new Float32Array(3) })),
+        stillWorks: (await vae.decode({ width: 1, height: 1, data: new Float32Array(4) })).width,
+      };
+    });
+    console.log(JSON.stringify(r, null, 1));
+    for (const k of ["corrupt", "truncated", "missing", "aborted", "badImage", "badLatent"]) {
+      assert.match(r[k], /^true:/, `${k}: ${r[k]}`);
+    }
+    assert.match(r.missing, /HTTP 404/);
+    assert.match(r.aborted, /aborted/);
+    assert.match(r.truncated, /truncat|ended|incomplete|bytes/i);
+    assert.equal(r.stillWorks, 8);
+  });
+
+  test("the worker wrapper encodes like the module", async () => {
+    const r = await page.evaluate(async (image) => {
+      const { VaeWorker } = await import("/web/vae-client.js");
+      const w = new VaeWorker();
+      let events = 0;
+      const info = await w.load(new URL("/weights/small.safetensors", location.href).href, { onProgress: () => events++ });
+      const latent = await w.encode(img(image));
+      const back = await w.decode(latent);
+      w.terminate();
+      return { events, adapter: info.adapterName, data: [...latent.data], size: [back.width, back.height] };
+    }, fixtureImage());
+    assert.ok(r.events > 0);
+    assert.deepEqual(r.size, [64, 48]);
+    assert.ok(maxAbsDiff(r.data, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data).worst <= LATENT_TOL);
+  });
+});

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The browser tests: builds the page and the module (`trunk build --release` → dist/), checks the
+# module's stable file names, then drives headless Chromium (tests/browser/*.test.js).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+trunk build --release
+for f in index.html sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts web/app.js web/vae-worker.js web/embed.html; do
+  [ -f "dist/$f" ] || { echo "dist/$f is missing" >&2; exit 1; }
+done
+echo "dist/sdxl_vae_bg.wasm: $(stat -c %s dist/sdxl_vae_bg.wasm) bytes"
+
+[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
+node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/page.test.js

@@ -1,0 +1,294 @@
+// The page: picks and streams weights into the module (with cache, progress and cancel), takes
+// an image or a latent, runs encode/decode and shows every view. State for tests and people alike
+// is in <body data-state>: starting, no-webgpu, idle, loading, loaded, working, done, error.
+
+import init, { Vae, onPanic, psnr, ssim } from "../sdxl_vae.js";
+import * as cache from "./weights-cache.js";
+import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
+import { clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
+
+const $ = (id) => document.getElementById(id);
+const MB = 1024 * 1024;
+const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null };
+
+function setState(s) { document.body.dataset.state = s; }
+
+function log(msg) {
+  const line = `${new Date().toLocaleTimeString()}  ${msg}\n`;
+  $("log").textContent += line;
+  console.log(msg);
+}
+
+function showError(message, { reload = false } = {}) {
+  $("error-text").textContent = message;
+  $("error-reload").hidden = !reload;
+  $("error").hidden = false;
+  log(`error: ${message}`);
+  setState("error");
+}
+
+function hideError() { $("error").hidden = true; }
+
+const ms = (t) => `${t.toFixed(0)} ms`;
+
+/** Where the weights come from: the picker's URL or the custom one. */
+function chosenUrl() {
+  const v = $("weights-choice").value;
+  return v === "custom" ? $("weights-url").value.trim() : v;
+}
+
+function progress(loaded, total, t0) {
+  const secs = (performance.now() - t0) / 1000;
+  const rate = secs > 0 ? loaded / MB / secs : 0;
+  const pct = total ? ` (${((100 * loaded) / total).toFixed(1)} %)` : "";
+  $("progress").max = total || 1;
+  $("progress").value = total ? loaded : 0;
+  $("progress-text").textContent =
+    `${(loaded / MB).toFixed(1)}${total ? ` / ${(total / MB).toFixed(1)}` : ""} MB${pct} · ${rate.toFixed(1)} MB/s`;
+}
+
+/** The weights as a streamable source: a cached Response, or a network Response that is
+ *  written to the cache while the module reads it. */
+async function openUrl(url, signal) {
+  const hit = await cache.cached(url).catch(() => null);
+  if (hit) {
+    log(`weights from the cache: ${url}`);
+    return { source: hit, cachePut: null };
+  }
+  log(`fetching ${url}`);
+  const res = await fetch(url, { signal });
+  if (!res.ok) throw new Error(`fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
+  const cachePut = cache.store(url, res.clone());
+  cachePut.catch(() => {}); // Reported after the load; unhandled until then.
+  return { source: res, cachePut };
+}
+
+async function finishCaching(url, cachePut, ok) {
+  if (!cachePut) return;
+  try {
+    await cachePut;
+    if (ok) log("weights stored in the cache for the next visit");
+    else await cache.remove(url);
+  } catch (e) {
+    $("cache-note").textContent = `(not cached: ${e.message})`;
+    log(`weights not cached: ${e.message}`);
+  }
+  refreshCacheSize();
+}
+
+async function loadWeights(what) {
+  if (state.abort) state.abort.abort();
+  hideError();
+  const abort = new AbortController();
+  state.abort = abort;
+  state.vae?.free();
+  state.vae = null;
+  setState("loading");
+  $("cancel").disabled = false;
+  const url = typeof what === "string" ? what : null;
+  const t0 = performance.now();
+  const mem0 = state.wasm.memory.buffer.byteLength;
+  let opened = { source: what, cachePut: null };
+  let ok = false;
+  try {
+    if (url) opened = await openUrl(url, abort.signal);
+    const scale = $("weights-choice").selectedOptions[0]?.dataset.scale;
+    state.vae = await Vae.load(opened.source, {
+      signal: abort.signal,
+      scalingFactor: url && scale ? Number(scale) : undefined,
+      onProgress: (loaded, total) => progress(loaded, total, t0),
+    });
+    ok = true;
+    const dt = performance.now() - t0;
+    const grown = (state.wasm.memory.buffer.byteLength - mem0) / MB;
+    $("t-load").textContent = ms(dt);
+    $("adapter").textContent = `GPU: ${state.vae.adapterName}`;
+    log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
+    log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
+    state.source = what;
+    setState("loaded");
+    if (state.original) await run();
+  } catch (e) {
+    showError(abort.signal.aborted ? "loading the weights was aborted" : e.message ?? String(e));
+    $("progress-text").textContent = "no weights loaded";
+    abort.abort(); // stops the cache writer's half of the download too
+  } finally {
+    $("cancel").disabled = true;
+    if (state.abort === abort) state.abort = null;
+    if (url) finishCaching(url, opened.cachePut, ok);
+  }
+}
+
+function showLatent(latent) {
+  for (let c = 0; c < 4; c++) {
+    const [lo, hi] = drawChannel($(`ch${c}`), latent, c);
+    $(`r${c}`).textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+  }
+  drawLatentRgb($("latent-rgb"), latent, state.vae.scalingFactor);
+  $("dl-latent").disabled = false;
+}
+
+function showSizes() {
+  const o = state.original, l = state.latent;
+  const img = o ? `image ${o.width}×${o.height}` : "image –";
+  const lat = l ? `latent 4×${l.height}×${l.width}` : "latent –";
+  const pad = o && (o.width % 8 || o.height % 8) ? " (edges padded to a multiple of 8, output cropped back)" : "";
+  $("sizes").textContent = `${img}, ${lat}${pad}`;
+}
+
+function showRecon(recon) {
+  state.recon = recon;
+  drawImage($("reconstruction"), recon);
+  drawImage($("cmp-b"), recon);
+  $("dl-png").disabled = false;
+  const o = state.original;
+  if (o && o.width === recon.width && o.height === recon.height) {
+    const max = drawHeatmap($("heatmap"), o, recon);
+    $("heat-range").textContent = `(0 … ${max.toFixed(0)} / 255)`;
+    $("psnr").textContent = `${psnr(o, recon).toFixed(2)} dB`;
+    $("ssim").textContent = ssim(o, recon).toFixed(4);
+  }
+}
+
+/** Encodes the current image and decodes its latent. */
+async function run() {
+  if (!state.vae || !state.original) return;
+  hideError();
+  setState("working");
+  try {
+    let t = performance.now();
+    state.latent = await state.vae.encode(state.original);
+    $("t-encode").textContent = ms(performance.now() - t);
+    showLatent(state.latent);
+    showSizes();
+    t = performance.now();
+    const recon = await state.vae.decode(state.latent);
+    $("t-decode").textContent = ms(performance.now() - t);
+    showRecon(recon);
+    log(`encoded and decoded ${state.original.width}×${state.original.height}`);
+    setState("done");
+  } catch (e) {
+    handleRunError(e);
+  }
+}
+
+function handleRunError(e) {
+  const msg = e.message ?? String(e);
+  showError(msg, { reload: /device lost/i.test(msg) });
+}
+
+async function takeImage(blob) {
+  hideError();
+  try {
+    const image = await imageFromBlob(blob);
+    state.original = image;
+    state.latent = null;
+    for (const id of ["reconstruction", "heatmap", "cmp-b", "ch0", "ch1", "ch2", "ch3", "latent-rgb"]) clear($(id));
+    drawImage($("original"), image);
+    drawImage($("cmp-a"), image);
+    showSizes();
+    log(`image ${blob.name ?? "(pasted)"}: ${image.width}×${image.height}`);
+    if (state.vae) await run();
+    else setState("idle");
+  } catch (e) {
+    showError(e.message ?? String(e));
+  }
+}
+
+/** Decodes a dropped latent file alone. */
+async function takeLatent(file) {
+  hideError();
+  try {
+    const buf = await file.arrayBuffer();
+    const latent = file.name.endsWith(".npy") ? latentFromNpy(buf, file.name) : latentFromSafetensors(buf, file.name);
+    if (!state.vae) throw new Error("load weights before decoding a latent");
+    state.original = null;
+    state.latent = latent;
+    for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
+    showLatent(latent);
+    showSizes();
+    setState("working");
+    const t = performance.now();
+    showRecon(await state.vae.decode(latent));
+    $("t-decode").textContent = ms(performance.now() - t);
+    setState("done");
+  } catch (e) {
+    handleRunError(e);
+  }
+}
+
+function takeFile(file) {
+  if (/\.(npy|safetensors)$/i.test(file.name)) {
+    // A large .safetensors is weights, a small one a latent.
+    if (file.name.endsWith(".safetensors") && file.size > 8 * MB) return loadWeights(file);
+    return takeLatent(file);
+  }
+  return takeImage(file);
+}
+
+async function refreshCacheSize() {
+  const { bytes, files } = await cache.size().catch(() => ({ bytes: 0, files: 0 }));
+  $("cache-size").textContent = files ? `${(bytes / MB).toFixed(1)} MB in ${files} file(s)` : "empty";
+}
+
+function wire() {
+  $("weights-choice").addEventListener("change", () => { $("weights-url").hidden = $("weights-choice").value !== "custom"; });
+  $("load").addEventListener("click", () => {
+    const url = chosenUrl();
+    if (url) loadWeights(new URL(url, location.href).href);
+    else showError("enter the URL of a .safetensors file");
+  });
+  $("weights-file").addEventListener("change", (e) => e.target.files[0] && loadWeights(e.target.files[0]));
+  $("cancel").addEventListener("click", () => state.abort?.abort());
+  $("cache-clear").addEventListener("click", async () => { await cache.clearAll(); refreshCacheSize(); log("cache cleared"); });
+  $("image-file").addEventListener("change", (e) => e.target.files[0] && takeFile(e.target.files[0]));
+  $("error-close").addEventListener("click", hideError);
+  $("error-reload").addEventListener("click", () => state.source && loadWeights(state.source));
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const f = e.dataTransfer.files[0];
+    if (f) takeFile(f);
+  });
+  document.addEventListener("paste", (e) => {
+    const f = [...e.clipboardData.files][0];
+    if (f) takeFile(f);
+  });
+  $("compare-slider").addEventListener("input", (e) => setCompare($("cmp-b"), e.target.value));
+  $("dl-latent").addEventListener("click", () => {
+    const l = state.latent;
+    const k = $("dl-scaled").checked ? state.vae.scalingFactor : 1;
+    const data = k === 1 ? l.data : l.data.map((v) => v * k);
+    download(npyBytes(data, [1, 4, l.height, l.width]), k === 1 ? "latent.npy" : "latent_scaled.npy");
+  });
+  $("dl-png").addEventListener("click", () => $("reconstruction").toBlob((b) => download(b, "reconstruction.png")));
+}
+
+async function main() {
+  wire();
+  setCompare($("cmp-b"), 50);
+  refreshCacheSize();
+  if (!navigator.gpu) {
+    showError("This browser has no WebGPU. It works in Chrome/Edge 113+ (Windows, macOS, ChromeOS, Android), "
+      + "Chrome on Linux with chrome://flags/#enable-unsafe-webgpu (or --enable-unsafe-webgpu), "
+      + "Safari 26, and Firefox 141+ on Windows.");
+    setState("no-webgpu");
+    return;
+  }
+  state.wasm = await init();
+  onPanic((msg) => showError(`internal error (please reload the page): ${msg}`));
+  setState("idle");
+  const fromQuery = new URLSearchParams(location.search).get("weights");
+  if (fromQuery) {
+    $("weights-choice").value = "custom";
+    $("weights-url").hidden = false;
+    $("weights-url").value = fromQuery;
+    await loadWeights(new URL(fromQuery, location.href).href);
+  }
+}
+
+window.addEventListener("unhandledrejection", (e) => showError(e.reason?.message ?? String(e.reason)));
+main().catch((e) => showError(`starting failed: ${e.message ?? e}`));

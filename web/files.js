@@ -1,0 +1,88 @@
+// File formats of the page: images in (EXIF orientation applied), latents in and out as NumPy
+// .npy (float32, NCHW [1, 4, h, w]) or safetensors (tensor "latent", as the CLI writes).
+
+/** Decodes an image file to ImageData, honouring its EXIF orientation. */
+export async function imageFromBlob(blob) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+  } catch (e) {
+    throw new Error(`${blob.name || "the file"} is not an image this browser can decode (${e.message})`);
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+}
+
+/** A .npy file of float32 values with the given shape (C order). */
+export function npyBytes(data, shape) {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}), }`;
+  // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64
+  // and ended with a newline (format version 1.0).
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  const header = dict.padEnd(total - 10 - 1, " ") + "\n";
+  const out = new Uint8Array(total + data.byteLength);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
+  return out;
+}
+
+function latentFromShape(shape, data, what) {
+  const dims = shape.length === 4 ? shape : shape.length === 3 ? [1, ...shape] : null;
+  if (!dims || dims[0] !== 1 || dims[1] !== 4) {
+    throw new Error(`${what}: expected a latent of shape [1, 4, h, w] or [4, h, w], got [${shape}]`);
+  }
+  const [, , height, width] = dims;
+  if (data.length !== 4 * height * width) {
+    throw new Error(`${what}: shape [${shape}] needs ${4 * height * width} values, the file has ${data.length}`);
+  }
+  return { width, height, data };
+}
+
+/** Parses a little-endian float32 C-order .npy latent. */
+export function latentFromNpy(buf, what = "latent .npy") {
+  const bytes = new Uint8Array(buf);
+  if (bytes[0] !== 0x93 || String.fromCharCode(...bytes.subarray(1, 6)) !== "NUMPY") {
+    throw new Error(`${what} is not a NumPy .npy file`);
+  }
+  const v1 = bytes[6] === 1;
+  const dv = new DataView(buf);
+  const hlen = v1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
+  const start = v1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.subarray(start, start + hlen));
+  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header)) {
+    throw new Error(`${what} must hold little-endian float32 in C order (header: ${header.trim()})`);
+  }
+  const m = header.match(/'shape':\s*\(([^)]*)\)/);
+  const shape = m ? m[1].split(",").map((s) => s.trim()).filter(Boolean).map(Number) : [];
+  const off = start + hlen;
+  const data = new Float32Array(buf.slice(off, off + 4 * Math.floor((buf.byteLength - off) / 4)));
+  return latentFromShape(shape, data, what);
+}
+
+/** Reads tensor "latent" (F32) of a safetensors file. */
+export function latentFromSafetensors(buf, what = "latent .safetensors") {
+  const dv = new DataView(buf);
+  const n = Number(dv.getBigUint64(0, true));
+  if (n <= 0 || 8 + n > buf.byteLength) throw new Error(`${what} has no valid safetensors header`);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
+  const t = header.latent;
+  if (!t || t.dtype !== "F32") throw new Error(`${what} needs an F32 tensor named "latent"`);
+  const [a, b] = t.data_offsets;
+  const data = new Float32Array(buf.slice(8 + n + a, 8 + n + b));
+  return latentFromShape(t.shape, data, what);
+}
+
+/** Offers `bytes` (Uint8Array or Blob) as a download named `name`. */
+export function download(bytes, name, type = "application/octet-stream") {
+  const blob = bytes instanceof Blob ? bytes : new Blob([bytes], { type });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}

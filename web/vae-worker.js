@@ -1,0 +1,55 @@
+// The module inside a Web Worker (start it with `new Worker(url, { type: "module" })`, or use
+// VaeWorker from vae-client.js). Messages in: {id, op: "load" | "encode" | "decode" | "abort",
+// ...}; out: {id, progress: [loaded, total]} while loading, then {id, result} or {id, error}.
+// A latent's data is transferred, not copied.
+
+import init, { Vae } from "../sdxl_vae.js";
+
+let vae = null;
+let abort = null;
+const ready = init();
+
+async function handle(msg) {
+  await ready;
+  switch (msg.op) {
+    case "load": {
+      abort = new AbortController();
+      vae?.free();
+      vae = null;
+      vae = await Vae.load(msg.source, {
+        signal: abort.signal,
+        scalingFactor: msg.scalingFactor,
+        onProgress: (loaded, total) => postMessage({ id: msg.id, progress: [loaded, total] }),
+      });
+      return [{ adapterName: vae.adapterName, scalingFactor: vae.scalingFactor, description: vae.description }];
+    }
+    case "encode": {
+      const latent = await need().encode(msg.image);
+      return [latent, [latent.data.buffer]];
+    }
+    case "decode": {
+      // ImageData's buffer cannot be transferred; it is cloned.
+      return [await need().decode(msg.latent)];
+    }
+    default:
+      throw new Error(`unknown op ${msg.op}`);
+  }
+}
+
+function need() {
+  if (!vae) throw new Error("no weights loaded");
+  return vae;
+}
+
+self.onmessage = async ({ data: msg }) => {
+  if (msg.op === "abort") {
+    abort?.abort();
+    return;
+  }
+  try {
+    const [result, transfer = []] = await handle(msg);
+    postMessage({ id: msg.id, result }, transfer);
+  } catch (e) {
+    postMessage({ id: msg.id, error: e?.message ?? String(e) });
+  }
+};
