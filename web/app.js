@@ -11,6 +11,18 @@ const $ = (id) => document.getElementById(id);
 const MB = 1024 * 1024;
 const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null };
 
+// wgpu's WebGPU backend reports no adapter name; the browser's GPUAdapter.info has one.
+async function adapterName(fromEngine) {
+  if (!fromEngine.startsWith("(")) return fromEngine;
+  try {
+    const info = (await navigator.gpu?.requestAdapter())?.info;
+    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ");
+    return name || fromEngine;
+  } catch {
+    return fromEngine;
+  }
+}
+
 function setState(s) { document.body.dataset.state = s; }
 
 function log(msg) {
@@ -102,7 +114,7 @@ async function loadWeights(what) {
     const dt = performance.now() - t0;
     const grown = (state.wasm.memory.buffer.byteLength - mem0) / MB;
     $("t-load").textContent = ms(dt);
-    $("adapter").textContent = `GPU: ${state.vae.adapterName}`;
+    $("adapter").textContent = `GPU: ${await adapterName(state.vae.adapterName)}`;
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
     log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
     state.source = what;
