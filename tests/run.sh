@@ -12,6 +12,6 @@ export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets
-cargo check --lib --target wasm32-unknown-unknown
+cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 ./tests/browser/run.sh
 echo "all checks passed"

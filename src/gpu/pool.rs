@@ -24,6 +24,9 @@ pub struct BufferPool {
 }
 
 impl BufferPool {
+    // On wasm, wgpu handles are not Send; the Arc is for native, where the pool is shared
+    // between threads.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub fn new(device: wgpu::Device, max_binding: u64) -> Arc<BufferPool> {
         Arc::new(BufferPool {
             device,
