@@ -149,6 +149,7 @@ impl VaeLoader {
             model,
             info,
             weight_bytes,
+            max_band_bytes: None,
         })
     }
 }
@@ -161,6 +162,7 @@ pub struct Vae {
     model: AutoencoderKl,
     info: ModelInfo,
     weight_bytes: u64,
+    max_band_bytes: Option<u64>,
 }
 
 fn round8(v: u32) -> u32 {
@@ -219,6 +221,31 @@ impl Vae {
         self.pool.allocated()
     }
 
+    /// Caps the bytes of any one activation buffer below the device's binding limit, so that
+    /// smaller images are split into row bands too (`None`: the device's limit). The result does
+    /// not change beyond f32 rounding in GroupNorm's statistics; tests use this to exercise banding.
+    pub fn set_max_band_bytes(&mut self, bytes: Option<u64>) {
+        self.max_band_bytes = bytes;
+    }
+
+    /// Row band starts, in latent rows, for a latent of `w × h` (see [`crate::bands`]).
+    pub fn band_starts(&self, w: u32, h: u32) -> Result<Vec<u32>> {
+        let device = self.gpu.max_binding_bytes();
+        let limit = self.max_band_bytes.map_or(device, |b| b.min(device));
+        let cfg = &self.info.config;
+        // Attention runs on the whole latent-resolution activation.
+        let mid = *cfg.block_out_channels.last().unwrap_or(&0) as u64;
+        let needed = 4 * mid * w as u64 * h as u64;
+        if needed > device {
+            return Err(Error::TooLarge {
+                what: format!("mid-block attention over a {w}×{h} latent"),
+                needed,
+                limit: device,
+            });
+        }
+        crate::bands::plan(cfg, h, w, limit)
+    }
+
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.
     pub async fn encode(&self, image: &Image) -> Result<Latent> {
         self.encode_inner(image, None).await
@@ -239,8 +266,12 @@ impl Vae {
             )));
         }
         let (pw, ph) = (round8(w), round8(h));
+        let scale = crate::bands::image_scale(&self.info.config);
+        let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
+            .map(|s| s * scale)
+            .collect();
         let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
-        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph)?;
+        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
         let moments = self.model.encoder.forward(&mut ops, &x)?;
         drop(x);
         let moments = ops.conv(
@@ -249,6 +280,7 @@ impl Vae {
             crate::kernels::conv2d::ConvMode::Same,
             None,
         )?;
+        let moments = ops.whole(&moments)?;
         let z = ops.posterior(&moments, seed)?;
         let data = ops.read_f32(&z).await?;
         Ok(Latent {
@@ -263,6 +295,7 @@ impl Vae {
     /// Records the decoder up to its `[3, H, W]` output.
     fn decode_ops<'a>(&'a self, latent: &Latent) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         latent.check()?;
+        let starts = self.band_starts(latent.width, latent.height)?;
         let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
         let z = ops.tensor_from(
             LATENT_CHANNELS as u32,
@@ -270,6 +303,7 @@ impl Vae {
             latent.width,
             &latent.data,
         )?;
+        let z = ops.reband(&z, &starts)?;
         let z = ops.conv(
             &z,
             &self.model.post_quant_conv,

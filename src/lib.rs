@@ -4,6 +4,7 @@
 //! latent → decoder → tensor → image.
 
 pub mod api;
+pub mod bands;
 pub mod cost;
 pub mod cpu;
 pub mod error;

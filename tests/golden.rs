@@ -145,6 +145,46 @@ fn small_model_in_every_layout_matches_diffusers() {
     }
 }
 
+/// Forced small buffer limits split every activation into row bands (one latent row each at the
+/// tightest): the results equal the unbanded run within 1e-4 and still match diffusers.
+#[test]
+fn small_model_over_row_bands_matches_unbanded_and_diffusers() {
+    let gpu = gpu();
+    let file = synthetic_safetensors(&small_config(), Layout::Diffusers, SynthDtype::F32, "");
+    let mut vae = load(&gpu, &file, 1 << 20);
+    // Per image: no limit, then limits giving a few bands and one latent row per band.
+    for (img, limits) in [
+        ("64x48", [200 << 10, 80 << 10]),
+        ("37x29", [120 << 10, 50 << 10]),
+    ] {
+        let image = png(&format!("img_{img}.png"));
+        let mut runs = Vec::new();
+        for limit in [None, Some(limits[0]), Some(limits[1])] {
+            vae.set_max_band_bytes(limit);
+            let bands = vae.band_starts(image.width.div_ceil(8), image.height.div_ceil(8));
+            let bands = bands.unwrap().len();
+            assert_eq!(bands > 1, limit.is_some(), "{img}: {bands} bands");
+            let (le, de) = check_image(&vae, "small", img, 1e-4, 5e-4, true);
+            println!("small {img}, {bands} row bands: latent {le:.2e}, decoded {de:.2e}");
+            let lat = pollster::block_on(vae.encode(&image)).unwrap();
+            let sample = pollster::block_on(vae.encode_sample(&image, 7)).unwrap();
+            let raw = pollster::block_on(vae.decode_raw(&lat)).unwrap();
+            runs.push((bands, [lat.data, sample.data, raw.data]));
+        }
+        let base = &runs[0].1;
+        for (bands, out) in &runs[1..] {
+            for (name, (b, a)) in ["latent", "sample", "decoded"]
+                .iter()
+                .zip(out.iter().zip(base))
+            {
+                let what = format!("{img}, {bands} bands: {name} vs unbanded");
+                let e = assert_close(&what, b, a, 1e-4, 0.0);
+                println!("{what}: {e:.2e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn small_model_from_f16_file_matches_diffusers() {
     let gpu = gpu();

@@ -12,19 +12,26 @@ fn all_shaders_validate_with_naga() {
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 7);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 9);
 }
 
 /// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
 #[test]
 fn params_structs_match_wgsl_sizes() {
     use sdxl_vae::kernels::*;
-    assert_eq!(std::mem::size_of::<conv2d::ConvParams>(), 48);
-    assert_eq!(std::mem::size_of::<group_norm::StatsParams>(), 16);
-    assert_eq!(std::mem::size_of::<group_norm::ApplyParams>(), 16);
-    assert_eq!(std::mem::size_of::<attention::AttentionParams>(), 16);
-    assert_eq!(std::mem::size_of::<image::ImageParams>(), 16);
-    assert_eq!(std::mem::size_of::<posterior::PosteriorParams>(), 32);
+    use std::mem::size_of;
+    let rust: &[(&str, usize)] = &[
+        ("conv2d", size_of::<conv2d::ConvParams>()),
+        ("group_norm_stats", size_of::<group_norm::StatsParams>()),
+        ("group_norm_merge", size_of::<group_norm::MergeParams>()),
+        ("group_norm_apply", size_of::<group_norm::ApplyParams>()),
+        ("attention", size_of::<attention::AttentionParams>()),
+        ("image_to_tensor", size_of::<image::ToTensorParams>()),
+        ("tensor_to_image", size_of::<image::ToImageParams>()),
+        ("posterior", size_of::<posterior::PosteriorParams>()),
+        ("copy_rows", size_of::<copy_rows::CopyParams>()),
+    ];
+    assert_eq!(rust.len(), SOURCES.len());
     for (name, src) in SOURCES {
         let module = naga::front::wgsl::parse_str(src).unwrap();
         let params = module
@@ -34,14 +41,12 @@ fn params_structs_match_wgsl_sizes() {
         let size = params
             .map(|(h, _)| module.types[h].inner.size(module.to_ctx()))
             .unwrap();
-        let rust = match *name {
-            "conv2d" => 48,
-            "group_norm_stats" | "group_norm_apply" | "attention" | "image_to_tensor"
-            | "tensor_to_image" => 16,
-            "posterior" => 32,
-            _ => unreachable!(),
-        };
-        assert_eq!(size, rust, "{name}: WGSL Params is {size} bytes");
+        let want = rust.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+        assert_eq!(
+            Some(size as usize),
+            want,
+            "{name}: WGSL Params is {size} bytes"
+        );
     }
 }
 

@@ -3,6 +3,7 @@
 //! encoder is safe: wgpu orders the later write after the earlier read with a barrier.
 
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -90,28 +91,143 @@ impl BufferPool {
     }
 }
 
-/// A `[c, h, w]` f32 activation on the GPU. Its buffer goes back to the pool on drop.
-pub struct Tensor {
+/// One row band of a tensor: global rows `y0..y1` are its own, and its buffer holds
+/// `[c, rows, w]` for the global rows `row0..row0 + rows`, i.e. its own rows plus one halo row
+/// on each side that has a neighbour band (a copy of that neighbour's edge row, filled before a
+/// 3×3 convolution reads it).
+pub struct Band {
     buf: wgpu::Buffer,
+    pub y0: u32,
+    pub y1: u32,
+    pub row0: u32,
+    pub rows: u32,
+}
+
+impl Band {
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buf
+    }
+}
+
+struct TensorInner {
     pool: Arc<BufferPool>,
+    bands: Vec<Band>,
+    /// Whether every band's halo rows hold their neighbours' current values.
+    halos_valid: AtomicBool,
+}
+
+impl Drop for TensorInner {
+    fn drop(&mut self) {
+        // wgpu buffers are reference-counted handles: the pool keeps these alive.
+        for b in self.bands.drain(..) {
+            self.pool.give_back(b.buf);
+        }
+    }
+}
+
+/// A `[c, h, w]` f32 activation on the GPU, stored as one or more row bands so that no buffer
+/// exceeds the device's binding limit. Cloning shares the buffers; they go back to the pool when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct Tensor {
+    inner: Arc<TensorInner>,
     pub c: u32,
     pub h: u32,
     pub w: u32,
 }
 
+/// Checks band starts: first 0, strictly increasing, all below `h`.
+pub fn check_starts(starts: &[u32], h: u32) -> Result<()> {
+    let ok = starts.first() == Some(&0)
+        && starts.windows(2).all(|p| p[0] < p[1])
+        && starts.last().is_some_and(|&s| s < h);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Input(format!(
+            "row bands starting at {starts:?} do not split {h} rows"
+        )))
+    }
+}
+
 impl Tensor {
+    /// One buffer holding the whole tensor.
     pub fn new(pool: &Arc<BufferPool>, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
-        let bytes = 4 * c as u64 * h as u64 * w as u64;
-        let buf = pool.take(bytes, what)?;
-        Ok(Tensor {
-            buf,
+        Tensor::banded(pool, c, h, w, &[0], what)
+    }
+
+    /// Row bands starting at the global rows `starts` (the first 0), each with its halo rows.
+    pub fn banded(
+        pool: &Arc<BufferPool>,
+        c: u32,
+        h: u32,
+        w: u32,
+        starts: &[u32],
+        what: &str,
+    ) -> Result<Tensor> {
+        check_starts(starts, h)?;
+        let n = starts.len();
+        let mut inner = TensorInner {
             pool: pool.clone(),
+            bands: Vec::new(),
+            halos_valid: AtomicBool::new(n == 1),
+        };
+        for (i, &y0) in starts.iter().enumerate() {
+            let y1 = starts.get(i + 1).copied().unwrap_or(h);
+            let row0 = if i > 0 { y0 - 1 } else { y0 };
+            let end = if i + 1 < n { y1 + 1 } else { y1 };
+            let rows = end - row0;
+            let bytes = 4 * c as u64 * rows as u64 * w as u64;
+            let what = if n == 1 {
+                what.to_string()
+            } else {
+                format!("{what} (rows {y0}..{y1} of {h})")
+            };
+            // On error, the bands taken so far go back to the pool with `inner`.
+            let buf = pool.take(bytes, &what)?;
+            inner.bands.push(Band {
+                buf,
+                y0,
+                y1,
+                row0,
+                rows,
+            });
+        }
+        // Not Send on wasm, where wgpu handles are not; see `BufferPool::new`.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let inner = Arc::new(inner);
+        Ok(Tensor {
+            inner,
             c,
             h,
             w,
         })
     }
 
+    pub fn bands(&self) -> &[Band] {
+        &self.inner.bands
+    }
+
+    /// The first global row of every band.
+    pub fn starts(&self) -> Vec<u32> {
+        self.bands().iter().map(|b| b.y0).collect()
+    }
+
+    pub fn is_banded(&self) -> bool {
+        self.bands().len() > 1
+    }
+
+    pub(crate) fn halos_valid(&self) -> bool {
+        self.inner.halos_valid.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_halos_valid(&self, v: bool) {
+        self.inner
+            .halos_valid
+            .store(v || !self.is_banded(), Ordering::Relaxed);
+    }
+
+    /// Number of values (without halo rows).
     pub fn len(&self) -> usize {
         self.c as usize * self.h as usize * self.w as usize
     }
@@ -120,19 +236,20 @@ impl Tensor {
         self.len() == 0
     }
 
+    /// Bytes of the values (without halo rows).
     pub fn bytes(&self) -> u64 {
         4 * self.len() as u64
     }
 
-    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        &self.buf
+    /// Bytes of band `i`'s buffer as bound: `[c, rows, w]` f32.
+    pub fn band_bytes(&self, i: usize) -> u64 {
+        4 * self.c as u64 * self.bands()[i].rows as u64 * self.w as u64
     }
-}
 
-impl Drop for Tensor {
-    fn drop(&mut self) {
-        // wgpu buffers are reference-counted handles: the pool keeps this one alive.
-        self.pool.give_back(self.buf.clone());
+    /// The buffer of a tensor held whole (one band).
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        debug_assert!(!self.is_banded());
+        &self.bands()[0].buf
     }
 }
 

@@ -9,9 +9,20 @@ use wgpu::util::DeviceExt;
 
 /// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
 pub enum Bind<'b> {
+    /// A tensor held whole (one band).
     Tensor(&'b Tensor),
+    /// Band `i` of a tensor: its `[c, rows, w]` buffer.
+    Band(&'b Tensor, usize),
     Weight(&'b Weight),
     Raw(&'b wgpu::Buffer),
+}
+
+fn band_binding(t: &Tensor, i: usize) -> wgpu::BindingResource<'_> {
+    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: t.bands()[i].buffer(),
+        offset: 0,
+        size: std::num::NonZeroU64::new(t.band_bytes(i).max(4)),
+    })
 }
 
 pub struct Recorder<'g> {
@@ -49,9 +60,21 @@ impl<'g> Recorder<'g> {
         })
     }
 
-    /// A new activation of shape `[c, h, w]`.
+    /// A new activation of shape `[c, h, w]` in one buffer.
     pub fn tensor(&self, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
         Tensor::new(&self.pool, c, h, w, what)
+    }
+
+    /// A new activation of shape `[c, h, w]` in row bands starting at `starts`.
+    pub fn tensor_banded(
+        &self,
+        c: u32,
+        h: u32,
+        w: u32,
+        starts: &[u32],
+        what: &str,
+    ) -> Result<Tensor> {
+        Tensor::banded(&self.pool, c, h, w, starts, what)
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels).
@@ -68,6 +91,26 @@ impl<'g> Recorder<'g> {
                 contents: &contents,
                 usage: wgpu::BufferUsages::STORAGE,
             })
+    }
+
+    /// Records a copy of `data` into `t` (held whole), ordered after everything recorded so far.
+    pub fn copy_in(&mut self, data: &[u8], t: &Tensor) {
+        let bytes = (data.len() as u64).next_multiple_of(4);
+        if bytes == 0 {
+            return;
+        }
+        let mut contents = data.to_vec();
+        contents.resize(bytes as usize, 0);
+        let src = self
+            .gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("upload"),
+                contents: &contents,
+                usage: wgpu::BufferUsages::COPY_SRC,
+            });
+        self.encoder
+            .copy_buffer_to_buffer(&src, 0, t.buffer(), 0, Some(bytes));
     }
 
     /// Records one dispatch of `kernel` with `binds` at bindings 0.. and `params` as a uniform
@@ -90,11 +133,8 @@ impl<'g> Recorder<'g> {
             .enumerate()
             .map(|(i, b)| {
                 let resource = match b {
-                    Bind::Tensor(t) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: t.buffer(),
-                        offset: 0,
-                        size: std::num::NonZeroU64::new(t.bytes().max(4)),
-                    }),
+                    Bind::Tensor(t) => band_binding(t, 0),
+                    Bind::Band(t, i) => band_binding(t, *i),
                     Bind::Weight(w) => w.buf.as_entire_binding(),
                     Bind::Raw(b) => b.as_entire_binding(),
                 };

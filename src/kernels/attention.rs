@@ -32,6 +32,9 @@ pub fn attention(
             (v.c, v.h, v.w)
         )));
     }
+    for t in [q, k, v] {
+        super::copy_rows::require_whole(t, "attention")?;
+    }
     let tokens = q.h * q.w;
     let out = rec.tensor(q.c, q.h, q.w, "attention output")?;
     let p = AttentionParams {

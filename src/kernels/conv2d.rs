@@ -34,6 +34,13 @@ pub struct ConvParams {
     pub upsample: u32,
     pub has_residual: u32,
     pub cout4: u32,
+    pub in_row0: u32,
+    pub in_rows: u32,
+    pub out_row0: u32,
+    pub out_rows: u32,
+    pub y0: u32,
+    pub y1: u32,
+    pub _pad: [u32; 2],
 }
 
 /// Conv weights on the GPU: `[cin, k, k, ceil(cout/4)]` of vec4 (4 output channels each), bias
@@ -69,7 +76,36 @@ pub fn out_size(mode: ConvMode, h: u32, w: u32) -> (u32, u32) {
     }
 }
 
-/// `conv(x) + bias (+ residual)`, as a new tensor.
+/// Output band starts for input bands starting at `starts`: band `i` of the output is computed
+/// from band `i` of the input (and its halo rows).
+pub fn out_starts(mode: ConvMode, starts: &[u32]) -> Result<Vec<u32>> {
+    match mode {
+        ConvMode::Same => Ok(starts.to_vec()),
+        ConvMode::Up => Ok(starts.iter().map(|s| 2 * s).collect()),
+        ConvMode::Down if starts.iter().all(|s| s % 2 == 0) => {
+            Ok(starts.iter().map(|s| s / 2).collect())
+        }
+        ConvMode::Down => Err(Error::Input(format!(
+            "conv2d: cannot downsample row bands starting at odd rows {starts:?}"
+        ))),
+    }
+}
+
+/// Global input rows `[lo, hi)` that output rows `y0..y1` read (clipped to the input).
+fn rows_read(mode: ConvMode, k: u32, in_h: u32, y0: u32, y1: u32) -> (u32, u32) {
+    let r = (k / 2) as i64;
+    let (lo, hi) = match mode {
+        ConvMode::Same => (y0 as i64 - r, y1 as i64 + r),
+        ConvMode::Down => (2 * y0 as i64, 2 * (y1 as i64 - 1) + 3),
+        ConvMode::Up => (
+            (y0 as i64 - r).div_euclid(2),
+            (y1 as i64 - 1 + r).div_euclid(2) + 1,
+        ),
+    };
+    (lo.max(0) as u32, hi.min(in_h as i64) as u32)
+}
+
+/// `conv(x) + bias (+ residual)`, as a new tensor banded like `x` (rows scaled by the mode).
 pub fn conv2d(
     rec: &mut Recorder,
     kern: &crate::kernels::Kernels,
@@ -99,8 +135,20 @@ pub fn conv2d(
             )));
         }
     }
-    let out = rec.tensor(cw.cout, oh, ow, "conv2d output")?;
-    let p = ConvParams {
+    let starts = out_starts(mode, &x.starts())?;
+    if let Some(r) = residual {
+        if r.starts() != starts {
+            return Err(Error::Input(format!(
+                "conv2d: residual bands {:?} ≠ output bands {starts:?}",
+                r.starts()
+            )));
+        }
+    }
+    if cw.k > 1 {
+        super::copy_rows::fill_halos(rec, kern, x);
+    }
+    let out = rec.tensor_banded(cw.cout, oh, ow, &starts, "conv2d output")?;
+    let mut p = ConvParams {
         cin: cw.cin,
         cout: cw.cout,
         in_h: x.h,
@@ -117,23 +165,46 @@ pub fn conv2d(
         upsample: (mode == ConvMode::Up) as u32,
         has_residual: residual.is_some() as u32,
         cout4: cw.cout.div_ceil(4),
+        in_row0: 0,
+        in_rows: 0,
+        out_row0: 0,
+        out_rows: 0,
+        y0: 0,
+        y1: 0,
+        _pad: [0; 2],
     };
-    let res = match residual {
-        Some(r) => Bind::Tensor(r),
-        None => Bind::Raw(&kern.dummy),
-    };
-    let binds = [
-        Bind::Tensor(x),
-        Bind::Weight(&cw.weight),
-        Bind::Weight(&cw.bias),
-        res,
-        Bind::Tensor(&out),
-    ];
-    let groups = [
-        ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]),
-        oh.div_ceil(WORKGROUP[1]),
-        cw.cout.div_ceil(8),
-    ];
-    rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
+    for (i, ob) in out.bands().iter().enumerate() {
+        let ib = &x.bands()[i];
+        let (lo, hi) = rows_read(mode, cw.k, x.h, ob.y0, ob.y1);
+        if lo < ib.row0 || hi > ib.row0 + ib.rows {
+            return Err(Error::Input(format!(
+                "conv2d: output rows {}..{} read input rows {lo}..{hi}, band {i} holds {}..{}",
+                ob.y0,
+                ob.y1,
+                ib.row0,
+                ib.row0 + ib.rows
+            )));
+        }
+        (p.in_row0, p.in_rows) = (ib.row0, ib.rows);
+        (p.out_row0, p.out_rows) = (ob.row0, ob.rows);
+        (p.y0, p.y1) = (ob.y0, ob.y1);
+        let res = match residual {
+            Some(r) => Bind::Band(r, i),
+            None => Bind::Raw(&kern.dummy),
+        };
+        let binds = [
+            Bind::Band(x, i),
+            Bind::Weight(&cw.weight),
+            Bind::Weight(&cw.bias),
+            res,
+            Bind::Band(&out, i),
+        ];
+        let groups = [
+            ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]),
+            (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]),
+            cw.cout.div_ceil(8),
+        ];
+        rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
+    }
     Ok(out)
 }

@@ -1,16 +1,33 @@
-//! Launcher for `group_norm_stats.wgsl` + `group_norm_apply.wgsl`: GroupNorm with optional SiLU.
+//! Launcher for `group_norm_stats.wgsl` + `group_norm_merge.wgsl` + `group_norm_apply.wgsl`:
+//! GroupNorm with optional SiLU over a tensor in any number of row bands.
 
 use super::{groups_1d, Kernels};
 use crate::gpu::{Bind, Recorder, Tensor, Weight};
 use crate::{Error, Result};
 
+/// Elements of one group that one `group_norm_stats` workgroup reduces (its `CHUNK`).
+pub const CHUNK: u32 = 4096;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct StatsParams {
     pub channels: u32,
-    pub pixels: u32,
     pub groups: u32,
+    pub width: u32,
+    pub rows: u32,
+    pub own_row: u32,
+    pub own_rows: u32,
+    pub slot0: u32,
+    pub slots: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MergeParams {
+    pub groups: u32,
+    pub slots: u32,
     pub eps: f32,
+    pub _pad: u32,
 }
 
 #[repr(C)]
@@ -30,7 +47,9 @@ pub struct NormWeights {
     pub eps: f32,
 }
 
-/// `GroupNorm(x)` (then `SiLU` when `silu`), as a new tensor.
+/// `GroupNorm(x)` (then `SiLU` when `silu`), as a new tensor banded like `x`. Statistics are
+/// reduced per band in chunks of [`CHUNK`] elements, then merged across chunks and bands, so
+/// the result does not depend on how `x` is banded beyond f32 rounding.
 pub fn group_norm(
     rec: &mut Recorder,
     kern: &Kernels,
@@ -44,40 +63,71 @@ pub fn group_norm(
             x.c, nw.groups, nw.gamma.len
         )));
     }
-    let pixels = x.h * x.w;
+    let per_group = x.c / nw.groups;
+    let chunks: Vec<u32> = (x.bands().iter())
+        .map(|b| (per_group * (b.y1 - b.y0) * x.w).div_ceil(CHUNK))
+        .collect();
+    let slots: u32 = chunks.iter().sum();
+    let partials = rec.tensor(nw.groups, slots, 4, "group norm partial statistics")?;
+    let mut slot0 = 0;
+    for (i, b) in x.bands().iter().enumerate() {
+        let sp = StatsParams {
+            channels: x.c,
+            groups: nw.groups,
+            width: x.w,
+            rows: b.rows,
+            own_row: b.y0 - b.row0,
+            own_rows: b.y1 - b.y0,
+            slot0,
+            slots,
+        };
+        rec.dispatch(
+            &kern.group_norm_stats,
+            &[Bind::Band(x, i), Bind::Tensor(&partials)],
+            bytemuck::bytes_of(&sp),
+            [chunks[i], nw.groups, 1],
+        );
+        slot0 += chunks[i];
+    }
     let stats = rec.tensor(nw.groups, 1, 2, "group norm statistics")?;
-    let sp = StatsParams {
-        channels: x.c,
-        pixels,
+    let mp = MergeParams {
         groups: nw.groups,
+        slots,
         eps: nw.eps,
+        _pad: 0,
     };
     rec.dispatch(
-        &kern.group_norm_stats,
-        &[Bind::Tensor(x), Bind::Tensor(&stats)],
-        bytemuck::bytes_of(&sp),
+        &kern.group_norm_merge,
+        &[Bind::Tensor(&partials), Bind::Tensor(&stats)],
+        bytemuck::bytes_of(&mp),
         [nw.groups, 1, 1],
     );
-    let out = rec.tensor(x.c, x.h, x.w, "group norm output")?;
-    let ap = ApplyParams {
-        channels: x.c,
-        pixels,
-        groups: nw.groups,
-        silu: silu as u32,
-    };
-    let (gx, gy) = groups_1d(pixels as u64, 64);
-    let binds = [
-        Bind::Tensor(x),
-        Bind::Tensor(&stats),
-        Bind::Weight(&nw.gamma),
-        Bind::Weight(&nw.beta),
-        Bind::Tensor(&out),
-    ];
-    rec.dispatch(
-        &kern.group_norm_apply,
-        &binds,
-        bytemuck::bytes_of(&ap),
-        [gx, gy, x.c],
-    );
+    drop(partials);
+    // Elementwise over each band's whole buffer: halo rows that were current stay current.
+    let out = rec.tensor_banded(x.c, x.h, x.w, &x.starts(), "group norm output")?;
+    for (i, b) in x.bands().iter().enumerate() {
+        let pixels = b.rows * x.w;
+        let ap = ApplyParams {
+            channels: x.c,
+            pixels,
+            groups: nw.groups,
+            silu: silu as u32,
+        };
+        let (gx, gy) = groups_1d(pixels as u64, 64);
+        let binds = [
+            Bind::Band(x, i),
+            Bind::Tensor(&stats),
+            Bind::Weight(&nw.gamma),
+            Bind::Weight(&nw.beta),
+            Bind::Band(&out, i),
+        ];
+        rec.dispatch(
+            &kern.group_norm_apply,
+            &binds,
+            bytemuck::bytes_of(&ap),
+            [gx, gy, x.c],
+        );
+    }
+    out.set_halos_valid(x.halos_valid());
     Ok(out)
 }

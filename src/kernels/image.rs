@@ -6,14 +6,32 @@ use crate::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ImageParams {
+pub struct ToTensorParams {
     pub src_w: u32,
     pub src_h: u32,
     pub dst_w: u32,
     pub dst_h: u32,
+    pub row0: u32,
+    pub rows: u32,
+    pub _pad: [u32; 2],
 }
 
-/// RGBA8 pixels (`w × h`) → `[3, H, W]` in [−1, 1], edge-replicated to `pad_w × pad_h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ToImageParams {
+    pub src_w: u32,
+    pub src_h: u32,
+    pub out_w: u32,
+    pub out_h: u32,
+    pub row0: u32,
+    pub rows: u32,
+    pub y0: u32,
+    pub y1: u32,
+}
+
+/// RGBA8 pixels (`w × h`) → `[3, H, W]` in [−1, 1], edge-replicated to `pad_w × pad_h`, in row
+/// bands starting at `starts` (halo rows written too).
+#[allow(clippy::too_many_arguments)]
 pub fn image_to_tensor(
     rec: &mut Recorder,
     kern: &Kernels,
@@ -22,6 +40,7 @@ pub fn image_to_tensor(
     h: u32,
     pad_w: u32,
     pad_h: u32,
+    starts: &[u32],
 ) -> Result<Tensor> {
     if w == 0 || h == 0 || rgba.len() != 4 * w as usize * h as usize || pad_w < w || pad_h < h {
         return Err(Error::Input(format!(
@@ -29,24 +48,31 @@ pub fn image_to_tensor(
             rgba.len()
         )));
     }
+    let out = rec.tensor_banded(3, pad_h, pad_w, starts, "image tensor")?;
     let src = rec.upload("image pixels", rgba);
-    let out = rec.tensor(3, pad_h, pad_w, "image tensor")?;
-    let p = ImageParams {
-        src_w: w,
-        src_h: h,
-        dst_w: pad_w,
-        dst_h: pad_h,
-    };
-    rec.dispatch(
-        &kern.image_to_tensor,
-        &[Bind::Raw(&src), Bind::Tensor(&out)],
-        bytemuck::bytes_of(&p),
-        [pad_w.div_ceil(8), pad_h.div_ceil(8), 1],
-    );
+    for (i, b) in out.bands().iter().enumerate() {
+        let p = ToTensorParams {
+            src_w: w,
+            src_h: h,
+            dst_w: pad_w,
+            dst_h: pad_h,
+            row0: b.row0,
+            rows: b.rows,
+            _pad: [0; 2],
+        };
+        rec.dispatch(
+            &kern.image_to_tensor,
+            &[Bind::Raw(&src), Bind::Band(&out, i)],
+            bytemuck::bytes_of(&p),
+            [pad_w.div_ceil(8), b.rows.div_ceil(8), 1],
+        );
+    }
+    out.set_halos_valid(true);
     Ok(out)
 }
 
-/// `[3, H, W]` decoder output → RGBA8 cropped to `w × h`, in a tensor-shaped buffer of `h·w` u32.
+/// `[3, H, W]` decoder output (any row bands) → RGBA8 cropped to `w × h`, in a tensor-shaped
+/// buffer of `h·w` u32.
 pub fn tensor_to_image(
     rec: &mut Recorder,
     kern: &Kernels,
@@ -61,17 +87,26 @@ pub fn tensor_to_image(
         )));
     }
     let out = rec.tensor(1, h, w, "image pixels")?;
-    let p = ImageParams {
-        src_w: x.w,
-        src_h: x.h,
-        dst_w: w,
-        dst_h: h,
-    };
-    rec.dispatch(
-        &kern.tensor_to_image,
-        &[Bind::Tensor(x), Bind::Tensor(&out)],
-        bytemuck::bytes_of(&p),
-        [w.div_ceil(8), h.div_ceil(8), 1],
-    );
+    for (i, b) in x.bands().iter().enumerate() {
+        if b.y0 >= h {
+            break;
+        }
+        let p = ToImageParams {
+            src_w: x.w,
+            src_h: x.h,
+            out_w: w,
+            out_h: h,
+            row0: b.row0,
+            rows: b.rows,
+            y0: b.y0,
+            y1: b.y1,
+        };
+        rec.dispatch(
+            &kern.tensor_to_image,
+            &[Bind::Band(x, i), Bind::Tensor(&out)],
+            bytemuck::bytes_of(&p),
+            [w.div_ceil(8), (b.y1.min(h) - b.y0).div_ceil(8), 1],
+        );
+    }
     Ok(out)
 }

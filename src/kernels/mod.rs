@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod conv2d;
+pub mod copy_rows;
 pub mod group_norm;
 pub mod image;
 pub mod posterior;
@@ -13,6 +14,10 @@ pub const SOURCES: &[(&str, &str)] = &[
     (
         "group_norm_stats",
         include_str!("../shaders/group_norm_stats.wgsl"),
+    ),
+    (
+        "group_norm_merge",
+        include_str!("../shaders/group_norm_merge.wgsl"),
     ),
     (
         "group_norm_apply",
@@ -28,6 +33,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/tensor_to_image.wgsl"),
     ),
     ("posterior", include_str!("../shaders/posterior.wgsl")),
+    ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
 
 /// A compute pipeline and its bind group layout, both made once.
@@ -40,11 +46,13 @@ pub struct Kernel {
 pub struct Kernels {
     pub conv2d: Kernel,
     pub group_norm_stats: Kernel,
+    pub group_norm_merge: Kernel,
     pub group_norm_apply: Kernel,
     pub attention: Kernel,
     pub image_to_tensor: Kernel,
     pub tensor_to_image: Kernel,
     pub posterior: Kernel,
+    pub copy_rows: Kernel,
     /// Bound where a kernel's optional input is unused.
     pub(crate) dummy: wgpu::Buffer,
 }
@@ -80,11 +88,13 @@ impl Kernels {
         Kernels {
             conv2d: pipeline(device, "conv2d", &[]),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
+            group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),
             attention: pipeline(device, "attention", &[]),
             image_to_tensor: pipeline(device, "image_to_tensor", &[]),
             tensor_to_image: pipeline(device, "tensor_to_image", &[]),
             posterior: pipeline(device, "posterior", &[]),
+            copy_rows: pipeline(device, "copy_rows", &[]),
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused input"),
                 size: 16,

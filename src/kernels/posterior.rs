@@ -28,6 +28,7 @@ pub fn posterior(
             moments.c
         )));
     }
+    super::copy_rows::require_whole(moments, "posterior")?;
     let c = moments.c / 2;
     let pixels = moments.h * moments.w;
     let out = rec.tensor(c, moments.h, moments.w, "latent")?;

@@ -70,14 +70,18 @@ impl Attention {
         })
     }
 
-    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
+    /// Attention needs every token at once, so a row-banded `x` is gathered into one buffer
+    /// first and the result split back into `x`'s bands.
+    pub fn forward(&self, ops: &mut Ops, x_bands: &Tensor) -> Result<Tensor> {
+        let x = &ops.whole(x_bands)?;
         let h = ops.group_norm(x, &self.group_norm, false)?;
         let q = ops.conv(&h, &self.to_q, ConvMode::Same, None)?;
         let k = ops.conv(&h, &self.to_k, ConvMode::Same, None)?;
         let v = ops.conv(&h, &self.to_v, ConvMode::Same, None)?;
         drop(h);
         let a = ops.attention(&q, &k, &v)?;
-        ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))
+        let out = ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))?;
+        ops.reband(&out, &x_bands.starts())
     }
 }
 

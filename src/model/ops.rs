@@ -3,7 +3,7 @@
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
 use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights};
 use crate::kernels::group_norm::{group_norm, NormWeights};
-use crate::kernels::{attention, image, posterior, Kernels};
+use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
 use crate::Result;
 use std::sync::Arc;
 
@@ -38,6 +38,8 @@ impl<'a> Ops<'a> {
         attention::attention(&mut self.rec, self.kern, q, k, v)
     }
 
+    /// The image as a `[3, pad_h, pad_w]` tensor in row bands starting at `starts`.
+    #[allow(clippy::too_many_arguments)]
     pub fn image_to_tensor(
         &mut self,
         rgba: &[u8],
@@ -45,8 +47,19 @@ impl<'a> Ops<'a> {
         h: u32,
         pad_w: u32,
         pad_h: u32,
+        starts: &[u32],
     ) -> Result<Tensor> {
-        image::image_to_tensor(&mut self.rec, self.kern, rgba, w, h, pad_w, pad_h)
+        image::image_to_tensor(&mut self.rec, self.kern, rgba, w, h, pad_w, pad_h, starts)
+    }
+
+    /// `t` in one buffer (itself if it already is).
+    pub fn whole(&mut self, t: &Tensor) -> Result<Tensor> {
+        copy_rows::whole(&mut self.rec, self.kern, t)
+    }
+
+    /// `t` in row bands starting at `starts` (itself if it already is).
+    pub fn reband(&mut self, t: &Tensor, starts: &[u32]) -> Result<Tensor> {
+        copy_rows::reband(&mut self.rec, self.kern, t, starts)
     }
 
     pub fn tensor_to_image(&mut self, x: &Tensor, w: u32, h: u32) -> Result<Tensor> {
@@ -57,23 +70,24 @@ impl<'a> Ops<'a> {
         posterior::posterior(&mut self.rec, self.kern, moments, seed)
     }
 
-    /// A tensor holding `data` (`[c, h, w]`).
+    /// A tensor holding `data` (`[c, h, w]`), in one buffer. The values are copied in by the
+    /// command stream (not `queue.write_buffer`, which would run before commands recorded
+    /// earlier that may still use the pooled buffer).
     pub fn tensor_from(&mut self, c: u32, h: u32, w: u32, data: &[f32]) -> Result<Tensor> {
         let t = self.rec.tensor(c, h, w, "input")?;
-        self.rec
-            .gpu
-            .queue
-            .write_buffer(t.buffer(), 0, bytemuck::cast_slice(data));
+        self.rec.copy_in(bytemuck::cast_slice(data), &t);
         Ok(t)
     }
 
-    /// Submits the recorded work and reads `t` back.
-    pub async fn read_f32(self, t: &Tensor) -> Result<Vec<f32>> {
-        self.rec.finish_f32(t).await
+    /// Submits the recorded work and reads `t` back (`[c, h, w]`, bands gathered).
+    pub async fn read_f32(mut self, t: &Tensor) -> Result<Vec<f32>> {
+        let t = self.whole(t)?;
+        self.rec.finish_f32(&t).await
     }
 
-    /// Submits the recorded work and reads `t`'s raw bytes back.
+    /// Submits the recorded work and reads the raw bytes of `t` (held whole) back.
     pub async fn read_bytes(self, t: &Tensor) -> Result<Vec<u8>> {
+        copy_rows::require_whole(t, "read_bytes")?;
         self.rec.finish_bytes(t.buffer(), t.bytes()).await
     }
 }

@@ -20,16 +20,24 @@ struct Params {
     upsample: u32,     // 1: the input is read as if nearest-upsampled to 2·in_h × 2·in_w
     has_residual: u32, // 1: add `residual` to the result
     cout4: u32,        // ceil(cout / 4)
+    in_row0: u32,      // global input row held first in `input` (row bands: see copy_rows.wgsl)
+    in_rows: u32,      // input rows held per channel
+    out_row0: u32,     // global output row held first in `output` and `residual`
+    out_rows: u32,     // output rows held per channel
+    y0: u32,           // global output rows y0 .. y1 are computed by this dispatch
+    y1: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_h, in_w]
+@group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
 @group(0) @binding(1) var<storage, read> weight: array<vec4<f32>>; // [cin, k, k, cout4]: 4 output channels a vec4
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
-@group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_h, out_w] (unused unless has_residual)
-@group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_h, out_w]
+@group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
+@group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
 @group(0) @binding(5) var<uniform> p: Params;
 
-// Input value at (row `sy`, logical column `ix`) of the channel at `base`; zero outside the image.
+// Input value at (held row `sy`, logical column `ix`) of the channel at `base`; zero outside the image.
 fn tap(base: u32, sy: u32, ix: i32, lw: i32) -> f32 {
     let v = input[base + sy * p.in_w + (u32(clamp(ix, 0, lw - 1)) >> p.upsample)];
     return select(0.0, v, ix >= 0 && ix < lw);
@@ -39,11 +47,11 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
     if (ox >= p.out_w || oc4 >= p.cout4) {
         return;
     }
-    let plane = p.out_h * p.out_w;
+    let plane = p.out_rows * p.out_w;
     for (var j = 0u; j < 4u; j++) {
         let oc = oc4 * 4u + j;
         if (oc < p.cout) {
-            let o = oc * plane + oy * p.out_w + ox;
+            let o = oc * plane + (oy - p.out_row0) * p.out_w + ox;
             var r = v[j];
             if (p.has_residual == 1u) {
                 r += residual[o];
@@ -56,9 +64,9 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
 @compute @workgroup_size(16, 4, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ox0 = gid.x * 16u;
-    let oy = gid.y;
+    let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
-    if (oy >= p.out_h || ox0 >= p.out_w) {
+    if (oy >= p.y1 || ox0 >= p.out_w) {
         return;
     }
     let lh = i32(p.in_h << p.upsample);
@@ -98,7 +106,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var hi14 = b1;
     var lo15 = b0;
     var hi15 = b1;
-    let plane = p.in_h * p.in_w;
+    let plane = p.in_rows * p.in_w;
     let pad = i32(p.pad);
     let step = i32(p.stride);
     let x0 = i32(ox0) * step - pad;
@@ -110,7 +118,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if (iy < 0 || iy >= lh) {
                     continue;
                 }
-                let sy = u32(iy) >> p.upsample;
+                let sy = (u32(iy) >> p.upsample) - p.in_row0;
                 let wrow = (ci * 3u + ky) * 3u;
                 let r0 = tap(base, sy, x0 + 0, lw);
                 let r1 = tap(base, sy, x0 + 1, lw);
@@ -178,7 +186,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if (iy < 0 || iy >= lh) {
                     continue;
                 }
-                let sy = u32(iy) >> p.upsample;
+                let sy = (u32(iy) >> p.upsample) - p.in_row0;
                 let wrow = (ci * p.k + ky) * p.k;
                 for (var kx = 0u; kx < p.k; kx++) {
                     let w0 = weight[(wrow + kx) * p.cout4 + oc8 * 2u];

@@ -1,62 +1,65 @@
-// GroupNorm statistics: one workgroup per group computes the mean and 1/sqrt(var + eps) of the
-// group's channels × pixels in two passes (mean, then squared deviations), each thread summing
-// with Kahan compensation before a tree reduction, all in f32.
+// GroupNorm statistics, first stage: partial statistics of one row band, spread over many
+// workgroups. Workgroup (j, g) covers elements j·CHUNK .. (j+1)·CHUNK of group g's own rows in this
+// band (channel-major) and writes their count, mean and sum of squared deviations (M2) to slot
+// `slot0 + j` of group g. Sums are taken around the chunk's first value, which keeps them exact
+// enough in f32 for groups whose mean is far from zero; group_norm_merge.wgsl combines the slots.
 
 struct Params {
     channels: u32,
-    pixels: u32,      // H·W
     groups: u32,
-    eps: f32,
+    width: u32,
+    rows: u32,     // rows held per channel in this band's buffer
+    own_row: u32,  // first of the band's own rows within the buffer
+    own_rows: u32, // number of the band's own rows
+    slot0: u32,    // this band's first slot
+    slots: u32,    // slots per group, all bands together
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;            // [channels, pixels]
-@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>; // [groups]: (mean, rstd)
+@group(0) @binding(0) var<storage, read> input: array<f32>;                  // [channels, rows, width]
+@group(0) @binding(1) var<storage, read_write> partials: array<vec4<f32>>;   // [groups, slots]: (count bits, mean, M2, 0)
 @group(0) @binding(2) var<uniform> p: Params;
 
 const WG: u32 = 256u;
-var<workgroup> partial: array<f32, WG>;
-
-fn reduce(t: u32, v: f32) -> f32 {
-    partial[t] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (t < s) {
-            partial[t] += partial[t + s];
-        }
-        workgroupBarrier();
-    }
-    let r = partial[0];
-    workgroupBarrier();
-    return r;
-}
+const CHUNK: u32 = 4096u;
+var<workgroup> s1: array<f32, WG>;
+var<workgroup> s2: array<f32, WG>;
 
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let g = wid.x;
+    let g = wid.y;
     let t = lid.x;
     let per_group = p.channels / p.groups;
-    let count = per_group * p.pixels;
-    let base = g * count;
-    var sum = 0.0;
-    var comp = 0.0;
-    for (var i = t; i < count; i += WG) {
-        let y = input[base + i] - comp;
-        let s = sum + y;
-        comp = (s - sum) - y;
-        sum = s;
+    let plane = p.own_rows * p.width;
+    let n_all = per_group * plane;
+    let start = wid.x * CHUNK;
+    let n = min(CHUNK, n_all - start);
+    let c0 = g * per_group;
+    // Element e of the group → its place in the band's buffer.
+    let first = ((c0 + start / plane) * p.rows + p.own_row) * p.width + start % plane;
+    let shift = input[first];
+    var a = 0.0;
+    var b = 0.0;
+    for (var i = t; i < n; i += WG) {
+        let e = start + i;
+        let c = c0 + e / plane;
+        let d = input[(c * p.rows + p.own_row) * p.width + e % plane] - shift;
+        a += d;
+        b += d * d;
     }
-    let mean = reduce(t, sum) / f32(count);
-    sum = 0.0;
-    comp = 0.0;
-    for (var i = t; i < count; i += WG) {
-        let d = input[base + i] - mean;
-        let y = d * d - comp;
-        let s = sum + y;
-        comp = (s - sum) - y;
-        sum = s;
+    s1[t] = a;
+    s2[t] = b;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (t < s) {
+            s1[t] += s1[t + s];
+            s2[t] += s2[t + s];
+        }
+        workgroupBarrier();
     }
-    let var_ = reduce(t, sum) / f32(count);
     if (t == 0u) {
-        stats[g] = vec2<f32>(mean, inverseSqrt(var_ + p.eps));
+        let nf = f32(n);
+        let m = s1[0] / nf;
+        partials[g * p.slots + p.slot0 + wid.x] =
+            vec4<f32>(bitcast<f32>(n), shift + m, max(s2[0] - m * s1[0], 0.0), 0.0);
     }
 }

@@ -1,0 +1,97 @@
+//! Row banding: how many row bands a run needs so that no activation buffer exceeds the
+//! device's binding limit. Bands are planned once per encode or decode, in latent rows; every
+//! activation at scale `s` (`s` image rows per latent row) is split at `s` times those rows, so
+//! a convolution's output band `i` reads only band `i` of its input plus one halo row each side.
+
+use crate::weights::VaeConfig;
+use crate::{Error, Result};
+
+/// The largest channel count of any activation at each resolution, finest first: the encoder's
+/// and decoder's blocks at that scale and their neighbours (which write into it when they
+/// resample).
+fn channels_per_scale(cfg: &VaeConfig) -> Vec<u64> {
+    let ch = &cfg.block_out_channels;
+    (0..ch.len())
+        .map(|i| {
+            let lo = i.saturating_sub(1);
+            let hi = (i + 1).min(ch.len() - 1);
+            ch[lo..=hi].iter().copied().max().unwrap_or(0) as u64
+        })
+        .collect()
+}
+
+/// Image rows (and columns) per latent row: 8 for the SD/SDXL VAEs.
+pub fn image_scale(cfg: &VaeConfig) -> u32 {
+    1 << cfg.block_out_channels.len().saturating_sub(1)
+}
+
+/// Band starts, in latent rows, for a latent of `h × w` such that every band's buffer — its own
+/// rows plus halo rows — holds at most `limit` bytes at every scale. `[0]` (one band) when the
+/// whole tensors fit.
+pub fn plan(cfg: &VaeConfig, h: u32, w: u32, limit: u64) -> Result<Vec<u32>> {
+    let chans = channels_per_scale(cfg);
+    let n = chans.len();
+    // (channels, scale) of every resolution: block i runs at scale 2^(n-1-i).
+    let scales: Vec<(u64, u64)> = (chans.iter().enumerate())
+        .map(|(i, &c)| (c, 1u64 << (n - 1 - i)))
+        .collect();
+    let row_bytes = |c: u64, s: u64| 4 * c * s * w as u64;
+    if scales
+        .iter()
+        .all(|&(c, s)| s * h as u64 * row_bytes(c, s) <= limit)
+    {
+        return Ok(vec![0]);
+    }
+    // Latent rows per band such that s·rows + 2 halo rows fit at every scale.
+    let mut per_band = u64::MAX;
+    for &(c, s) in &scales {
+        let max_rows = limit / row_bytes(c, s);
+        if max_rows < s + 2 {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "a row band of {c} channels × {} pixels (image {}×{})",
+                    s * w as u64,
+                    w as u64 * image_scale(cfg) as u64,
+                    h as u64 * image_scale(cfg) as u64
+                ),
+                needed: (s + 2) * row_bytes(c, s),
+                limit,
+            });
+        }
+        per_band = per_band.min((max_rows - 2) / s);
+    }
+    let bands = (h as u64).div_ceil(per_band);
+    Ok((0..bands).map(|i| (i * h as u64 / bands) as u32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn sdxl_at_webgpu_default_limits() {
+        let cfg = VaeConfig::sdxl();
+        // 512²: the 256-channel 512² and 512-channel 256² activations are 256 and 128 MiB.
+        assert_eq!(plan(&cfg, 32, 32, 128 * MIB).unwrap(), vec![0]);
+        let p = plan(&cfg, 64, 64, 128 * MIB).unwrap();
+        assert!(p.len() > 1, "{p:?}");
+        // 1024²: band buffers of the 256-channel 1024-wide scale hold ≤ 128 rows.
+        let p = plan(&cfg, 128, 128, 128 * MIB).unwrap();
+        let rows = |i: usize| p.get(i + 1).copied().unwrap_or(128) - p[i];
+        for i in 0..p.len() {
+            let bytes = 4 * 256 * 1024 * (8 * rows(i) as u64 + 2);
+            assert!(bytes <= 128 * MIB, "band {i}: {bytes}");
+        }
+        assert_eq!(p.len(), 9, "{p:?}");
+        assert_eq!(plan(&cfg, 128, 128, 4096 * MIB).unwrap(), vec![0]);
+    }
+
+    #[test]
+    fn too_wide_for_the_limit_is_an_error() {
+        let cfg = VaeConfig::sdxl();
+        let e = plan(&cfg, 16, 4096, 128 * MIB).unwrap_err();
+        assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+    }
+}
