@@ -89,6 +89,9 @@ impl Latent {
 pub struct LoadOptions {
     /// Overrides the scaling factor (default 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215).
     pub scaling_factor: Option<f32>,
+    /// Most bytes of any one activation buffer (default: the device's binding limit); see
+    /// [`Vae::set_max_band_bytes`].
+    pub max_band_bytes: Option<u64>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
@@ -122,6 +125,7 @@ impl WeightSink for GpuSink {
 pub struct VaeLoader {
     loader: WeightsLoader<GpuSink>,
     kernels: Kernels,
+    max_band_bytes: Option<u64>,
 }
 
 impl VaeLoader {
@@ -149,9 +153,23 @@ impl VaeLoader {
             model,
             info,
             weight_bytes,
-            max_band_bytes: None,
+            max_band_bytes: self.max_band_bytes,
         })
     }
+}
+
+/// What one encode or decode records, found by recording it without running it.
+#[derive(Clone, Copy, Debug)]
+pub struct DryRun {
+    /// Row bands per activation.
+    pub bands: usize,
+    /// Compute dispatches in its one submission.
+    pub dispatches: u32,
+    /// Most bytes of activation buffers held at once (weights not included).
+    pub peak_activation_bytes: u64,
+    /// Most bytes the activations alive at one time requested: what a pool that never wasted
+    /// a byte would hold.
+    pub peak_live_bytes: u64,
 }
 
 /// The loaded model on one GPU.
@@ -178,6 +196,7 @@ impl Vae {
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
             kernels: Kernels::new(gpu),
+            max_band_bytes: opts.max_band_bytes,
         }
     }
 
@@ -256,6 +275,33 @@ impl Vae {
         self.encode_inner(image, Some(seed)).await
     }
 
+    /// Records the encoder up to the latent (`[4, h, w]`, held whole).
+    fn encode_ops(
+        &self,
+        pool: Arc<BufferPool>,
+        image: &Image,
+        seed: Option<u64>,
+    ) -> Result<(Ops<'_>, crate::gpu::Tensor)> {
+        let (w, h) = (image.width, image.height);
+        let (pw, ph) = (round8(w), round8(h));
+        let scale = crate::bands::image_scale(&self.info.config);
+        let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
+            .map(|s| s * scale)
+            .collect();
+        let mut ops = Ops::new(&self.gpu, pool, &self.kernels)?;
+        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
+        let moments = self.model.encoder.forward(&mut ops, x)?;
+        let moments = ops.conv(
+            &moments,
+            &self.model.quant_conv,
+            crate::kernels::conv2d::ConvMode::Same,
+            None,
+        )?;
+        let moments = ops.whole(&moments)?;
+        let z = ops.posterior(&moments, seed)?;
+        Ok((ops, z))
+    }
+
     async fn encode_inner(&self, image: &Image, seed: Option<u64>) -> Result<Latent> {
         let (w, h) = (image.width, image.height);
         if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
@@ -265,23 +311,7 @@ impl Vae {
                 image.rgba.len()
             )));
         }
-        let (pw, ph) = (round8(w), round8(h));
-        let scale = crate::bands::image_scale(&self.info.config);
-        let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
-            .map(|s| s * scale)
-            .collect();
-        let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
-        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
-        let moments = self.model.encoder.forward(&mut ops, &x)?;
-        drop(x);
-        let moments = ops.conv(
-            &moments,
-            &self.model.quant_conv,
-            crate::kernels::conv2d::ConvMode::Same,
-            None,
-        )?;
-        let moments = ops.whole(&moments)?;
-        let z = ops.posterior(&moments, seed)?;
+        let (ops, z) = self.encode_ops(self.pool.clone(), image, seed)?;
         let data = ops.read_f32(&z).await?;
         Ok(Latent {
             width: z.w,
@@ -293,10 +323,14 @@ impl Vae {
     }
 
     /// Records the decoder up to its `[3, H, W]` output.
-    fn decode_ops<'a>(&'a self, latent: &Latent) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
+    fn decode_ops(
+        &self,
+        pool: Arc<BufferPool>,
+        latent: &Latent,
+    ) -> Result<(Ops<'_>, crate::gpu::Tensor)> {
         latent.check()?;
         let starts = self.band_starts(latent.width, latent.height)?;
-        let mut ops = Ops::new(&self.gpu, self.pool.clone(), &self.kernels)?;
+        let mut ops = Ops::new(&self.gpu, pool, &self.kernels)?;
         let z = ops.tensor_from(
             LATENT_CHANNELS as u32,
             latent.height,
@@ -310,13 +344,13 @@ impl Vae {
             crate::kernels::conv2d::ConvMode::Same,
             None,
         )?;
-        let out = self.model.decoder.forward(&mut ops, &z)?;
+        let out = self.model.decoder.forward(&mut ops, z)?;
         Ok((ops, out))
     }
 
     /// Decoded image cropped to `latent.image_width × image_height`.
     pub async fn decode(&self, latent: &Latent) -> Result<Image> {
-        let (mut ops, out) = self.decode_ops(latent)?;
+        let (mut ops, out) = self.decode_ops(self.pool.clone(), latent)?;
         let (w, h) = (latent.image_width, latent.image_height);
         let px = ops.tensor_to_image(&out, w, h)?;
         drop(out);
@@ -328,9 +362,48 @@ impl Vae {
         })
     }
 
+    /// Records an encode of a `width × height` image and a decode of its latent, each with a
+    /// fresh buffer pool, without running them: the bands, dispatches and activation memory a
+    /// real call needs, and any validation error (such as a buffer over the device's limits).
+    /// Buffers are allocated while recording and freed after.
+    pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
+        let image = Image {
+            width,
+            height,
+            rgba: vec![0; 4 * width as usize * height as usize],
+        };
+        let bands = self
+            .band_starts(round8(width) / 8, round8(height) / 8)?
+            .len();
+        let limit = self.gpu.max_binding_bytes();
+        let pool = BufferPool::new(self.gpu.device.clone(), limit);
+        let (ops, _) = self.encode_ops(pool.clone(), &image, None)?;
+        let dispatches = ops.rec.dispatches;
+        ops.rec.validate().await?;
+        let enc = DryRun {
+            bands,
+            dispatches,
+            peak_activation_bytes: pool.allocated().1,
+            peak_live_bytes: pool.peak_in_use(),
+        };
+        let (lw, lh) = (round8(width) / 8, round8(height) / 8);
+        let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
+        let pool = BufferPool::new(self.gpu.device.clone(), limit);
+        let (ops, _) = self.decode_ops(pool.clone(), &latent)?;
+        let dispatches = ops.rec.dispatches;
+        ops.rec.validate().await?;
+        let dec = DryRun {
+            bands,
+            dispatches,
+            peak_activation_bytes: pool.allocated().1,
+            peak_live_bytes: pool.peak_in_use(),
+        };
+        Ok((enc, dec))
+    }
+
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
-        let (ops, out) = self.decode_ops(latent)?;
+        let (ops, out) = self.decode_ops(self.pool.clone(), latent)?;
         let full = ops.read_f32(&out).await?;
         let (w, h) = (latent.image_width as usize, latent.image_height as usize);
         let (fw, fh) = (out.w as usize, out.h as usize);

@@ -15,6 +15,18 @@ struct PoolState {
     free: Vec<wgpu::Buffer>,
     allocated: u64,
     peak: u64,
+    /// Bytes requested by tensors alive now, and at most so far: what a pool that never
+    /// wasted a byte would hold.
+    in_use: u64,
+    peak_in_use: u64,
+}
+
+/// Buffer sizes are rounded up to one of 8 steps per power of two (at most 12.5% more), so that
+/// tensors of nearly equal sizes (such as row bands with and without a halo row) share buffers.
+pub fn size_class(bytes: u64) -> u64 {
+    let bytes = bytes.max(16);
+    let step = (1u64 << (63 - bytes.leading_zeros())) / 8;
+    bytes.next_multiple_of(step.max(4))
 }
 
 /// Activation buffers, reused across ops and calls.
@@ -49,8 +61,11 @@ impl BufferPool {
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        let size = self.rounded(bytes);
+        st.in_use += size;
+        st.peak_in_use = st.peak_in_use.max(st.in_use);
         let best = (st.free.iter().enumerate())
-            .filter(|(_, b)| b.size() >= bytes)
+            .filter(|(_, b)| b.size() >= size)
             .min_by_key(|(_, b)| b.size())
             .map(|(i, _)| i);
         if let Some(i) = best {
@@ -58,7 +73,7 @@ impl BufferPool {
         }
         let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
-            size: bytes.max(4).next_multiple_of(4),
+            size,
             usage: STORAGE,
             mapped_at_creation: false,
         });
@@ -67,10 +82,21 @@ impl BufferPool {
         Ok(buf)
     }
 
-    fn give_back(&self, buf: wgpu::Buffer) {
+    /// The size a buffer for `bytes` is made with: its size class, within the binding limit.
+    fn rounded(&self, bytes: u64) -> u64 {
+        size_class(bytes).min(self.max_binding.max(bytes).next_multiple_of(4))
+    }
+
+    fn give_back(&self, buf: wgpu::Buffer, bytes: u64) {
         if let Ok(mut st) = self.state.lock() {
+            st.in_use -= self.rounded(bytes);
             st.free.push(buf);
         }
+    }
+
+    /// Most bytes the tensors alive at one time have requested (a lower bound for `allocated`).
+    pub fn peak_in_use(&self) -> u64 {
+        self.state.lock().map(|s| s.peak_in_use).unwrap_or(0)
     }
 
     /// Bytes held in activation buffers now, and at most so far.
@@ -112,6 +138,8 @@ impl Band {
 struct TensorInner {
     pool: Arc<BufferPool>,
     bands: Vec<Band>,
+    /// Bytes requested for each band: the largest band's, so all bands share one size class.
+    band_bytes: u64,
     /// Whether every band's halo rows hold their neighbours' current values.
     halos_valid: AtomicBool,
 }
@@ -120,7 +148,7 @@ impl Drop for TensorInner {
     fn drop(&mut self) {
         // wgpu buffers are reference-counted handles: the pool keeps these alive.
         for b in self.bands.drain(..) {
-            self.pool.give_back(b.buf);
+            self.pool.give_back(b.buf, self.band_bytes);
         }
     }
 }
@@ -167,9 +195,18 @@ impl Tensor {
     ) -> Result<Tensor> {
         check_starts(starts, h)?;
         let n = starts.len();
+        let rows_max = (0..n)
+            .map(|i| {
+                let y1 = starts.get(i + 1).copied().unwrap_or(h);
+                y1 - starts[i] + (i > 0) as u32 + (i + 1 < n) as u32
+            })
+            .max()
+            .unwrap_or(0);
+        let band_bytes = 4 * c as u64 * rows_max as u64 * w as u64;
         let mut inner = TensorInner {
             pool: pool.clone(),
             bands: Vec::new(),
+            band_bytes,
             halos_valid: AtomicBool::new(n == 1),
         };
         for (i, &y0) in starts.iter().enumerate() {
@@ -177,14 +214,13 @@ impl Tensor {
             let row0 = if i > 0 { y0 - 1 } else { y0 };
             let end = if i + 1 < n { y1 + 1 } else { y1 };
             let rows = end - row0;
-            let bytes = 4 * c as u64 * rows as u64 * w as u64;
             let what = if n == 1 {
                 what.to_string()
             } else {
                 format!("{what} (rows {y0}..{y1} of {h})")
             };
             // On error, the bands taken so far go back to the pool with `inner`.
-            let buf = pool.take(bytes, &what)?;
+            let buf = pool.take(band_bytes, &what)?;
             inner.bands.push(Band {
                 buf,
                 y0,
@@ -196,12 +232,7 @@ impl Tensor {
         // Not Send on wasm, where wgpu handles are not; see `BufferPool::new`.
         #[allow(clippy::arc_with_non_send_sync)]
         let inner = Arc::new(inner);
-        Ok(Tensor {
-            inner,
-            c,
-            h,
-            w,
-        })
+        Ok(Tensor { inner, c, h, w })
     }
 
     pub fn bands(&self) -> &[Band] {

@@ -30,6 +30,8 @@ pub struct Recorder<'g> {
     pub(crate) pool: Arc<BufferPool>,
     encoder: wgpu::CommandEncoder,
     scopes: Scopes,
+    /// Dispatches recorded so far.
+    pub dispatches: u32,
 }
 
 /// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
@@ -57,6 +59,7 @@ impl<'g> Recorder<'g> {
             pool,
             encoder,
             scopes,
+            dispatches: 0,
         })
     }
 
@@ -157,6 +160,20 @@ impl<'g> Recorder<'g> {
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        self.dispatches += 1;
+    }
+
+    /// Finishes the recording without submitting it and reports the first validation or
+    /// out-of-memory error (a dry run: what a call would allocate and record).
+    pub async fn validate(self) -> Result<()> {
+        let Recorder {
+            gpu,
+            encoder,
+            mut scopes,
+            ..
+        } = self;
+        drop(encoder.finish());
+        pop_scopes(gpu, &mut scopes).await
     }
 
     /// Submits everything recorded, then reads `t` back as f32 values.
@@ -177,25 +194,7 @@ impl<'g> Recorder<'g> {
         self.encoder
             .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
         self.gpu.queue.submit([self.encoder.finish()]);
-        // Pop every scope, in reverse order, before the first await: recording, submission and
-        // the pops form one synchronous stretch, so calls overlapping on the web cannot
-        // interleave their scopes. The first error found is reported.
-        let pops: Vec<_> = std::iter::from_fn(|| self.scopes.0.pop())
-            .map(|s| s.pop())
-            .collect();
-        let mut first = None;
-        for p in pops {
-            if let Some(e) = p.await {
-                first.get_or_insert(e);
-            }
-        }
-        if let Some(e) = first {
-            self.gpu.check_lost()?;
-            return Err(Error::Gpu {
-                op: "encode/decode".into(),
-                message: e.to_string(),
-            });
-        }
+        pop_scopes(self.gpu, &mut self.scopes).await?;
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
@@ -223,4 +222,28 @@ impl<'g> Recorder<'g> {
         self.gpu.check_lost()?;
         Ok(data)
     }
+}
+
+/// Pops every error scope, in reverse order, and reports the first error.
+async fn pop_scopes(gpu: &Gpu, scopes: &mut Scopes) -> Result<()> {
+    // Every scope is popped before the first await: recording, submission and the pops
+    // form one synchronous stretch, so calls overlapping on the web cannot interleave their
+    // scopes.
+    let pops: Vec<_> = std::iter::from_fn(|| scopes.0.pop())
+        .map(|s| s.pop())
+        .collect();
+    let mut first = None;
+    for p in pops {
+        if let Some(e) = p.await {
+            first.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first {
+        gpu.check_lost()?;
+        return Err(Error::Gpu {
+            op: "encode/decode".into(),
+            message: e.to_string(),
+        });
+    }
+    Ok(())
 }

@@ -32,20 +32,20 @@ impl ResnetBlock {
         })
     }
 
-    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
-        let h = ops.group_norm(x, &self.norm1, true)?;
-        let h = ops.conv(&h, &self.conv1, ConvMode::Same, None)?;
-        let h = ops.group_norm(&h, &self.norm2, true)?;
+    /// Takes `x` by value and drops every intermediate as soon as it is used, so the buffer
+    /// pool can reuse it within the block.
+    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
         let shortcut = match &self.conv_shortcut {
-            Some(c) => Some(ops.conv(x, c, ConvMode::Same, None)?),
-            None => None,
+            Some(c) => ops.conv(&x, c, ConvMode::Same, None)?,
+            None => x.clone(),
         };
-        ops.conv(
-            &h,
-            &self.conv2,
-            ConvMode::Same,
-            Some(shortcut.as_ref().unwrap_or(x)),
-        )
+        let h = ops.group_norm(&x, &self.norm1, true)?;
+        drop(x);
+        let h1 = ops.conv(&h, &self.conv1, ConvMode::Same, None)?;
+        drop(h);
+        let h = ops.group_norm(&h1, &self.norm2, true)?;
+        drop(h1);
+        ops.conv(&h, &self.conv2, ConvMode::Same, Some(&shortcut))
     }
 }
 
@@ -72,16 +72,19 @@ impl Attention {
 
     /// Attention needs every token at once, so a row-banded `x` is gathered into one buffer
     /// first and the result split back into `x`'s bands.
-    pub fn forward(&self, ops: &mut Ops, x_bands: &Tensor) -> Result<Tensor> {
-        let x = &ops.whole(x_bands)?;
+    pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
+        let starts = x_bands.starts();
+        let x = &ops.whole(&x_bands)?;
+        drop(x_bands);
         let h = ops.group_norm(x, &self.group_norm, false)?;
         let q = ops.conv(&h, &self.to_q, ConvMode::Same, None)?;
         let k = ops.conv(&h, &self.to_k, ConvMode::Same, None)?;
         let v = ops.conv(&h, &self.to_v, ConvMode::Same, None)?;
         drop(h);
         let a = ops.attention(&q, &k, &v)?;
+        drop((q, k, v));
         let out = ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))?;
-        ops.reband(&out, &x_bands.starts())
+        ops.reband(&out, &starts)
     }
 }
 
@@ -102,9 +105,9 @@ impl MidBlock {
         })
     }
 
-    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
         let h = self.resnets[0].forward(ops, x)?;
-        let h = self.attention.forward(ops, &h)?;
-        self.resnets[1].forward(ops, &h)
+        let h = self.attention.forward(ops, h)?;
+        self.resnets[1].forward(ops, h)
     }
 }

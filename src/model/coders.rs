@@ -34,10 +34,10 @@ impl Block {
     fn forward(&self, ops: &mut Ops, x: Tensor, mode: ConvMode) -> Result<Tensor> {
         let mut h = x;
         for r in &self.resnets {
-            h = r.forward(ops, &h)?;
+            h = r.forward(ops, h)?;
         }
         match &self.resample {
-            Some(c) => ops.conv(&h, c, mode, None),
+            Some(c) => ops.conv(&h, c, mode, None), // `h` is dropped after
             None => Ok(h),
         }
     }
@@ -73,14 +73,16 @@ impl Encoder {
         })
     }
 
-    pub fn forward(&self, ops: &mut Ops, x: &Tensor) -> Result<Tensor> {
-        let mut h = ops.conv(x, &self.conv_in, ConvMode::Same, None)?;
+    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+        let mut h = ops.conv(&x, &self.conv_in, ConvMode::Same, None)?;
+        drop(x);
         for b in &self.down_blocks {
             h = b.forward(ops, h, ConvMode::Down)?;
         }
-        let h = self.mid_block.forward(ops, &h)?;
-        let h = ops.group_norm(&h, &self.conv_norm_out, true)?;
-        ops.conv(&h, &self.conv_out, ConvMode::Same, None)
+        let h = self.mid_block.forward(ops, h)?;
+        let n = ops.group_norm(&h, &self.conv_norm_out, true)?;
+        drop(h);
+        ops.conv(&n, &self.conv_out, ConvMode::Same, None)
     }
 }
 
@@ -114,13 +116,15 @@ impl Decoder {
         })
     }
 
-    pub fn forward(&self, ops: &mut Ops, z: &Tensor) -> Result<Tensor> {
-        let h = ops.conv(z, &self.conv_in, ConvMode::Same, None)?;
-        let mut h = self.mid_block.forward(ops, &h)?;
+    pub fn forward(&self, ops: &mut Ops, z: Tensor) -> Result<Tensor> {
+        let h = ops.conv(&z, &self.conv_in, ConvMode::Same, None)?;
+        drop(z);
+        let mut h = self.mid_block.forward(ops, h)?;
         for b in &self.up_blocks {
             h = b.forward(ops, h, ConvMode::Up)?;
         }
-        let h = ops.group_norm(&h, &self.conv_norm_out, true)?;
-        ops.conv(&h, &self.conv_out, ConvMode::Same, None)
+        let n = ops.group_norm(&h, &self.conv_norm_out, true)?;
+        drop(h);
+        ops.conv(&n, &self.conv_out, ConvMode::Same, None)
     }
 }

@@ -34,6 +34,9 @@ export interface LoadOptions {
   scalingFactor?: number;
   /** "adapter" (default): everything the adapter offers; "webgpu-default": WebGPU's default limits. */
   limits?: "adapter" | "webgpu-default";
+  /** Most bytes of any one activation buffer (default: the device's binding limit). Larger
+   *  activations are split into row bands; results do not change. */
+  maxBufferBytes?: number;
 }
 /** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
 export interface Latent {
@@ -114,13 +117,24 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
             ))
         }
     };
+    let max_band_bytes = match get("maxBufferBytes") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_f64() {
+            Some(b) if b.is_finite() && b >= 1.0 => Some(b as u64),
+            _ => return Err("maxBufferBytes must be a positive number".into()),
+        },
+    };
     let feed = source::Feed {
         on_progress,
         signal,
         loaded: 0,
         total: None,
     };
-    Ok((feed, LoadOptions { scaling_factor }, GpuOptions { limits }))
+    let load = LoadOptions {
+        scaling_factor,
+        max_band_bytes,
+    };
+    Ok((feed, load, GpuOptions { limits }))
 }
 
 #[wasm_bindgen]

@@ -23,6 +23,10 @@ pub struct BenchArgs {
     /// Timed repetitions of each phase, after one warm-up
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Record one encode and one decode without running them: prints the row bands, dispatches
+    /// and GPU memory they need, and fails if the device would reject them
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
@@ -72,6 +76,9 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         )));
     }
     let (vae, gpu) = load(args, globals)?;
+    if args.dry_run {
+        return dry_run(&vae, &gpu, args.size);
+    }
     let image = pattern(args.size);
     let latent = block_on(vae.encode(&image)).context("encode")?;
     block_on(vae.decode(&latent)).context("decode")?;
@@ -98,7 +105,47 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         "decode {s}x{s}: median {dec_s:.3} s over {} reps, {dec_gflops:.1} GFLOP/s",
         args.reps
     );
-    println!("GPU memory held: {peak_mib:.0} MiB at most (weights and activations)");
+    let bands = vae
+        .band_starts(args.size / 8, args.size / 8)
+        .context("bands")?;
+    println!(
+        "GPU memory held: {peak_mib:.0} MiB at most (weights and activations); {} row band(s)",
+        bands.len()
+    );
     println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0}");
+    Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1 << 20) as f64
+}
+
+fn dry_run(vae: &Vae, gpu: &Gpu, size: u32) -> CliResult<()> {
+    let (enc, dec) = block_on(vae.dry_run(size, size)).context("dry run")?;
+    let weights = vae.weight_bytes();
+    println!("adapter {}", gpu.adapter_name());
+    println!(
+        "binding limit {:.0} MiB; {} row band(s) at {size}x{size}",
+        mib(gpu.max_binding_bytes()),
+        enc.bands
+    );
+    for (phase, r) in [("encode", &enc), ("decode", &dec)] {
+        println!(
+            "{phase}: {} dispatches; activations {:.0} MiB at most ({:.0} MiB alive at once), {:.0} MiB with the weights",
+            r.dispatches,
+            mib(r.peak_activation_bytes),
+            mib(r.peak_live_bytes),
+            mib(r.peak_activation_bytes + weights)
+        );
+    }
+    println!(
+        "dryrun size={size} bands={} encode_dispatches={} decode_dispatches={} encode_peak_mib={:.0} decode_peak_mib={:.0} weights_mib={:.0}",
+        enc.bands,
+        enc.dispatches,
+        dec.dispatches,
+        mib(enc.peak_activation_bytes + weights),
+        mib(dec.peak_activation_bytes + weights),
+        mib(weights)
+    );
     Ok(())
 }

@@ -48,6 +48,10 @@ struct Cli {
     /// Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]
     #[arg(long, global = true, value_name = "F", value_parser = parse_scaling_factor)]
     scaling_factor: Option<f32>,
+    /// Most bytes of any one activation buffer, e.g. 64M (default: the device's binding limit);
+    /// larger activations are split into row bands, with the same results
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
+    max_buffer: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +92,25 @@ fn parse_scaling_factor(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A byte count with an optional K, M or G suffix (powers of 1024).
+#[cfg(not(target_arch = "wasm32"))]
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    match num.parse::<u64>() {
+        Ok(n) if n > 0 => n
+            .checked_mul(mult)
+            .ok_or_else(|| format!("{s:?} is too large")),
+        _ => Err(format!(
+            "expected a positive byte count such as 65536 or 64M, got {s:?}"
+        )),
+    }
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 fn run(cli: Cli) -> CliResult<()> {
     let limits = match cli.limits {
@@ -98,6 +121,7 @@ fn run(cli: Cli) -> CliResult<()> {
         gpu: GpuOptions { limits },
         load: LoadOptions {
             scaling_factor: cli.scaling_factor,
+            max_band_bytes: cli.max_buffer,
         },
     };
     match &cli.command {
