@@ -151,6 +151,72 @@ fn conv2d_over_row_bands_matches_cpu_twin() {
     }
 }
 
+/// GroupNorm (+ SiLU) applied by the convolution as it loads its input equals GroupNorm, then
+/// the convolution, on the CPU: zero padding stays zero after the norm.
+#[test]
+fn conv2d_with_input_group_norm_matches_cpu_twins() {
+    let e = env();
+    let mut rng = Rng(13);
+    let cases: [(usize, usize, usize, usize, usize, bool, bool, &[u32]); 5] = [
+        (8, 5, 6, 9, 3, true, false, &[0]),
+        (16, 12, 7, 20, 3, false, true, &[0, 3]),
+        (12, 7, 5, 4, 1, false, false, &[0]),
+        (32, 9, 9, 17, 3, true, true, &[0, 2, 3, 8]),
+        (8, 4, 4, 4, 1, true, true, &[0, 1]),
+    ];
+    for (cin, cout, h, w, k, silu, residual, starts) in cases {
+        let groups = 4;
+        let x: Vec<f32> = rng
+            .vec(cin * h * w, -2.0, 2.0)
+            .iter()
+            .map(|v| v + 3.0)
+            .collect();
+        let gamma = rng.vec(cin, 0.5, 1.5);
+        let beta = rng.vec(cin, -0.5, 0.5);
+        let wt = rng.vec(cout * cin * k * k, -0.5, 0.5);
+        let b = rng.vec(cout, -0.5, 0.5);
+        let r = rng.vec(cout * h * w, -1.0, 1.0);
+        let normed = cpu::group_norm(&x, cin, h * w, groups, &gamma, &beta, 1e-6, silu);
+        let want = cpu::conv2d(
+            &normed,
+            (cin, h, w),
+            &wt,
+            &b,
+            cout,
+            k,
+            ConvMode::Same,
+            residual.then_some(&r[..]),
+        );
+        let nw = NormWeights {
+            gamma: e.weight(&gamma),
+            beta: e.weight(&beta),
+            groups: groups as u32,
+            eps: 1e-6,
+        };
+        let cw = ConvWeights {
+            weight: e.weight(&relayout(&wt, cout, cin, k)),
+            bias: e.weight(&b),
+            cin: cin as u32,
+            cout: cout as u32,
+            k: k as u32,
+        };
+        let mut ops = e.ops();
+        let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+        let xt = ops.reband(&xt, starts).unwrap();
+        let rt = ops
+            .tensor_from(cout as u32, h as u32, w as u32, &r)
+            .unwrap();
+        let rt = ops.reband(&rt, starts).unwrap();
+        let affine = ops.norm_affine(&xt, &nw).unwrap();
+        let out = ops
+            .conv_normed(&xt, &affine, silu, &cw, residual.then_some(&rt))
+            .unwrap();
+        let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+        let what = format!("norm+conv {cin}->{cout} {h}x{w} k{k} silu={silu} bands {starts:?}");
+        assert_close(&what, &got, &want, 1e-4, 1e-4);
+    }
+}
+
 /// Splitting into bands, re-splitting differently and gathering back copies every value exactly,
 /// halo rows included.
 #[test]

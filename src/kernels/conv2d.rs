@@ -40,7 +40,8 @@ pub struct ConvParams {
     pub out_rows: u32,
     pub y0: u32,
     pub y1: u32,
-    pub _pad: [u32; 2],
+    pub norm: u32,
+    pub _pad: u32,
 }
 
 /// Conv weights on the GPU: `[cin, k, k, ceil(cout/4)]` of vec4 (4 output channels each), bias
@@ -105,15 +106,33 @@ fn rows_read(mode: ConvMode, k: u32, in_h: u32, y0: u32, y1: u32) -> (u32, u32) 
     (lo.max(0) as u32, hi.min(in_h as i64) as u32)
 }
 
-/// `conv(x) + bias (+ residual)`, as a new tensor banded like `x` (rows scaled by the mode).
+/// GroupNorm applied to a convolution's input as it is loaded: the per-channel statistics and
+/// scale from [`super::group_norm::norm_affine`], then SiLU if `silu`.
+#[derive(Clone, Copy)]
+pub struct InputNorm<'a> {
+    pub affine: &'a Tensor,
+    pub silu: bool,
+}
+
+/// `conv(norm(x)) + bias (+ residual)`, as a new tensor banded like `x` (rows scaled by the
+/// mode); `norm` is the identity when `None`.
 pub fn conv2d(
     rec: &mut Recorder,
     kern: &crate::kernels::Kernels,
     x: &Tensor,
+    norm: Option<InputNorm>,
     cw: &ConvWeights,
     mode: ConvMode,
     residual: Option<&Tensor>,
 ) -> Result<Tensor> {
+    if let Some(n) = norm {
+        if (n.affine.c, n.affine.h, n.affine.w) != (x.c, 1, 4) {
+            return Err(Error::Input(format!(
+                "conv2d: GroupNorm scale and shift [{}, {}, {}] for {} input channels",
+                n.affine.c, n.affine.h, n.affine.w, x.c
+            )));
+        }
+    }
     if x.c != cw.cin {
         return Err(Error::Input(format!(
             "conv2d: input has {} channels, weights expect {}",
@@ -171,7 +190,12 @@ pub fn conv2d(
         out_rows: 0,
         y0: 0,
         y1: 0,
-        _pad: [0; 2],
+        norm: match norm {
+            None => 0,
+            Some(InputNorm { silu: false, .. }) => 1,
+            Some(InputNorm { silu: true, .. }) => 2,
+        },
+        _pad: 0,
     };
     for (i, ob) in out.bands().iter().enumerate() {
         let ib = &x.bands()[i];
@@ -198,6 +222,10 @@ pub fn conv2d(
             Bind::Weight(&cw.bias),
             res,
             Bind::Band(&out, i),
+            match norm {
+                Some(n) => Bind::Tensor(n.affine),
+                None => Bind::Raw(&kern.dummy),
+            },
         ];
         let groups = [
             ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]),

@@ -27,7 +27,7 @@ pub struct MergeParams {
     pub groups: u32,
     pub slots: u32,
     pub eps: f32,
-    pub _pad: u32,
+    pub channels: u32,
 }
 
 #[repr(C)]
@@ -35,8 +35,8 @@ pub struct MergeParams {
 pub struct ApplyParams {
     pub channels: u32,
     pub pixels: u32,
-    pub groups: u32,
     pub silu: u32,
+    pub _pad: u32,
 }
 
 /// GroupNorm affine parameters on the GPU.
@@ -47,15 +47,15 @@ pub struct NormWeights {
     pub eps: f32,
 }
 
-/// `GroupNorm(x)` (then `SiLU` when `silu`), as a new tensor banded like `x`. Statistics are
-/// reduced per band in chunks of [`CHUNK`] elements, then merged across chunks and bands, so
-/// the result does not depend on how `x` is banded beyond f32 rounding.
-pub fn group_norm(
+/// GroupNorm of `x` per channel: a `[c, 1, 4]` tensor of `(mean, a, beta, 0)` with
+/// `a = rstd·gamma`, so that `GroupNorm(x)[c] = (x[c] − mean)·a + beta`. Statistics are reduced per band in chunks of
+/// [`CHUNK`] elements, then merged across chunks and bands, so the result does not depend on how
+/// `x` is banded beyond f32 rounding.
+pub fn norm_affine(
     rec: &mut Recorder,
     kern: &Kernels,
     x: &Tensor,
     nw: &NormWeights,
-    silu: bool,
 ) -> Result<Tensor> {
     if nw.groups == 0 || !x.c.is_multiple_of(nw.groups) || nw.gamma.len != x.c as usize {
         return Err(Error::Input(format!(
@@ -89,20 +89,37 @@ pub fn group_norm(
         );
         slot0 += chunks[i];
     }
-    let stats = rec.tensor(nw.groups, 1, 2, "group norm statistics")?;
+    let affine = rec.tensor(x.c, 1, 4, "group norm per channel")?;
     let mp = MergeParams {
         groups: nw.groups,
         slots,
         eps: nw.eps,
-        _pad: 0,
+        channels: x.c,
     };
+    let binds = [
+        Bind::Tensor(&partials),
+        Bind::Weight(&nw.gamma),
+        Bind::Weight(&nw.beta),
+        Bind::Tensor(&affine),
+    ];
     rec.dispatch(
         &kern.group_norm_merge,
-        &[Bind::Tensor(&partials), Bind::Tensor(&stats)],
+        &binds,
         bytemuck::bytes_of(&mp),
         [nw.groups, 1, 1],
     );
-    drop(partials);
+    Ok(affine)
+}
+
+/// `GroupNorm(x)` (then `SiLU` when `silu`), as a new tensor banded like `x`.
+pub fn group_norm(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    x: &Tensor,
+    nw: &NormWeights,
+    silu: bool,
+) -> Result<Tensor> {
+    let affine = norm_affine(rec, kern, x, nw)?;
     // Elementwise over each band's whole buffer: halo rows that were current stay current.
     let out = rec.tensor_banded(x.c, x.h, x.w, &x.starts(), "group norm output")?;
     for (i, b) in x.bands().iter().enumerate() {
@@ -110,17 +127,11 @@ pub fn group_norm(
         let ap = ApplyParams {
             channels: x.c,
             pixels,
-            groups: nw.groups,
             silu: silu as u32,
+            _pad: 0,
         };
         let (gx, gy) = groups_1d(pixels as u64, 64);
-        let binds = [
-            Bind::Band(x, i),
-            Bind::Tensor(&stats),
-            Bind::Weight(&nw.gamma),
-            Bind::Weight(&nw.beta),
-            Bind::Band(&out, i),
-        ];
+        let binds = [Bind::Band(x, i), Bind::Tensor(&affine), Bind::Band(&out, i)];
         rec.dispatch(
             &kern.group_norm_apply,
             &binds,

@@ -32,6 +32,7 @@ impl ResnetBlock {
         })
     }
 
+    /// Each GroupNorm + SiLU is applied by the following convolution as it loads its input.
     /// Takes `x` by value and drops every intermediate as soon as it is used, so the buffer
     /// pool can reuse it within the block.
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
@@ -39,13 +40,11 @@ impl ResnetBlock {
             Some(c) => ops.conv(&x, c, ConvMode::Same, None)?,
             None => x.clone(),
         };
-        let h = ops.group_norm(&x, &self.norm1, true)?;
+        let n1 = ops.norm_affine(&x, &self.norm1)?;
+        let h = ops.conv_normed(&x, &n1, true, &self.conv1, None)?;
         drop(x);
-        let h1 = ops.conv(&h, &self.conv1, ConvMode::Same, None)?;
-        drop(h);
-        let h = ops.group_norm(&h1, &self.norm2, true)?;
-        drop(h1);
-        ops.conv(&h, &self.conv2, ConvMode::Same, Some(&shortcut))
+        let n2 = ops.norm_affine(&h, &self.norm2)?;
+        ops.conv_normed(&h, &n2, true, &self.conv2, Some(&shortcut))
     }
 }
 
@@ -76,11 +75,10 @@ impl Attention {
         let starts = x_bands.starts();
         let x = &ops.whole(&x_bands)?;
         drop(x_bands);
-        let h = ops.group_norm(x, &self.group_norm, false)?;
-        let q = ops.conv(&h, &self.to_q, ConvMode::Same, None)?;
-        let k = ops.conv(&h, &self.to_k, ConvMode::Same, None)?;
-        let v = ops.conv(&h, &self.to_v, ConvMode::Same, None)?;
-        drop(h);
+        let n = ops.norm_affine(x, &self.group_norm)?;
+        let q = ops.conv_normed(x, &n, false, &self.to_q, None)?;
+        let k = ops.conv_normed(x, &n, false, &self.to_k, None)?;
+        let v = ops.conv_normed(x, &n, false, &self.to_v, None)?;
         let a = ops.attention(&q, &k, &v)?;
         drop((q, k, v));
         let out = ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))?;

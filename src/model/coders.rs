@@ -80,9 +80,8 @@ impl Encoder {
             h = b.forward(ops, h, ConvMode::Down)?;
         }
         let h = self.mid_block.forward(ops, h)?;
-        let n = ops.group_norm(&h, &self.conv_norm_out, true)?;
-        drop(h);
-        ops.conv(&n, &self.conv_out, ConvMode::Same, None)
+        let n = ops.norm_affine(&h, &self.conv_norm_out)?;
+        ops.conv_normed(&h, &n, true, &self.conv_out, None)
     }
 }
 
@@ -123,8 +122,7 @@ impl Decoder {
         for b in &self.up_blocks {
             h = b.forward(ops, h, ConvMode::Up)?;
         }
-        let n = ops.group_norm(&h, &self.conv_norm_out, true)?;
-        drop(h);
-        ops.conv(&n, &self.conv_out, ConvMode::Same, None)
+        let n = ops.norm_affine(&h, &self.conv_norm_out)?;
+        ops.conv_normed(&h, &n, true, &self.conv_out, None)
     }
 }

@@ -1,8 +1,8 @@
 //! What the model can ask of the GPU, recorded into one submission.
 
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
-use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights};
-use crate::kernels::group_norm::{group_norm, NormWeights};
+use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights, InputNorm};
+use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
 use crate::Result;
 use std::sync::Arc;
@@ -27,7 +27,35 @@ impl<'a> Ops<'a> {
         mode: ConvMode,
         residual: Option<&Tensor>,
     ) -> Result<Tensor> {
-        conv2d(&mut self.rec, self.kern, x, w, mode, residual)
+        conv2d(&mut self.rec, self.kern, x, None, w, mode, residual)
+    }
+
+    /// `conv(GroupNorm(x)) (+ residual)`, with SiLU after the norm when `silu`; `affine` is
+    /// from [`Ops::norm_affine`]. The normalised tensor is never stored: the convolution
+    /// normalises its input as it loads it.
+    pub fn conv_normed(
+        &mut self,
+        x: &Tensor,
+        affine: &Tensor,
+        silu: bool,
+        w: &ConvWeights,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let norm = Some(InputNorm { affine, silu });
+        conv2d(
+            &mut self.rec,
+            self.kern,
+            x,
+            norm,
+            w,
+            ConvMode::Same,
+            residual,
+        )
+    }
+
+    /// GroupNorm of `x` per channel: `[c, 1, 4]` of (mean, rstd·gamma, beta, 0).
+    pub fn norm_affine(&mut self, x: &Tensor, n: &NormWeights) -> Result<Tensor> {
+        norm_affine(&mut self.rec, self.kern, x, n)
     }
 
     pub fn group_norm(&mut self, x: &Tensor, n: &NormWeights, silu: bool) -> Result<Tensor> {

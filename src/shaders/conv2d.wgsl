@@ -26,8 +26,8 @@ struct Params {
     out_rows: u32,     // output rows held per channel
     y0: u32,           // global output rows y0 .. y1 are computed by this dispatch
     y1: u32,
-    _pad0: u32,
-    _pad1: u32,
+    norm: u32,         // 0: input as is; 1: (x − mean)·a + beta per input channel (GroupNorm); 2: then SiLU
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
@@ -35,12 +35,25 @@ struct Params {
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
 @group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
+@group(0) @binding(6) var<uniform> p: Params;
 
 // Input value at (held row `sy`, logical column `ix`) of the channel at `base`; zero outside the image.
-fn tap(base: u32, sy: u32, ix: i32, lw: i32) -> f32 {
-    let v = input[base + sy * p.in_w + (u32(clamp(ix, 0, lw - 1)) >> p.upsample)];
+// The input is normalised (GroupNorm, SiLU) on load when `norm` is set; padding stays zero.
+fn tap(base: u32, sy: u32, ix: i32, lw: i32, ab: vec4<f32>) -> f32 {
+    var v = (input[base + sy * p.in_w + (u32(clamp(ix, 0, lw - 1)) >> p.upsample)] - ab.x) * ab.y + ab.z;
+    if (p.norm == 2u) {
+        v = v / (1.0 + exp(-v));
+    }
     return select(0.0, v, ix >= 0 && ix < lw);
+}
+
+// GroupNorm of input channel `ci`: identity unless `norm`.
+fn norm_of(ci: u32) -> vec4<f32> {
+    if (p.norm == 0u) {
+        return vec4<f32>(0.0, 1.0, 0.0, 0.0);
+    }
+    return affine[ci];
 }
 
 fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
@@ -113,6 +126,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p.k == 3u && p.stride == 1u) {
         for (var ci = 0u; ci < p.cin; ci++) {
             let base = ci * plane;
+            let ab = norm_of(ci);
             for (var ky = 0u; ky < 3u; ky++) {
                 let iy = i32(oy) + i32(ky) - pad;
                 if (iy < 0 || iy >= lh) {
@@ -120,24 +134,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
                 let sy = (u32(iy) >> p.upsample) - p.in_row0;
                 let wrow = (ci * 3u + ky) * 3u;
-                let r0 = tap(base, sy, x0 + 0, lw);
-                let r1 = tap(base, sy, x0 + 1, lw);
-                let r2 = tap(base, sy, x0 + 2, lw);
-                let r3 = tap(base, sy, x0 + 3, lw);
-                let r4 = tap(base, sy, x0 + 4, lw);
-                let r5 = tap(base, sy, x0 + 5, lw);
-                let r6 = tap(base, sy, x0 + 6, lw);
-                let r7 = tap(base, sy, x0 + 7, lw);
-                let r8 = tap(base, sy, x0 + 8, lw);
-                let r9 = tap(base, sy, x0 + 9, lw);
-                let r10 = tap(base, sy, x0 + 10, lw);
-                let r11 = tap(base, sy, x0 + 11, lw);
-                let r12 = tap(base, sy, x0 + 12, lw);
-                let r13 = tap(base, sy, x0 + 13, lw);
-                let r14 = tap(base, sy, x0 + 14, lw);
-                let r15 = tap(base, sy, x0 + 15, lw);
-                let r16 = tap(base, sy, x0 + 16, lw);
-                let r17 = tap(base, sy, x0 + 17, lw);
+                let r0 = tap(base, sy, x0 + 0, lw, ab);
+                let r1 = tap(base, sy, x0 + 1, lw, ab);
+                let r2 = tap(base, sy, x0 + 2, lw, ab);
+                let r3 = tap(base, sy, x0 + 3, lw, ab);
+                let r4 = tap(base, sy, x0 + 4, lw, ab);
+                let r5 = tap(base, sy, x0 + 5, lw, ab);
+                let r6 = tap(base, sy, x0 + 6, lw, ab);
+                let r7 = tap(base, sy, x0 + 7, lw, ab);
+                let r8 = tap(base, sy, x0 + 8, lw, ab);
+                let r9 = tap(base, sy, x0 + 9, lw, ab);
+                let r10 = tap(base, sy, x0 + 10, lw, ab);
+                let r11 = tap(base, sy, x0 + 11, lw, ab);
+                let r12 = tap(base, sy, x0 + 12, lw, ab);
+                let r13 = tap(base, sy, x0 + 13, lw, ab);
+                let r14 = tap(base, sy, x0 + 14, lw, ab);
+                let r15 = tap(base, sy, x0 + 15, lw, ab);
+                let r16 = tap(base, sy, x0 + 16, lw, ab);
+                let r17 = tap(base, sy, x0 + 17, lw, ab);
                 let w0a = weight[(wrow + 0u) * p.cout4 + oc8 * 2u];
                 let w0b = weight[(wrow + 0u) * p.cout4 + c1];
                 let w1a = weight[(wrow + 1u) * p.cout4 + oc8 * 2u];
@@ -181,6 +195,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         for (var ci = 0u; ci < p.cin; ci++) {
             let base = ci * plane;
+            let ab = norm_of(ci);
             for (var ky = 0u; ky < p.k; ky++) {
                 let iy = i32(oy) * step + i32(ky) - pad;
                 if (iy < 0 || iy >= lh) {
@@ -192,52 +207,52 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let w0 = weight[(wrow + kx) * p.cout4 + oc8 * 2u];
                     let w1 = weight[(wrow + kx) * p.cout4 + c1];
                     let ix = x0 + i32(kx);
-                    let x0 = tap(base, sy, ix + 0 * step, lw);
+                    let x0 = tap(base, sy, ix + 0 * step, lw, ab);
                     lo0 += w0 * x0;
                     hi0 += w1 * x0;
-                    let x1 = tap(base, sy, ix + 1 * step, lw);
+                    let x1 = tap(base, sy, ix + 1 * step, lw, ab);
                     lo1 += w0 * x1;
                     hi1 += w1 * x1;
-                    let x2 = tap(base, sy, ix + 2 * step, lw);
+                    let x2 = tap(base, sy, ix + 2 * step, lw, ab);
                     lo2 += w0 * x2;
                     hi2 += w1 * x2;
-                    let x3 = tap(base, sy, ix + 3 * step, lw);
+                    let x3 = tap(base, sy, ix + 3 * step, lw, ab);
                     lo3 += w0 * x3;
                     hi3 += w1 * x3;
-                    let x4 = tap(base, sy, ix + 4 * step, lw);
+                    let x4 = tap(base, sy, ix + 4 * step, lw, ab);
                     lo4 += w0 * x4;
                     hi4 += w1 * x4;
-                    let x5 = tap(base, sy, ix + 5 * step, lw);
+                    let x5 = tap(base, sy, ix + 5 * step, lw, ab);
                     lo5 += w0 * x5;
                     hi5 += w1 * x5;
-                    let x6 = tap(base, sy, ix + 6 * step, lw);
+                    let x6 = tap(base, sy, ix + 6 * step, lw, ab);
                     lo6 += w0 * x6;
                     hi6 += w1 * x6;
-                    let x7 = tap(base, sy, ix + 7 * step, lw);
+                    let x7 = tap(base, sy, ix + 7 * step, lw, ab);
                     lo7 += w0 * x7;
                     hi7 += w1 * x7;
-                    let x8 = tap(base, sy, ix + 8 * step, lw);
+                    let x8 = tap(base, sy, ix + 8 * step, lw, ab);
                     lo8 += w0 * x8;
                     hi8 += w1 * x8;
-                    let x9 = tap(base, sy, ix + 9 * step, lw);
+                    let x9 = tap(base, sy, ix + 9 * step, lw, ab);
                     lo9 += w0 * x9;
                     hi9 += w1 * x9;
-                    let x10 = tap(base, sy, ix + 10 * step, lw);
+                    let x10 = tap(base, sy, ix + 10 * step, lw, ab);
                     lo10 += w0 * x10;
                     hi10 += w1 * x10;
-                    let x11 = tap(base, sy, ix + 11 * step, lw);
+                    let x11 = tap(base, sy, ix + 11 * step, lw, ab);
                     lo11 += w0 * x11;
                     hi11 += w1 * x11;
-                    let x12 = tap(base, sy, ix + 12 * step, lw);
+                    let x12 = tap(base, sy, ix + 12 * step, lw, ab);
                     lo12 += w0 * x12;
                     hi12 += w1 * x12;
-                    let x13 = tap(base, sy, ix + 13 * step, lw);
+                    let x13 = tap(base, sy, ix + 13 * step, lw, ab);
                     lo13 += w0 * x13;
                     hi13 += w1 * x13;
-                    let x14 = tap(base, sy, ix + 14 * step, lw);
+                    let x14 = tap(base, sy, ix + 14 * step, lw, ab);
                     lo14 += w0 * x14;
                     hi14 += w1 * x14;
-                    let x15 = tap(base, sy, ix + 15 * step, lw);
+                    let x15 = tap(base, sy, ix + 15 * step, lw, ab);
                     lo15 += w0 * x15;
                     hi15 += w1 * x15;
                 }

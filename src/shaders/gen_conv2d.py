@@ -29,17 +29,17 @@ PARAMS = """struct Params {
     out_rows: u32,     // output rows held per channel
     y0: u32,           // global output rows y0 .. y1 are computed by this dispatch
     y1: u32,
-    _pad0: u32,
-    _pad1: u32,
+    norm: u32,         // 0: input as is; 1: (x − mean)·a + beta per input channel (GroupNorm); 2: then SiLU
+    _pad: u32,
 }
 
 """
 params = PARAMS
 acc_decl = "\n".join(f"    var lo{j} = b0;\n    var hi{j} = b1;" for j in range(P))
-rows = "\n".join(f"                let r{i} = tap(base, sy, x0 + {i}, lw);" for i in range(P + 2))
+rows = "\n".join(f"                let r{i} = tap(base, sy, x0 + {i}, lw, ab);" for i in range(P + 2))
 wts = "\n".join(f"                let w{kx}a = weight[(wrow + {kx}u) * p.cout4 + oc8 * 2u];\n                let w{kx}b = weight[(wrow + {kx}u) * p.cout4 + c1];" for kx in range(3))
 fm = "\n".join(f"                lo{j} += w0a * r{j} + w1a * r{j+1} + w2a * r{j+2};\n                hi{j} += w0b * r{j} + w1b * r{j+1} + w2b * r{j+2};" for j in range(P))
-taps = "\n".join(f"                    let x{j} = tap(base, sy, ix + {j} * step, lw);\n                    lo{j} += w0 * x{j};\n                    hi{j} += w1 * x{j};" for j in range(P))
+taps = "\n".join(f"                    let x{j} = tap(base, sy, ix + {j} * step, lw, ab);\n                    lo{j} += w0 * x{j};\n                    hi{j} += w1 * x{j};" for j in range(P))
 stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
 print(f'''// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D),
@@ -55,12 +55,25 @@ print(f'''// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
 @group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
+@group(0) @binding(6) var<uniform> p: Params;
 
 // Input value at (held row `sy`, logical column `ix`) of the channel at `base`; zero outside the image.
-fn tap(base: u32, sy: u32, ix: i32, lw: i32) -> f32 {{
-    let v = input[base + sy * p.in_w + (u32(clamp(ix, 0, lw - 1)) >> p.upsample)];
+// The input is normalised (GroupNorm, SiLU) on load when `norm` is set; padding stays zero.
+fn tap(base: u32, sy: u32, ix: i32, lw: i32, ab: vec4<f32>) -> f32 {{
+    var v = (input[base + sy * p.in_w + (u32(clamp(ix, 0, lw - 1)) >> p.upsample)] - ab.x) * ab.y + ab.z;
+    if (p.norm == 2u) {{
+        v = v / (1.0 + exp(-v));
+    }}
     return select(0.0, v, ix >= 0 && ix < lw);
+}}
+
+// GroupNorm of input channel `ci`: identity unless `norm`.
+fn norm_of(ci: u32) -> vec4<f32> {{
+    if (p.norm == 0u) {{
+        return vec4<f32>(0.0, 1.0, 0.0, 0.0);
+    }}
+    return affine[ci];
 }}
 
 fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {{
@@ -102,6 +115,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     if (p.k == 3u && p.stride == 1u) {{
         for (var ci = 0u; ci < p.cin; ci++) {{
             let base = ci * plane;
+            let ab = norm_of(ci);
             for (var ky = 0u; ky < 3u; ky++) {{
                 let iy = i32(oy) + i32(ky) - pad;
                 if (iy < 0 || iy >= lh) {{
@@ -117,6 +131,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     }} else {{
         for (var ci = 0u; ci < p.cin; ci++) {{
             let base = ci * plane;
+            let ab = norm_of(ci);
             for (var ky = 0u; ky < p.k; ky++) {{
                 let iy = i32(oy) * step + i32(ky) - pad;
                 if (iy < 0 || iy >= lh) {{

@@ -1,17 +1,22 @@
 // GroupNorm statistics, second stage: one workgroup per group merges the group's partial
 // statistics (count, mean, M2) from group_norm_stats.wgsl with Chan et al.'s pairwise formula and
-// writes the mean and 1/sqrt(var + eps), var being the biased variance as PyTorch's GroupNorm uses.
+// writes per channel (mean, a, beta) with a = rstd·gamma, rstd = 1/sqrt(var + eps) (var biased,
+// as PyTorch's GroupNorm): GroupNorm(x)[c] = (x − mean)·a + beta. Consumers (group_norm_apply,
+// conv2d's input) apply that. Folding the mean into the shift instead would cancel badly when
+// rstd is large.
 
 struct Params {
     groups: u32,
     slots: u32,
     eps: f32,
-    _pad: u32,
+    channels: u32,
 }
 
-@group(0) @binding(0) var<storage, read> partials: array<vec4<f32>>;    // [groups, slots]
-@group(0) @binding(1) var<storage, read_write> stats: array<vec2<f32>>; // [groups]: (mean, rstd)
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(0) var<storage, read> partials: array<vec4<f32>>;     // [groups, slots]
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;              // [channels]
+@group(0) @binding(2) var<storage, read> beta: array<f32>;               // [channels]
+@group(0) @binding(3) var<storage, read_write> affine: array<vec4<f32>>; // [channels]: (mean, a, beta, 0)
+@group(0) @binding(4) var<uniform> p: Params;
 
 const WG: u32 = 64u;
 var<workgroup> cnt: array<f32, WG>;
@@ -51,7 +56,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
     }
-    if (t == 0u) {
-        stats[g] = vec2<f32>(mean[0], inverseSqrt(m2[0] / cnt[0] + p.eps));
+    let mu = mean[0];
+    let rstd = inverseSqrt(m2[0] / cnt[0] + p.eps);
+    let per_group = p.channels / p.groups;
+    for (var j = t; j < per_group; j += WG) {
+        let c = g * per_group + j;
+        affine[c] = vec4<f32>(mu, rstd * gamma[c], beta[c], 0.0);
     }
 }
