@@ -157,7 +157,17 @@ fn conv2d_over_row_bands_matches_cpu_twin() {
 fn conv2d_with_input_group_norm_matches_cpu_twins() {
     let e = env();
     let mut rng = Rng(13);
-    let cases: [(usize, usize, usize, usize, usize, bool, bool, &[u32]); 5] = [
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        bool,
+        bool,
+        &'static [u32],
+    );
+    let cases: [Case; 5] = [
         (8, 5, 6, 9, 3, true, false, &[0]),
         (16, 12, 7, 20, 3, false, true, &[0, 3]),
         (12, 7, 5, 4, 1, false, false, &[0]),
