@@ -264,6 +264,24 @@ impl Vae {
         self.inner.vae.weight_bytes() as f64
     }
 
+    /// Most bytes of activation buffers held so far (the GPU memory beyond the weights).
+    #[wasm_bindgen(getter, js_name = peakActivationBytes)]
+    pub fn peak_activation_bytes(&self) -> f64 {
+        self.inner.vae.activation_bytes().1 as f64
+    }
+
+    /// Floating-point operations (2 per multiply-add) of an encode of a `width × height` image
+    /// and of a decode of its latent: `[encode, decode]`, for GFLOP/s figures.
+    #[wasm_bindgen(js_name = flops)]
+    pub fn flops(&self, width: u32, height: u32) -> Vec<f64> {
+        let cfg = &self.inner.vae.info().config;
+        let (w, h) = (width.div_ceil(8) as usize * 8, height.div_ceil(8) as usize * 8);
+        vec![
+            2.0 * crate::cost::encode_macs(cfg, h, w) as f64,
+            2.0 * crate::cost::decode_macs(cfg, h / 8, w / 8) as f64,
+        ]
+    }
+
     /// One line about the loaded file: layout, dtypes, parameters, block channels.
     #[wasm_bindgen(getter)]
     pub fn description(&self) -> String {

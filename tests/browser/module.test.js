@@ -109,6 +109,24 @@ describe("module", () => {
     assert.ok(maxAbsDiff(r[3], mean16).worst <= LATENT_TOL);
   });
 
+  test("row-banded activations (maxBufferBytes) match diffusers too", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      // 80 KiB buffers: every activation in one-latent-row bands.
+      const v = await m.Vae.load("/weights/small.safetensors", { maxBufferBytes: 80 * 1024 });
+      const latent = await v.encode(img(image));
+      const raw = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
+      const bad = await m.Vae.load("/weights/small.safetensors", { maxBufferBytes: -1 }).then(() => "", (e) => e.message);
+      v.free();
+      return { latent: [...latent.data], raw: [...raw.data], bad };
+    }, { image: fixtureImage(), mean: [...readNpy(join(FIXTURES, "small_64x48_mean.npy")).data] });
+    const le = maxAbsDiff(r.latent, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+    const re = maxAbsDiff(r.raw, readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data);
+    console.log(`banded: latent err ${le.worst.toExponential(2)}, raw decoded err ${re.worst.toExponential(2)}`);
+    assert.ok(le.worst <= LATENT_TOL, `latent error ${le.worst}`);
+    assert.ok(re.worst <= DECODED_TOL, `decoded error ${re.worst}`);
+    assert.match(r.bad, /maxBufferBytes/);
+  });
+
   test("overlapping calls queue instead of throwing", async () => {
     const ok = await page.evaluate(async (image) => {
       const i = img(image);
