@@ -31,17 +31,18 @@ fn activation_over_the_binding_limit_is_a_clear_error() {
     let gpu = pollster::block_on(Gpu::new(&opts)).expect("a wgpu adapter");
     assert_eq!(gpu.max_binding_bytes(), 128 << 20);
     let vae = small_vae(&gpu);
-    // conv_in's output: 32 channels × 2048 × 520 × 4 bytes = 136 MB > 128 MiB.
+    // Tall images are split into row bands; one row band must still hold 8 image rows plus
+    // two halo rows of conv_in's output: 32 channels × 139264 × 10 × 4 bytes = 178 MB > 128 MiB.
     let image = Image {
-        width: 2048,
-        height: 520,
-        rgba: vec![128; 2048 * 520 * 4],
+        width: 139_264,
+        height: 8,
+        rgba: vec![128; 139_264 * 8 * 4],
     };
     match pollster::block_on(vae.encode(&image)) {
         Err(e @ Error::TooLarge { .. }) => {
             let msg = e.to_string();
             assert!(
-                msg.contains("134217728") && msg.contains("136314880"),
+                msg.contains("134217728") && msg.contains("178257920") && msg.contains("row band"),
                 "{msg}"
             );
         }
