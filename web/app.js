@@ -279,6 +279,57 @@ function wire() {
   $("dl-png").addEventListener("click", () => $("reconstruction").toBlob((b) => download(b, "reconstruction.png")));
 }
 
+/** A smooth test pattern of `size`², as the CLI's benchmark uses. */
+function pattern(size) {
+  const data = new Uint8ClampedArray(4 * size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const i = 4 * (y * size + x);
+      data.set([Math.floor((x * 255) / size), Math.floor((y * 255) / size), Math.floor(((x + y) * 127) / size), 255], i);
+    }
+  }
+  return { width: size, height: size, data };
+}
+
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+/** `?bench=N[&reps=R]`: median encode/decode times of an N² pattern with the loaded weights,
+ *  printed in the log as the CLI's `sdxl-vae bench` prints them, and kept in <body data-bench>. */
+async function bench(size, reps) {
+  if (!(size > 0 && size % 8 === 0 && reps > 0)) {
+    showError(`?bench needs a positive multiple of 8 and ?reps a positive count (got ${size} and ${reps})`);
+    return;
+  }
+  setState("working");
+  log(`bench ${size}×${size}: one warm-up, then ${reps} timed run(s) of each phase`);
+  const image = pattern(size);
+  try {
+    await state.vae.decode(await state.vae.encode(image));
+    const enc = [], dec = [];
+    for (let i = 0; i < reps; i++) {
+      let t = performance.now();
+      const latent = await state.vae.encode(image);
+      enc.push((performance.now() - t) / 1000);
+      t = performance.now();
+      await state.vae.decode(latent);
+      dec.push((performance.now() - t) / 1000);
+    }
+    const [fe, fd] = state.vae.flops(size, size);
+    const [es, ds] = [median(enc), median(dec)];
+    const peak = (state.vae.weightBytes + state.vae.peakActivationBytes) / MB;
+    log(`adapter ${await adapterName(state.vae.adapterName)}`);
+    log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
+    log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
+    const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `
+      + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${peak.toFixed(0)}`;
+    log(line);
+    document.body.dataset.bench = line;
+    setState("loaded");
+  } catch (e) {
+    showError(`bench: ${e.message ?? e}`);
+  }
+}
+
 async function main() {
   wire();
   setCompare($("cmp-b"), 50);
@@ -299,6 +350,10 @@ async function main() {
     $("weights-url").hidden = false;
     $("weights-url").value = fromQuery;
     await loadWeights(new URL(fromQuery, location.href).href);
+  }
+  const benchSize = new URLSearchParams(location.search).get("bench");
+  if (benchSize !== null && state.vae) {
+    await bench(Number(benchSize), Number(new URLSearchParams(location.search).get("reps") ?? 3));
   }
 }
 

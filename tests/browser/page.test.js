@@ -77,6 +77,16 @@ describe("page", () => {
     assert.match(await page.textContent("#cache-size"), /MB in 1 file/);
   });
 
+  test("?bench= prints the benchmark line the CLI prints", async () => {
+    await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&bench=32&reps=1`);
+    await page.waitForFunction(() => document.body.dataset.bench || document.body.dataset.state === "error",
+      null, { timeout: 120_000 });
+    const line = await page.evaluate(() => document.body.dataset.bench ?? document.getElementById("error-text").textContent);
+    console.log(line);
+    assert.match(line, /^bench size=32 encode_s=[\d.]+ decode_s=[\d.]+ encode_gflops=[\d.]+ decode_gflops=[\d.]+ peak_gpu_mib=\d+$/);
+    for (const [, v] of line.matchAll(/=([\d.]+)/g)) assert.ok(Number(v) > 0, line);
+  });
+
   test("errors show in the page and the page keeps working", async () => {
     const expectError = async (pattern) => {
       await waitState(["error"]);

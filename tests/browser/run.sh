@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# The page's modules parse (as ES modules; a syntax error otherwise shows only as a blank page).
+for f in web/*.js; do
+  node --input-type=module --check < "$f" || { echo "$f does not parse" >&2; exit 1; }
+done
+
 trunk build --release
 for f in index.html sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts web/app.js web/vae-worker.js web/embed.html; do
   [ -f "dist/$f" ] || { echo "dist/$f is missing" >&2; exit 1; }
