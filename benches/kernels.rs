@@ -1,11 +1,11 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels`. Prints GFLOP/s; asserts nothing.
+//! Run: `cargo bench --bench kernels [quick] [storage|uniform]`. Prints GFLOP/s; asserts nothing.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
 use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
 use sdxl_vae::kernels::group_norm::NormWeights;
-use sdxl_vae::kernels::Kernels;
+use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
 use std::time::Instant;
 
@@ -96,12 +96,21 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
 
 fn main() {
     let gpu = pollster::block_on(Gpu::new(&GpuOptions::default())).expect("a wgpu adapter");
-    let kern = Kernels::new(&gpu);
-    println!("adapter: {}", gpu.adapter_name());
-    let filter = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args()
+        .skip(1)
         .filter(|a| !a.starts_with('-'))
-        .unwrap_or_default();
+        .collect();
+    let has = |w: &str| args.iter().any(|a| a == w);
+    let variant = if has("storage") {
+        ConvVariant::Storage
+    } else if has("uniform") {
+        ConvVariant::Uniform
+    } else {
+        ConvVariant::for_gpu(&gpu)
+    };
+    let kern = Kernels::with_conv(&gpu, variant);
+    println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());
+    let filter = if has("quick") { "quick" } else { "" };
     let quick = filter == "quick";
     if quick {
         conv(&gpu, &kern, 128, 128, 32, 3, ConvMode::Same);

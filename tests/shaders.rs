@@ -12,7 +12,7 @@ fn all_shaders_validate_with_naga() {
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 9);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 10);
 }
 
 /// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
@@ -22,6 +22,7 @@ fn params_structs_match_wgsl_sizes() {
     use std::mem::size_of;
     let rust: &[(&str, usize)] = &[
         ("conv2d", size_of::<conv2d::ConvParams>()),
+        ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
         ("group_norm_merge", size_of::<group_norm::MergeParams>()),
         ("group_norm_apply", size_of::<group_norm::ApplyParams>()),
@@ -50,22 +51,29 @@ fn params_structs_match_wgsl_sizes() {
     }
 }
 
-/// `conv2d.wgsl` is generated (its register tile unrolled); it must equal the generator's output.
+/// The convolution kernels are generated (their register tile unrolled); each must equal the
+/// generator's output.
 #[test]
 fn conv2d_matches_its_generator() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/shaders");
-    let out = std::process::Command::new("python3")
-        .arg(format!("{dir}/gen_conv2d.py"))
-        .output()
-        .expect("python3 runs the shader generator");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let committed = std::fs::read_to_string(format!("{dir}/conv2d.wgsl")).unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stdout).trim_end() == committed.trim_end(),
-        "regenerate: python3 src/shaders/gen_conv2d.py > src/shaders/conv2d.wgsl"
-    );
+    for (variant, file) in [
+        ("storage", "conv2d.wgsl"),
+        ("uniform", "conv2d_uniform.wgsl"),
+    ] {
+        let out = std::process::Command::new("python3")
+            .arg(format!("{dir}/gen_conv2d.py"))
+            .arg(variant)
+            .output()
+            .expect("python3 runs the shader generator");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let committed = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).trim_end() == committed.trim_end(),
+            "regenerate: python3 src/shaders/gen_conv2d.py {variant} > src/shaders/{file}"
+        );
+    }
 }

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
+#[derive(Clone)]
 pub enum Bind<'b> {
     /// A tensor held whole (one band).
     Tensor(&'b Tensor),
     /// Band `i` of a tensor: its `[c, rows, w]` buffer.
     Band(&'b Tensor, usize),
     Weight(&'b Weight),
+    /// `size` bytes of a weight buffer from byte `offset` (a uniform window).
+    WeightWindow(&'b Weight, u64, u64),
     Raw(&'b wgpu::Buffer),
 }
 
@@ -139,6 +142,13 @@ impl<'g> Recorder<'g> {
                     Bind::Tensor(t) => band_binding(t, 0),
                     Bind::Band(t, i) => band_binding(t, *i),
                     Bind::Weight(w) => w.buf.as_entire_binding(),
+                    Bind::WeightWindow(w, offset, size) => {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &w.buf,
+                            offset: *offset,
+                            size: std::num::NonZeroU64::new(*size),
+                        })
+                    }
                     Bind::Raw(b) => b.as_entire_binding(),
                 };
                 wgpu::BindGroupEntry {

@@ -41,11 +41,22 @@ pub struct ConvParams {
     pub y0: u32,
     pub y1: u32,
     pub norm: u32,
-    pub _pad: u32,
+    pub wblock: u32,
+    pub oc8_base: u32,
+    pub ci0: u32,
+    pub ci1: u32,
+    pub accumulate: u32,
 }
 
-/// Conv weights on the GPU: `[cin, k, k, ceil(cout/4)]` of vec4 (4 output channels each), bias
-/// padded to a multiple of 4.
+/// vec4 in the uniform weight window of `conv2d_uniform.wgsl` (64 KiB, WebGPU's default
+/// `maxUniformBufferBindingSize`).
+pub const WINDOW: u64 = 4096;
+
+/// Fewest workgroups per dispatch (per row band) for which the uniform-window kernel is used:
+/// measured on lavapipe, 16 (a 64² activation) gains 1.3×, 8 loses.
+pub const UNIFORM_MIN_WORKGROUPS: u32 = 16;
+
+/// Conv weights on the GPU in the layout of [`relayout`], bias padded to a multiple of 4.
 pub struct ConvWeights {
     pub weight: Weight,
     pub bias: Weight,
@@ -54,18 +65,35 @@ pub struct ConvWeights {
     pub k: u32,
 }
 
-/// PyTorch `[cout, cin, k, k]` → `[cin, k, k, cout4·4]`, zero-padded output channels.
+/// vec4 of weights per block of 8 output channels: `cin·k·k` pairs of vec4, padded to a
+/// multiple of 16 vec4 (256 bytes, the uniform-buffer offset alignment).
+pub fn block_vec4(cin: usize, k: usize) -> usize {
+    (cin * k * k * 2).next_multiple_of(16)
+}
+
+/// PyTorch `[cout, cin, k, k]` → per block of 8 output channels `[cin][k·k][8]` (two vec4, output
+/// channels past `cout` zero), each block padded to [`block_vec4`], then one [`WINDOW`] of zeros
+/// so that a uniform window starting in the last block stays inside the buffer.
 pub fn relayout(w: &[f32], cout: usize, cin: usize, k: usize) -> Vec<f32> {
-    let c4 = cout.div_ceil(4) * 4;
-    let mut out = vec![0.0; cin * k * k * c4];
+    let kk = k * k;
+    let block = 4 * block_vec4(cin, k);
+    let blocks = cout.div_ceil(8);
+    let mut out = vec![0.0; blocks * block + 4 * WINDOW as usize];
     for o in 0..cout {
+        let (b, j) = (o / 8, o % 8);
         for i in 0..cin {
-            for kk in 0..k * k {
-                out[(i * k * k + kk) * c4 + o] = w[(o * cin + i) * k * k + kk];
+            for t in 0..kk {
+                out[b * block + (i * kk + t) * 8 + j] = w[(o * cin + i) * kk + t];
             }
         }
     }
     out
+}
+
+/// Input channels per dispatch of the uniform-window variant: as many as fit one window, a
+/// multiple of 8 so that every window starts 256-byte aligned.
+pub fn window_channels(k: u32) -> u32 {
+    ((WINDOW as u32 / (2 * k * k)) / 8 * 8).max(8)
 }
 
 /// Output size of `mode` for an input of `h × w` (3×3 kernels; 1×1 only with `Same`).
@@ -195,8 +223,13 @@ pub fn conv2d(
             Some(InputNorm { silu: false, .. }) => 1,
             Some(InputNorm { silu: true, .. }) => 2,
         },
-        _pad: 0,
+        wblock: block_vec4(cw.cin as usize, cw.k as usize) as u32,
+        oc8_base: 0,
+        ci0: 0,
+        ci1: cw.cin,
+        accumulate: 0,
     };
+    let blocks = cw.cout.div_ceil(8);
     for (i, ob) in out.bands().iter().enumerate() {
         let ib = &x.bands()[i];
         let (lo, hi) = rows_read(mode, cw.k, x.h, ob.y0, ob.y1);
@@ -216,23 +249,56 @@ pub fn conv2d(
             Some(r) => Bind::Band(r, i),
             None => Bind::Raw(&kern.dummy),
         };
-        let binds = [
-            Bind::Band(x, i),
-            Bind::Weight(&cw.weight),
-            Bind::Weight(&cw.bias),
-            res,
-            Bind::Band(&out, i),
-            match norm {
-                Some(n) => Bind::Tensor(n.affine),
-                None => Bind::Raw(&kern.dummy),
-            },
-        ];
-        let groups = [
-            ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]),
-            (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]),
-            cw.cout.div_ceil(8),
-        ];
-        rec.dispatch(&kern.conv2d, &binds, bytemuck::bytes_of(&p), groups);
+        let affine = match norm {
+            Some(n) => Bind::Tensor(n.affine),
+            None => Bind::Raw(&kern.dummy),
+        };
+        let gx = ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]);
+        let gy = (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]);
+        // Uniform windows pay off for 3×3 stride-1 convolutions with work for every core in
+        // each of their many dispatches (measured on lavapipe: 1.3× at 64², slower at 32²).
+        let uniform = kern.conv2d_uniform.as_ref().filter(|_| {
+            cw.k == 3 && mode != ConvMode::Down && gx * gy >= kern.uniform_min_workgroups
+        });
+        let Some(uniform) = uniform else {
+            let binds = [
+                Bind::Band(x, i),
+                Bind::Weight(&cw.weight),
+                Bind::Weight(&cw.bias),
+                res,
+                Bind::Band(&out, i),
+                affine,
+            ];
+            rec.dispatch(
+                &kern.conv2d,
+                &binds,
+                bytemuck::bytes_of(&p),
+                [gx, gy, blocks],
+            );
+            continue;
+        };
+        // One dispatch per block of 8 output channels and window of input channels.
+        let chunk = window_channels(cw.k);
+        let kk = (cw.k * cw.k) as u64;
+        for b in 0..blocks {
+            for ci0 in (0..cw.cin).step_by(chunk as usize) {
+                let ci1 = (ci0 + chunk).min(cw.cin);
+                let mut q = p;
+                (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
+                q.accumulate = (ci0 > 0) as u32;
+                q.has_residual = (residual.is_some() && ci1 == cw.cin) as u32;
+                let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
+                let binds = [
+                    Bind::Band(x, i),
+                    Bind::WeightWindow(&cw.weight, offset, 16 * WINDOW),
+                    Bind::Weight(&cw.bias),
+                    res.clone(),
+                    Bind::Band(&out, i),
+                    affine.clone(),
+                ];
+                rec.dispatch(uniform, &binds, bytemuck::bytes_of(&q), [gx, gy, 1]);
+            }
+        }
     }
     Ok(out)
 }

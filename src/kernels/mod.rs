@@ -12,6 +12,10 @@ pub mod posterior;
 pub const SOURCES: &[(&str, &str)] = &[
     ("conv2d", include_str!("../shaders/conv2d.wgsl")),
     (
+        "conv2d_uniform",
+        include_str!("../shaders/conv2d_uniform.wgsl"),
+    ),
+    (
         "group_norm_stats",
         include_str!("../shaders/group_norm_stats.wgsl"),
     ),
@@ -44,7 +48,12 @@ pub struct Kernel {
 
 /// The compute pipelines, created once per device and reused by every call.
 pub struct Kernels {
+    /// `conv2d.wgsl`: weights in a storage buffer.
     pub conv2d: Kernel,
+    /// `conv2d_uniform.wgsl`, made for [`ConvVariant::Uniform`] only.
+    pub conv2d_uniform: Option<Kernel>,
+    /// Fewest workgroups per dispatch for which `conv2d_uniform` is used (tests lower it).
+    pub uniform_min_workgroups: u32,
     pub group_norm_stats: Kernel,
     pub group_norm_merge: Kernel,
     pub group_norm_apply: Kernel,
@@ -82,11 +91,40 @@ fn pipeline(device: &wgpu::Device, name: &str, constants: &[(&str, f64)]) -> Ker
     Kernel { pipeline, layout }
 }
 
+/// Which convolution kernel a device gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// Weights in one storage buffer, every block of output channels in one dispatch.
+    Storage,
+    /// Weights through 64 KiB uniform windows, one dispatch per block and window, for the 3×3
+    /// stride-1 convolutions large enough to keep every core busy (storage otherwise): faster
+    /// where storage loads are gathers (CPU drivers), more dispatches.
+    Uniform,
+}
+
+impl ConvVariant {
+    /// `Uniform` on CPU adapters, `Storage` elsewhere.
+    pub fn for_gpu(gpu: &crate::gpu::Gpu) -> ConvVariant {
+        if gpu.is_cpu() {
+            ConvVariant::Uniform
+        } else {
+            ConvVariant::Storage
+        }
+    }
+}
+
 impl Kernels {
     pub fn new(gpu: &crate::gpu::Gpu) -> Kernels {
+        Kernels::with_conv(gpu, ConvVariant::for_gpu(gpu))
+    }
+
+    pub fn with_conv(gpu: &crate::gpu::Gpu, conv: ConvVariant) -> Kernels {
         let device = gpu.device();
         Kernels {
             conv2d: pipeline(device, "conv2d", &[]),
+            conv2d_uniform: (conv == ConvVariant::Uniform)
+                .then(|| pipeline(device, "conv2d_uniform", &[])),
+            uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),
