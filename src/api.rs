@@ -276,19 +276,18 @@ impl Vae {
     }
 
     /// Records the encoder up to the latent (`[4, h, w]`, held whole).
-    fn encode_ops(
-        &self,
-        pool: Arc<BufferPool>,
+    fn encode_ops<'a>(
+        &'a self,
+        mut ops: Ops<'a>,
         image: &Image,
         seed: Option<u64>,
-    ) -> Result<(Ops<'_>, crate::gpu::Tensor)> {
+    ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         let (w, h) = (image.width, image.height);
         let (pw, ph) = (round8(w), round8(h));
         let scale = crate::bands::image_scale(&self.info.config);
         let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
             .map(|s| s * scale)
             .collect();
-        let mut ops = Ops::new(&self.gpu, pool, &self.kernels)?;
         let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
         let moments = self.model.encoder.forward(&mut ops, x)?;
         let moments = ops.conv(
@@ -311,7 +310,7 @@ impl Vae {
                 image.rgba.len()
             )));
         }
-        let (ops, z) = self.encode_ops(self.pool.clone(), image, seed)?;
+        let (ops, z, _) = self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
         let data = ops.read_f32(&z).await?;
         Ok(Latent {
             width: z.w,
@@ -323,14 +322,13 @@ impl Vae {
     }
 
     /// Records the decoder up to its `[3, H, W]` output.
-    fn decode_ops(
-        &self,
-        pool: Arc<BufferPool>,
+    fn decode_ops<'a>(
+        &'a self,
+        mut ops: Ops<'a>,
         latent: &Latent,
-    ) -> Result<(Ops<'_>, crate::gpu::Tensor)> {
+    ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         latent.check()?;
         let starts = self.band_starts(latent.width, latent.height)?;
-        let mut ops = Ops::new(&self.gpu, pool, &self.kernels)?;
         let z = ops.tensor_from(
             LATENT_CHANNELS as u32,
             latent.height,
@@ -350,7 +348,7 @@ impl Vae {
 
     /// Decoded image cropped to `latent.image_width × image_height`.
     pub async fn decode(&self, latent: &Latent) -> Result<Image> {
-        let (mut ops, out) = self.decode_ops(self.pool.clone(), latent)?;
+        let (mut ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
         let (w, h) = (latent.image_width, latent.image_height);
         let px = ops.tensor_to_image(&out, w, h)?;
         drop(out);
@@ -360,6 +358,23 @@ impl Vae {
             height: h,
             rgba,
         })
+    }
+
+    /// Records a call twice: once only to log the buffers it asks for and when it lets go of
+    /// them, then with buffers packed from that log (see [`crate::gpu::plan`]).
+    fn planned<'a, F>(
+        &'a self,
+        pool: &Arc<BufferPool>,
+        record: F,
+    ) -> Result<(Ops<'a>, crate::gpu::Tensor, crate::gpu::plan::Plan)>
+    where
+        F: Fn(Ops<'a>) -> Result<(Ops<'a>, crate::gpu::Tensor)>,
+    {
+        let (ops, t) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?)?;
+        drop(t);
+        let plan = ops.into_plan()?;
+        let (ops, t) = record(Ops::planned(&self.gpu, pool.clone(), &self.kernels, &plan)?)?;
+        Ok((ops, t, plan))
     }
 
     /// Records an encode of a `width × height` image and a decode of its latent, each with a
@@ -377,33 +392,33 @@ impl Vae {
             .len();
         let limit = self.gpu.max_binding_bytes();
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
-        let (ops, _) = self.encode_ops(pool.clone(), &image, None)?;
+        let (ops, _, plan) = self.planned(&pool, |ops| self.encode_ops(ops, &image, None))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
         let enc = DryRun {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: pool.peak_in_use(),
+            peak_live_bytes: plan.peak_live,
         };
         let (lw, lh) = (round8(width) / 8, round8(height) / 8);
         let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
-        let (ops, _) = self.decode_ops(pool.clone(), &latent)?;
+        let (ops, _, plan) = self.planned(&pool, |ops| self.decode_ops(ops, &latent))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
         let dec = DryRun {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: pool.peak_in_use(),
+            peak_live_bytes: plan.peak_live,
         };
         Ok((enc, dec))
     }
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
-        let (ops, out) = self.decode_ops(self.pool.clone(), latent)?;
+        let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
         let full = ops.read_f32(&out).await?;
         let (w, h) = (latent.image_width as usize, latent.image_height as usize);
         let (fw, fh) = (out.w as usize, out.h as usize);

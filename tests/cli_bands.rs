@@ -135,4 +135,13 @@ fn dry_run_at_1024_fits_webgpu_default_limits() {
         peak > get("weights_mib") + 1024.0 && peak < 8192.0,
         "{peak}"
     );
+    // Planned buffers: what is held stays close to what is alive at once.
+    for phase in ["encode", "decode"] {
+        let held = get(&format!("{phase}_peak_mib")) - get("weights_mib");
+        let live = get(&format!("{phase}_live_mib"));
+        assert!(
+            held <= 1.2 * live,
+            "{phase}: {held} MiB held, {live} MiB alive at once"
+        );
+    }
 }

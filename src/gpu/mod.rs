@@ -1,6 +1,7 @@
 //! GPU context (acquired once, passed everywhere), tensors with a reusable buffer pool, command
 //! recording and readback. Everything wgpu-specific lives here and in `kernels`.
 
+pub mod plan;
 mod pool;
 mod recorder;
 

@@ -2,6 +2,7 @@
 //! liveness instead of allocating every intermediate anew. Reusing a buffer inside one command
 //! encoder is safe: wgpu orders the later write after the earlier read with a barrier.
 
+use super::plan::{PlanEvent, PlanLog, PlannedBuffers};
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,8 +49,8 @@ impl BufferPool {
         })
     }
 
-    /// A buffer of at least `bytes`: the smallest free one that fits, else a new one.
-    fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
+    /// Errors if one buffer of `bytes` exceeds the binding limit.
+    fn check(&self, bytes: u64, what: &str) -> Result<()> {
         if bytes > self.max_binding {
             return Err(Error::TooLarge {
                 what: what.to_string(),
@@ -57,6 +58,43 @@ impl BufferPool {
                 limit: self.max_binding,
             });
         }
+        Ok(())
+    }
+
+    /// A free buffer of at least `size` bytes (the smallest), else a new one of `size`.
+    pub(crate) fn take_exact(&self, size: u64) -> Result<wgpu::Buffer> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        let best = (st.free.iter().enumerate())
+            .filter(|(_, b)| b.size() >= size)
+            .min_by_key(|(_, b)| b.size())
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            return Ok(st.free.swap_remove(i));
+        }
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("activations"),
+            size,
+            usage: STORAGE,
+            mapped_at_creation: false,
+        });
+        st.allocated += buf.size();
+        st.peak = st.peak.max(st.allocated);
+        Ok(buf)
+    }
+
+    /// Puts a buffer taken with [`BufferPool::take_exact`] back on the free list.
+    pub(crate) fn return_free(&self, buf: wgpu::Buffer) {
+        if let Ok(mut st) = self.state.lock() {
+            st.free.push(buf);
+        }
+    }
+
+    /// A buffer of at least `bytes`: the smallest free one that fits, else a new one.
+    fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
+        self.check(bytes, what)?;
         let mut st = self
             .state
             .lock()
@@ -83,7 +121,7 @@ impl BufferPool {
     }
 
     /// The size a buffer for `bytes` is made with: its size class, within the binding limit.
-    fn rounded(&self, bytes: u64) -> u64 {
+    pub(crate) fn rounded(&self, bytes: u64) -> u64 {
         size_class(bytes).min(self.max_binding.max(bytes).next_multiple_of(4))
     }
 
@@ -135,8 +173,25 @@ impl Band {
     }
 }
 
+/// Where a tensor's band buffers come from, and where they go when it is dropped.
+pub(crate) enum BufferSource<'a> {
+    /// The pool's free list (back to it on drop).
+    Pool,
+    /// A planning recording: a stand-in buffer, and the request logged (its end too).
+    Planning(&'a PlanLog, &'a wgpu::Buffer),
+    /// A plan's buffers (returned with the plan, not on drop).
+    Planned(&'a PlannedBuffers),
+}
+
+enum Owner {
+    Pool,
+    Planning(PlanLog, Vec<usize>),
+    Planned,
+}
+
 struct TensorInner {
     pool: Arc<BufferPool>,
+    owner: Owner,
     bands: Vec<Band>,
     /// Bytes requested for each band: the largest band's, so all bands share one size class.
     band_bytes: u64,
@@ -147,8 +202,18 @@ struct TensorInner {
 impl Drop for TensorInner {
     fn drop(&mut self) {
         // wgpu buffers are reference-counted handles: the pool keeps these alive.
-        for b in self.bands.drain(..) {
-            self.pool.give_back(b.buf, self.band_bytes);
+        match &self.owner {
+            Owner::Pool => {
+                for b in self.bands.drain(..) {
+                    self.pool.give_back(b.buf, self.band_bytes);
+                }
+            }
+            Owner::Planning(log, ids) => {
+                if let Ok(mut log) = log.lock() {
+                    log.events.extend(ids.iter().map(|&i| PlanEvent::Free(i)));
+                }
+            }
+            Owner::Planned => {}
         }
     }
 }
@@ -193,6 +258,19 @@ impl Tensor {
         starts: &[u32],
         what: &str,
     ) -> Result<Tensor> {
+        Tensor::banded_from(pool, &BufferSource::Pool, c, h, w, starts, what)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn banded_from(
+        pool: &Arc<BufferPool>,
+        source: &BufferSource,
+        c: u32,
+        h: u32,
+        w: u32,
+        starts: &[u32],
+        what: &str,
+    ) -> Result<Tensor> {
         check_starts(starts, h)?;
         let n = starts.len();
         let rows_max = (0..n)
@@ -203,8 +281,17 @@ impl Tensor {
             .max()
             .unwrap_or(0);
         let band_bytes = 4 * c as u64 * rows_max as u64 * w as u64;
+        let mut planned = match source {
+            BufferSource::Planned(p) => p.next(n),
+            _ => None,
+        };
         let mut inner = TensorInner {
             pool: pool.clone(),
+            owner: match source {
+                BufferSource::Planning(log, _) => Owner::Planning((*log).clone(), Vec::new()),
+                BufferSource::Planned(_) if planned.is_some() => Owner::Planned,
+                _ => Owner::Pool,
+            },
             bands: Vec::new(),
             band_bytes,
             halos_valid: AtomicBool::new(n == 1),
@@ -220,7 +307,30 @@ impl Tensor {
                 format!("{what} (rows {y0}..{y1} of {h})")
             };
             // On error, the bands taken so far go back to the pool with `inner`.
-            let buf = pool.take(band_bytes, &what)?;
+            let buf = match source {
+                BufferSource::Pool => pool.take(band_bytes, &what)?,
+                BufferSource::Planned(_) if planned.is_none() => pool.take(band_bytes, &what)?,
+                BufferSource::Planning(log, stand_in) => {
+                    pool.check(band_bytes, &what)?;
+                    let mut log = log
+                        .lock()
+                        .map_err(|_| Error::Input("plan log poisoned".into()))?;
+                    let id = log.takes;
+                    log.takes += 1;
+                    log.events.push(PlanEvent::Take(pool.rounded(band_bytes)));
+                    if let Owner::Planning(_, ids) = &mut inner.owner {
+                        ids.push(id);
+                    }
+                    (*stand_in).clone()
+                }
+                BufferSource::Planned(_) => {
+                    pool.check(band_bytes, &what)?;
+                    match planned.as_mut() {
+                        Some(bufs) => bufs.remove(0),
+                        None => pool.take(band_bytes, &what)?,
+                    }
+                }
+            };
             inner.bands.push(Band {
                 buf,
                 y0,

@@ -2,6 +2,8 @@
 //! validation and out-of-memory errors with error scopes, and reads results back with
 //! `map_async` (awaited, never blocking on the web).
 
+use super::plan::{pack, Plan, PlanLog, PlannedBuffers};
+use super::pool::BufferSource;
 use super::{BufferPool, Gpu, Tensor, Weight};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -28,11 +30,25 @@ fn band_binding(t: &Tensor, i: usize) -> wgpu::BindingResource<'_> {
     })
 }
 
+/// Where a recording's activation buffers come from.
+enum Alloc {
+    /// The pool, by liveness in arrival order.
+    Greedy,
+    /// Nothing is allocated or recorded; requests are logged for [`pack`].
+    Planning {
+        log: PlanLog,
+        stand_in: wgpu::Buffer,
+    },
+    /// The buffers of a plan made by a planning recording of the same call.
+    Planned(PlannedBuffers),
+}
+
 pub struct Recorder<'g> {
     pub(crate) gpu: &'g Gpu,
     pub(crate) pool: Arc<BufferPool>,
     encoder: wgpu::CommandEncoder,
     scopes: Scopes,
+    alloc: Alloc,
     /// Dispatches recorded so far.
     pub dispatches: u32,
 }
@@ -63,12 +79,62 @@ impl<'g> Recorder<'g> {
             encoder,
             scopes,
             dispatches: 0,
+            alloc: Alloc::Greedy,
         })
+    }
+
+    /// A recording that only logs its buffer requests (see [`Recorder::into_plan`]): nothing is
+    /// allocated, dispatched or uploaded.
+    pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
+        gpu.check_lost()?;
+        let stand_in = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("planning stand-in"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Recorder {
+            gpu,
+            pool,
+            encoder: gpu.device.create_command_encoder(&Default::default()),
+            scopes: Scopes(Vec::new()),
+            dispatches: 0,
+            alloc: Alloc::Planning {
+                log: Default::default(),
+                stand_in,
+            },
+        })
+    }
+
+    /// A recording whose activations use the buffers of `plan`, made by a planning recording
+    /// of the same call.
+    pub fn planned(gpu: &'g Gpu, pool: Arc<BufferPool>, plan: &Plan) -> Result<Recorder<'g>> {
+        let planned = PlannedBuffers::new(&pool, plan)?;
+        let mut rec = Recorder::new(gpu, pool)?;
+        rec.alloc = Alloc::Planned(planned);
+        Ok(rec)
+    }
+
+    /// The buffer plan of a planning recording (whose tensors must all be dropped first).
+    pub fn into_plan(self) -> Result<Plan> {
+        match &self.alloc {
+            Alloc::Planning { log, .. } => {
+                let log = log
+                    .lock()
+                    .map_err(|_| Error::Input("plan log poisoned".into()))?;
+                Ok(pack(&log.events))
+            }
+            _ => Err(Error::Input("internal: not a planning recording".into())),
+        }
+    }
+
+    fn planning_mode(&self) -> bool {
+        matches!(self.alloc, Alloc::Planning { .. })
     }
 
     /// A new activation of shape `[c, h, w]` in one buffer.
     pub fn tensor(&self, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
-        Tensor::new(&self.pool, c, h, w, what)
+        self.tensor_banded(c, h, w, &[0], what)
     }
 
     /// A new activation of shape `[c, h, w]` in row bands starting at `starts`.
@@ -80,11 +146,19 @@ impl<'g> Recorder<'g> {
         starts: &[u32],
         what: &str,
     ) -> Result<Tensor> {
-        Tensor::banded(&self.pool, c, h, w, starts, what)
+        let source = match &self.alloc {
+            Alloc::Greedy => BufferSource::Pool,
+            Alloc::Planning { log, stand_in } => BufferSource::Planning(log, stand_in),
+            Alloc::Planned(p) => BufferSource::Planned(p),
+        };
+        Tensor::banded_from(&self.pool, &source, c, h, w, starts, what)
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels).
     pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+        if let Alloc::Planning { stand_in, .. } = &self.alloc {
+            return stand_in.clone();
+        }
         let contents: Vec<u8> = if data.len() < 16 {
             [data, &[0u8; 16][data.len()..]].concat()
         } else {
@@ -101,6 +175,9 @@ impl<'g> Recorder<'g> {
 
     /// Records a copy of `data` into `t` (held whole), ordered after everything recorded so far.
     pub fn copy_in(&mut self, data: &[u8], t: &Tensor) {
+        if self.planning_mode() {
+            return;
+        }
         let bytes = (data.len() as u64).next_multiple_of(4);
         if bytes == 0 {
             return;
@@ -128,6 +205,10 @@ impl<'g> Recorder<'g> {
         params: &[u8],
         groups: [u32; 3],
     ) {
+        if self.planning_mode() {
+            self.dispatches += 1;
+            return;
+        }
         let device = &self.gpu.device;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,

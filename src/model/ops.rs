@@ -1,5 +1,6 @@
 //! What the model can ask of the GPU, recorded into one submission.
 
+use crate::gpu::plan::Plan;
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
 use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights, InputNorm};
 use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
@@ -18,6 +19,32 @@ impl<'a> Ops<'a> {
             rec: Recorder::new(gpu, pool)?,
             kern,
         })
+    }
+
+    /// Ops that only log their buffer requests (see [`Recorder::planning`]).
+    pub fn planning(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
+        Ok(Ops {
+            rec: Recorder::planning(gpu, pool)?,
+            kern,
+        })
+    }
+
+    /// Ops whose activations use the buffers of `plan` (see [`Recorder::planned`]).
+    pub fn planned(
+        gpu: &'a Gpu,
+        pool: Arc<BufferPool>,
+        kern: &'a Kernels,
+        plan: &Plan,
+    ) -> Result<Ops<'a>> {
+        Ok(Ops {
+            rec: Recorder::planned(gpu, pool, plan)?,
+            kern,
+        })
+    }
+
+    /// The buffer plan of planning ops.
+    pub fn into_plan(self) -> Result<Plan> {
+        self.rec.into_plan()
     }
 
     pub fn conv(

@@ -139,13 +139,15 @@ fn dry_run(vae: &Vae, gpu: &Gpu, size: u32) -> CliResult<()> {
         );
     }
     println!(
-        "dryrun size={size} bands={} encode_dispatches={} decode_dispatches={} encode_peak_mib={:.0} decode_peak_mib={:.0} weights_mib={:.0}",
+        "dryrun size={size} bands={} encode_dispatches={} decode_dispatches={} encode_peak_mib={:.0} decode_peak_mib={:.0} weights_mib={:.0} encode_live_mib={:.0} decode_live_mib={:.0}",
         enc.bands,
         enc.dispatches,
         dec.dispatches,
         mib(enc.peak_activation_bytes + weights),
         mib(dec.peak_activation_bytes + weights),
-        mib(weights)
+        mib(weights),
+        mib(enc.peak_live_bytes),
+        mib(dec.peak_live_bytes)
     );
     Ok(())
 }
