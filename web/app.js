@@ -125,8 +125,12 @@ async function loadWeights(what) {
     $("progress-text").textContent = "no weights loaded";
     abort.abort(); // stops the cache writer's half of the download too
   } finally {
-    $("cancel").disabled = true;
-    if (state.abort === abort) state.abort = null;
+    // Only the newest load owns the Cancel button: an older one ending (aborted by a newer
+    // load) must not disable it under the newer one.
+    if (state.abort === abort) {
+      state.abort = null;
+      $("cancel").disabled = true;
+    }
     if (url) finishCaching(url, opened.cachePut, ok);
   }
 }
