@@ -19,7 +19,17 @@ fn weight(gpu: &Gpu, n: usize) -> Weight {
     Weight::upload(gpu.device(), gpu.queue(), "bench", &data)
 }
 
-fn conv(gpu: &Gpu, kern: &Kernels, cin: u32, cout: u32, hw: u32, k: u32, mode: ConvMode) {
+#[allow(clippy::too_many_arguments)]
+fn conv(
+    gpu: &Gpu,
+    kern: &Kernels,
+    cin: u32,
+    cout: u32,
+    hw: u32,
+    k: u32,
+    mode: ConvMode,
+    silu_norm: bool,
+) {
     let (c, o, kk) = (cin as usize, cout as usize, k as usize);
     let raw: Vec<f32> = (0..o * c * kk * kk)
         .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
@@ -40,7 +50,18 @@ fn conv(gpu: &Gpu, kern: &Kernels, cin: u32, cout: u32, hw: u32, k: u32, mode: C
         let xt = ops.tensor_from(cin, hw, hw, &x).unwrap();
         let mut last = None;
         for _ in 0..REPS {
-            last = Some(ops.conv(&xt, &cw, mode, None).unwrap());
+            last = Some(if silu_norm {
+                let nw = NormWeights {
+                    gamma: weight(gpu, cin as usize),
+                    beta: weight(gpu, cin as usize),
+                    groups: 32,
+                    eps: 1e-6,
+                };
+                let affine = ops.norm_affine(&xt, &nw).unwrap();
+                ops.conv_normed(&xt, &affine, true, &cw, None).unwrap()
+            } else {
+                ops.conv(&xt, &cw, mode, None).unwrap()
+            });
         }
         pollster::block_on(ops.read_f32(last.as_ref().unwrap())).unwrap();
     };
@@ -57,7 +78,8 @@ fn conv(gpu: &Gpu, kern: &Kernels, cin: u32, cout: u32, hw: u32, k: u32, mode: C
     } as u64;
     let flop = 2.0 * (cin as u64 * cout as u64 * (k * k) as u64 * out * out) as f64 * REPS as f64;
     println!(
-        "conv {cin:>3}->{cout:<3} k{k} {mode:?} {hw}x{hw}: {:.3} s/op {:6.2} GFLOP/s",
+        "conv {cin:>3}->{cout:<3} k{k} {mode:?}{} {hw}x{hw}: {:.3} s/op {:6.2} GFLOP/s",
+        if silu_norm { " +GroupNorm+SiLU" } else { "" },
         s / REPS as f64,
         flop / s / 1e9
     );
@@ -113,16 +135,19 @@ fn main() {
     let filter = if has("quick") { "quick" } else { "" };
     let quick = filter == "quick";
     if quick {
-        conv(&gpu, &kern, 128, 128, 32, 3, ConvMode::Same);
-        conv(&gpu, &kern, 64, 64, 128, 3, ConvMode::Same);
+        conv(&gpu, &kern, 128, 128, 32, 3, ConvMode::Same, false);
+        conv(&gpu, &kern, 64, 64, 128, 3, ConvMode::Same, false);
+        conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, false);
+        conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, true);
         return;
     }
-    conv(&gpu, &kern, 512, 512, 32, 3, ConvMode::Same);
-    conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same);
-    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same);
-    conv(&gpu, &kern, 256, 128, 64, 1, ConvMode::Same);
-    conv(&gpu, &kern, 256, 256, 32, 3, ConvMode::Up);
-    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Down);
-    conv(&gpu, &kern, 128, 3, 128, 3, ConvMode::Same);
+    conv(&gpu, &kern, 512, 512, 32, 3, ConvMode::Same, false);
+    conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, false);
+    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same, false);
+    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same, true);
+    conv(&gpu, &kern, 256, 128, 64, 1, ConvMode::Same, false);
+    conv(&gpu, &kern, 256, 256, 32, 3, ConvMode::Up, false);
+    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Down, false);
+    conv(&gpu, &kern, 128, 3, 128, 3, ConvMode::Same, false);
     group_norm(&gpu, &kern, 256, 128);
 }
