@@ -4,9 +4,11 @@
 pub mod plan;
 mod pool;
 mod recorder;
+mod tensor;
 
-pub use pool::{BufferPool, Tensor, Weight};
+pub use pool::{BufferPool, Weight};
 pub use recorder::{Bind, Recorder};
+pub use tensor::{check_starts, Band, Tensor};
 
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex};

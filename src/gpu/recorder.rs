@@ -3,7 +3,7 @@
 //! `map_async` (awaited, never blocking on the web).
 
 use super::plan::{pack, Plan, PlanLog, PlannedBuffers};
-use super::pool::BufferSource;
+use super::tensor::BufferSource;
 use super::{BufferPool, Gpu, Tensor, Weight};
 use crate::{Error, Result};
 use std::sync::Arc;

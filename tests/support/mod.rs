@@ -2,6 +2,9 @@
 //! seeded generator, and tolerance checks that report the worst error and where it occurred.
 #![allow(dead_code)]
 
+use sdxl_vae::gpu::{BufferPool, Weight};
+use sdxl_vae::kernels::{ConvVariant, Kernels};
+use sdxl_vae::model::Ops;
 use sdxl_vae::{Gpu, GpuOptions};
 
 pub fn gpu() -> Gpu {
@@ -71,4 +74,43 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         panic!("{what}: element {i} got {} want {} (atol {atol}, rtol {rtol}); worst {err:.3e} at {at}", got[i], want[i]);
     }
     err
+}
+
+/// A device and its kernels, for the kernel tests.
+pub struct Env {
+    pub gpu: Gpu,
+    pub kern: Kernels,
+}
+
+pub fn env() -> Env {
+    let gpu = gpu();
+    let kern = Kernels::new(&gpu);
+    Env { gpu, kern }
+}
+
+/// One environment per convolution kernel variant.
+pub fn conv_envs() -> Vec<Env> {
+    let gpu = gpu();
+    [ConvVariant::Storage, ConvVariant::Uniform]
+        .into_iter()
+        .map(|v| {
+            let mut kern = Kernels::with_conv(&gpu, v);
+            // Small test shapes take the uniform-window kernel too.
+            kern.uniform_min_workgroups = 0;
+            Env {
+                gpu: gpu.clone(),
+                kern,
+            }
+        })
+        .collect()
+}
+
+impl Env {
+    pub fn ops(&self) -> Ops<'_> {
+        let pool = BufferPool::new(self.gpu.device().clone(), self.gpu.max_binding_bytes());
+        Ops::new(&self.gpu, pool, &self.kern).expect("ops")
+    }
+    pub fn weight(&self, data: &[f32]) -> Weight {
+        Weight::upload(self.gpu.device(), self.gpu.queue(), "test", data)
+    }
 }

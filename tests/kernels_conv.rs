@@ -1,0 +1,211 @@
+//! The convolution kernels (both variants: storage-buffer weights and uniform windows) against
+//! their naive CPU twin, whole and in row bands, with and without GroupNorm applied on load.
+
+mod support;
+
+use sdxl_vae::cpu;
+use sdxl_vae::kernels::conv2d::{self, out_size, relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::group_norm::NormWeights;
+use support::{assert_close, conv_envs, Env, Rng};
+
+#[allow(clippy::too_many_arguments)]
+fn run_conv(
+    e: &Env,
+    rng: &mut Rng,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    mode: ConvMode,
+    residual: bool,
+    starts: &[u32],
+) {
+    let x = rng.vec(cin * h * w, -1.0, 1.0);
+    let wt = rng.vec(cout * cin * k * k, -0.5, 0.5);
+    let b = rng.vec(cout, -0.5, 0.5);
+    let (oh, ow) = out_size(mode, h as u32, w as u32);
+    let r = rng.vec(cout * (oh * ow) as usize, -1.0, 1.0);
+    let want = cpu::conv2d(
+        &x,
+        (cin, h, w),
+        &wt,
+        &b,
+        cout,
+        k,
+        mode,
+        residual.then_some(&r[..]),
+    );
+    let cw = ConvWeights {
+        weight: e.weight(&relayout(&wt, cout, cin, k)),
+        bias: e.weight(&b),
+        cin: cin as u32,
+        cout: cout as u32,
+        k: k as u32,
+    };
+    let mut ops = e.ops();
+    let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+    let xt = ops.reband(&xt, starts).unwrap();
+    let out_starts = conv2d::out_starts(mode, starts).unwrap();
+    let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
+    let rt = ops.reband(&rt, &out_starts).unwrap();
+    let out = ops.conv(&xt, &cw, mode, residual.then_some(&rt)).unwrap();
+    assert_eq!((out.c, out.h, out.w), (cout as u32, oh, ow));
+    assert_eq!(out.starts(), out_starts);
+    let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+    assert_close(
+        &format!("conv {cin}->{cout} {h}x{w} k{k} {mode:?} res={residual} bands {starts:?}"),
+        &got,
+        &want,
+        1e-5,
+        1e-4,
+    );
+}
+
+#[test]
+fn conv2d_matches_cpu_twin() {
+    for e in &conv_envs() {
+        let mut rng = Rng(1);
+        let cases = [
+            (3, 5, 7, 9, 3, ConvMode::Same, false),
+            (4, 8, 1, 1, 3, ConvMode::Same, true),
+            (1, 1, 1, 13, 3, ConvMode::Same, false),
+            (5, 3, 6, 10, 3, ConvMode::Down, false),
+            (7, 9, 7, 5, 3, ConvMode::Down, true),
+            (6, 7, 5, 3, 3, ConvMode::Up, true),
+            (2, 4, 1, 1, 3, ConvMode::Up, false),
+            (8, 12, 9, 13, 1, ConvMode::Same, true),
+            (33, 6, 4, 37, 1, ConvMode::Same, false),
+            (40, 36, 12, 11, 3, ConvMode::Same, true),
+            // Rows wider than one invocation's 16 pixels, channel counts not multiples of 8.
+            (3, 13, 5, 35, 3, ConvMode::Up, true),
+            (9, 10, 6, 34, 3, ConvMode::Down, false),
+            (17, 9, 3, 50, 3, ConvMode::Same, false),
+            // More input channels than one uniform window holds: chunks accumulate into the output.
+            (240, 10, 4, 21, 3, ConvMode::Same, true),
+            (232, 9, 4, 6, 3, ConvMode::Up, false),
+        ];
+        for (cin, cout, h, w, k, mode, res) in cases {
+            run_conv(e, &mut rng, cin, cout, h, w, k, mode, res, &[0]);
+        }
+    }
+}
+
+/// Row-banded input: each output band reads its input band and the halo rows copied from the
+/// neighbours, including one-row bands and bands whose halo rows are image edges.
+#[test]
+fn conv2d_over_row_bands_matches_cpu_twin() {
+    for e in &conv_envs() {
+        let mut rng = Rng(11);
+        type Case = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            ConvMode,
+            bool,
+            &'static [u32],
+        );
+        let cases: [Case; 8] = [
+            (5, 9, 12, 11, 3, ConvMode::Same, true, &[0, 3, 7]),
+            (
+                3,
+                4,
+                7,
+                20,
+                3,
+                ConvMode::Same,
+                false,
+                &[0, 1, 2, 3, 4, 5, 6],
+            ),
+            (6, 8, 9, 5, 1, ConvMode::Same, true, &[0, 4]),
+            (4, 7, 6, 9, 3, ConvMode::Up, true, &[0, 2, 3]),
+            (2, 3, 3, 4, 3, ConvMode::Up, false, &[0, 1, 2]),
+            (5, 6, 12, 10, 3, ConvMode::Down, true, &[0, 4, 8, 10]),
+            (3, 5, 8, 7, 3, ConvMode::Down, false, &[0, 2, 4, 6]),
+            (20, 17, 16, 35, 3, ConvMode::Same, true, &[0, 5, 11]),
+        ];
+        for (cin, cout, h, w, k, mode, res, starts) in cases {
+            run_conv(e, &mut rng, cin, cout, h, w, k, mode, res, starts);
+        }
+    }
+}
+
+/// GroupNorm (+ SiLU) applied by the convolution as it loads its input equals GroupNorm, then
+/// the convolution, on the CPU: zero padding stays zero after the norm.
+#[test]
+fn conv2d_with_input_group_norm_matches_cpu_twins() {
+    for e in &conv_envs() {
+        let mut rng = Rng(13);
+        type Case = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            bool,
+            bool,
+            &'static [u32],
+        );
+        let cases: [Case; 6] = [
+            (8, 5, 6, 9, 3, true, false, &[0]),
+            (16, 12, 7, 20, 3, false, true, &[0, 3]),
+            (12, 7, 5, 4, 1, false, false, &[0]),
+            (32, 9, 9, 17, 3, true, true, &[0, 2, 3, 8]),
+            (8, 4, 4, 4, 1, true, true, &[0, 1]),
+            (232, 6, 5, 7, 3, true, true, &[0, 2]),
+        ];
+        for (cin, cout, h, w, k, silu, residual, starts) in cases {
+            let groups = 4;
+            let x: Vec<f32> = rng
+                .vec(cin * h * w, -2.0, 2.0)
+                .iter()
+                .map(|v| v + 3.0)
+                .collect();
+            let gamma = rng.vec(cin, 0.5, 1.5);
+            let beta = rng.vec(cin, -0.5, 0.5);
+            let wt = rng.vec(cout * cin * k * k, -0.5, 0.5);
+            let b = rng.vec(cout, -0.5, 0.5);
+            let r = rng.vec(cout * h * w, -1.0, 1.0);
+            let normed = cpu::group_norm(&x, cin, h * w, groups, &gamma, &beta, 1e-6, silu);
+            let want = cpu::conv2d(
+                &normed,
+                (cin, h, w),
+                &wt,
+                &b,
+                cout,
+                k,
+                ConvMode::Same,
+                residual.then_some(&r[..]),
+            );
+            let nw = NormWeights {
+                gamma: e.weight(&gamma),
+                beta: e.weight(&beta),
+                groups: groups as u32,
+                eps: 1e-6,
+            };
+            let cw = ConvWeights {
+                weight: e.weight(&relayout(&wt, cout, cin, k)),
+                bias: e.weight(&b),
+                cin: cin as u32,
+                cout: cout as u32,
+                k: k as u32,
+            };
+            let mut ops = e.ops();
+            let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+            let xt = ops.reband(&xt, starts).unwrap();
+            let rt = ops
+                .tensor_from(cout as u32, h as u32, w as u32, &r)
+                .unwrap();
+            let rt = ops.reband(&rt, starts).unwrap();
+            let affine = ops.norm_affine(&xt, &nw).unwrap();
+            let out = ops
+                .conv_normed(&xt, &affine, silu, &cw, residual.then_some(&rt))
+                .unwrap();
+            let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+            let what = format!("norm+conv {cin}->{cout} {h}x{w} k{k} silu={silu} bands {starts:?}");
+            assert_close(&what, &got, &want, 1e-4, 1e-4);
+        }
+    }
+}
