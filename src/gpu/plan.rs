@@ -99,11 +99,11 @@ impl PlannedBuffers {
     pub fn new(pool: &Arc<BufferPool>, plan: &Plan) -> Result<PlannedBuffers> {
         let mut bufs = Vec::with_capacity(plan.sizes.len());
         for &size in &plan.sizes {
-            match pool.take_exact(size) {
+            match pool.take_exact(size, "planned activations") {
                 Ok(b) => bufs.push(b),
                 Err(e) => {
                     for b in bufs {
-                        pool.return_free(b);
+                        pool.give_back(b);
                     }
                     return Err(e);
                 }
@@ -131,7 +131,7 @@ impl PlannedBuffers {
 impl Drop for PlannedBuffers {
     fn drop(&mut self) {
         for b in self.bufs.drain(..) {
-            self.pool.return_free(b);
+            self.pool.give_back(b);
         }
     }
 }

@@ -14,10 +14,6 @@ struct PoolState {
     free: Vec<wgpu::Buffer>,
     allocated: u64,
     peak: u64,
-    /// Bytes requested by tensors alive now, and at most so far: what a pool that never
-    /// wasted a byte would hold.
-    in_use: u64,
-    peak_in_use: u64,
 }
 
 /// Buffer sizes are rounded up to one of 8 steps per power of two (at most 12.5% more), so that
@@ -60,46 +56,11 @@ impl BufferPool {
     }
 
     /// A free buffer of at least `size` bytes (the smallest), else a new one of `size`.
-    pub(crate) fn take_exact(&self, size: u64) -> Result<wgpu::Buffer> {
+    pub(crate) fn take_exact(&self, size: u64, what: &str) -> Result<wgpu::Buffer> {
         let mut st = self
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
-        let best = (st.free.iter().enumerate())
-            .filter(|(_, b)| b.size() >= size)
-            .min_by_key(|(_, b)| b.size())
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            return Ok(st.free.swap_remove(i));
-        }
-        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("activations"),
-            size,
-            usage: STORAGE,
-            mapped_at_creation: false,
-        });
-        st.allocated += buf.size();
-        st.peak = st.peak.max(st.allocated);
-        Ok(buf)
-    }
-
-    /// Puts a buffer taken with [`BufferPool::take_exact`] back on the free list.
-    pub(crate) fn return_free(&self, buf: wgpu::Buffer) {
-        if let Ok(mut st) = self.state.lock() {
-            st.free.push(buf);
-        }
-    }
-
-    /// A buffer of at least `bytes`: the smallest free one that fits, else a new one.
-    pub(crate) fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
-        self.check(bytes, what)?;
-        let mut st = self
-            .state
-            .lock()
-            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
-        let size = self.rounded(bytes);
-        st.in_use += size;
-        st.peak_in_use = st.peak_in_use.max(st.in_use);
         let best = (st.free.iter().enumerate())
             .filter(|(_, b)| b.size() >= size)
             .min_by_key(|(_, b)| b.size())
@@ -118,21 +79,22 @@ impl BufferPool {
         Ok(buf)
     }
 
+    /// A buffer for `bytes` (within the binding limit), of its size class.
+    pub(crate) fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
+        self.check(bytes, what)?;
+        self.take_exact(self.rounded(bytes), what)
+    }
+
     /// The size a buffer for `bytes` is made with: its size class, within the binding limit.
     pub(crate) fn rounded(&self, bytes: u64) -> u64 {
         size_class(bytes).min(self.max_binding.max(bytes).next_multiple_of(4))
     }
 
-    pub(crate) fn give_back(&self, buf: wgpu::Buffer, bytes: u64) {
+    /// Puts a buffer back on the free list.
+    pub(crate) fn give_back(&self, buf: wgpu::Buffer) {
         if let Ok(mut st) = self.state.lock() {
-            st.in_use -= self.rounded(bytes);
             st.free.push(buf);
         }
-    }
-
-    /// Most bytes the tensors alive at one time have requested (a lower bound for `allocated`).
-    pub fn peak_in_use(&self) -> u64 {
-        self.state.lock().map(|s| s.peak_in_use).unwrap_or(0)
     }
 
     /// Bytes held in activation buffers now, and at most so far.

@@ -45,8 +45,6 @@ struct TensorInner {
     pool: Arc<BufferPool>,
     owner: Owner,
     bands: Vec<Band>,
-    /// Bytes requested for each band: the largest band's, so all bands share one size class.
-    band_bytes: u64,
     /// Whether every band's halo rows hold their neighbours' current values.
     halos_valid: AtomicBool,
 }
@@ -57,7 +55,7 @@ impl Drop for TensorInner {
         match &self.owner {
             Owner::Pool => {
                 for b in self.bands.drain(..) {
-                    self.pool.give_back(b.buf, self.band_bytes);
+                    self.pool.give_back(b.buf);
                 }
             }
             Owner::Planning(log, ids) => {
@@ -132,6 +130,7 @@ impl Tensor {
             })
             .max()
             .unwrap_or(0);
+        // Every band asks for the largest band's bytes, so all share one size class.
         let band_bytes = 4 * c as u64 * rows_max as u64 * w as u64;
         let mut planned = match source {
             BufferSource::Planned(p) => p.next(n),
@@ -145,7 +144,6 @@ impl Tensor {
                 _ => Owner::Pool,
             },
             bands: Vec::new(),
-            band_bytes,
             halos_valid: AtomicBool::new(n == 1),
         };
         for (i, &y0) in starts.iter().enumerate() {
