@@ -3,24 +3,16 @@
 //! a 37×29 image, whose sides are not multiples of 8, so padding and cropping are exercised.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use tempfile::TempDir;
 
+mod cli_support;
+use cli_support::{read_npy, s, sdxl_vae, write_npy};
+
 const SCALING: f32 = 0.13025;
-
-fn sdxl_vae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sdxl-vae"))
-        .args(args)
-        .output()
-        .expect("the sdxl-vae binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
 
 fn small_config() -> VaeConfig {
     VaeConfig {
@@ -53,26 +45,6 @@ fn write_png(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
     });
     img.save(&path).expect("write png");
     path
-}
-
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).expect("read npy");
-    let npy = npyz::NpyFile::new(&bytes[..]).expect("parse npy");
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().expect("f32 npy"))
-}
-
-fn write_npy(path: &Path, shape: &[u64], data: &[f32]) {
-    use npyz::WriterBuilder;
-    let file = std::fs::File::create(path).expect("create npy");
-    let mut w = npyz::WriteOptions::<f32>::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(file)
-        .begin_nd()
-        .expect("npy header");
-    w.extend(data.iter().copied()).expect("npy data");
-    w.finish().expect("npy finish");
 }
 
 /// Runs `sdxl-vae encode` on `image`, whatever the outcome.

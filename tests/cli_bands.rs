@@ -1,30 +1,14 @@
 //! Row banding from the command line: `--max-buffer` splits activations into row bands without
 //! changing the result, and a dry run shows a 1024² encode and decode fit WebGPU's default limits.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use tempfile::TempDir;
 
-fn sdxl_vae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sdxl-vae"))
-        .args(args)
-        .output()
-        .expect("the sdxl-vae binary runs")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
-fn read_npy(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).expect("read npy");
-    let npy = npyz::NpyFile::new(&bytes[..]).expect("parse npy");
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec::<f32>().expect("f32 npy"))
-}
+mod cli_support;
+use cli_support::{read_npy, s, sdxl_vae, write_npy};
 
 /// `key=value` fields of the last stdout line, which must start with `prefix`.
 fn fields(out: &Output, prefix: &str) -> Vec<(String, f64)> {
@@ -60,18 +44,7 @@ fn decode_in_row_bands_equals_the_unbanded_decode() {
     let z: Vec<f32> = (0..4 * h * w)
         .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * 2.0)
         .collect();
-    {
-        use npyz::WriterBuilder;
-        let f = std::fs::File::create(&latent).expect("create npy");
-        let mut wr = npyz::WriteOptions::<f32>::new()
-            .default_dtype()
-            .shape(&[1, 4, h, w])
-            .writer(f)
-            .begin_nd()
-            .expect("npy header");
-        wr.extend(z.iter().copied()).expect("npy data");
-        wr.finish().expect("npy finish");
-    }
+    write_npy(&latent, &[1, 4, h, w], &z);
     let mut raws = Vec::new();
     for max in [None, Some("200K"), Some("80K")] {
         let (png, raw) = (dir.path().join("o.png"), dir.path().join("o.npy"));

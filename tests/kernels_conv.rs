@@ -4,7 +4,7 @@
 mod support;
 
 use sdxl_vae::cpu;
-use sdxl_vae::kernels::conv2d::{self, out_size, relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};
 use sdxl_vae::kernels::group_norm::NormWeights;
 use support::{assert_close, conv_envs, Env, Rng};
 
@@ -36,13 +36,7 @@ fn run_conv(
         mode,
         residual.then_some(&r[..]),
     );
-    let cw = ConvWeights {
-        weight: e.weight(&relayout(&wt, cout, cin, k)),
-        bias: e.weight(&b),
-        cin: cin as u32,
-        cout: cout as u32,
-        k: k as u32,
-    };
+    let cw = e.conv_weights(&wt, &b, cout, cin, k);
     let mut ops = e.ops();
     let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
     let xt = ops.reband(&xt, starts).unwrap();
@@ -185,13 +179,7 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
                 groups: groups as u32,
                 eps: 1e-6,
             };
-            let cw = ConvWeights {
-                weight: e.weight(&relayout(&wt, cout, cin, k)),
-                bias: e.weight(&b),
-                cin: cin as u32,
-                cout: cout as u32,
-                k: k as u32,
-            };
+            let cw = e.conv_weights(&wt, &b, cout, cin, k);
             let mut ops = e.ops();
             let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
             let xt = ops.reband(&xt, starts).unwrap();

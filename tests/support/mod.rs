@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use sdxl_vae::gpu::{BufferPool, Weight};
+use sdxl_vae::kernels::conv2d::{relayout, ConvWeights};
 use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
 use sdxl_vae::{Gpu, GpuOptions};
@@ -110,6 +111,24 @@ impl Env {
         let pool = BufferPool::new(self.gpu.device().clone(), self.gpu.max_binding_bytes());
         Ops::new(&self.gpu, pool, &self.kern).expect("ops")
     }
+    /// Conv weights from PyTorch's `[cout, cin, k, k]` layout and a bias.
+    pub fn conv_weights(
+        &self,
+        wt: &[f32],
+        bias: &[f32],
+        cout: usize,
+        cin: usize,
+        k: usize,
+    ) -> ConvWeights {
+        ConvWeights {
+            weight: self.weight(&relayout(wt, cout, cin, k)),
+            bias: self.weight(bias),
+            cin: cin as u32,
+            cout: cout as u32,
+            k: k as u32,
+        }
+    }
+
     pub fn weight(&self, data: &[f32]) -> Weight {
         Weight::upload(self.gpu.device(), self.gpu.queue(), "test", data)
     }
