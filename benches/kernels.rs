@@ -1,6 +1,6 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick] [storage|uniform]`. Prints GFLOP/s; asserts nothing.
+//! Run: `cargo bench --bench kernels [quick] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
 use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
@@ -127,6 +127,8 @@ fn main() {
         ConvVariant::Storage
     } else if has("uniform") {
         ConvVariant::Uniform
+    } else if has("texture") {
+        ConvVariant::Texture
     } else {
         ConvVariant::for_gpu(&gpu)
     };

@@ -64,3 +64,65 @@ fn bench_rejects_sizes_that_are_not_multiples_of_8() {
         "{stderr}"
     );
 }
+
+/// Runs `sdxl-vae` with `args`, asserting success; returns stdout.
+fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sdxl-vae"))
+        .args(args)
+        .output()
+        .expect("run sdxl-vae");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `bench --profile` submits and times every dispatch on its own: the dispatches it counts per
+/// kernel add up to what the dry run records for the same call, and the convolutions are there.
+#[test]
+fn bench_profile_times_every_dispatch() {
+    let common = ["bench", "--weights", "synthetic", "--size", "16"];
+    let profile = run_ok(&[&common[..], &["--profile"]].concat());
+    println!("{profile}");
+    let dry = run_ok(&[&common[..], &["--dry-run"]].concat());
+    let recorded = |phase: &str| -> u64 {
+        let key = format!("{phase}_dispatches=");
+        let last = dry.lines().last().unwrap_or_default();
+        let v = last
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix(key.as_str()));
+        v.and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {last}"))
+    };
+    for phase in ["encode", "decode"] {
+        let head = format!("{phase} 16x16: ");
+        let section: Vec<&str> = profile
+            .lines()
+            .skip_while(|l| !l.starts_with(&head))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .collect();
+        let kernels: Vec<(&str, u64)> = section
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f[0], f[1].parse().unwrap())
+            })
+            .collect();
+        assert!(
+            kernels
+                .iter()
+                .any(|(k, n)| k.starts_with("conv2d") && *n > 10),
+            "{phase}: {kernels:?}"
+        );
+        // The dry run's decode stops at the decoder's output, before the conversion to pixels.
+        let timed: u64 = kernels
+            .iter()
+            .filter(|(k, _)| !["copies", "tensor_to_image"].contains(k))
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(timed, recorded(phase), "{phase}: {kernels:?}");
+    }
+}

@@ -12,7 +12,7 @@ fn all_shaders_validate_with_naga() {
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 10);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 12);
 }
 
 /// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
@@ -23,6 +23,8 @@ fn params_structs_match_wgsl_sizes() {
     let rust: &[(&str, usize)] = &[
         ("conv2d", size_of::<conv2d::ConvParams>()),
         ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture", size_of::<conv2d::ConvParams>()),
+        ("pack_input", size_of::<conv2d::PackParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
         ("group_norm_merge", size_of::<group_norm::MergeParams>()),
         ("group_norm_apply", size_of::<group_norm::ApplyParams>()),
@@ -59,6 +61,7 @@ fn conv2d_matches_its_generator() {
     for (variant, file) in [
         ("storage", "conv2d.wgsl"),
         ("uniform", "conv2d_uniform.wgsl"),
+        ("texture", "conv2d_texture.wgsl"),
     ] {
         let out = std::process::Command::new("python3")
             .arg(format!("{dir}/gen_conv2d.py"))

@@ -3,7 +3,7 @@
 
 use super::{round8, Image, Latent, Vae, LATENT_CHANNELS};
 use crate::gpu::plan::Plan;
-use crate::gpu::{BufferPool, Tensor};
+use crate::gpu::{texture_bytes, BufferPool, Tensor};
 use crate::model::Ops;
 use crate::Result;
 use std::sync::Arc;
@@ -15,10 +15,11 @@ pub struct DryRun {
     pub bands: usize,
     /// Compute dispatches in its one submission.
     pub dispatches: u32,
-    /// Most bytes of activation buffers held at once (weights not included).
+    /// Most bytes of activation buffers held at once (weights not included), the convolutions'
+    /// input texture included.
     pub peak_activation_bytes: u64,
-    /// Most bytes the activations alive at one time requested: what a pool that never wasted
-    /// a byte would hold.
+    /// Most bytes the activations alive at one time requested, plus the input texture: what a
+    /// pool that never wasted a byte would hold.
     pub peak_live_bytes: u64,
 }
 
@@ -62,7 +63,7 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live,
+            peak_live_bytes: plan.peak_live + texture_bytes(plan.texture),
         };
         let (lw, lh) = (round8(width) / 8, round8(height) / 8);
         let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
@@ -74,7 +75,7 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live,
+            peak_live_bytes: plan.peak_live + texture_bytes(plan.texture),
         };
         Ok((enc, dec))
     }

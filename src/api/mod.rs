@@ -3,7 +3,7 @@
 
 use crate::gpu::BufferPool;
 pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
-use crate::kernels::Kernels;
+use crate::kernels::{ConvVariant, Kernels};
 use crate::model::{AutoencoderKl, Ops, WeightStore};
 use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
 use crate::{Error, Result};
@@ -95,6 +95,8 @@ pub struct LoadOptions {
     /// Most bytes of any one activation buffer (default: the device's binding limit); see
     /// [`Vae::set_max_band_bytes`].
     pub max_band_bytes: Option<u64>,
+    /// The convolution kernel (default: [`ConvVariant::for_gpu`]); for comparing kernels.
+    pub conv_kernel: Option<ConvVariant>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
@@ -183,7 +185,10 @@ impl Vae {
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: Kernels::new(gpu),
+            kernels: match opts.conv_kernel {
+                Some(v) => Kernels::with_conv(gpu, v),
+                None => Kernels::new(gpu),
+            },
             max_band_bytes: opts.max_band_bytes,
         }
     }

@@ -14,6 +14,13 @@ struct PoolState {
     free: Vec<wgpu::Buffer>,
     allocated: u64,
     peak: u64,
+    /// The convolutions' input texture (see [`BufferPool::input_texture`]) and its size.
+    texture: Option<(wgpu::TextureView, [u32; 3])>,
+}
+
+/// Bytes of an rgba32float texture of `size` (width, height, layers).
+pub fn texture_bytes(size: [u32; 3]) -> u64 {
+    16 * size.iter().map(|&d| d as u64).product::<u64>()
 }
 
 /// Buffer sizes are rounded up to one of 8 steps per power of two (at most 12.5% more), so that
@@ -105,13 +112,62 @@ impl BufferPool {
             .unwrap_or((0, 0))
     }
 
-    /// Frees every idle buffer.
+    /// Frees every idle buffer, and the input texture.
     pub fn trim(&self) {
         if let Ok(mut st) = self.state.lock() {
             let freed: u64 = st.free.iter().map(|b| b.size()).sum();
             st.free.clear();
             st.allocated -= freed;
+            if let Some((_, size)) = st.texture.take() {
+                st.allocated -= texture_bytes(size);
+            }
         }
+    }
+
+    /// The rgba32float texture array that `pack_input.wgsl` writes and `conv2d_texture.wgsl`
+    /// reads, at least `size` (width, height, layers). One texture serves every convolution:
+    /// it is replaced by one covering both sizes when a larger one is asked for (work already
+    /// recorded keeps the old one alive until it has run).
+    pub(crate) fn input_texture(&self, size: [u32; 3]) -> Result<wgpu::TextureView> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        if let Some((view, have)) = &st.texture {
+            if (0..3).all(|i| have[i] >= size[i]) {
+                return Ok(view.clone());
+            }
+        }
+        let old = st.texture.take().map(|(_, s)| s);
+        let size = match old {
+            Some(o) => {
+                st.allocated -= texture_bytes(o);
+                [0, 1, 2].map(|i| o[i].max(size[i]))
+            }
+            None => size,
+        };
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("conv input texture"),
+            size: wgpu::Extent3d {
+                width: size[0],
+                height: size[1],
+                depth_or_array_layers: size[2],
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        st.allocated += texture_bytes(size);
+        st.peak = st.peak.max(st.allocated);
+        st.texture = Some((view.clone(), size));
+        Ok(view)
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Bind<'b> {
     /// `size` bytes of a weight buffer from byte `offset` (a uniform window).
     WeightWindow(&'b Weight, u64, u64),
     Raw(&'b wgpu::Buffer),
+    /// A texture view (sampled or storage, as the kernel declares it).
+    Texture(&'b wgpu::TextureView),
 }
 
 fn band_binding(t: &Tensor, i: usize) -> wgpu::BindingResource<'_> {
@@ -38,6 +40,10 @@ enum Alloc {
     Planning {
         log: PlanLog,
         stand_in: wgpu::Buffer,
+        /// The largest input texture asked for (width, height, layers), and what stands in
+        /// for it.
+        texture: [u32; 3],
+        texture_stand_in: wgpu::TextureView,
     },
     /// The buffers of a plan made by a planning recording of the same call.
     Planned(PlannedBuffers),
@@ -102,6 +108,24 @@ impl<'g> Recorder<'g> {
             alloc: Alloc::Planning {
                 log: Default::default(),
                 stand_in,
+                texture: [0; 3],
+                texture_stand_in: gpu
+                    .device
+                    .create_texture(&wgpu::TextureDescriptor {
+                        label: Some("planning stand-in"),
+                        size: wgpu::Extent3d {
+                            width: 1,
+                            height: 1,
+                            depth_or_array_layers: 1,
+                        },
+                        mip_level_count: 1,
+                        sample_count: 1,
+                        dimension: wgpu::TextureDimension::D2,
+                        format: wgpu::TextureFormat::Rgba32Float,
+                        usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                        view_formats: &[],
+                    })
+                    .create_view(&Default::default()),
             },
         })
     }
@@ -110,6 +134,10 @@ impl<'g> Recorder<'g> {
     /// of the same call.
     pub fn planned(gpu: &'g Gpu, pool: Arc<BufferPool>, plan: &Plan) -> Result<Recorder<'g>> {
         let planned = PlannedBuffers::new(&pool, plan)?;
+        if plan.texture.iter().all(|&d| d > 0) {
+            // Made once, at the largest size the call needs.
+            pool.input_texture(plan.texture)?;
+        }
         let mut rec = Recorder::new(gpu, pool)?;
         rec.alloc = Alloc::Planned(planned);
         Ok(rec)
@@ -118,11 +146,14 @@ impl<'g> Recorder<'g> {
     /// The buffer plan of a planning recording (whose tensors must all be dropped first).
     pub fn into_plan(self) -> Result<Plan> {
         match &self.alloc {
-            Alloc::Planning { log, .. } => {
+            Alloc::Planning { log, texture, .. } => {
                 let log = log
                     .lock()
                     .map_err(|_| Error::Input("plan log poisoned".into()))?;
-                Ok(pack(&log.events))
+                Ok(Plan {
+                    texture: *texture,
+                    ..pack(&log.events)
+                })
             }
             _ => Err(Error::Input("internal: not a planning recording".into())),
         }
@@ -148,10 +179,25 @@ impl<'g> Recorder<'g> {
     ) -> Result<Tensor> {
         let source = match &self.alloc {
             Alloc::Greedy => BufferSource::Pool,
-            Alloc::Planning { log, stand_in } => BufferSource::Planning(log, stand_in),
+            Alloc::Planning { log, stand_in, .. } => BufferSource::Planning(log, stand_in),
             Alloc::Planned(p) => BufferSource::Planned(p),
         };
         Tensor::banded_from(&self.pool, &source, c, h, w, starts, what)
+    }
+
+    /// The convolutions' input texture, at least `size` (width, height, layers): see
+    /// [`BufferPool::input_texture`]. A planning recording notes the size and allocates nothing.
+    pub fn input_texture(&mut self, size: [u32; 3]) -> Result<wgpu::TextureView> {
+        if let Alloc::Planning {
+            texture,
+            texture_stand_in,
+            ..
+        } = &mut self.alloc
+        {
+            *texture = [0, 1, 2].map(|i| texture[i].max(size[i]));
+            return Ok(texture_stand_in.clone());
+        }
+        self.pool.input_texture(size)
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels).
@@ -231,6 +277,7 @@ impl<'g> Recorder<'g> {
                         })
                     }
                     Bind::Raw(b) => b.as_entire_binding(),
+                    Bind::Texture(v) => wgpu::BindingResource::TextureView(v),
                 };
                 wgpu::BindGroupEntry {
                     binding: i as u32,
@@ -247,11 +294,57 @@ impl<'g> Recorder<'g> {
             layout: &kernel.layout,
             entries: &entries,
         });
-        let mut pass = self.encoder.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        #[cfg(not(target_arch = "wasm32"))]
+        let profiling = self
+            .gpu
+            .profile
+            .lock()
+            .map(|p| p.is_some())
+            .unwrap_or(false);
+        #[cfg(not(target_arch = "wasm32"))]
+        if profiling {
+            self.run_now("copies");
+        }
+        {
+            let mut pass = self.encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&kernel.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        }
         self.dispatches += 1;
+        #[cfg(not(target_arch = "wasm32"))]
+        if profiling {
+            self.run_now(kernel.name);
+        }
+    }
+
+    /// Profiling: submits what is recorded, waits for it, and adds the wall time to `what`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn run_now(&mut self, what: &'static str) {
+        let device = &self.gpu.device;
+        let encoder = std::mem::replace(
+            &mut self.encoder,
+            device.create_command_encoder(&Default::default()),
+        );
+        let t = std::time::Instant::now();
+        self.gpu.queue.submit([encoder.finish()]);
+        let _ = device.poll(wgpu::PollType::wait_indefinitely());
+        let seconds = t.elapsed().as_secs_f64();
+        if let Ok(mut p) = self.gpu.profile.lock() {
+            if let Some(p) = p.as_mut() {
+                match p.iter_mut().find(|k| k.kernel == what) {
+                    Some(k) => {
+                        k.dispatches += 1;
+                        k.seconds += seconds;
+                    }
+                    None => p.push(super::KernelTime {
+                        kernel: what,
+                        dispatches: 1,
+                        seconds,
+                    }),
+                }
+            }
+        }
     }
 
     /// Finishes the recording without submitting it and reports the first validation or

@@ -7,6 +7,30 @@ use crate::{Error, Result};
 /// the generated `conv2d.wgsl`; see `gen_conv2d.py`).
 pub const PIXELS: u32 = 16;
 pub const WORKGROUP: [u32; 2] = [16, 4];
+/// The same for `conv2d_texture.wgsl`.
+pub const TEXTURE_PIXELS: u32 = 8;
+pub const TEXTURE_WORKGROUP: [u32; 2] = [8, 4];
+
+/// Parameters of `pack_input.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    pub cin: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_row0: u32,
+    pub in_rows: u32,
+    pub tex_w: u32,
+    pub norm: u32,
+    pub _pad: u32,
+}
+
+/// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
+/// band of `rows` rows: a zero border column and row on each side, and columns of slack on the
+/// right so that the pixels of a last, partly used invocation read zeros too.
+pub fn texture_size(cin: u32, w: u32, rows: u32) -> [u32; 3] {
+    [w + 2 + 2 * TEXTURE_PIXELS, rows + 2, cin.div_ceil(4)]
+}
 
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,6 +277,43 @@ pub fn conv2d(
             Some(n) => Bind::Tensor(n.affine),
             None => Bind::Raw(&kern.dummy),
         };
+        if let Some((conv_tex, pack)) = &kern.conv2d_texture {
+            let size = texture_size(cw.cin, x.w, ib.rows);
+            let limits = rec.gpu.device().limits();
+            if size[0].max(size[1]) <= limits.max_texture_dimension_2d
+                && size[2] <= limits.max_texture_array_layers
+            {
+                let view = rec.input_texture(size)?;
+                let pp = PackParams {
+                    cin: cw.cin,
+                    in_h: x.h,
+                    in_w: x.w,
+                    in_row0: ib.row0,
+                    in_rows: ib.rows,
+                    tex_w: size[0],
+                    norm: p.norm,
+                    _pad: 0,
+                };
+                rec.dispatch(
+                    pack,
+                    &[Bind::Band(x, i), affine.clone(), Bind::Texture(&view)],
+                    bytemuck::bytes_of(&pp),
+                    [size[0].div_ceil(8), size[1].div_ceil(8), size[2]],
+                );
+                let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(TEXTURE_WORKGROUP[0]);
+                let gy = (ob.y1 - ob.y0).div_ceil(TEXTURE_WORKGROUP[1]);
+                windowed(rec, conv_tex, cw, &p, residual.is_some(), [gx, gy], |off| {
+                    vec![
+                        Bind::Texture(&view),
+                        Bind::WeightWindow(&cw.weight, off, 16 * WINDOW),
+                        Bind::Weight(&cw.bias),
+                        res.clone(),
+                        Bind::Band(&out, i),
+                    ]
+                });
+                continue;
+            }
+        }
         let gx = ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]);
         let gy = (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]);
         // Uniform windows pay off for 3×3 stride-1 convolutions with work for every core in
@@ -277,28 +338,48 @@ pub fn conv2d(
             );
             continue;
         };
-        // One dispatch per block of 8 output channels and window of input channels.
-        let chunk = window_channels(cw.k);
-        let kk = (cw.k * cw.k) as u64;
-        for b in 0..blocks {
-            for ci0 in (0..cw.cin).step_by(chunk as usize) {
-                let ci1 = (ci0 + chunk).min(cw.cin);
-                let mut q = p;
-                (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
-                q.accumulate = (ci0 > 0) as u32;
-                q.has_residual = (residual.is_some() && ci1 == cw.cin) as u32;
-                let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
-                let binds = [
-                    Bind::Band(x, i),
-                    Bind::WeightWindow(&cw.weight, offset, 16 * WINDOW),
-                    Bind::Weight(&cw.bias),
-                    res.clone(),
-                    Bind::Band(&out, i),
-                    affine.clone(),
-                ];
-                rec.dispatch(uniform, &binds, bytemuck::bytes_of(&q), [gx, gy, 1]);
-            }
-        }
+        windowed(rec, uniform, cw, &p, residual.is_some(), [gx, gy], |off| {
+            vec![
+                Bind::Band(x, i),
+                Bind::WeightWindow(&cw.weight, off, 16 * WINDOW),
+                Bind::Weight(&cw.bias),
+                res.clone(),
+                Bind::Band(&out, i),
+                affine.clone(),
+            ]
+        });
     }
     Ok(out)
+}
+
+/// Records a uniform-window kernel: one dispatch per block of 8 output channels and window of
+/// input channels, the later windows accumulating; `binds` gives the bindings for the window at
+/// a byte offset into the weights.
+fn windowed<'b>(
+    rec: &mut Recorder,
+    kernel: &crate::kernels::Kernel,
+    cw: &ConvWeights,
+    p: &ConvParams,
+    residual: bool,
+    groups: [u32; 2],
+    binds: impl Fn(u64) -> Vec<Bind<'b>>,
+) {
+    let chunk = window_channels(cw.k);
+    let kk = (cw.k * cw.k) as u64;
+    for b in 0..cw.cout.div_ceil(8) {
+        for ci0 in (0..cw.cin).step_by(chunk as usize) {
+            let ci1 = (ci0 + chunk).min(cw.cin);
+            let mut q = *p;
+            (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
+            q.accumulate = (ci0 > 0) as u32;
+            q.has_residual = (residual && ci1 == cw.cin) as u32;
+            let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
+            rec.dispatch(
+                kernel,
+                &binds(offset),
+                bytemuck::bytes_of(&q),
+                [groups[0], groups[1], 1],
+            );
+        }
+    }
 }

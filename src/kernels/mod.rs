@@ -16,6 +16,11 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/conv2d_uniform.wgsl"),
     ),
     (
+        "conv2d_texture",
+        include_str!("../shaders/conv2d_texture.wgsl"),
+    ),
+    ("pack_input", include_str!("../shaders/pack_input.wgsl")),
+    (
         "group_norm_stats",
         include_str!("../shaders/group_norm_stats.wgsl"),
     ),
@@ -42,6 +47,8 @@ pub const SOURCES: &[(&str, &str)] = &[
 
 /// A compute pipeline and its bind group layout, both made once.
 pub struct Kernel {
+    /// The shader's name, as in [`SOURCES`].
+    pub name: &'static str,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
 }
@@ -54,6 +61,8 @@ pub struct Kernels {
     pub conv2d_uniform: Option<Kernel>,
     /// Fewest workgroups per dispatch for which `conv2d_uniform` is used (tests lower it).
     pub uniform_min_workgroups: u32,
+    /// `conv2d_texture.wgsl` and `pack_input.wgsl`, made for [`ConvVariant::Texture`] only.
+    pub conv2d_texture: Option<(Kernel, Kernel)>,
     pub group_norm_stats: Kernel,
     pub group_norm_merge: Kernel,
     pub group_norm_apply: Kernel,
@@ -66,7 +75,7 @@ pub struct Kernels {
     pub(crate) dummy: wgpu::Buffer,
 }
 
-fn pipeline(device: &wgpu::Device, name: &str, constants: &[(&str, f64)]) -> Kernel {
+fn pipeline(device: &wgpu::Device, name: &'static str, constants: &[(&str, f64)]) -> Kernel {
     let src = SOURCES
         .iter()
         .find(|(n, _)| *n == name)
@@ -88,7 +97,11 @@ fn pipeline(device: &wgpu::Device, name: &str, constants: &[(&str, f64)]) -> Ker
         cache: None,
     });
     let layout = pipeline.get_bind_group_layout(0);
-    Kernel { pipeline, layout }
+    Kernel {
+        name,
+        pipeline,
+        layout,
+    }
 }
 
 /// Which convolution kernel a device gets.
@@ -100,13 +113,17 @@ pub enum ConvVariant {
     /// stride-1 convolutions large enough to keep every core busy (storage otherwise): faster
     /// where storage loads are gathers (CPU drivers), more dispatches.
     Uniform,
+    /// Every convolution's input packed into an rgba32float texture (4 channels a texel,
+    /// normalised, zero border), weights through uniform windows: fastest on lavapipe, where a
+    /// texel fetch costs about one storage load and brings 4 values.
+    Texture,
 }
 
 impl ConvVariant {
-    /// `Uniform` on CPU adapters, `Storage` elsewhere.
+    /// `Texture` on CPU adapters, `Storage` elsewhere.
     pub fn for_gpu(gpu: &crate::gpu::Gpu) -> ConvVariant {
         if gpu.is_cpu() {
-            ConvVariant::Uniform
+            ConvVariant::Texture
         } else {
             ConvVariant::Storage
         }
@@ -125,6 +142,12 @@ impl Kernels {
             conv2d_uniform: (conv == ConvVariant::Uniform)
                 .then(|| pipeline(device, "conv2d_uniform", &[])),
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
+            conv2d_texture: (conv == ConvVariant::Texture).then(|| {
+                (
+                    pipeline(device, "conv2d_texture", &[]),
+                    pipeline(device, "pack_input", &[]),
+                )
+            }),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),

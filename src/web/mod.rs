@@ -133,6 +133,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
     let load = LoadOptions {
         scaling_factor,
         max_band_bytes,
+        conv_kernel: None,
     };
     Ok((feed, load, GpuOptions { limits }))
 }

@@ -92,18 +92,22 @@ pub fn env() -> Env {
 /// One environment per convolution kernel variant.
 pub fn conv_envs() -> Vec<Env> {
     let gpu = gpu();
-    [ConvVariant::Storage, ConvVariant::Uniform]
-        .into_iter()
-        .map(|v| {
-            let mut kern = Kernels::with_conv(&gpu, v);
-            // Small test shapes take the uniform-window kernel too.
-            kern.uniform_min_workgroups = 0;
-            Env {
-                gpu: gpu.clone(),
-                kern,
-            }
-        })
-        .collect()
+    [
+        ConvVariant::Storage,
+        ConvVariant::Uniform,
+        ConvVariant::Texture,
+    ]
+    .into_iter()
+    .map(|v| {
+        let mut kern = Kernels::with_conv(&gpu, v);
+        // Small test shapes take the uniform-window kernel too.
+        kern.uniform_min_workgroups = 0;
+        Env {
+            gpu: gpu.clone(),
+            kern,
+        }
+    })
+    .collect()
 }
 
 impl Env {

@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// and GPU memory they need, and fails if the device would reject them
     #[arg(long)]
     dry_run: bool,
+    /// After the warm-up, run one encode and one decode with every dispatch submitted and timed
+    /// on its own, and print the time per kernel (slower overall; no bench line)
+    #[arg(long, conflicts_with = "dry_run")]
+    profile: bool,
 }
 
 fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
@@ -82,6 +86,9 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let image = pattern(args.size);
     let latent = block_on(vae.encode(&image)).context("encode")?;
     block_on(vae.decode(&latent)).context("decode")?;
+    if args.profile {
+        return profile(&vae, &gpu, &image);
+    }
     let (mut enc, mut dec) = (vec![], vec![]);
     for _ in 0..args.reps {
         let t = Instant::now();
@@ -113,6 +120,36 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         bands.len()
     );
     println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0}");
+    Ok(())
+}
+
+fn profile(vae: &Vae, gpu: &Gpu, image: &Image) -> CliResult<()> {
+    println!("adapter {}", gpu.adapter_name());
+    gpu.set_profiling(true);
+    let t = Instant::now();
+    let latent = block_on(vae.encode(image)).context("encode")?;
+    let phases = [("encode", t.elapsed().as_secs_f64(), gpu.take_profile())];
+    let t = Instant::now();
+    let decoded = block_on(vae.decode(&latent));
+    let decode = ("decode", t.elapsed().as_secs_f64(), gpu.take_profile());
+    gpu.set_profiling(false);
+    decoded.context("decode")?;
+    for (phase, wall, kernels) in phases.into_iter().chain([decode]) {
+        let total: f64 = kernels.iter().map(|k| k.seconds).sum();
+        println!(
+            "{phase} {}x{}: {wall:.3} s profiled, {total:.3} s in submissions",
+            image.width, image.height
+        );
+        for k in kernels {
+            println!(
+                "  {:<18} {:>6} dispatches {:>9.3} s {:>5.1}%",
+                k.kernel,
+                k.dispatches,
+                k.seconds,
+                100.0 * k.seconds / total.max(1e-9)
+            );
+        }
+    }
     Ok(())
 }
 

@@ -25,6 +25,8 @@ use std::process::ExitCode;
 #[cfg(not(target_arch = "wasm32"))]
 use clap::{Parser, Subcommand, ValueEnum};
 #[cfg(not(target_arch = "wasm32"))]
+use sdxl_vae::kernels::ConvVariant;
+#[cfg(not(target_arch = "wasm32"))]
 use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions};
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -52,6 +54,9 @@ struct Cli {
     /// larger activations are split into row bands, with the same results
     #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
     max_buffer: Option<u64>,
+    /// Convolution kernel, for comparing them (default: texture on CPU adapters, storage on GPUs)
+    #[arg(long, global = true, value_enum)]
+    conv_kernel: Option<ConvKernel>,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,6 +68,17 @@ enum Limits {
     Adapter,
     /// WebGPU's default limits, as a browser grants on a modest adapter
     WebgpuDefault,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy, ValueEnum)]
+enum ConvKernel {
+    /// Weights in one storage buffer, one dispatch per convolution
+    Storage,
+    /// Weights through 64 KiB uniform windows
+    Uniform,
+    /// Input packed into a texture (4 channels a texel), weights through uniform windows
+    Texture,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -122,6 +138,11 @@ fn run(cli: Cli) -> CliResult<()> {
         load: LoadOptions {
             scaling_factor: cli.scaling_factor,
             max_band_bytes: cli.max_buffer,
+            conv_kernel: cli.conv_kernel.map(|k| match k {
+                ConvKernel::Storage => ConvVariant::Storage,
+                ConvKernel::Uniform => ConvVariant::Uniform,
+                ConvKernel::Texture => ConvVariant::Texture,
+            }),
         },
     };
     match &cli.command {
