@@ -3,7 +3,7 @@
 //! Run: `cargo bench --bench kernels [quick] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv2d::{relayout, weight_texture, ConvMode, ConvWeights};
 use sdxl_vae::kernels::group_norm::NormWeights;
 use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
@@ -34,12 +34,14 @@ fn conv(
     let raw: Vec<f32> = (0..o * c * kk * kk)
         .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
         .collect();
+    let r = relayout(&raw, o, c, kk);
     let cw = ConvWeights {
-        weight: Weight::upload(gpu.device(), gpu.queue(), "w", &relayout(&raw, o, c, kk)),
+        weight: Weight::upload(gpu.device(), gpu.queue(), "w", &r),
         bias: weight(gpu, o),
         cin,
         cout,
         k,
+        texture: (kern.conv2d_texture.as_ref()).map(|_| weight_texture(gpu, &r, cout, cin, k)),
     };
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
     let x: Vec<f32> = (0..c * (hw * hw) as usize)

@@ -103,12 +103,17 @@ pub struct LoadOptions {
 struct GpuSink {
     gpu: Gpu,
     store: Option<WeightStore>,
+    /// Whether conv weights are also made as textures.
+    textures: bool,
 }
 
 impl WeightSink for GpuSink {
     fn begin(&mut self, info: &ModelInfo) -> Result<()> {
         self.gpu.check_lost()?;
-        self.store = Some(WeightStore::new(info.config.norm_num_groups as u32));
+        self.store = Some(WeightStore::new(
+            info.config.norm_num_groups as u32,
+            self.textures,
+        ));
         Ok(())
     }
 
@@ -179,16 +184,17 @@ fn round8(v: u32) -> u32 {
 
 impl Vae {
     pub fn loader(gpu: &Gpu, opts: LoadOptions) -> VaeLoader {
+        let variant = opts
+            .conv_kernel
+            .unwrap_or_else(|| ConvVariant::for_gpu(gpu));
         let sink = GpuSink {
             gpu: gpu.clone(),
             store: None,
+            textures: variant == ConvVariant::Texture,
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: match opts.conv_kernel {
-                Some(v) => Kernels::with_conv(gpu, v),
-                None => Kernels::new(gpu),
-            },
+            kernels: Kernels::with_conv(gpu, variant),
             max_band_bytes: opts.max_band_bytes,
         }
     }

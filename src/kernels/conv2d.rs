@@ -87,6 +87,69 @@ pub struct ConvWeights {
     pub cin: u32,
     pub cout: u32,
     pub k: u32,
+    /// The same weights as a texture for `conv2d_texture.wgsl` ([`weight_texture`]), made
+    /// where the device uses [`crate::kernels::ConvVariant::Texture`].
+    pub texture: Option<wgpu::TextureView>,
+}
+
+/// The weights in `relayout` (the output of [`relayout`]) as the rgba32float texture array that
+/// `conv2d_texture.wgsl` reads: texel `(c·2·k·k + tap·2 + h, q, block)` holds output channels
+/// `8·block + 4h .. +3` of input channel `4q + c` at `tap` (zero past `cin`).
+pub fn weight_texture(
+    gpu: &crate::gpu::Gpu,
+    relayout: &[f32],
+    cout: u32,
+    cin: u32,
+    k: u32,
+) -> wgpu::TextureView {
+    let (kk, quads, blocks) = ((k * k) as usize, cin.div_ceil(4), cout.div_ceil(8));
+    let width = 8 * kk;
+    let block = 4 * block_vec4(cin as usize, k as usize);
+    let mut data = vec![0f32; 4 * width * (quads * blocks) as usize];
+    for b in 0..blocks as usize {
+        for q in 0..quads as usize {
+            for c in 0..4 {
+                let ci = 4 * q + c;
+                if ci >= cin as usize {
+                    continue;
+                }
+                for t in 0..kk {
+                    let src = b * block + (ci * kk + t) * 8;
+                    let dst = 4 * ((b * quads as usize + q) * width + c * 2 * kk + t * 2);
+                    data[dst..dst + 8].copy_from_slice(&relayout[src..src + 8]);
+                }
+            }
+        }
+    }
+    let size = wgpu::Extent3d {
+        width: width as u32,
+        height: quads,
+        depth_or_array_layers: blocks,
+    };
+    let texture = gpu.device().create_texture(&wgpu::TextureDescriptor {
+        label: Some("conv weights"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    gpu.queue().write_texture(
+        texture.as_image_copy(),
+        bytemuck::cast_slice(&data),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(16 * width as u32),
+            rows_per_image: Some(quads),
+        },
+        size,
+    );
+    texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    })
 }
 
 /// vec4 of weights per block of 8 output channels: `cin·k·k` pairs of vec4, padded to a
@@ -277,7 +340,7 @@ pub fn conv2d(
             Some(n) => Bind::Tensor(n.affine),
             None => Bind::Raw(&kern.dummy),
         };
-        if let Some((conv_tex, pack)) = &kern.conv2d_texture {
+        if let (Some((conv_tex, pack)), Some(wt)) = (&kern.conv2d_texture, &cw.texture) {
             let size = texture_size(cw.cin, x.w, ib.rows);
             let limits = rec.gpu.device().limits();
             if size[0].max(size[1]) <= limits.max_texture_dimension_2d
@@ -302,15 +365,14 @@ pub fn conv2d(
                 );
                 let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(TEXTURE_WORKGROUP[0]);
                 let gy = (ob.y1 - ob.y0).div_ceil(TEXTURE_WORKGROUP[1]);
-                windowed(rec, conv_tex, cw, &p, residual.is_some(), [gx, gy], |off| {
-                    vec![
-                        Bind::Texture(&view),
-                        Bind::WeightWindow(&cw.weight, off, 16 * WINDOW),
-                        Bind::Weight(&cw.bias),
-                        res.clone(),
-                        Bind::Band(&out, i),
-                    ]
-                });
+                let binds = [
+                    Bind::Texture(&view),
+                    Bind::Texture(wt),
+                    Bind::Weight(&cw.bias),
+                    res,
+                    Bind::Band(&out, i),
+                ];
+                rec.dispatch(conv_tex, &binds, bytemuck::bytes_of(&p), [gx, gy, blocks]);
                 continue;
             }
         }
@@ -338,48 +400,28 @@ pub fn conv2d(
             );
             continue;
         };
-        windowed(rec, uniform, cw, &p, residual.is_some(), [gx, gy], |off| {
-            vec![
-                Bind::Band(x, i),
-                Bind::WeightWindow(&cw.weight, off, 16 * WINDOW),
-                Bind::Weight(&cw.bias),
-                res.clone(),
-                Bind::Band(&out, i),
-                affine.clone(),
-            ]
-        });
-    }
-    Ok(out)
-}
-
-/// Records a uniform-window kernel: one dispatch per block of 8 output channels and window of
-/// input channels, the later windows accumulating; `binds` gives the bindings for the window at
-/// a byte offset into the weights.
-fn windowed<'b>(
-    rec: &mut Recorder,
-    kernel: &crate::kernels::Kernel,
-    cw: &ConvWeights,
-    p: &ConvParams,
-    residual: bool,
-    groups: [u32; 2],
-    binds: impl Fn(u64) -> Vec<Bind<'b>>,
-) {
-    let chunk = window_channels(cw.k);
-    let kk = (cw.k * cw.k) as u64;
-    for b in 0..cw.cout.div_ceil(8) {
-        for ci0 in (0..cw.cin).step_by(chunk as usize) {
-            let ci1 = (ci0 + chunk).min(cw.cin);
-            let mut q = *p;
-            (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
-            q.accumulate = (ci0 > 0) as u32;
-            q.has_residual = (residual && ci1 == cw.cin) as u32;
-            let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
-            rec.dispatch(
-                kernel,
-                &binds(offset),
-                bytemuck::bytes_of(&q),
-                [groups[0], groups[1], 1],
-            );
+        // One dispatch per block of 8 output channels and window of input channels.
+        let chunk = window_channels(cw.k);
+        let kk = (cw.k * cw.k) as u64;
+        for b in 0..blocks {
+            for ci0 in (0..cw.cin).step_by(chunk as usize) {
+                let ci1 = (ci0 + chunk).min(cw.cin);
+                let mut q = p;
+                (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
+                q.accumulate = (ci0 > 0) as u32;
+                q.has_residual = (residual.is_some() && ci1 == cw.cin) as u32;
+                let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
+                let binds = [
+                    Bind::Band(x, i),
+                    Bind::WeightWindow(&cw.weight, offset, 16 * WINDOW),
+                    Bind::Weight(&cw.bias),
+                    res.clone(),
+                    Bind::Band(&out, i),
+                    affine.clone(),
+                ];
+                rec.dispatch(uniform, &binds, bytemuck::bytes_of(&q), [gx, gy, 1]);
+            }
         }
     }
+    Ok(out)
 }

@@ -114,8 +114,10 @@ pub enum ConvVariant {
     /// where storage loads are gathers (CPU drivers), more dispatches.
     Uniform,
     /// Every convolution's input packed into an rgba32float texture (4 channels a texel,
-    /// normalised, zero border), weights through uniform windows: fastest on lavapipe, where a
-    /// texel fetch costs about one storage load and brings 4 values.
+    /// normalised, zero border) and its weights in a texture made at load time, one dispatch
+    /// per convolution: fastest on lavapipe, where a texel fetch costs about one storage load
+    /// and brings 4 values. Weights are then held twice (the buffer serves convolutions whose
+    /// input is too large for a texture).
     Texture,
 }
 

@@ -1,7 +1,7 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
-use crate::gpu::{Gpu, Weight};
-use crate::kernels::conv2d::{relayout, ConvWeights};
+use crate::gpu::{texture_bytes, Gpu, Weight};
+use crate::kernels::conv2d::{relayout, weight_texture, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -11,15 +11,19 @@ pub const NORM_EPS: f32 = 1e-6;
 
 pub struct WeightStore {
     map: HashMap<String, (Weight, Vec<usize>)>,
+    /// Conv weights also as textures (for `conv2d_texture.wgsl`), by name.
+    textures: Option<HashMap<String, wgpu::TextureView>>,
     pub groups: u32,
     /// Bytes uploaded so far.
     pub bytes: u64,
 }
 
 impl WeightStore {
-    pub fn new(groups: u32) -> WeightStore {
+    /// `textures`: also make every conv's weight texture.
+    pub fn new(groups: u32, textures: bool) -> WeightStore {
         WeightStore {
             map: HashMap::new(),
+            textures: textures.then(HashMap::new),
             bytes: 0,
             groups,
         }
@@ -27,10 +31,27 @@ impl WeightStore {
 
     /// Uploads one tensor: conv and linear weights re-laid out for `conv2d.wgsl`, the rest as is.
     pub fn upload(&mut self, gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) {
-        let w = match *shape {
-            [o, i, k, _] => Weight::upload(&gpu.device, &gpu.queue, name, &relayout(data, o, i, k)),
-            [o, i] => Weight::upload(&gpu.device, &gpu.queue, name, &relayout(data, o, i, 1)),
-            _ => Weight::upload(&gpu.device, &gpu.queue, name, data),
+        let conv = match *shape {
+            [o, i, k, _] => Some((o, i, k)),
+            [o, i] => Some((o, i, 1)),
+            _ => None,
+        };
+        let w = match conv {
+            Some((o, i, k)) => {
+                let r = relayout(data, o, i, k);
+                if let Some(t) = self.textures.as_mut() {
+                    let view = weight_texture(gpu, &r, o as u32, i as u32, k as u32);
+                    t.insert(name.to_string(), view);
+                    // Held besides the buffer, which convolutions too large for textures use.
+                    self.bytes += texture_bytes([
+                        8 * (k * k) as u32,
+                        i.div_ceil(4) as u32,
+                        o.div_ceil(8) as u32,
+                    ]);
+                }
+                Weight::upload(&gpu.device, &gpu.queue, name, &r)
+            }
+            None => Weight::upload(&gpu.device, &gpu.queue, name, data),
         };
         self.bytes += 4 * w.len as u64;
         self.map.insert(name.to_string(), (w, shape.to_vec()));
@@ -44,7 +65,8 @@ impl WeightStore {
 
     /// A conv (`[o, i, k, k]`) or linear (`[o, i]`, as a 1×1 conv) at `prefix`.
     pub fn conv(&mut self, prefix: &str) -> Result<ConvWeights> {
-        let (weight, shape) = self.take(&format!("{prefix}.weight"))?;
+        let name = format!("{prefix}.weight");
+        let (weight, shape) = self.take(&name)?;
         let (bias, _) = self.take(&format!("{prefix}.bias"))?;
         let k = shape.get(2).copied().unwrap_or(1) as u32;
         Ok(ConvWeights {
@@ -53,6 +75,7 @@ impl WeightStore {
             cout: shape[0] as u32,
             cin: shape[1] as u32,
             k,
+            texture: self.textures.as_mut().and_then(|t| t.remove(&name)),
         })
     }
 

@@ -11,9 +11,10 @@ a uniform buffer and runs one dispatch per (block, chunk of input channels), acc
 the output: on CPU drivers (lavapipe) a uniform load is a scalar load, many times cheaper than a
 storage load, which is a per-lane gather. `texture` reads its input from an rgba32float texture
 array written by `pack_input.wgsl` (4 input channels a texel, already normalised, with a zero
-border), and its weights from uniform windows: on lavapipe a texel fetch costs about what one
-storage load costs but brings 4 values, and needs no bounds or padding logic (3.3× the uniform
-variant on a 256-channel 64² layer).
+border) and its weights from a texture made at load time, every block in one dispatch: on lavapipe
+a texel fetch costs about what one storage load costs but brings 4 values, and needs no bounds or
+padding logic (3.5–4× the uniform variant on 64² layers; weights from uniform windows instead of a
+texture measured 0.88×, with 40× the dispatches).
 
 P (pixels per invocation) and the workgroup shape must match `PIXELS` and `WORKGROUP` in
 src/kernels/conv2d.rs. Measured on lavapipe (2 cores) with `cargo bench --bench kernels`:
@@ -112,14 +113,21 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
 
 
 def texture_kernel():
-    """The `texture` variant: input from the texture written by `pack_input.wgsl`."""
+    """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
+    texture made at load time (`weight_texture` in src/kernels/conv2d.rs)."""
+    def W(i):
+        return f"textureLoad(wt, vec2<i32>(wx + {i}, q), blk, 0)"
+
+    def Wg(c, h):
+        return f"textureLoad(wt, vec2<i32>(wx + {c} * kk2 + {h}, q), blk, 0)"
+
     def fmas(r):
         # 8 output channels (two vec4) × P pixels × 3 taps × 4 input channels of one texel.
         out = []
         for kx in range(3):
             for c, comp in enumerate("xyzw"):
-                out.append(f"                let wa{kx}{comp} = weight[wrow + {c * 18 + kx * 2}u];\n"
-                           f"                let wb{kx}{comp} = weight[wrow + {c * 18 + kx * 2 + 1}u];")
+                out.append(f"                let wa{kx}{comp} = {W(c * 18 + kx * 2)};\n"
+                           f"                let wb{kx}{comp} = {W(c * 18 + kx * 2 + 1)};")
                 for j in range(P):
                     out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), lo{j});\n"
                                f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), hi{j});")
@@ -130,8 +138,8 @@ def texture_kernel():
     up_rows = "\n".join(f"                let s{u} = textureLoad(src, vec2<i32>(sx0 + {u}, ty), q, 0);" for u in range(P // 2 + 2))
     generic = []
     for c, comp in enumerate("xyzw"):
-        generic.append(f"                    let wa{comp} = weight[wrow + {c}u * kk2];\n"
-                       f"                    let wb{comp} = weight[wrow + {c}u * kk2 + 1u];")
+        generic.append(f"                    let wa{comp} = {Wg(c, 0)};\n"
+                       f"                    let wb{comp} = {Wg(c, 1)};")
     for j in range(P):
         generic.append(f"                    let v{j} = textureLoad(src, vec2<i32>(tx + {j} * step, ty), q, 0);")
         for comp in "xyzw":
@@ -141,20 +149,21 @@ def texture_kernel():
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
     print(f"""// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
-// bias and residual add in the epilogue. Variant "texture": the input comes from the rgba32float
-// texture array written by `pack_input.wgsl`: texel (x + 1, row − in_row0 + 1, layer ci/4) holds
-// input channels ci..ci+3 at (row, x), already normalised (GroupNorm, SiLU), with a zero border for
-// the padding. Weights come from a uniform window, one dispatch per block of 8 output channels and
-// chunk of input channels, accumulating.
+// bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
+// arrays, so that every load is a texel fetch that brings 4 values and needs no bounds logic:
+// - the input, written by `pack_input.wgsl`: texel (x + 1, row − in_row0 + 1, layer ci/4) holds
+//   input channels ci..ci+3 at (row, x), already normalised (GroupNorm, SiLU), with a zero border
+//   for the padding;
+// - the weights, made at load time: texel (c·2·k·k + tap·2 + h, q, block) holds output channels
+//   8·block + 4h .. +3 of input channel 4q + c at tap ky·k + kx.
+// One dispatch covers every block of 8 output channels (workgroup z). On lavapipe a texel fetch
+// costs about what one storage load costs (a per-lane loop) but brings 4 values.
 //
-// Each invocation computes 8 output channels × {P} horizontally adjacent pixels. A texel fetch brings
-// 4 input channels (on lavapipe it costs about one storage load, which brings one: a per-lane loop),
-// and the texture's border makes every fetch unconditional. Weights from a texture cost more than
-// from a uniform window (measured: 0.7×), so they stay in uniform windows.
+// Each invocation computes 8 output channels × {P} horizontally adjacent pixels.
 // This file is generated by `src/shaders/gen_conv2d.py`.
 
 {PARAMS}@group(0) @binding(0) var src: texture_2d_array<f32>;
-@group(0) @binding(1) var<uniform> weight: array<vec4<f32>, {WINDOW}>; // one block's [ci0..ci1][k·k][2] window
+@group(0) @binding(1) var wt: texture_2d_array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
 @group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
@@ -164,7 +173,8 @@ def texture_kernel():
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     let ox0 = gid.x * {P}u;
     let oy = p.y0 + gid.y;
-    let oc8 = p.oc8_base + gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
+    let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
+    let blk = i32(oc8);
     if (oy >= p.y1 || ox0 >= p.out_w) {{
         return;
     }}
@@ -173,24 +183,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 {acc_decl}
     // Texture row of global input row r: r + ty0.
     let ty0 = 1 - i32(p.in_row0);
-    let q0 = i32(p.ci0 / 4u);
-    let q1 = i32((p.ci1 + 3u) / 4u);
+    let quads = i32((p.cin + 3u) / 4u);
     if (p.k == 3u && p.stride == 1u && p.upsample == 0u) {{
         let x0 = i32(ox0);
-        for (var q = q0; q < q1; q++) {{
+        for (var q = 0; q < quads; q++) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = i32(oy) + ky - 1 + ty0;
-                let wrow = (u32(q - q0) * 36u + u32(ky) * 3u) * 2u;
+                let wx = ky * 6;
 {same_rows}
 {fmas(lambda t: f"r{t}")}
             }}
         }}
     }} else if (p.k == 3u && p.stride == 1u) {{
         let sx0 = i32(ox0 / 2u);
-        for (var q = q0; q < q1; q++) {{
+        for (var q = 0; q < quads; q++) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
-                let wrow = (u32(q - q0) * 36u + u32(ky) * 3u) * 2u;
+                let wx = ky * 6;
 {up_rows}
 {fmas(lambda t: f"s{(t + 1) // 2}")}
             }}
@@ -198,13 +207,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     }} else {{
         let step = i32(p.stride);
         let pad = i32(p.pad);
-        let kk2 = p.k * p.k * 2u;
-        for (var q = q0; q < q1; q++) {{
+        let kk2 = i32(p.k * p.k * 2u);
+        for (var q = 0; q < quads; q++) {{
             for (var ky = 0; ky < i32(p.k); ky++) {{
                 let ty = i32(oy) * step + ky - pad + ty0;
                 for (var kx = 0; kx < i32(p.k); kx++) {{
                     let tx = i32(ox0) * step + kx - pad + 1;
-                    let wrow = (u32(q - q0) * 4u * p.k * p.k + u32(ky) * p.k + u32(kx)) * 2u;
+                    let wx = (ky * i32(p.k) + kx) * 2;
 {chr(10).join(generic)}
                 }}
             }}

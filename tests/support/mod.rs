@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use sdxl_vae::gpu::{BufferPool, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, ConvWeights};
+use sdxl_vae::kernels::conv2d::{relayout, weight_texture, ConvWeights};
 use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
 use sdxl_vae::{Gpu, GpuOptions};
@@ -124,12 +124,19 @@ impl Env {
         cin: usize,
         k: usize,
     ) -> ConvWeights {
+        let r = relayout(wt, cout, cin, k);
+        let texture = self
+            .kern
+            .conv2d_texture
+            .as_ref()
+            .map(|_| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32));
         ConvWeights {
-            weight: self.weight(&relayout(wt, cout, cin, k)),
+            weight: self.weight(&r),
             bias: self.weight(bias),
             cin: cin as u32,
             cout: cout as u32,
             k: k as u32,
+            texture,
         }
     }
 

@@ -77,7 +77,7 @@ enum ConvKernel {
     Storage,
     /// Weights through 64 KiB uniform windows
     Uniform,
-    /// Input packed into a texture (4 channels a texel), weights through uniform windows
+    /// Input packed into a texture (4 channels a texel) and weights in textures
     Texture,
 }
 
