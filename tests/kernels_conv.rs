@@ -78,6 +78,9 @@ fn conv2d_matches_cpu_twin() {
             // More input channels than one uniform window holds: chunks accumulate into the output.
             (240, 10, 4, 21, 3, ConvMode::Same, true),
             (232, 9, 4, 6, 3, ConvMode::Up, false),
+            // Wider than a texture may be (16384 on lavapipe): the texture kernel falls back to
+            // the storage kernel.
+            (2, 3, 2, 16400, 3, ConvMode::Same, true),
         ];
         for (cin, cout, h, w, k, mode, res) in cases {
             run_conv(e, &mut rng, cin, cout, h, w, k, mode, res, &[0]);

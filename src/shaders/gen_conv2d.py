@@ -16,9 +16,11 @@ a texel fetch costs about what one storage load costs but brings 4 values, and n
 padding logic (3.5–4× the uniform variant on 64² layers; weights from uniform windows instead of a
 texture measured 0.88×, with 40× the dispatches).
 
-P (pixels per invocation) and the workgroup shape must match `PIXELS` and `WORKGROUP` in
-src/kernels/conv2d.rs. Measured on lavapipe (2 cores) with `cargo bench --bench kernels`:
-P=16 with 16×4 workgroups beat P=8 and other shapes.
+P (pixels per invocation) and the workgroup shape must match `PIXELS` and `WORKGROUP` (`TEXTURE_`
+for `texture`) in src/kernels/conv2d.rs. Measured on lavapipe (2 cores) with `cargo bench --bench
+kernels`: storage/uniform: P=16 with 16×4 workgroups beat P=8 and other shapes. texture: P=8 with
+8×4 beat P=16 (0.6×, register spills), 4×8 (0.35×), 16×2 and 8×8 (0.7–0.8×); workgroups spread
+over blocks of output channels, where lanes fetch from different texture layers, run 8× slower.
 """
 import sys
 
