@@ -229,6 +229,11 @@ impl Vae {
         &self.gpu
     }
 
+    /// The convolution kernel in use (see [`ConvVariant`]).
+    pub fn conv_kernel(&self) -> ConvVariant {
+        self.kernels.variant
+    }
+
     /// Bytes of the weights on the GPU.
     pub fn weight_bytes(&self) -> u64 {
         self.weight_bytes

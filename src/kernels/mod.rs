@@ -55,6 +55,8 @@ pub struct Kernel {
 
 /// The compute pipelines, created once per device and reused by every call.
 pub struct Kernels {
+    /// Which convolution kernel these kernels use.
+    pub variant: ConvVariant,
     /// `conv2d.wgsl`: weights in a storage buffer.
     pub conv2d: Kernel,
     /// `conv2d_uniform.wgsl`, made for [`ConvVariant::Uniform`] only.
@@ -122,6 +124,15 @@ pub enum ConvVariant {
 }
 
 impl ConvVariant {
+    /// Its name on the command line: `storage`, `uniform` or `texture`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvVariant::Storage => "storage",
+            ConvVariant::Uniform => "uniform",
+            ConvVariant::Texture => "texture",
+        }
+    }
+
     /// `Texture` on CPU adapters, `Storage` elsewhere.
     pub fn for_gpu(gpu: &crate::gpu::Gpu) -> ConvVariant {
         if gpu.is_cpu() {
@@ -140,6 +151,7 @@ impl Kernels {
     pub fn with_conv(gpu: &crate::gpu::Gpu, conv: ConvVariant) -> Kernels {
         let device = gpu.device();
         Kernels {
+            variant: conv,
             conv2d: pipeline(device, "conv2d", &[]),
             conv2d_uniform: (conv == ConvVariant::Uniform)
                 .then(|| pipeline(device, "conv2d_uniform", &[])),

@@ -254,6 +254,12 @@ impl Vae {
         self.inner.vae.gpu().adapter_name()
     }
 
+    /// The convolution kernel in use: `storage`, `uniform` or `texture` (CPU adapters).
+    #[wasm_bindgen(getter, js_name = convKernel)]
+    pub fn conv_kernel(&self) -> String {
+        self.inner.vae.conv_kernel().name().to_string()
+    }
+
     #[wasm_bindgen(getter, js_name = scalingFactor)]
     pub fn scaling_factor(&self) -> f32 {
         self.inner.vae.scaling_factor()

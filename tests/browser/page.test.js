@@ -85,6 +85,10 @@ describe("page", () => {
     console.log(line);
     assert.match(line, /^bench size=32 encode_s=[\d.]+ decode_s=[\d.]+ encode_gflops=[\d.]+ decode_gflops=[\d.]+ peak_gpu_mib=\d+$/);
     for (const [, v] of line.matchAll(/=([\d.]+)/g)) assert.ok(Number(v) > 0, line);
+    // The log names the adapter and the convolution kernel it chose.
+    const adapter = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv kernel"));
+    console.log(adapter);
+    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture)$/);
   });
 
   test("errors show in the page and the page keeps working", async () => {

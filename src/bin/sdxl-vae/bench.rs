@@ -103,7 +103,11 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let enc_gflops = 2.0 * encode_macs(cfg, s, s) as f64 / enc_s / 1e9;
     let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
     let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
-    println!("adapter {}", gpu.adapter_name());
+    println!(
+        "adapter {}; conv kernel {}",
+        gpu.adapter_name(),
+        vae.conv_kernel().name()
+    );
     println!(
         "encode {s}x{s}: median {enc_s:.3} s over {} reps, {enc_gflops:.1} GFLOP/s",
         args.reps
@@ -124,7 +128,11 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
 }
 
 fn profile(vae: &Vae, gpu: &Gpu, image: &Image) -> CliResult<()> {
-    println!("adapter {}", gpu.adapter_name());
+    println!(
+        "adapter {}; conv kernel {}",
+        gpu.adapter_name(),
+        vae.conv_kernel().name()
+    );
     gpu.set_profiling(true);
     let t = Instant::now();
     let latent = block_on(vae.encode(image)).context("encode")?;
