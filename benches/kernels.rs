@@ -3,8 +3,9 @@
 //! Run: `cargo bench --bench kernels [quick] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, weight_texture, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
 use sdxl_vae::kernels::group_norm::NormWeights;
+use sdxl_vae::kernels::pack_input::weight_texture;
 use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
 use std::time::Instant;

@@ -24,7 +24,7 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d", size_of::<conv2d::ConvParams>()),
         ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture", size_of::<conv2d::ConvParams>()),
-        ("pack_input", size_of::<conv2d::PackParams>()),
+        ("pack_input", size_of::<pack_input::PackParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
         ("group_norm_merge", size_of::<group_norm::MergeParams>()),
         ("group_norm_apply", size_of::<group_norm::ApplyParams>()),

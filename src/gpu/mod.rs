@@ -3,10 +3,12 @@
 
 pub mod plan;
 mod pool;
+mod profile;
 mod recorder;
 mod tensor;
 
 pub use pool::{texture_bytes, BufferPool, Weight};
+pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};
 pub use tensor::{check_starts, Band, Tensor};
 
@@ -39,15 +41,6 @@ pub struct Gpu {
     lost: Arc<Mutex<Option<String>>>,
     /// Time per kernel while profiling (see [`Gpu::set_profiling`]).
     pub(crate) profile: Arc<Mutex<Option<Vec<KernelTime>>>>,
-}
-
-/// Time spent in one kernel while profiling.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KernelTime {
-    /// The kernel's name (its `.wgsl` file), or `copies` for buffer copies between dispatches.
-    pub kernel: &'static str,
-    pub dispatches: u32,
-    pub seconds: f64,
 }
 
 impl Gpu {
@@ -97,24 +90,6 @@ impl Gpu {
             lost,
             profile: Arc::new(Mutex::new(None)),
         }
-    }
-
-    /// Profiling (native only): every dispatch is then submitted on its own and waited for,
-    /// and its wall time added to its kernel's (slower overall; for finding where time goes).
-    pub fn set_profiling(&self, on: bool) {
-        if let Ok(mut p) = self.profile.lock() {
-            *p = on.then(Vec::new);
-        }
-    }
-
-    /// Time per kernel since profiling was switched on or last taken, most first.
-    pub fn take_profile(&self) -> Vec<KernelTime> {
-        let mut out = match self.profile.lock() {
-            Ok(mut p) => p.as_mut().map(std::mem::take).unwrap_or_default(),
-            Err(_) => Vec::new(),
-        };
-        out.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-        out
     }
 
     /// Adapter name and backend, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".

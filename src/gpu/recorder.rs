@@ -52,7 +52,7 @@ enum Alloc {
 pub struct Recorder<'g> {
     pub(crate) gpu: &'g Gpu,
     pub(crate) pool: Arc<BufferPool>,
-    encoder: wgpu::CommandEncoder,
+    pub(super) encoder: wgpu::CommandEncoder,
     scopes: Scopes,
     alloc: Alloc,
     /// Dispatches recorded so far.
@@ -315,35 +315,6 @@ impl<'g> Recorder<'g> {
         #[cfg(not(target_arch = "wasm32"))]
         if profiling {
             self.run_now(kernel.name);
-        }
-    }
-
-    /// Profiling: submits what is recorded, waits for it, and adds the wall time to `what`.
-    #[cfg(not(target_arch = "wasm32"))]
-    fn run_now(&mut self, what: &'static str) {
-        let device = &self.gpu.device;
-        let encoder = std::mem::replace(
-            &mut self.encoder,
-            device.create_command_encoder(&Default::default()),
-        );
-        let t = std::time::Instant::now();
-        self.gpu.queue.submit([encoder.finish()]);
-        let _ = device.poll(wgpu::PollType::wait_indefinitely());
-        let seconds = t.elapsed().as_secs_f64();
-        if let Ok(mut p) = self.gpu.profile.lock() {
-            if let Some(p) = p.as_mut() {
-                match p.iter_mut().find(|k| k.kernel == what) {
-                    Some(k) => {
-                        k.dispatches += 1;
-                        k.seconds += seconds;
-                    }
-                    None => p.push(super::KernelTime {
-                        kernel: what,
-                        dispatches: 1,
-                        seconds,
-                    }),
-                }
-            }
         }
     }
 

@@ -6,6 +6,7 @@ pub mod conv2d;
 pub mod copy_rows;
 pub mod group_norm;
 pub mod image;
+pub mod pack_input;
 pub mod posterior;
 
 /// Every shader source, by kernel name.

@@ -1,8 +1,9 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
 use crate::gpu::{texture_bytes, Gpu, Weight};
-use crate::kernels::conv2d::{relayout, weight_texture, ConvWeights};
+use crate::kernels::conv2d::{relayout, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
+use crate::kernels::pack_input::weight_texture;
 use crate::{Error, Result};
 use std::collections::HashMap;
 

@@ -116,7 +116,7 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
 
 def texture_kernel():
     """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
-    texture made at load time (`weight_texture` in src/kernels/conv2d.rs)."""
+    texture made at load time (`weight_texture` in src/kernels/pack_input.rs)."""
     def W(i):
         return f"textureLoad(wt, vec2<i32>(wx + {i}, q), blk, 0)"
 

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use sdxl_vae::gpu::{BufferPool, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, weight_texture, ConvWeights};
+use sdxl_vae::kernels::conv2d::{relayout, ConvWeights};
+use sdxl_vae::kernels::pack_input::weight_texture;
 use sdxl_vae::kernels::{ConvVariant, Kernels};
 use sdxl_vae::model::Ops;
 use sdxl_vae::{Gpu, GpuOptions};

@@ -1,0 +1,121 @@
+//! Launcher for `pack_input.wgsl`, and the textures the texture convolution kernel
+//! (`conv2d_texture.wgsl`, for CPU adapters) reads: each convolution's input packed 4 channels a
+//! texel with a zero border, and the weights, made once at load time.
+
+use super::conv2d::{block_vec4, TEXTURE_PIXELS};
+use super::Kernel;
+use crate::gpu::{Bind, Recorder, Tensor};
+use crate::Result;
+
+/// Parameters of `pack_input.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    pub cin: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub in_row0: u32,
+    pub in_rows: u32,
+    pub tex_w: u32,
+    pub norm: u32,
+    pub _pad: u32,
+}
+
+/// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
+/// band of `rows` rows: a zero border column and row on each side, and columns of slack on the
+/// right so that the pixels of a last, partly used invocation read zeros too.
+pub fn texture_size(cin: u32, w: u32, rows: u32) -> [u32; 3] {
+    [w + 2 + 2 * TEXTURE_PIXELS, rows + 2, cin.div_ceil(4)]
+}
+
+/// Records packing band `i` of `x` (normalised by `affine` as `norm` says: see `ConvParams`) into
+/// the pool's input texture of at least `size` ([`texture_size`]), and returns the texture.
+pub fn pack(
+    rec: &mut Recorder,
+    kernel: &Kernel,
+    x: &Tensor,
+    i: usize,
+    affine: Bind,
+    norm: u32,
+    size: [u32; 3],
+) -> Result<wgpu::TextureView> {
+    let view = rec.input_texture(size)?;
+    let b = &x.bands()[i];
+    let p = PackParams {
+        cin: x.c,
+        in_h: x.h,
+        in_w: x.w,
+        in_row0: b.row0,
+        in_rows: b.rows,
+        tex_w: size[0],
+        norm,
+        _pad: 0,
+    };
+    rec.dispatch(
+        kernel,
+        &[Bind::Band(x, i), affine, Bind::Texture(&view)],
+        bytemuck::bytes_of(&p),
+        [size[0].div_ceil(8), size[1].div_ceil(8), size[2]],
+    );
+    Ok(view)
+}
+
+/// The weights in `relayout` (the output of [`relayout`]) as the rgba32float texture array that
+/// `conv2d_texture.wgsl` reads: texel `(c·2·k·k + tap·2 + h, q, block)` holds output channels
+/// `8·block + 4h .. +3` of input channel `4q + c` at `tap` (zero past `cin`).
+pub fn weight_texture(
+    gpu: &crate::gpu::Gpu,
+    relayout: &[f32],
+    cout: u32,
+    cin: u32,
+    k: u32,
+) -> wgpu::TextureView {
+    let (kk, quads, blocks) = ((k * k) as usize, cin.div_ceil(4), cout.div_ceil(8));
+    let width = 8 * kk;
+    let block = 4 * block_vec4(cin as usize, k as usize);
+    let mut data = vec![0f32; 4 * width * (quads * blocks) as usize];
+    for b in 0..blocks as usize {
+        for q in 0..quads as usize {
+            for c in 0..4 {
+                let ci = 4 * q + c;
+                if ci >= cin as usize {
+                    continue;
+                }
+                for t in 0..kk {
+                    let src = b * block + (ci * kk + t) * 8;
+                    let dst = 4 * ((b * quads as usize + q) * width + c * 2 * kk + t * 2);
+                    data[dst..dst + 8].copy_from_slice(&relayout[src..src + 8]);
+                }
+            }
+        }
+    }
+    let size = wgpu::Extent3d {
+        width: width as u32,
+        height: quads,
+        depth_or_array_layers: blocks,
+    };
+    let texture = gpu.device().create_texture(&wgpu::TextureDescriptor {
+        label: Some("conv weights"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    gpu.queue().write_texture(
+        texture.as_image_copy(),
+        bytemuck::cast_slice(&data),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(16 * width as u32),
+            rows_per_image: Some(quads),
+        },
+        size,
+    );
+    texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    })
+}
