@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU benchmark in one go: checks the engine against the diffusers fixtures on this adapter,
+# then times diffusers (CUDA fp32 with TF32 off, and fp16) and the engine (Vulkan) at 512² and
+# 1024², with and without WebGPU's default limits. Every step is time-boxed and logged, so one
+# failure does not lose the rest.
+#
+#   benches/gpu_bench.sh BIN [OUTDIR]
+#
+# BIN is a release `sdxl-vae`; python3 needs torch with CUDA, diffusers and numpy.
+set -u
+BIN=${1:?usage: gpu_bench.sh BIN [OUTDIR]}
+OUT=${2:-${OUT:-/tmp/gpu_bench}}
+mkdir -p "$OUT"
+export WGPU_BACKEND=${WGPU_BACKEND:-vulkan} PYTHONUNBUFFERED=1
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -z "${VK_DRIVER_FILES:-}" ] && [ -f $icd ] && export VK_DRIVER_FILES=$icd
+step() { # step NAME SECONDS CMD...
+  local name=$1 t=$2; shift 2
+  local s=$(date +%s%N)
+  echo "== $name"
+  timeout "$t" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 4 "$OUT/$name.log"
+  local ms=$(( ($(date +%s%N) - s) / 1000000 ))
+  printf '%-28s rc=%-3s %5d.%03d s\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000)) | tee -a "$OUT/steps.txt"
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv | tee "$OUT/gpu.txt"
+
+# Correctness on this adapter: the full-size synthetic SDXL against diffusers' outputs.
+F=tests/fixtures
+step synth 60 "$BIN" synth --output /tmp/sdxl_synth.safetensors --layout ldm
+step golden_decode 60 "$BIN" decode --weights /tmp/sdxl_synth.safetensors $F/sdxl_64x48_mean.npy \
+  -o /tmp/dec.png --raw /tmp/dec.npy
+step golden_encode 60 "$BIN" encode --weights /tmp/sdxl_synth.safetensors $F/img_64x48.png -o /tmp/enc.npy
+step golden_check 30 python3 -c "
+import numpy as np
+for got, want, tol in (('/tmp/enc.npy', '$F/sdxl_64x48_mean.npy', 1e-3), ('/tmp/dec.npy', '$F/sdxl_64x48_decoded.npy', 2e-3)):
+    g, w = np.load(got).reshape(-1), np.load(want).reshape(-1)
+    err = float(np.abs(g - w).max())
+    print(got, 'worst abs error', err, 'tolerance', tol, 'OK' if err <= tol else 'FAIL')
+"
+
+for s in 512 1024; do
+  for d in fp32 fp16; do
+    step diffusers_${s}_$d 90 python3 benches/compare_diffusers.py --size $s --reps 5 --device cuda --dtype $d --no-engine
+  done
+done
+step engine_512 90 "$BIN" bench --weights synthetic --size 512 --reps 5
+step engine_1024 150 "$BIN" bench --weights synthetic --size 1024 --reps 3
+step engine_1024_webgpu_default 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 --limits webgpu-default
+step engine_512_texture 60 "$BIN" bench --weights synthetic --size 512 --reps 3 --conv-kernel texture
+
+echo "== summary"
+cat "$OUT/steps.txt"
+grep -h "worst abs error" "$OUT"/golden_check.log
+grep -h "^diffusers size=" "$OUT"/diffusers_*.log
+for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; grep -h adapter "$f" | head -1; done
