@@ -1,6 +1,6 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
+//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
 use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
@@ -42,7 +42,8 @@ fn conv(
         cin,
         cout,
         k,
-        texture: (kern.conv2d_texture.as_ref()).map(|_| weight_texture(gpu, &r, cout, cin, k)),
+        texture: (kern.variant == ConvVariant::Texture)
+            .then(|| weight_texture(gpu, &r, cout, cin, k)),
     };
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
     let x: Vec<f32> = (0..c * (hw * hw) as usize)
@@ -119,6 +120,42 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
     );
 }
 
+/// Attention over `c` channels and `hw × hw` tokens, in chunks of `chunk` keys (0: the
+/// one-workgroup-per-query kernel).
+fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32) {
+    kern.attention_chunk = chunk;
+    let kern = &*kern;
+    let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
+    let n = (c * hw * hw) as usize;
+    let x: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.05).collect();
+    let run = || {
+        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let t = ops.tensor_from(c, hw, hw, &x).unwrap();
+        let out = ops.attention(&t, &t, &t).unwrap();
+        pollster::block_on(ops.read_f32(&out)).unwrap();
+    };
+    run();
+    let t = Instant::now();
+    run();
+    let s = t.elapsed().as_secs_f64();
+    if std::env::args().any(|a| a == "profile") {
+        gpu.set_profiling(true);
+        run();
+        for k in gpu.take_profile() {
+            println!(
+                "  {:<20} {:>4} dispatches {:8.3} s",
+                k.kernel, k.dispatches, k.seconds
+            );
+        }
+        gpu.set_profiling(false);
+    }
+    let tokens = (hw * hw) as f64;
+    println!(
+        "attention {c} ch {hw}x{hw}, chunks of {chunk} keys (0: one kernel): {s:.3} s/op {:.2} GFLOP/s",
+        4.0 * c as f64 * tokens * tokens / s / 1e9
+    );
+}
+
 fn main() {
     let gpu = pollster::block_on(Gpu::new(&GpuOptions::default())).expect("a wgpu adapter");
     let args: Vec<String> = std::env::args()
@@ -135,8 +172,17 @@ fn main() {
     } else {
         ConvVariant::for_gpu(&gpu)
     };
-    let kern = Kernels::with_conv(&gpu, variant);
+    let mut kern = Kernels::with_conv(&gpu, variant);
     println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());
+    if has("attention") {
+        let chunk = kern.attention_chunk;
+        for (hw, forms) in [(32, [chunk, 0]), (64, [chunk, 0])] {
+            for form in forms {
+                attention(&gpu, &mut kern, 512, hw, form);
+            }
+        }
+        return;
+    }
     let filter = if has("quick") { "quick" } else { "" };
     let quick = filter == "quick";
     if quick {
@@ -155,4 +201,6 @@ fn main() {
     conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Down, false);
     conv(&gpu, &kern, 128, 3, 128, 3, ConvMode::Same, false);
     group_norm(&gpu, &kern, 256, 128);
+    let chunk = kern.attention_chunk;
+    attention(&gpu, &mut kern, 512, 32, chunk);
 }

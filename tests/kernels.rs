@@ -105,19 +105,61 @@ fn run_attention(e: &Env, rng: &mut Rng, c: usize, h: usize, w: usize, spread: f
     );
     let out = ops.attention(&qt, &kt, &vt).unwrap();
     let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-    assert_close(&format!("attention c{c} n{n}"), &got, &want, 2e-5, 1e-4);
+    let chunk = e.kern.attention_chunk;
+    let what = format!("attention c{c} n{n}, chunks of {chunk} keys (0: one kernel)");
+    assert_close(&what, &got, &want, 2e-5, 1e-4);
 }
 
+/// Both forms of attention: one workgroup per query (`attention.wgsl`), and key chunks through
+/// texture convolutions with an online softmax — chunks of 1, of 8, partly filled last chunks,
+/// and one chunk holding every key.
 #[test]
 fn attention_matches_cpu_twin() {
+    let mut e = env();
+    for chunk in [0, 1024, 8, 48] {
+        e.kern.attention_chunk = chunk;
+        let mut rng = Rng(3);
+        run_attention(&e, &mut rng, 3, 1, 1, 1.0);
+        run_attention(&e, &mut rng, 64, 5, 7, 1.0);
+        // 512 channels as in the SDXL mid block (527 keys: partly filled last chunks), and
+        // peaked scores that exercise the running-max rescaling.
+        run_attention(&e, &mut rng, 512, 17, 31, 0.6);
+        run_attention(&e, &mut rng, 32, 20, 30, 4.0);
+        // Channels not a multiple of 4.
+        run_attention(&e, &mut rng, 6, 3, 11, 2.0);
+    }
+    // Scores so peaked that a later chunk's maximum exceeds the first's by far: the sum so far
+    // must be rescaled, not overflow.
+    e.kern.attention_chunk = 8;
+    let mut rng = Rng(4);
+    run_attention(&e, &mut rng, 16, 4, 8, 12.0);
+}
+
+/// Under a small binding limit the chunks shrink so that a chunk's scores fit one buffer.
+#[test]
+fn attention_chunks_fit_the_binding_limit() {
     let e = env();
-    let mut rng = Rng(3);
-    run_attention(&e, &mut rng, 3, 1, 1, 1.0);
-    run_attention(&e, &mut rng, 64, 5, 7, 1.0);
-    // Several 256-key chunks, 512 channels as in the SDXL mid block, and peaked scores that
-    // exercise the running-max rescaling.
-    run_attention(&e, &mut rng, 512, 17, 31, 0.6);
-    run_attention(&e, &mut rng, 32, 20, 30, 4.0);
+    let mut rng = Rng(5);
+    let (c, h, w) = (8usize, 16usize, 16usize);
+    let n = h * w;
+    let q = rng.vec(c * n, -1.0, 1.0);
+    let k = rng.vec(c * n, -1.0, 1.0);
+    let v = rng.vec(c * n, -1.0, 1.0);
+    let want = cpu::attention(&q, &k, &v, c, n);
+    // 40 keys × 256 tokens × 4 bytes: chunks of 40 keys, 7 of them.
+    let pool = sdxl_vae::gpu::BufferPool::new(e.gpu.device().clone(), 40 * 256 * 4);
+    let mut ops = sdxl_vae::model::Ops::new(&e.gpu, pool, &e.kern).unwrap();
+    assert_eq!(
+        sdxl_vae::kernels::attention::chunk_keys(&e.gpu, 40 * 256 * 4, &e.kern, 8, 16, 16),
+        Some(40)
+    );
+    let t = |x: &[f32], ops: &mut sdxl_vae::model::Ops| {
+        ops.tensor_from(c as u32, h as u32, w as u32, x).unwrap()
+    };
+    let (qt, kt, vt) = (t(&q, &mut ops), t(&k, &mut ops), t(&v, &mut ops));
+    let out = ops.attention(&qt, &kt, &vt).unwrap();
+    let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+    assert_close("attention, 40-key chunks", &got, &want, 2e-5, 1e-4);
 }
 
 #[test]

@@ -12,7 +12,7 @@ fn all_shaders_validate_with_naga() {
         .validate(&module)
         .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 12);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 14);
 }
 
 /// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
@@ -25,10 +25,12 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
+        ("pack_weights", size_of::<attention::PackWeightsParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
         ("group_norm_merge", size_of::<group_norm::MergeParams>()),
         ("group_norm_apply", size_of::<group_norm::ApplyParams>()),
         ("attention", size_of::<attention::AttentionParams>()),
+        ("attention_softmax", size_of::<attention::SoftmaxParams>()),
         ("image_to_tensor", size_of::<image::ToTensorParams>()),
         ("tensor_to_image", size_of::<image::ToImageParams>()),
         ("posterior", size_of::<posterior::PosteriorParams>()),

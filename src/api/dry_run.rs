@@ -15,10 +15,10 @@ pub struct DryRun {
     pub bands: usize,
     /// Compute dispatches in its one submission.
     pub dispatches: u32,
-    /// Most bytes of activation buffers held at once (weights not included), the convolutions'
-    /// input texture included.
+    /// Most bytes of activation buffers held at once (weights not included), the pool's
+    /// textures included.
     pub peak_activation_bytes: u64,
-    /// Most bytes the activations alive at one time requested, plus the input texture: what a
+    /// Most bytes the activations alive at one time requested, plus the textures: what a
     /// pool that never wasted a byte would hold.
     pub peak_live_bytes: u64,
 }
@@ -63,7 +63,7 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live + texture_bytes(plan.texture),
+            peak_live_bytes: plan.peak_live + plan.textures.map(texture_bytes).iter().sum::<u64>(),
         };
         let (lw, lh) = (round8(width) / 8, round8(height) / 8);
         let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
@@ -75,7 +75,7 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live + texture_bytes(plan.texture),
+            peak_live_bytes: plan.peak_live + plan.textures.map(texture_bytes).iter().sum::<u64>(),
         };
         Ok((enc, dec))
     }

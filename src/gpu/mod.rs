@@ -7,7 +7,7 @@ mod profile;
 mod recorder;
 mod tensor;
 
-pub use pool::{texture_bytes, BufferPool, Weight};
+pub use pool::{texture_bytes, BufferPool, TextureSlot, Weight};
 pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};
 pub use tensor::{check_starts, Band, Tensor};

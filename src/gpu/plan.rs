@@ -28,9 +28,9 @@ pub struct Plan {
     pub assign: Vec<usize>,
     /// Most bytes requested by buffers in use at once.
     pub peak_live: u64,
-    /// The largest convolution input texture the call asks for (width, height, layers; zero
-    /// when it packs none).
-    pub texture: [u32; 3],
+    /// The largest texture of each [`super::TextureSlot`] the call asks for (width, height,
+    /// layers; zero when it uses none).
+    pub textures: [[u32; 3]; 2],
 }
 
 /// Packs the requests of `events` into buffers: largest first, each into the smallest buffer
@@ -77,7 +77,7 @@ pub fn pack(events: &[PlanEvent]) -> Plan {
         sizes,
         assign,
         peak_live,
-        texture: [0; 3],
+        textures: [[0; 3]; 2],
     }
 }
 

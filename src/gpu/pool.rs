@@ -14,8 +14,27 @@ struct PoolState {
     free: Vec<wgpu::Buffer>,
     allocated: u64,
     peak: u64,
-    /// The convolutions' input texture (see [`BufferPool::input_texture`]) and its size.
-    texture: Option<(wgpu::TextureView, [u32; 3])>,
+    /// The pool's textures (see [`BufferPool::texture`]) and their sizes, by [`TextureSlot`].
+    textures: [Option<(wgpu::TextureView, [u32; 3])>; 2],
+}
+
+/// The textures a pool holds, one of each, reused by every kernel that needs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextureSlot {
+    /// The convolutions' input, written by `pack_input.wgsl`.
+    Input = 0,
+    /// Convolution weights made on the GPU from activations (attention's keys and values),
+    /// written by `pack_weights.wgsl`.
+    Weights = 1,
+}
+
+impl TextureSlot {
+    fn label(self) -> &'static str {
+        match self {
+            TextureSlot::Input => "conv input texture",
+            TextureSlot::Weights => "conv weights texture",
+        }
+    }
 }
 
 /// Bytes of an rgba32float texture of `size` (width, height, layers).
@@ -48,6 +67,11 @@ impl BufferPool {
             max_binding,
             state: Mutex::new(PoolState::default()),
         })
+    }
+
+    /// Most bytes of one activation buffer.
+    pub fn max_binding(&self) -> u64 {
+        self.max_binding
     }
 
     /// Errors if one buffer of `bytes` exceeds the binding limit.
@@ -112,33 +136,36 @@ impl BufferPool {
             .unwrap_or((0, 0))
     }
 
-    /// Frees every idle buffer, and the input texture.
+    /// Frees every idle buffer, and the textures.
     pub fn trim(&self) {
         if let Ok(mut st) = self.state.lock() {
             let freed: u64 = st.free.iter().map(|b| b.size()).sum();
             st.free.clear();
             st.allocated -= freed;
-            if let Some((_, size)) = st.texture.take() {
-                st.allocated -= texture_bytes(size);
+            for slot in 0..2 {
+                if let Some((_, size)) = st.textures[slot].take() {
+                    st.allocated -= texture_bytes(size);
+                }
             }
         }
     }
 
-    /// The rgba32float texture array that `pack_input.wgsl` writes and `conv2d_texture.wgsl`
-    /// reads, at least `size` (width, height, layers). One texture serves every convolution:
+    /// The rgba32float texture array of `slot` (written as storage, read by `conv2d_texture.wgsl`),
+    /// at least `size` (width, height, layers). One texture a slot serves every convolution:
     /// it is replaced by one covering both sizes when a larger one is asked for (work already
     /// recorded keeps the old one alive until it has run).
-    pub(crate) fn input_texture(&self, size: [u32; 3]) -> Result<wgpu::TextureView> {
+    pub(crate) fn texture(&self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
+        let slot_i = slot as usize;
         let mut st = self
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
-        if let Some((view, have)) = &st.texture {
+        if let Some((view, have)) = &st.textures[slot_i] {
             if (0..3).all(|i| have[i] >= size[i]) {
                 return Ok(view.clone());
             }
         }
-        let old = st.texture.take().map(|(_, s)| s);
+        let old = st.textures[slot_i].take().map(|(_, s)| s);
         let size = match old {
             Some(o) => {
                 st.allocated -= texture_bytes(o);
@@ -147,7 +174,7 @@ impl BufferPool {
             None => size,
         };
         let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("conv input texture"),
+            label: Some(slot.label()),
             size: wgpu::Extent3d {
                 width: size[0],
                 height: size[1],
@@ -166,7 +193,7 @@ impl BufferPool {
         });
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
-        st.texture = Some((view.clone(), size));
+        st.textures[slot_i] = Some((view.clone(), size));
         Ok(view)
     }
 }

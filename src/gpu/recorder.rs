@@ -4,7 +4,7 @@
 
 use super::plan::{pack, Plan, PlanLog, PlannedBuffers};
 use super::tensor::BufferSource;
-use super::{BufferPool, Gpu, Tensor, Weight};
+use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
 use crate::{Error, Result};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -40,9 +40,9 @@ enum Alloc {
     Planning {
         log: PlanLog,
         stand_in: wgpu::Buffer,
-        /// The largest input texture asked for (width, height, layers), and what stands in
-        /// for it.
-        texture: [u32; 3],
+        /// The largest texture of each slot asked for (width, height, layers), and what stands
+        /// in for them.
+        textures: [[u32; 3]; 2],
         texture_stand_in: wgpu::TextureView,
     },
     /// The buffers of a plan made by a planning recording of the same call.
@@ -108,7 +108,7 @@ impl<'g> Recorder<'g> {
             alloc: Alloc::Planning {
                 log: Default::default(),
                 stand_in,
-                texture: [0; 3],
+                textures: [[0; 3]; 2],
                 texture_stand_in: gpu
                     .device
                     .create_texture(&wgpu::TextureDescriptor {
@@ -134,9 +134,12 @@ impl<'g> Recorder<'g> {
     /// of the same call.
     pub fn planned(gpu: &'g Gpu, pool: Arc<BufferPool>, plan: &Plan) -> Result<Recorder<'g>> {
         let planned = PlannedBuffers::new(&pool, plan)?;
-        if plan.texture.iter().all(|&d| d > 0) {
-            // Made once, at the largest size the call needs.
-            pool.input_texture(plan.texture)?;
+        for slot in [TextureSlot::Input, TextureSlot::Weights] {
+            let size = plan.textures[slot as usize];
+            if size.iter().all(|&d| d > 0) {
+                // Made once, at the largest size the call needs.
+                pool.texture(slot, size)?;
+            }
         }
         let mut rec = Recorder::new(gpu, pool)?;
         rec.alloc = Alloc::Planned(planned);
@@ -146,12 +149,12 @@ impl<'g> Recorder<'g> {
     /// The buffer plan of a planning recording (whose tensors must all be dropped first).
     pub fn into_plan(self) -> Result<Plan> {
         match &self.alloc {
-            Alloc::Planning { log, texture, .. } => {
+            Alloc::Planning { log, textures, .. } => {
                 let log = log
                     .lock()
                     .map_err(|_| Error::Input("plan log poisoned".into()))?;
                 Ok(Plan {
-                    texture: *texture,
+                    textures: *textures,
                     ..pack(&log.events)
                 })
             }
@@ -185,19 +188,20 @@ impl<'g> Recorder<'g> {
         Tensor::banded_from(&self.pool, &source, c, h, w, starts, what)
     }
 
-    /// The convolutions' input texture, at least `size` (width, height, layers): see
-    /// [`BufferPool::input_texture`]. A planning recording notes the size and allocates nothing.
-    pub fn input_texture(&mut self, size: [u32; 3]) -> Result<wgpu::TextureView> {
+    /// The pool's texture of `slot`, at least `size` (width, height, layers): see
+    /// [`BufferPool::texture`]. A planning recording notes the size and allocates nothing.
+    pub fn texture(&mut self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
         if let Alloc::Planning {
-            texture,
+            textures,
             texture_stand_in,
             ..
         } = &mut self.alloc
         {
-            *texture = [0, 1, 2].map(|i| texture[i].max(size[i]));
+            let t = &mut textures[slot as usize];
+            *t = [0, 1, 2].map(|i| t[i].max(size[i]));
             return Ok(texture_stand_in.clone());
         }
-        self.pool.input_texture(size)
+        self.pool.texture(slot, size)
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels).

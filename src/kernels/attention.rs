@@ -1,7 +1,16 @@
-//! Launcher for `attention.wgsl`: single-head attention with an online softmax.
+//! Launchers for single-head attention, `softmax(qᵀk / √C) v` over the H·W tokens of `[C, H, W]`
+//! tensors, in two forms with the same result:
+//! - chunked (where the device's texture limits allow it; always at the VAE's sizes): keys in
+//!   chunks of up to [`CHUNK`], the two products as 1×1 texture convolutions
+//!   (`conv2d_texture.wgsl`, weights made by `pack_weights.wgsl` from the keys and values), and
+//!   an online softmax between them (`attention_softmax.wgsl`). The N×N scores are never held:
+//!   one chunk's `[keys, N]` at a time.
+//! - `attention.wgsl`: one dispatch, one workgroup per query (slow at large N: every query
+//!   reads every key from storage).
 
+use super::conv2d::{conv2d_ref, ConvMode, ConvRef};
 use super::{groups_1d, Kernels};
-use crate::gpu::{Bind, Recorder, Tensor};
+use crate::gpu::{Bind, Recorder, Tensor, TextureSlot};
 use crate::{Error, Result};
 
 #[repr(C)]
@@ -13,8 +22,67 @@ pub struct AttentionParams {
     pub _pad: u32,
 }
 
-/// Most channels the kernel holds per query (its `MAX_C`).
+/// Parameters of `pack_weights.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackWeightsParams {
+    pub cin: u32,
+    pub cout: u32,
+    pub tokens: u32,
+    pub t0: u32,
+    pub transpose: u32,
+    pub scale: f32,
+    pub _pad: [u32; 2],
+}
+
+/// Parameters of `attention_softmax.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SoftmaxParams {
+    pub keys: u32,
+    pub tokens: u32,
+    pub channels: u32,
+    pub mode: u32,
+}
+
+/// Most channels either form holds per query (`attention.wgsl`'s `MAX_C`).
 pub const MAX_CHANNELS: u32 = 1024;
+/// Keys per chunk of the chunked form: 16 chunks at 1024² (16384 tokens), each a 64 MiB score
+/// block; fewer where the binding limit requires.
+pub const CHUNK: u32 = 1024;
+/// Most keys per chunk: 256 texture layers of 4 keys (WebGPU's default `maxTextureArrayLayers`).
+pub const CHUNK_MAX: u32 = 1024;
+
+/// Keys per chunk for the chunked form of attention over `c` channels and `h × w` tokens with
+/// activation buffers of at most `max_binding` bytes, or `None` where it does not fit (the knob
+/// is 0, or a texture or score block exceeds a limit).
+pub fn chunk_keys(
+    gpu: &crate::gpu::Gpu,
+    max_binding: u64,
+    kern: &Kernels,
+    c: u32,
+    h: u32,
+    w: u32,
+) -> Option<u32> {
+    let n = h * w;
+    let by_binding = max_binding / (4 * n as u64);
+    let mut kc = (kern.attention_chunk.min(CHUNK_MAX) as u64).min(by_binding);
+    if kc < n as u64 {
+        kc -= kc % 8;
+    }
+    let kc = kc.min(n as u64) as u32;
+    if kc == 0 {
+        return None;
+    }
+    let l = gpu.device().limits();
+    let widest = c.max(kc);
+    let input = super::pack_input::texture_size(widest, w, h);
+    let fits = input[0].max(input[1]) <= l.max_texture_dimension_2d
+        && input[2] <= l.max_texture_array_layers
+        && widest.div_ceil(4) <= l.max_texture_dimension_2d
+        && widest.div_ceil(8) <= l.max_texture_array_layers;
+    fits.then_some(kc)
+}
 
 /// `softmax(qᵀk / √C) v` over the H·W tokens of `[C, H, W]` tensors, as a new `[C, H, W]` tensor.
 pub fn attention(
@@ -35,6 +103,10 @@ pub fn attention(
     for t in [q, k, v] {
         super::copy_rows::require_whole(t, "attention")?;
     }
+    let max_binding = rec.pool.max_binding();
+    if let Some(kc) = chunk_keys(rec.gpu, max_binding, kern, q.c, q.h, q.w) {
+        return chunked(rec, kern, q, k, v, kc);
+    }
     let tokens = q.h * q.w;
     let out = rec.tensor(q.c, q.h, q.w, "attention output")?;
     let p = AttentionParams {
@@ -52,4 +124,137 @@ pub fn attention(
     ];
     rec.dispatch(&kern.attention, &binds, bytemuck::bytes_of(&p), [gx, gy, 1]);
     Ok(out)
+}
+
+/// The chunked form, `kc` keys a chunk.
+fn chunked(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    kc: u32,
+) -> Result<Tensor> {
+    let (c, h, w) = (q.c, q.h, q.w);
+    let n = h * w;
+    // One weights texture for both products, so that it is made once.
+    let widest = c.max(kc);
+    let wsize = [8, widest.div_ceil(4), widest.div_ceil(8)];
+    let state = rec.tensor(2, h, w, "attention softmax state")?;
+    let (gx, gy) = groups_1d(n as u64, 64);
+    let mut out: Option<Tensor> = None;
+    for t0 in (0..n).step_by(kc as usize) {
+        let keys = kc.min(n - t0);
+        // Scores of this chunk's keys for every query: S = (K[:, t0..]ᵀ / √C) · Q.
+        let kt = pack_weights(rec, kern, k, wsize, keys, c, t0, true)?;
+        let s = conv2d_ref(
+            rec,
+            kern,
+            q,
+            None,
+            texture_weights(kern, &kt, c, keys),
+            ConvMode::Same,
+            None,
+        )?;
+        let sp = SoftmaxParams {
+            keys,
+            tokens: n,
+            channels: c,
+            mode: out.is_some() as u32,
+        };
+        let prev = match &out {
+            Some(o) => Bind::Tensor(o),
+            None => Bind::Raw(&kern.dummy),
+        };
+        let binds = [Bind::Tensor(&s), Bind::Tensor(&state), prev];
+        rec.dispatch(
+            &kern.attention_softmax,
+            &binds,
+            bytemuck::bytes_of(&sp),
+            [gx, gy, 1],
+        );
+        // O = O·rescale (done above) + V[:, t0..] · P.
+        let vt = pack_weights(rec, kern, v, wsize, c, keys, t0, false)?;
+        let o = conv2d_ref(
+            rec,
+            kern,
+            &s,
+            None,
+            texture_weights(kern, &vt, keys, c),
+            ConvMode::Same,
+            out.as_ref(),
+        )?;
+        out = Some(o);
+    }
+    let out = out.ok_or_else(|| Error::Input("attention over no tokens".into()))?;
+    let sp = SoftmaxParams {
+        keys: 0,
+        tokens: n,
+        channels: c,
+        mode: 2,
+    };
+    let binds = [
+        Bind::Raw(&kern.dummy),
+        Bind::Tensor(&state),
+        Bind::Tensor(&out),
+    ];
+    rec.dispatch(
+        &kern.attention_softmax,
+        &binds,
+        bytemuck::bytes_of(&sp),
+        [gx, gy, 1],
+    );
+    Ok(out)
+}
+
+fn texture_weights<'a>(
+    kern: &'a Kernels,
+    t: &'a wgpu::TextureView,
+    cin: u32,
+    cout: u32,
+) -> ConvRef<'a> {
+    ConvRef {
+        weight: None,
+        bias: &kern.zero_bias,
+        texture: Some(t),
+        cin,
+        cout,
+        k: 1,
+    }
+}
+
+/// Records `pack_weights.wgsl`: 1×1 weights `cout × cin` from tokens `t0..` of `src` into the
+/// pool's weights texture (of `size`), keys as output channels if `transpose` (scaled by 1/√C).
+#[allow(clippy::too_many_arguments)]
+fn pack_weights(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    src: &Tensor,
+    size: [u32; 3],
+    cout: u32,
+    cin: u32,
+    t0: u32,
+    transpose: bool,
+) -> Result<wgpu::TextureView> {
+    let view = rec.texture(TextureSlot::Weights, size)?;
+    let p = PackWeightsParams {
+        cin,
+        cout,
+        tokens: src.h * src.w,
+        t0,
+        transpose: transpose as u32,
+        scale: if transpose {
+            1.0 / (src.c as f32).sqrt()
+        } else {
+            1.0
+        },
+        _pad: [0; 2],
+    };
+    rec.dispatch(
+        &kern.pack_weights,
+        &[Bind::Tensor(src), Bind::Texture(&view)],
+        bytemuck::bytes_of(&p),
+        [1, cin.div_ceil(4).div_ceil(8), cout.div_ceil(8)],
+    );
+    Ok(view)
 }

@@ -71,6 +71,33 @@ pub struct ConvWeights {
     pub texture: Option<wgpu::TextureView>,
 }
 
+/// Convolution weights as a launch reads them: [`ConvWeights`] of the model, or weights made on
+/// the GPU for one call (attention's keys and values: a texture only).
+#[derive(Clone, Copy)]
+pub struct ConvRef<'a> {
+    /// In the layout of [`relayout`]; `None` for texture-only weights.
+    pub weight: Option<&'a Weight>,
+    /// Padded to a multiple of 4.
+    pub bias: &'a Weight,
+    pub texture: Option<&'a wgpu::TextureView>,
+    pub cin: u32,
+    pub cout: u32,
+    pub k: u32,
+}
+
+impl ConvWeights {
+    pub fn as_ref(&self) -> ConvRef<'_> {
+        ConvRef {
+            weight: Some(&self.weight),
+            bias: &self.bias,
+            texture: self.texture.as_ref(),
+            cin: self.cin,
+            cout: self.cout,
+            k: self.k,
+        }
+    }
+}
+
 /// vec4 of weights per block of 8 output channels: `cin·k·k` pairs of vec4, padded to a
 /// multiple of 16 vec4 (256 bytes, the uniform-buffer offset alignment).
 pub fn block_vec4(cin: usize, k: usize) -> usize {
@@ -156,6 +183,19 @@ pub fn conv2d(
     x: &Tensor,
     norm: Option<InputNorm>,
     cw: &ConvWeights,
+    mode: ConvMode,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
+    conv2d_ref(rec, kern, x, norm, cw.as_ref(), mode, residual)
+}
+
+/// [`conv2d`] with borrowed weights.
+pub fn conv2d_ref(
+    rec: &mut Recorder,
+    kern: &crate::kernels::Kernels,
+    x: &Tensor,
+    norm: Option<InputNorm>,
+    cw: ConvRef,
     mode: ConvMode,
     residual: Option<&Tensor>,
 ) -> Result<Tensor> {
@@ -259,26 +299,34 @@ pub fn conv2d(
             Some(n) => Bind::Tensor(n.affine),
             None => Bind::Raw(&kern.dummy),
         };
-        if let (Some((conv_tex, pack)), Some(wt)) = (&kern.conv2d_texture, &cw.texture) {
+        if let Some(wt) = cw.texture {
             let size = super::pack_input::texture_size(cw.cin, x.w, ib.rows);
             let limits = rec.gpu.device().limits();
             if size[0].max(size[1]) <= limits.max_texture_dimension_2d
                 && size[2] <= limits.max_texture_array_layers
             {
+                let pack = &kern.pack_input;
                 let view = super::pack_input::pack(rec, pack, x, i, affine.clone(), p.norm, size)?;
                 let binds = [
                     Bind::Texture(&view),
                     Bind::Texture(wt),
-                    Bind::Weight(&cw.bias),
+                    Bind::Weight(cw.bias),
                     res,
                     Bind::Band(&out, i),
                 ];
                 let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(TEXTURE_WORKGROUP[0]);
                 let gy = (ob.y1 - ob.y0).div_ceil(TEXTURE_WORKGROUP[1]);
-                rec.dispatch(conv_tex, &binds, bytemuck::bytes_of(&p), [gx, gy, blocks]);
+                let conv = &kern.conv2d_texture;
+                rec.dispatch(conv, &binds, bytemuck::bytes_of(&p), [gx, gy, blocks]);
                 continue;
             }
         }
+        let Some(weight) = cw.weight else {
+            return Err(Error::Input(format!(
+                "conv2d: a {}-wide row band does not fit a texture, and these weights are a texture only",
+                x.w
+            )));
+        };
         let gx = ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]);
         let gy = (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]);
         // Uniform windows pay off for 3×3 stride-1 convolutions with work for every core in
@@ -289,8 +337,8 @@ pub fn conv2d(
         let Some(uniform) = uniform else {
             let binds = [
                 Bind::Band(x, i),
-                Bind::Weight(&cw.weight),
-                Bind::Weight(&cw.bias),
+                Bind::Weight(weight),
+                Bind::Weight(cw.bias),
                 res,
                 Bind::Band(&out, i),
                 affine,
@@ -316,8 +364,8 @@ pub fn conv2d(
                 let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
                 let binds = [
                     Bind::Band(x, i),
-                    Bind::WeightWindow(&cw.weight, offset, 16 * WINDOW),
-                    Bind::Weight(&cw.bias),
+                    Bind::WeightWindow(weight, offset, 16 * WINDOW),
+                    Bind::Weight(cw.bias),
                     res.clone(),
                     Bind::Band(&out, i),
                     affine.clone(),

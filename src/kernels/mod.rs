@@ -21,6 +21,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/conv2d_texture.wgsl"),
     ),
     ("pack_input", include_str!("../shaders/pack_input.wgsl")),
+    ("pack_weights", include_str!("../shaders/pack_weights.wgsl")),
     (
         "group_norm_stats",
         include_str!("../shaders/group_norm_stats.wgsl"),
@@ -34,6 +35,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/group_norm_apply.wgsl"),
     ),
     ("attention", include_str!("../shaders/attention.wgsl")),
+    (
+        "attention_softmax",
+        include_str!("../shaders/attention_softmax.wgsl"),
+    ),
     (
         "image_to_tensor",
         include_str!("../shaders/image_to_tensor.wgsl"),
@@ -64,12 +69,25 @@ pub struct Kernels {
     pub conv2d_uniform: Option<Kernel>,
     /// Fewest workgroups per dispatch for which `conv2d_uniform` is used (tests lower it).
     pub uniform_min_workgroups: u32,
-    /// `conv2d_texture.wgsl` and `pack_input.wgsl`, made for [`ConvVariant::Texture`] only.
-    pub conv2d_texture: Option<(Kernel, Kernel)>,
+    /// `conv2d_texture.wgsl`, used for convolutions whose weights have a texture (model
+    /// weights under [`ConvVariant::Texture`]; attention's products everywhere).
+    pub conv2d_texture: Kernel,
+    /// `pack_input.wgsl`: the texture convolution's input.
+    pub pack_input: Kernel,
+    /// `pack_weights.wgsl`: attention's keys and values as texture convolution weights.
+    pub pack_weights: Kernel,
     pub group_norm_stats: Kernel,
     pub group_norm_merge: Kernel,
     pub group_norm_apply: Kernel,
+    /// `attention.wgsl`: attention in one dispatch, where the chunked form does not fit.
     pub attention: Kernel,
+    /// `attention_softmax.wgsl`: the online softmax of the chunked attention.
+    pub attention_softmax: Kernel,
+    /// Keys per chunk of the chunked attention (see [`attention::attention`]); 0 uses
+    /// `attention.wgsl` alone (tests vary it).
+    pub attention_chunk: u32,
+    /// Zeros, the bias of attention's products.
+    pub(crate) zero_bias: crate::gpu::Weight,
     pub image_to_tensor: Kernel,
     pub tensor_to_image: Kernel,
     pub posterior: Kernel,
@@ -157,16 +175,21 @@ impl Kernels {
             conv2d_uniform: (conv == ConvVariant::Uniform)
                 .then(|| pipeline(device, "conv2d_uniform", &[])),
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
-            conv2d_texture: (conv == ConvVariant::Texture).then(|| {
-                (
-                    pipeline(device, "conv2d_texture", &[]),
-                    pipeline(device, "pack_input", &[]),
-                )
-            }),
+            conv2d_texture: pipeline(device, "conv2d_texture", &[]),
+            pack_input: pipeline(device, "pack_input", &[]),
+            pack_weights: pipeline(device, "pack_weights", &[]),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),
             attention: pipeline(device, "attention", &[]),
+            attention_softmax: pipeline(device, "attention_softmax", &[]),
+            attention_chunk: attention::CHUNK,
+            zero_bias: crate::gpu::Weight::upload(
+                device,
+                gpu.queue(),
+                "zero bias",
+                &[0.0; attention::CHUNK_MAX as usize],
+            ),
             image_to_tensor: pipeline(device, "image_to_tensor", &[]),
             tensor_to_image: pipeline(device, "tensor_to_image", &[]),
             posterior: pipeline(device, "posterior", &[]),

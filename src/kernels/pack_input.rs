@@ -39,7 +39,7 @@ pub fn pack(
     norm: u32,
     size: [u32; 3],
 ) -> Result<wgpu::TextureView> {
-    let view = rec.input_texture(size)?;
+    let view = rec.texture(crate::gpu::TextureSlot::Input, size)?;
     let b = &x.bands()[i];
     let p = PackParams {
         cin: x.c,

@@ -126,11 +126,8 @@ impl Env {
         k: usize,
     ) -> ConvWeights {
         let r = relayout(wt, cout, cin, k);
-        let texture = self
-            .kern
-            .conv2d_texture
-            .as_ref()
-            .map(|_| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32));
+        let texture = (self.kern.variant == ConvVariant::Texture)
+            .then(|| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32));
         ConvWeights {
             weight: self.weight(&r),
             bias: self.weight(bias),
