@@ -7,6 +7,7 @@
 #   benches/gpu_bench.sh BIN [OUTDIR]
 #
 # BIN is a release `sdxl-vae`; python3 needs torch with CUDA, diffusers and numpy.
+# SKIP_DIFFUSERS=1 times the engine alone.
 set -u
 BIN=${1:?usage: gpu_bench.sh BIN [OUTDIR]}
 OUT=${2:-${OUT:-/tmp/gpu_bench}}
@@ -40,18 +41,25 @@ for got, want, tol in (('/tmp/enc.npy', '$F/sdxl_64x48_mean.npy', 1e-3), ('/tmp/
     print(got, 'worst abs error', err, 'tolerance', tol, 'OK' if err <= tol else 'FAIL')
 "
 
-for s in 512 1024; do
-  for d in fp32 fp16; do
-    step diffusers_${s}_$d 90 python3 benches/compare_diffusers.py --size $s --reps 5 --device cuda --dtype $d --no-engine
+if [ -z "${SKIP_DIFFUSERS:-}" ]; then
+  for s in 512 1024; do
+    for d in fp32 fp16; do
+      step diffusers_${s}_$d 90 python3 benches/compare_diffusers.py --size $s --reps 5 --device cuda --dtype $d --no-engine
+    done
   done
+fi
+for k in storage texture; do
+  step engine_512_$k 90 "$BIN" bench --weights synthetic --size 512 --reps 5 --conv-kernel $k
+  step engine_1024_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 --conv-kernel $k
+  step engine_1024_webgpu_default_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 \
+    --limits webgpu-default --conv-kernel $k
+  step engine_1024_profile_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 1 --profile --conv-kernel $k
 done
-step engine_512 90 "$BIN" bench --weights synthetic --size 512 --reps 5
-step engine_1024 150 "$BIN" bench --weights synthetic --size 1024 --reps 3
-step engine_1024_webgpu_default 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 --limits webgpu-default
-step engine_512_texture 60 "$BIN" bench --weights synthetic --size 512 --reps 3 --conv-kernel texture
 
 echo "== summary"
 cat "$OUT/steps.txt"
 grep -h "worst abs error" "$OUT"/golden_check.log
 grep -h "^diffusers size=" "$OUT"/diffusers_*.log
-for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; grep -h adapter "$f" | head -1; done
+for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
+grep -h adapter "$OUT"/engine_512_storage.log | head -1
+for f in "$OUT"/engine_*profile*.log; do echo "$(basename "$f" .log):"; grep -E "profiled|dispatches" "$f" | head -24; done
