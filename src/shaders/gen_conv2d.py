@@ -147,6 +147,16 @@ def texture_kernel():
         for comp in "xyzw":
             generic.append(f"                    lo{j} = fma(wa{comp}, vec4<f32>(v{j}.{comp}), lo{j});\n"
                            f"                    hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
+    # 1×1, stride 1: P input texels and 8 weight texels per quad of input channels.
+    one = []
+    for j in range(P):
+        one.append(f"                let v{j} = textureLoad(src, vec2<i32>(x0 + {j}, ty), q, 0);")
+    for c, comp in enumerate("xyzw"):
+        one.append(f"                let wa{comp} = textureLoad(wt, vec2<i32>({2 * c}, q), blk, 0);\n"
+                   f"                let wb{comp} = textureLoad(wt, vec2<i32>({2 * c + 1}, q), blk, 0);")
+        for j in range(P):
+            one.append(f"                lo{j} = fma(wa{comp}, vec4<f32>(v{j}.{comp}), lo{j});\n"
+                       f"                hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
     acc_decl = "\n".join(f"    var lo{j} = init(oc8 * 2u, oy, ox0 + {j}u, b0);\n    var hi{j} = init(oc8 * 2u + 1u, oy, ox0 + {j}u, b1);" for j in range(P))
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
     print(f"""// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
@@ -205,6 +215,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 {up_rows}
 {fmas(lambda t: f"s{(t + 1) // 2}")}
             }}
+        }}
+    }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
+        let x0 = i32(ox0) + 1;
+        let ty = i32(oy) + ty0;
+        for (var q = 0; q < quads; q++) {{
+{chr(10).join(one)}
         }}
     }} else {{
         let step = i32(p.stride);
