@@ -108,6 +108,8 @@ async function loadWeights(what) {
     state.vae = await Vae.load(opened.source, {
       signal: abort.signal,
       scalingFactor: url && scale ? Number(scale) : undefined,
+      // ?conv=storage: the storage-buffer convolution kernel (less GPU memory, slower).
+      convKernel: new URLSearchParams(location.search).get("conv") ?? undefined,
       onProgress: (loaded, total) => progress(loaded, total, t0),
     });
     ok = true;

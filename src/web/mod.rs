@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::kernels::ConvVariant;
 use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -37,6 +38,9 @@ export interface LoadOptions {
   /** Most bytes of any one activation buffer (default: the device's binding limit). Larger
    *  activations are split into row bands; results do not change. */
   maxBufferBytes?: number;
+  /** Convolution kernel: "texture" (default, the fastest measured) or "storage" (less GPU
+   *  memory: weights held once, no input texture). `Vae.convKernel` names the one in use. */
+  convKernel?: "texture" | "storage";
 }
 /** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
 export interface Latent {
@@ -124,6 +128,16 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
             _ => return Err("maxBufferBytes must be a positive number".into()),
         },
     };
+    let conv_kernel = match get("convKernel").as_string().as_deref() {
+        None => None,
+        Some("texture") => Some(ConvVariant::Texture),
+        Some("storage") => Some(ConvVariant::Storage),
+        Some(other) => {
+            return Err(format!(
+                "convKernel must be \"texture\" or \"storage\", got {other:?}"
+            ))
+        }
+    };
     let feed = source::Feed {
         on_progress,
         signal,
@@ -133,7 +147,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
     let load = LoadOptions {
         scaling_factor,
         max_band_bytes,
-        conv_kernel: None,
+        conv_kernel,
     };
     Ok((feed, load, GpuOptions { limits }))
 }

@@ -54,7 +54,7 @@ struct Cli {
     /// larger activations are split into row bands, with the same results
     #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
     max_buffer: Option<u64>,
-    /// Convolution kernel, for comparing them (default: texture on CPU adapters, storage on GPUs)
+    /// Convolution kernel (default: texture, the fastest measured; storage holds less GPU memory)
     #[arg(long, global = true, value_enum)]
     conv_kernel: Option<ConvKernel>,
     #[command(subcommand)]
