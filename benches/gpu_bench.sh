@@ -41,6 +41,20 @@ for got, want, tol in (('/tmp/enc.npy', '$F/sdxl_64x48_mean.npy', 1e-3), ('/tmp/
     print(got, 'worst abs error', err, 'tolerance', tol, 'OK' if err <= tol else 'FAIL')
 "
 
+# Row bands change nothing: a 64×64 latent decoded under WebGPU's default limits (banded) and
+# under the adapter's (one band here), compared.
+step latent64 30 python3 -c "
+import numpy as np
+np.save('/tmp/lat64.npy', np.random.default_rng(1).standard_normal((1, 4, 64, 64)).astype(np.float32))"
+step decode64_adapter 60 "$BIN" decode --weights /tmp/sdxl_synth.safetensors /tmp/lat64.npy -o /tmp/a.png --raw /tmp/a.npy
+step decode64_webgpu_default 60 "$BIN" --limits webgpu-default decode --weights /tmp/sdxl_synth.safetensors \
+  /tmp/lat64.npy -o /tmp/b.png --raw /tmp/b.npy
+step dry_run_512 60 "$BIN" bench --weights /tmp/sdxl_synth.safetensors --size 512 --dry-run --limits webgpu-default
+step banded_check 30 python3 -c "
+import numpy as np
+a, b = np.load('/tmp/a.npy'), np.load('/tmp/b.npy')
+print('banded vs unbanded 512x512 decode: worst abs difference', float(np.abs(a - b).max()), 'shape', a.shape)"
+
 if [ -z "${SKIP_DIFFUSERS:-}" ]; then
   for s in 512 1024; do
     for d in fp32 fp16; do
@@ -59,6 +73,8 @@ done
 echo "== summary"
 cat "$OUT/steps.txt"
 grep -h "worst abs error" "$OUT"/golden_check.log
+grep -h "worst abs difference" "$OUT"/banded_check.log
+grep -h "band" "$OUT"/dry_run_512.log
 grep -h "^diffusers size=" "$OUT"/diffusers_*.log
 for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
 grep -h adapter "$OUT"/engine_512_storage.log | head -1
