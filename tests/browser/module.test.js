@@ -116,11 +116,12 @@ describe("module", () => {
       const latent = await v.encode(img(image));
       const raw = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
       const bad = await m.Vae.load("/weights/small.safetensors", { maxBufferBytes: -1 }).then(() => "", (e) => e.message);
+      const kernels = [v.convKernel];
       v.free();
       // The storage-buffer convolution kernel, on request, over the same bands.
       const s = await m.Vae.load("/weights/small.safetensors", { maxBufferBytes: 80 * 1024, convKernel: "storage" });
       const storage = [...(await s.encode(img(image))).data];
-      const kernels = [v.convKernel, s.convKernel];
+      kernels.push(s.convKernel);
       s.free();
       const badKernel = await m.Vae.load("/weights/small.safetensors", { convKernel: "fast" }).then(() => "", (e) => e.message);
       return { latent: [...latent.data], raw: [...raw.data], bad, storage, kernels, badKernel };
