@@ -7,7 +7,7 @@
 #   benches/gpu_bench.sh BIN [OUTDIR]
 #
 # BIN is a release `sdxl-vae`; python3 needs torch with CUDA, diffusers and numpy.
-# SKIP_DIFFUSERS=1 times the engine alone.
+# SKIP_DIFFUSERS=1 times the engine alone; TUNE_WORKGROUPS (below) compares workgroup shapes.
 set -u
 BIN=${1:?usage: gpu_bench.sh BIN [OUTDIR]}
 OUT=${2:-${OUT:-/tmp/gpu_bench}}
@@ -61,6 +61,14 @@ if [ -z "${SKIP_DIFFUSERS:-}" ]; then
       step diffusers_${s}_$d 90 python3 benches/compare_diffusers.py --size $s --reps 5 --device cuda --dtype $d --no-engine
     done
   done
+fi
+# TUNE_WORKGROUPS="8x4 8x8 …": the texture kernel's workgroup shapes at 1024², alone.
+if [ -n "${TUNE_WORKGROUPS:-}" ]; then
+  for wg in $TUNE_WORKGROUPS; do
+    step tune_$wg 60 "$BIN" bench --weights synthetic --size 1024 --reps 3 --texture-workgroup $wg
+  done
+  for f in "$OUT"/tune_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
+  exit 0
 fi
 for k in storage texture; do
   step engine_512_$k 90 "$BIN" bench --weights synthetic --size 512 --reps 5 --conv-kernel $k

@@ -200,3 +200,27 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
         }
     }
 }
+
+/// The texture kernel under other workgroup shapes (GPUs get their own): every mode, sizes that
+/// leave workgroups partly filled in both directions.
+#[test]
+fn texture_kernel_workgroup_shapes_match_cpu_twin() {
+    let gpu = support::gpu();
+    for wg in [[3, 5], [16, 8], [1, 1]] {
+        let kern = sdxl_vae::kernels::Kernels::build(
+            &gpu,
+            sdxl_vae::kernels::ConvVariant::Texture,
+            Some(wg),
+        );
+        assert_eq!(kern.texture_workgroup, wg);
+        let e = Env {
+            gpu: gpu.clone(),
+            kern,
+        };
+        let mut rng = Rng(40);
+        run_conv(&e, &mut rng, 8, 12, 9, 37, 3, ConvMode::Same, true, &[0]);
+        run_conv(&e, &mut rng, 5, 9, 6, 19, 3, ConvMode::Up, false, &[0, 2]);
+        run_conv(&e, &mut rng, 6, 8, 10, 21, 3, ConvMode::Down, false, &[0]);
+        run_conv(&e, &mut rng, 7, 10, 5, 27, 1, ConvMode::Same, true, &[0]);
+    }
+}

@@ -97,6 +97,9 @@ pub struct LoadOptions {
     pub max_band_bytes: Option<u64>,
     /// The convolution kernel (default: [`ConvVariant::for_gpu`]); for comparing kernels.
     pub conv_kernel: Option<ConvVariant>,
+    /// The texture kernel's workgroup shape (x: groups of 8 pixels, y: rows); for tuning
+    /// (default: [`Kernels::build`]'s).
+    pub texture_workgroup: Option<[u32; 2]>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
@@ -194,7 +197,7 @@ impl Vae {
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: Kernels::with_conv(gpu, variant),
+            kernels: Kernels::build(gpu, variant, opts.texture_workgroup),
             max_band_bytes: opts.max_band_bytes,
         }
     }

@@ -7,9 +7,14 @@ use crate::{Error, Result};
 /// the generated `conv2d.wgsl`; see `gen_conv2d.py`).
 pub const PIXELS: u32 = 16;
 pub const WORKGROUP: [u32; 2] = [16, 4];
-/// The same for `conv2d_texture.wgsl`.
+/// Output pixels per `conv2d_texture.wgsl` invocation; its workgroup shape is
+/// [`crate::kernels::Kernels::texture_workgroup`].
 pub const TEXTURE_PIXELS: u32 = 8;
-pub const TEXTURE_WORKGROUP: [u32; 2] = [8, 4];
+/// The texture kernel's workgroup shape on CPU adapters (measured on lavapipe: 4×8 0.35×,
+/// 16×2 0.7×).
+pub const TEXTURE_WORKGROUP_CPU: [u32; 2] = [8, 4];
+/// The same on GPUs.
+pub const TEXTURE_WORKGROUP_GPU: [u32; 2] = [8, 4];
 
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,8 +319,9 @@ pub fn conv2d_ref(
                     res,
                     Bind::Band(&out, i),
                 ];
-                let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(TEXTURE_WORKGROUP[0]);
-                let gy = (ob.y1 - ob.y0).div_ceil(TEXTURE_WORKGROUP[1]);
+                let [wx, wy] = kern.texture_workgroup;
+                let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(wx);
+                let gy = (ob.y1 - ob.y0).div_ceil(wy);
                 let conv = &kern.conv2d_texture;
                 rec.dispatch(conv, &binds, bytemuck::bytes_of(&p), [gx, gy, blocks]);
                 continue;

@@ -72,6 +72,8 @@ pub struct Kernels {
     /// `conv2d_texture.wgsl`, used for convolutions whose weights have a texture (model
     /// weights under [`ConvVariant::Texture`]; attention's products everywhere).
     pub conv2d_texture: Kernel,
+    /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
+    pub texture_workgroup: [u32; 2],
     /// `pack_input.wgsl`: the texture convolution's input.
     pub pack_input: Kernel,
     /// `pack_weights.wgsl`: attention's keys and values as texture convolution weights.
@@ -166,14 +168,31 @@ impl Kernels {
     }
 
     pub fn with_conv(gpu: &crate::gpu::Gpu, conv: ConvVariant) -> Kernels {
+        Kernels::build(gpu, conv, None)
+    }
+
+    /// With the texture kernel's workgroup shape (default: [`conv2d::TEXTURE_WORKGROUP_CPU`] on
+    /// CPU adapters, [`conv2d::TEXTURE_WORKGROUP_GPU`] elsewhere).
+    pub fn build(
+        gpu: &crate::gpu::Gpu,
+        conv: ConvVariant,
+        texture_workgroup: Option<[u32; 2]>,
+    ) -> Kernels {
         let device = gpu.device();
+        let twg = texture_workgroup.unwrap_or(if gpu.is_cpu() {
+            conv2d::TEXTURE_WORKGROUP_CPU
+        } else {
+            conv2d::TEXTURE_WORKGROUP_GPU
+        });
+        let wg_constants = [("WGX", twg[0] as f64), ("WGY", twg[1] as f64)];
         Kernels {
             variant: conv,
             conv2d: pipeline(device, "conv2d", &[]),
             conv2d_uniform: (conv == ConvVariant::Uniform)
                 .then(|| pipeline(device, "conv2d_uniform", &[])),
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
-            conv2d_texture: pipeline(device, "conv2d_texture", &[]),
+            conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
+            texture_workgroup: twg,
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),

@@ -86,7 +86,11 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(8, 4, 1)
+// Workgroup shape, set per adapter by the launcher (`Kernels::texture_workgroup`).
+override WGX: u32 = 8u;
+override WGY: u32 = 4u;
+
+@compute @workgroup_size(WGX, WGY, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ox0 = gid.x * 8u;
     let oy = p.y0 + gid.y;

@@ -181,7 +181,11 @@ def texture_kernel():
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
 @group(0) @binding(5) var<uniform> p: Params;
 
-{HELPERS}@compute @workgroup_size({WGX}, {WGY}, 1)
+{HELPERS}// Workgroup shape, set per adapter by the launcher (`Kernels::texture_workgroup`).
+override WGX: u32 = {WGX}u;
+override WGY: u32 = {WGY}u;
+
+@compute @workgroup_size(WGX, WGY, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
     let ox0 = gid.x * {P}u;
     let oy = p.y0 + gid.y;

@@ -148,6 +148,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
         scaling_factor,
         max_band_bytes,
         conv_kernel,
+        texture_workgroup: None,
     };
     Ok((feed, load, GpuOptions { limits }))
 }

@@ -57,6 +57,10 @@ struct Cli {
     /// Convolution kernel (default: texture, the fastest measured; storage holds less GPU memory)
     #[arg(long, global = true, value_enum)]
     conv_kernel: Option<ConvKernel>,
+    /// Workgroup shape of the texture kernel, XxY (x: groups of 8 pixels along a row, y: rows),
+    /// for tuning (default: 8x4)
+    #[arg(long, global = true, value_name = "XxY", value_parser = parse_workgroup)]
+    texture_workgroup: Option<[u32; 2]>,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,6 +114,17 @@ fn parse_scaling_factor(s: &str) -> Result<f32, String> {
 
 /// A byte count with an optional K, M or G suffix (powers of 1024).
 #[cfg(not(target_arch = "wasm32"))]
+/// `XxY` with x·y between 1 and 256 (WebGPU's default `maxComputeInvocationsPerWorkgroup`).
+fn parse_workgroup(s: &str) -> Result<[u32; 2], String> {
+    let parsed = s
+        .split_once(['x', 'X'])
+        .and_then(|(x, y)| Some([x.parse::<u32>().ok()?, y.parse::<u32>().ok()?]));
+    match parsed {
+        Some([x, y]) if x >= 1 && y >= 1 && x * y <= 256 => Ok([x, y]),
+        _ => Err(format!("{s:?}: expected XxY with 1 ≤ X·Y ≤ 256, e.g. 8x4")),
+    }
+}
+
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let (num, mult) = match s.char_indices().last() {
         Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
@@ -143,6 +158,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 ConvKernel::Uniform => ConvVariant::Uniform,
                 ConvKernel::Texture => ConvVariant::Texture,
             }),
+            texture_workgroup: cli.texture_workgroup,
         },
     };
     match &cli.command {
