@@ -202,17 +202,31 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
 }
 
 /// The texture kernel under other workgroup shapes (GPUs get their own): every mode, sizes that
-/// leave workgroups partly filled in both directions.
+/// leave workgroups partly filled in both directions; and with its input texture so small that
+/// every convolution runs in chunks of a few rows (1 to 4 here), within row bands too.
 #[test]
-fn texture_kernel_workgroup_shapes_match_cpu_twin() {
+fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     let gpu = support::gpu();
-    for wg in [[3, 5], [16, 8], [1, 1]] {
-        let kern = sdxl_vae::kernels::Kernels::build(
+    for (wg, rows) in [
+        ([3, 5], None),
+        ([16, 8], None),
+        ([1, 1], None),
+        ([8, 4], Some(4)),
+    ] {
+        let mut kern = sdxl_vae::kernels::Kernels::build(
             &gpu,
             sdxl_vae::kernels::ConvVariant::Texture,
             Some(wg),
         );
         assert_eq!(kern.texture_workgroup, wg);
+        if let Some(r) = rows {
+            kern.texture_rows = r;
+            // Output rows of a chunk that reads 4 input rows.
+            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 3, r), 2);
+            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Up, 3, r), 4);
+            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Down, 3, r), 1);
+            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 1, r), 4);
+        }
         let e = Env {
             gpu: gpu.clone(),
             kern,
@@ -222,5 +236,29 @@ fn texture_kernel_workgroup_shapes_match_cpu_twin() {
         run_conv(&e, &mut rng, 5, 9, 6, 19, 3, ConvMode::Up, false, &[0, 2]);
         run_conv(&e, &mut rng, 6, 8, 10, 21, 3, ConvMode::Down, false, &[0]);
         run_conv(&e, &mut rng, 7, 10, 5, 27, 1, ConvMode::Same, true, &[0]);
+        run_conv(
+            &e,
+            &mut rng,
+            4,
+            6,
+            11,
+            9,
+            3,
+            ConvMode::Same,
+            false,
+            &[0, 3, 4, 9],
+        );
+        run_conv(
+            &e,
+            &mut rng,
+            4,
+            6,
+            12,
+            9,
+            3,
+            ConvMode::Down,
+            true,
+            &[0, 4, 6],
+        );
     }
 }

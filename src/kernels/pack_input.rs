@@ -18,7 +18,10 @@ pub struct PackParams {
     pub in_rows: u32,
     pub tex_w: u32,
     pub norm: u32,
-    pub _pad: u32,
+    /// Band-local first row packed, and rows packed (texture rows 1 ..= rows).
+    pub row_lo: u32,
+    pub rows: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
@@ -28,13 +31,16 @@ pub fn texture_size(cin: u32, w: u32, rows: u32) -> [u32; 3] {
     [w + 2 + 2 * TEXTURE_PIXELS, rows + 2, cin.div_ceil(4)]
 }
 
-/// Records packing band `i` of `x` (normalised by `affine` as `norm` says: see `ConvParams`) into
-/// the pool's input texture of at least `size` ([`texture_size`]), and returns the texture.
+/// Records packing `rows` (band-local first row, count) of band `i` of `x` (normalised by
+/// `affine` as `norm` says: see `ConvParams`) into the pool's input texture of at least `size`
+/// ([`texture_size`]), and returns the texture.
+#[allow(clippy::too_many_arguments)]
 pub fn pack(
     rec: &mut Recorder,
     kernel: &Kernel,
     x: &Tensor,
     i: usize,
+    rows: (u32, u32),
     affine: Bind,
     norm: u32,
     size: [u32; 3],
@@ -49,13 +55,15 @@ pub fn pack(
         in_rows: b.rows,
         tex_w: size[0],
         norm,
-        _pad: 0,
+        row_lo: rows.0,
+        rows: rows.1,
+        _pad: [0; 3],
     };
     rec.dispatch(
         kernel,
         &[Bind::Band(x, i), affine, Bind::Texture(&view)],
         bytemuck::bytes_of(&p),
-        [size[0].div_ceil(8), size[1].div_ceil(8), size[2]],
+        [size[0].div_ceil(8), (rows.1 + 2).div_ceil(8), size[2]],
     );
     Ok(view)
 }

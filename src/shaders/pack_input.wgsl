@@ -1,9 +1,10 @@
-// Writes a convolution's input row band into the rgba32float texture array that
-// `conv2d_texture.wgsl` reads: texel (x + 1, row − in_row0 + 1, layer q) holds input channels
-// 4q .. 4q + 3 at (row, x), normalised on the way (GroupNorm, then SiLU if asked). Everything
-// else in the written area — the border column on each side, the row above and below the band,
-// channels past `cin`, the slack columns on the right — is zero, which is the convolution's zero
-// padding at the image's edges.
+// Writes rows of a convolution's input row band into the rgba32float texture array that
+// `conv2d_texture.wgsl` reads: texel (x + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 at
+// band-local row row_lo + t (t < rows), column x, normalised on the way (GroupNorm, then SiLU if
+// asked). Everything else in the written area — the border column on each side, the row above
+// and below, channels past `cin`, the slack columns on the right — is zero, which is the
+// convolution's zero padding at the image's edges (rows past the packed ones are never read
+// elsewhere).
 
 struct Params {
     cin: u32,
@@ -13,7 +14,11 @@ struct Params {
     in_rows: u32,  // input rows held per channel
     tex_w: u32,    // texels written per row (≥ in_w + 2)
     norm: u32,     // 0: as is; 1: (x − mean)·a + beta per channel (GroupNorm); 2: then SiLU
-    _pad: u32,
+    row_lo: u32,   // band-local first row packed (texture row 1)
+    rows: u32,     // rows packed
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
@@ -26,14 +31,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let tx = gid.x;
     let ty = gid.y;
     let q = gid.z;
-    if (tx >= p.tex_w || ty >= p.in_rows + 2u) {
+    if (tx >= p.tex_w || ty >= p.rows + 2u) {
         return;
     }
     var v = vec4<f32>(0.0);
-    // Held row ty − 1, column tx − 1 (both unsigned: the border wraps to huge values).
-    let sy = ty - 1u;
+    // Packed row ty − 1, column tx − 1 (both unsigned: the border wraps to huge values).
+    let t = ty - 1u;
+    let sy = p.row_lo + t;
     let sx = tx - 1u;
-    if (sy < p.in_rows && sx < p.in_w) {
+    if (t < p.rows && sx < p.in_w) {
         for (var c = 0u; c < 4u; c++) {
             let ci = q * 4u + c;
             if (ci < p.cin) {
