@@ -100,6 +100,8 @@ pub struct LoadOptions {
     /// The texture kernel's workgroup shape (x: groups of 8 pixels, y: rows); for tuning
     /// (default: [`Kernels::build`]'s).
     pub texture_workgroup: Option<[u32; 2]>,
+    /// Input rows the texture kernel packs at a time (default: [`Kernels::build`]'s); for tuning.
+    pub texture_rows: Option<u32>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
@@ -197,7 +199,13 @@ impl Vae {
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: Kernels::build(gpu, variant, opts.texture_workgroup),
+            kernels: {
+                let mut k = Kernels::build(gpu, variant, opts.texture_workgroup);
+                if let Some(r) = opts.texture_rows {
+                    k.texture_rows = r.max(4);
+                }
+                k
+            },
             max_band_bytes: opts.max_band_bytes,
         }
     }

@@ -74,7 +74,7 @@ pub struct Kernels {
     pub conv2d_texture: Kernel,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
-    /// Input rows the texture kernel packs at a time (see [`conv2d::TEXTURE_ROWS`]; tests
+    /// Input rows the texture kernel packs at a time (see [`conv2d::TEXTURE_ROWS_CPU`]; tests
     /// lower it to exercise the row chunks).
     pub texture_rows: u32,
     /// `pack_input.wgsl`: the texture convolution's input.
@@ -196,7 +196,11 @@ impl Kernels {
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
             conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
             texture_workgroup: twg,
-            texture_rows: conv2d::TEXTURE_ROWS,
+            texture_rows: if gpu.is_cpu() {
+                conv2d::TEXTURE_ROWS_CPU
+            } else {
+                conv2d::TEXTURE_ROWS_GPU
+            },
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),

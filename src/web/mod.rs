@@ -149,6 +149,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
         max_band_bytes,
         conv_kernel,
         texture_workgroup: None,
+        texture_rows: None,
     };
     Ok((feed, load, GpuOptions { limits }))
 }

@@ -61,6 +61,10 @@ struct Cli {
     /// for tuning (default: 8x4)
     #[arg(long, global = true, value_name = "XxY", value_parser = parse_workgroup)]
     texture_workgroup: Option<[u32; 2]>,
+    /// Input rows the texture kernel packs at a time, at least 4, for tuning (default: 64 on CPU
+    /// adapters, 256 on GPUs)
+    #[arg(long, global = true, value_name = "ROWS")]
+    texture_rows: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -159,6 +163,7 @@ fn run(cli: Cli) -> CliResult<()> {
                 ConvKernel::Texture => ConvVariant::Texture,
             }),
             texture_workgroup: cli.texture_workgroup,
+            texture_rows: cli.texture_rows,
         },
     };
     match &cli.command {
