@@ -37,7 +37,8 @@ fn conv(
         .collect();
     let r = relayout(&raw, o, c, kk);
     let cw = ConvWeights {
-        weight: Weight::upload(gpu.device(), gpu.queue(), "w", &r),
+        weight: (kern.variant != ConvVariant::Texture)
+            .then(|| Weight::upload(gpu.device(), gpu.queue(), "w", &r)),
         bias: weight(gpu, o),
         cin,
         cout,

@@ -78,8 +78,8 @@ fn conv2d_matches_cpu_twin() {
             // More input channels than one uniform window holds: chunks accumulate into the output.
             (240, 10, 4, 21, 3, ConvMode::Same, true),
             (232, 9, 4, 6, 3, ConvMode::Up, false),
-            // Wider than a texture may be (16384 on lavapipe): the texture kernel falls back to
-            // the storage kernel.
+            // Wider than a texture may be (16384 on lavapipe): the texture kernel packs column
+            // chunks (its weights have no buffer to fall back on).
             (2, 3, 2, 16400, 3, ConvMode::Same, true),
         ];
         for (cin, cout, h, w, k, mode, res) in cases {
@@ -203,29 +203,38 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
 
 /// The texture kernel under other workgroup shapes (GPUs get their own): every mode, sizes that
 /// leave workgroups partly filled in both directions; and with its input texture so small that
-/// every convolution runs in chunks of a few rows (1 to 4 here), within row bands too.
+/// every convolution runs in chunks of a few rows (1 to 4 here) and of 8 to 32 columns, within
+/// row bands too. Texture weights have no buffer: a fallback to the storage kernel would fail.
 #[test]
 fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     let gpu = support::gpu();
-    for (wg, rows) in [
-        ([3, 5], None),
-        ([16, 8], None),
-        ([1, 1], None),
-        ([8, 4], Some(4)),
-    ] {
+    let configs = [
+        ([3, 5], None, None),
+        ([16, 8], None, None),
+        ([1, 1], None, None),
+        ([8, 4], Some(4), None),
+        // Column chunks of 16 output columns (8 where downsampling), within row chunks.
+        ([8, 4], Some(6), Some(20)),
+    ];
+    for (wg, rows, cols) in configs {
         let mut kern = sdxl_vae::kernels::Kernels::build(
             &gpu,
             sdxl_vae::kernels::ConvVariant::Texture,
             Some(wg),
         );
         assert_eq!(kern.texture_workgroup, wg);
+        if let Some(c) = cols {
+            kern.texture_cols = c;
+        }
         if let Some(r) = rows {
             kern.texture_rows = r;
             // Output rows of a chunk that reads 4 input rows.
-            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 3, r), 2);
-            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Up, 3, r), 4);
-            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Down, 3, r), 1);
-            assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 1, r), 4);
+            if r == 4 {
+                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 3, r), 2);
+                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Up, 3, r), 4);
+                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Down, 3, r), 1);
+                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 1, r), 4);
+            }
         }
         let e = Env {
             gpu: gpu.clone(),

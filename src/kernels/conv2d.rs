@@ -55,6 +55,9 @@ pub struct ConvParams {
     pub ci0: u32,
     pub ci1: u32,
     pub accumulate: u32,
+    pub x_begin: u32,
+    pub col0: u32,
+    pub _pad: [u32; 2],
 }
 
 /// vec4 in the uniform weight window of `conv2d_uniform.wgsl` (64 KiB, WebGPU's default
@@ -65,9 +68,10 @@ pub const WINDOW: u64 = 4096;
 /// measured on lavapipe, 16 (a 64² activation) gains 1.3×, 8 loses.
 pub const UNIFORM_MIN_WORKGROUPS: u32 = 16;
 
-/// Conv weights on the GPU in the layout of [`relayout`], bias padded to a multiple of 4.
+/// Conv weights on the GPU: a buffer in the layout of [`relayout`] (storage and uniform
+/// kernels) or a texture (the texture kernel), bias padded to a multiple of 4.
 pub struct ConvWeights {
-    pub weight: Weight,
+    pub weight: Option<Weight>,
     pub bias: Weight,
     pub cin: u32,
     pub cout: u32,
@@ -94,7 +98,7 @@ pub struct ConvRef<'a> {
 impl ConvWeights {
     pub fn as_ref(&self) -> ConvRef<'_> {
         ConvRef {
-            weight: Some(&self.weight),
+            weight: self.weight.as_ref(),
             bias: &self.bias,
             texture: self.texture.as_ref(),
             cin: self.cin,
@@ -304,6 +308,9 @@ pub fn conv2d_ref(
         ci0: 0,
         ci1: cw.cin,
         accumulate: 0,
+        x_begin: 0,
+        col0: 0,
+        _pad: [0; 2],
     };
     let blocks = cw.cout.div_ceil(8);
     for (i, ob) in out.bands().iter().enumerate() {
@@ -330,11 +337,14 @@ pub fn conv2d_ref(
             None => Bind::Raw(&kern.dummy),
         };
         if let Some(wt) = cw.texture {
-            let size = super::pack_input::texture_size(cw.cin, x.w, 1);
             let limits = rec.gpu.device().limits();
-            if size[0].max(size[1]) <= limits.max_texture_dimension_2d
-                && size[2] <= limits.max_texture_array_layers
-            {
+            // Input columns per texture: the widest texture the device takes, less the border and
+            // slack columns (kern.texture_cols lowers it for tests).
+            let max_cols = (limits.max_texture_dimension_2d)
+                .saturating_sub(2 + 2 * TEXTURE_PIXELS)
+                .min(kern.texture_cols);
+            let xstep = texture_chunk_rows(mode, cw.k, max_cols) / 8 * 8;
+            if cw.cin.div_ceil(4) <= limits.max_texture_array_layers && xstep > 0 {
                 // Output rows in chunks, so that the input texture stays small whatever
                 // the image size (see TEXTURE_ROWS_CPU).
                 let step = texture_chunk_rows(mode, cw.k, kern.texture_rows);
@@ -342,33 +352,37 @@ pub fn conv2d_ref(
                 while y < ob.y1 {
                     let y1 = (y + step).min(ob.y1);
                     let (lo, hi) = rows_read(mode, cw.k, x.h, y, y1);
-                    let size = super::pack_input::texture_size(cw.cin, x.w, hi - lo);
-                    let pack = &kern.pack_input;
-                    let rows = (lo - ib.row0, hi - lo);
-                    let view = super::pack_input::pack(
-                        rec,
-                        pack,
-                        x,
-                        i,
-                        rows,
-                        affine.clone(),
-                        p.norm,
-                        size,
-                    )?;
-                    let binds = [
-                        Bind::Texture(&view),
-                        Bind::Texture(wt),
-                        Bind::Weight(cw.bias),
-                        res.clone(),
-                        Bind::Band(&out, i),
-                    ];
-                    let mut q = p;
-                    (q.in_row0, q.y0, q.y1) = (lo, y, y1);
-                    let [wx, wy] = kern.texture_workgroup;
-                    let gx = ow.div_ceil(TEXTURE_PIXELS).div_ceil(wx);
-                    let gy = (y1 - y).div_ceil(wy);
-                    let conv = &kern.conv2d_texture;
-                    rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
+                    // Output columns in chunks too where a row is wider than a texture.
+                    // Invocations past a chunk's last column compute from stale texels; what
+                    // they store is overwritten by the next chunk.
+                    let mut xa = 0;
+                    while xa < ow {
+                        let xb = (xa + xstep).min(ow);
+                        let (clo, chi) = rows_read(mode, cw.k, x.w, xa, xb);
+                        let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo);
+                        let pack = &kern.pack_input;
+                        let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
+                        let aff = affine.clone();
+                        let view = super::pack_input::pack(
+                            rec, pack, x, i, rows, cols, aff, p.norm, size,
+                        )?;
+                        let binds = [
+                            Bind::Texture(&view),
+                            Bind::Texture(wt),
+                            Bind::Weight(cw.bias),
+                            res.clone(),
+                            Bind::Band(&out, i),
+                        ];
+                        let mut q = p;
+                        (q.in_row0, q.y0, q.y1) = (lo, y, y1);
+                        (q.x_begin, q.col0) = (xa, clo);
+                        let [wx, wy] = kern.texture_workgroup;
+                        let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
+                        let gy = (y1 - y).div_ceil(wy);
+                        let conv = &kern.conv2d_texture;
+                        rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
+                        xa = xb;
+                    }
                     y = y1;
                 }
                 continue;
@@ -376,8 +390,10 @@ pub fn conv2d_ref(
         }
         let Some(weight) = cw.weight else {
             return Err(Error::Input(format!(
-                "conv2d: a {}-wide row band does not fit a texture, and these weights are a texture only",
-                x.w
+                "conv2d: {} input channels exceed the device's {} texture layers of 4 channels; \
+                 the storage kernel (--conv-kernel storage) takes them",
+                cw.cin,
+                rec.gpu.device().limits().max_texture_array_layers
             )));
         };
         let gx = ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]);

@@ -77,6 +77,9 @@ pub struct Kernels {
     /// Input rows the texture kernel packs at a time (see [`conv2d::TEXTURE_ROWS_CPU`]; tests
     /// lower it to exercise the row chunks).
     pub texture_rows: u32,
+    /// Most input columns the texture kernel packs at a time (besides the device's texture
+    /// width limit, which always applies; tests lower it to exercise the column chunks).
+    pub texture_cols: u32,
     /// `pack_input.wgsl`: the texture convolution's input.
     pub pack_input: Kernel,
     /// `pack_weights.wgsl`: attention's keys and values as texture convolution weights.
@@ -196,6 +199,7 @@ impl Kernels {
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
             conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
             texture_workgroup: twg,
+            texture_cols: u32::MAX,
             texture_rows: if gpu.is_cpu() {
                 conv2d::TEXTURE_ROWS_CPU
             } else {

@@ -21,7 +21,10 @@ pub struct PackParams {
     /// Band-local first row packed, and rows packed (texture rows 1 ..= rows).
     pub row_lo: u32,
     pub rows: u32,
-    pub _pad: [u32; 3],
+    /// First column packed, and columns packed (texel columns 1 ..= cols).
+    pub col_lo: u32,
+    pub cols: u32,
+    pub _pad: u32,
 }
 
 /// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
@@ -31,7 +34,7 @@ pub fn texture_size(cin: u32, w: u32, rows: u32) -> [u32; 3] {
     [w + 2 + 2 * TEXTURE_PIXELS, rows + 2, cin.div_ceil(4)]
 }
 
-/// Records packing `rows` (band-local first row, count) of band `i` of `x` (normalised by
+/// Records packing `rows` (band-local first row, count) and `cols` (first, count) of band `i` of `x` (normalised by
 /// `affine` as `norm` says: see `ConvParams`) into the pool's input texture of at least `size`
 /// ([`texture_size`]), and returns the texture.
 #[allow(clippy::too_many_arguments)]
@@ -41,6 +44,7 @@ pub fn pack(
     x: &Tensor,
     i: usize,
     rows: (u32, u32),
+    cols: (u32, u32),
     affine: Bind,
     norm: u32,
     size: [u32; 3],
@@ -57,7 +61,9 @@ pub fn pack(
         norm,
         row_lo: rows.0,
         rows: rows.1,
-        _pad: [0; 3],
+        col_lo: cols.0,
+        cols: cols.1,
+        _pad: 0,
     };
     rec.dispatch(
         kernel,

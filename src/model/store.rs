@@ -11,8 +11,9 @@ use std::collections::HashMap;
 pub const NORM_EPS: f32 = 1e-6;
 
 pub struct WeightStore {
-    map: HashMap<String, (Weight, Vec<usize>)>,
-    /// Conv weights also as textures (for `conv2d_texture.wgsl`), by name.
+    /// `None` for conv weights held as textures only.
+    map: HashMap<String, (Option<Weight>, Vec<usize>)>,
+    /// Conv weights as textures (for `conv2d_texture.wgsl`) instead of buffers, by name.
     textures: Option<HashMap<String, wgpu::TextureView>>,
     pub groups: u32,
     /// Bytes uploaded so far.
@@ -43,32 +44,43 @@ impl WeightStore {
                 if let Some(t) = self.textures.as_mut() {
                     let view = weight_texture(gpu, &r, o as u32, i as u32, k as u32);
                     t.insert(name.to_string(), view);
-                    // Held besides the buffer, which convolutions too large for textures use.
                     self.bytes += texture_bytes([
                         8 * (k * k) as u32,
                         i.div_ceil(4) as u32,
                         o.div_ceil(8) as u32,
                     ]);
+                    None
+                } else {
+                    Some(Weight::upload(&gpu.device, &gpu.queue, name, &r))
                 }
-                Weight::upload(&gpu.device, &gpu.queue, name, &r)
             }
-            None => Weight::upload(&gpu.device, &gpu.queue, name, data),
+            None => Some(Weight::upload(&gpu.device, &gpu.queue, name, data)),
         };
-        self.bytes += 4 * w.len as u64;
+        self.bytes += 4 * w.as_ref().map_or(0, |w| w.len) as u64;
         self.map.insert(name.to_string(), (w, shape.to_vec()));
     }
 
-    fn take(&mut self, name: &str) -> Result<(Weight, Vec<usize>)> {
+    fn take(&mut self, name: &str) -> Result<(Option<Weight>, Vec<usize>)> {
         self.map
             .remove(name)
             .ok_or_else(|| Error::Input(format!("weights lack {name}")))
+    }
+
+    /// A tensor that is always a buffer (norms, biases).
+    fn take_buffer(&mut self, name: &str) -> Result<(Weight, Vec<usize>)> {
+        match self.take(name)? {
+            (Some(w), shape) => Ok((w, shape)),
+            (None, shape) => Err(Error::Input(format!(
+                "{name}: a {shape:?} tensor where a vector was expected"
+            ))),
+        }
     }
 
     /// A conv (`[o, i, k, k]`) or linear (`[o, i]`, as a 1×1 conv) at `prefix`.
     pub fn conv(&mut self, prefix: &str) -> Result<ConvWeights> {
         let name = format!("{prefix}.weight");
         let (weight, shape) = self.take(&name)?;
-        let (bias, _) = self.take(&format!("{prefix}.bias"))?;
+        let (bias, _) = self.take_buffer(&format!("{prefix}.bias"))?;
         let k = shape.get(2).copied().unwrap_or(1) as u32;
         Ok(ConvWeights {
             weight,
@@ -81,8 +93,8 @@ impl WeightStore {
     }
 
     pub fn norm(&mut self, prefix: &str) -> Result<NormWeights> {
-        let (gamma, _) = self.take(&format!("{prefix}.weight"))?;
-        let (beta, _) = self.take(&format!("{prefix}.bias"))?;
+        let (gamma, _) = self.take_buffer(&format!("{prefix}.weight"))?;
+        let (beta, _) = self.take_buffer(&format!("{prefix}.bias"))?;
         Ok(NormWeights {
             gamma,
             beta,

@@ -33,6 +33,10 @@ struct Params {
     ci0: u32,          // input channels ci0 .. ci1 are summed by this dispatch
     ci1: u32,
     accumulate: u32,   // 1: add to the output's values (a later chunk of input channels) instead of the bias
+    x_begin: u32,      // first output column of this dispatch (texture variant; a multiple of 8)
+    col0: u32,         // global input column held at texel column 1 (texture variant)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]

@@ -38,6 +38,10 @@ struct Params {
     ci0: u32,          // input channels ci0 .. ci1 are summed by this dispatch
     ci1: u32,
     accumulate: u32,   // 1: add to the output's values (a later chunk of input channels) instead of the bias
+    x_begin: u32,      // first output column of this dispatch (texture variant; a multiple of 8)
+    col0: u32,         // global input column held at texel column 1 (texture variant)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var src: texture_2d_array<f32>;
@@ -92,7 +96,7 @@ override WGY: u32 = 4u;
 
 @compute @workgroup_size(WGX, WGY, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let ox0 = gid.x * 8u;
+    let ox0 = p.x_begin + gid.x * 8u;
     let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
     let blk = i32(oc8);
@@ -121,7 +125,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ty0 = 1 - i32(p.in_row0);
     let quads = i32((p.cin + 3u) / 4u);
     if (p.k == 3u && p.stride == 1u && p.upsample == 0u) {
-        let x0 = i32(ox0);
+        let x0 = i32(ox0) - i32(p.col0);
         for (var q = 0; q < quads; q++) {
             for (var ky = 0; ky < 3; ky++) {
                 let ty = i32(oy) + ky - 1 + ty0;
@@ -355,7 +359,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     } else if (p.k == 3u && p.stride == 1u) {
-        let sx0 = i32(ox0 / 2u);
+        let sx0 = i32(ox0 / 2u) - i32(p.col0);
         for (var q = 0; q < quads; q++) {
             for (var ky = 0; ky < 3; ky++) {
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
@@ -585,7 +589,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     } else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {
-        let x0 = i32(ox0) + 1;
+        let x0 = i32(ox0) + 1 - i32(p.col0);
         let ty = i32(oy) + ty0;
         for (var q = 0; q < quads; q++) {
                 let v0 = textureLoad(src, vec2<i32>(x0 + 0, ty), q, 0);
@@ -677,7 +681,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var ky = 0; ky < i32(p.k); ky++) {
                 let ty = i32(oy) * step + ky - pad + ty0;
                 for (var kx = 0; kx < i32(p.k); kx++) {
-                    let tx = i32(ox0) * step + kx - pad + 1;
+                    let tx = i32(ox0) * step + kx - pad + 1 - i32(p.col0);
                     let wx = (ky * i32(p.k) + kx) * 2;
                     let wax = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 0, q), blk, 0);
                     let wbx = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 1, q), blk, 0);

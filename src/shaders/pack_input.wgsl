@@ -1,6 +1,6 @@
-// Writes rows of a convolution's input row band into the rgba32float texture array that
-// `conv2d_texture.wgsl` reads: texel (x + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 at
-// band-local row row_lo + t (t < rows), column x, normalised on the way (GroupNorm, then SiLU if
+// Writes a block of a convolution's input row band into the rgba32float texture array that
+// `conv2d_texture.wgsl` reads: texel (s + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 at
+// band-local row row_lo + t (t < rows), column col_lo + s (s < cols), normalised on the way (GroupNorm, then SiLU if
 // asked). Everything else in the written area — the border column on each side, the row above
 // and below, channels past `cin`, the slack columns on the right — is zero, which is the
 // convolution's zero padding at the image's edges (rows past the packed ones are never read
@@ -12,13 +12,13 @@ struct Params {
     in_w: u32,
     in_row0: u32,  // global input row held first in `input`
     in_rows: u32,  // input rows held per channel
-    tex_w: u32,    // texels written per row (≥ in_w + 2)
+    tex_w: u32,    // texels written per row (≥ cols + 2)
     norm: u32,     // 0: as is; 1: (x − mean)·a + beta per channel (GroupNorm); 2: then SiLU
     row_lo: u32,   // band-local first row packed (texture row 1)
     rows: u32,     // rows packed
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    col_lo: u32,   // first column packed (texel column 1)
+    cols: u32,     // columns packed
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
@@ -38,8 +38,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Packed row ty − 1, column tx − 1 (both unsigned: the border wraps to huge values).
     let t = ty - 1u;
     let sy = p.row_lo + t;
-    let sx = tx - 1u;
-    if (t < p.rows && sx < p.in_w) {
+    let s = tx - 1u;
+    let sx = p.col_lo + s;
+    if (t < p.rows && s < p.cols) {
         for (var c = 0u; c < 4u; c++) {
             let ci = q * 4u + c;
             if (ci < p.cin) {

@@ -129,7 +129,7 @@ impl Env {
         let texture = (self.kern.variant == ConvVariant::Texture)
             .then(|| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32));
         ConvWeights {
-            weight: self.weight(&r),
+            weight: (self.kern.variant != ConvVariant::Texture).then(|| self.weight(&r)),
             bias: self.weight(bias),
             cin: cin as u32,
             cout: cout as u32,
