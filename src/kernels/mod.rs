@@ -146,9 +146,10 @@ pub enum ConvVariant {
     /// normalised, zero border) and its weights in a texture made at load time, one dispatch
     /// per convolution: the fastest measured everywhere — lavapipe (2.6× storage over a 256²
     /// decode: a texel fetch costs about one per-lane storage load and brings 4 values) and an
-    /// H100 through Vulkan (1.4× at 1024², 1.8× at 512²). It holds more memory: the weights
-    /// twice (the buffer serves convolutions whose input is too large for a texture) and one
-    /// texture the size of the largest convolution input.
+    /// H100 through Vulkan (1.4× at 1024², 1.8× at 512²). Inputs are packed in chunks of rows
+    /// (and of columns past the texture width limit), so the one input texture stays small;
+    /// weights are textures only (the storage kernel serves only inputs of more channels than
+    /// the texture layer limit holds, where the weights must be buffers: such a model errors).
     Texture,
 }
 
