@@ -5,6 +5,7 @@ mod support;
 
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};
+use sdxl_vae::kernels::conv2d_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
 use support::{assert_close, conv_envs, Env, Rng};
 
@@ -230,10 +231,10 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
             kern.texture_rows = r;
             // Output rows of a chunk that reads 4 input rows.
             if r == 4 {
-                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 3, r), 2);
-                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Up, 3, r), 4);
-                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Down, 3, r), 1);
-                assert_eq!(conv2d::texture_chunk_rows(ConvMode::Same, 1, r), 4);
+                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Same, 3, r), 2);
+                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Up, 3, r), 4);
+                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Down, 3, r), 1);
+                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Same, 1, r), 4);
             }
         }
         let e = Env {

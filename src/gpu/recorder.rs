@@ -189,7 +189,7 @@ impl<'g> Recorder<'g> {
     }
 
     /// The pool's texture of `slot`, at least `size` (width, height, layers): see
-    /// [`BufferPool::texture`]. A planning recording notes the size and allocates nothing.
+    /// `BufferPool::texture`. A planning recording notes the size and allocates nothing.
     pub fn texture(&mut self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
         if let Alloc::Planning {
             textures,

@@ -7,16 +7,6 @@ use crate::{Error, Result};
 /// the generated `conv2d.wgsl`; see `gen_conv2d.py`).
 pub const PIXELS: u32 = 16;
 pub const WORKGROUP: [u32; 2] = [16, 4];
-/// Output pixels per `conv2d_texture.wgsl` invocation; its workgroup shape is
-/// [`crate::kernels::Kernels::texture_workgroup`].
-pub const TEXTURE_PIXELS: u32 = 8;
-/// The texture kernel's workgroup shape on CPU adapters (measured on lavapipe: 4×8 0.35×,
-/// 16×2 0.7×).
-pub const TEXTURE_WORKGROUP_CPU: [u32; 2] = [8, 4];
-/// The same on GPUs (measured on an H100 at 1024²: 8×4, 8×8, 16×4, 4×16, 8×16 and 16×8
-/// within 1% of each other; 32×4 0.96×, 32×8 0.83×, 64×4 0.65×).
-pub const TEXTURE_WORKGROUP_GPU: [u32; 2] = [8, 4];
-
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvMode {
@@ -163,32 +153,8 @@ pub fn out_starts(mode: ConvMode, starts: &[u32]) -> Result<Vec<u32>> {
     }
 }
 
-/// Input rows the texture kernel packs at a time on CPU adapters (the default of
-/// [`crate::kernels::Kernels::texture_rows`] there): convolutions run in chunks of output rows
-/// that read at most this many, so that the one input texture — which must cover the widest
-/// input, the most rows and the most channels of all — holds (width + 18) × 66 texels × 128
-/// layers at most for the SDXL VAE: 134 MiB at 1024², whatever the row bands. No slower on
-/// lavapipe than whole bands.
-pub const TEXTURE_ROWS_CPU: u32 = 64;
-/// The same on GPUs, where each chunk's pack → convolution is a pipeline drain. Measured on an
-/// H100 at 1024² (decode s, peak MiB): 64 rows 0.577, 3470; 128 0.544, 3600; 256 0.528, 3861;
-/// whole image 0.524, 5424. At 512²: 64 rows 0.162; 256 0.129; whole 0.123.
-pub const TEXTURE_ROWS_GPU: u32 = 256;
-
-/// Output rows per texture-kernel dispatch when at most `in_rows` (≥ 4) input rows are packed.
-pub fn texture_chunk_rows(mode: ConvMode, k: u32, in_rows: u32) -> u32 {
-    let in_rows = in_rows.max(4);
-    let halo = k - 1;
-    match mode {
-        ConvMode::Same => in_rows.saturating_sub(halo),
-        ConvMode::Up => 2 * in_rows.saturating_sub(halo),
-        ConvMode::Down => in_rows.saturating_sub(1) / 2,
-    }
-    .max(1)
-}
-
 /// Global input rows `[lo, hi)` that output rows `y0..y1` read (clipped to the input).
-fn rows_read(mode: ConvMode, k: u32, in_h: u32, y0: u32, y1: u32) -> (u32, u32) {
+pub(super) fn rows_read(mode: ConvMode, k: u32, in_h: u32, y0: u32, y1: u32) -> (u32, u32) {
     let r = (k / 2) as i64;
     let (lo, hi) = match mode {
         ConvMode::Same => (y0 as i64 - r, y1 as i64 + r),
@@ -337,54 +303,15 @@ pub fn conv2d_ref(
             None => Bind::Raw(&kern.dummy),
         };
         if let Some(wt) = cw.texture {
-            let limits = rec.gpu.device().limits();
-            // Input columns per texture: the widest texture the device takes, less the border and
-            // slack columns (kern.texture_cols lowers it for tests).
-            let max_cols = (limits.max_texture_dimension_2d)
-                .saturating_sub(2 + 2 * TEXTURE_PIXELS)
-                .min(kern.texture_cols);
-            let xstep = texture_chunk_rows(mode, cw.k, max_cols) / 8 * 8;
-            if cw.cin.div_ceil(4) <= limits.max_texture_array_layers && xstep > 0 {
-                // Output rows in chunks, so that the input texture stays small whatever
-                // the image size (see TEXTURE_ROWS_CPU).
-                let step = texture_chunk_rows(mode, cw.k, kern.texture_rows);
-                let mut y = ob.y0;
-                while y < ob.y1 {
-                    let y1 = (y + step).min(ob.y1);
-                    let (lo, hi) = rows_read(mode, cw.k, x.h, y, y1);
-                    // Output columns in chunks too where a row is wider than a texture.
-                    // Invocations past a chunk's last column compute from stale texels; what
-                    // they store is overwritten by the next chunk.
-                    let mut xa = 0;
-                    while xa < ow {
-                        let xb = (xa + xstep).min(ow);
-                        let (clo, chi) = rows_read(mode, cw.k, x.w, xa, xb);
-                        let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo);
-                        let pack = &kern.pack_input;
-                        let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
-                        let aff = affine.clone();
-                        let view = super::pack_input::pack(
-                            rec, pack, x, i, rows, cols, aff, p.norm, size,
-                        )?;
-                        let binds = [
-                            Bind::Texture(&view),
-                            Bind::Texture(wt),
-                            Bind::Weight(cw.bias),
-                            res.clone(),
-                            Bind::Band(&out, i),
-                        ];
-                        let mut q = p;
-                        (q.in_row0, q.y0, q.y1) = (lo, y, y1);
-                        (q.x_begin, q.col0) = (xa, clo);
-                        let [wx, wy] = kern.texture_workgroup;
-                        let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
-                        let gy = (y1 - y).div_ceil(wy);
-                        let conv = &kern.conv2d_texture;
-                        rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
-                        xa = xb;
-                    }
-                    y = y1;
-                }
+            let band = super::conv2d_texture::Band {
+                x,
+                i,
+                out: &out,
+                rows: (ob.y0, ob.y1),
+                affine: affine.clone(),
+                residual: res.clone(),
+            };
+            if super::conv2d_texture::dispatch(rec, kern, &band, mode, cw, wt, &p)? {
                 continue;
             }
         }

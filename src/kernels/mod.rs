@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod conv2d;
+pub mod conv2d_texture;
 pub mod copy_rows;
 pub mod group_norm;
 pub mod image;
@@ -74,7 +75,7 @@ pub struct Kernels {
     pub conv2d_texture: Kernel,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
-    /// Input rows the texture kernel packs at a time (see [`conv2d::TEXTURE_ROWS_CPU`]; tests
+    /// Input rows the texture kernel packs at a time (see [`conv2d_texture::TEXTURE_ROWS_CPU`]; tests
     /// lower it to exercise the row chunks).
     pub texture_rows: u32,
     /// Most input columns the texture kernel packs at a time (besides the device's texture
@@ -178,8 +179,8 @@ impl Kernels {
         Kernels::build(gpu, conv, None)
     }
 
-    /// With the texture kernel's workgroup shape (default: [`conv2d::TEXTURE_WORKGROUP_CPU`] on
-    /// CPU adapters, [`conv2d::TEXTURE_WORKGROUP_GPU`] elsewhere).
+    /// With the texture kernel's workgroup shape (default: [`conv2d_texture::TEXTURE_WORKGROUP_CPU`] on
+    /// CPU adapters, [`conv2d_texture::TEXTURE_WORKGROUP_GPU`] elsewhere).
     pub fn build(
         gpu: &crate::gpu::Gpu,
         conv: ConvVariant,
@@ -187,9 +188,9 @@ impl Kernels {
     ) -> Kernels {
         let device = gpu.device();
         let twg = texture_workgroup.unwrap_or(if gpu.is_cpu() {
-            conv2d::TEXTURE_WORKGROUP_CPU
+            conv2d_texture::TEXTURE_WORKGROUP_CPU
         } else {
-            conv2d::TEXTURE_WORKGROUP_GPU
+            conv2d_texture::TEXTURE_WORKGROUP_GPU
         });
         let wg_constants = [("WGX", twg[0] as f64), ("WGY", twg[1] as f64)];
         Kernels {
@@ -202,9 +203,9 @@ impl Kernels {
             texture_workgroup: twg,
             texture_cols: u32::MAX,
             texture_rows: if gpu.is_cpu() {
-                conv2d::TEXTURE_ROWS_CPU
+                conv2d_texture::TEXTURE_ROWS_CPU
             } else {
-                conv2d::TEXTURE_ROWS_GPU
+                conv2d_texture::TEXTURE_ROWS_GPU
             },
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),

@@ -2,7 +2,8 @@
 //! (`conv2d_texture.wgsl`, for CPU adapters) reads: each convolution's input packed 4 channels a
 //! texel with a zero border, and the weights, made once at load time.
 
-use super::conv2d::{block_vec4, TEXTURE_PIXELS};
+use super::conv2d::block_vec4;
+use super::conv2d_texture::TEXTURE_PIXELS;
 use super::Kernel;
 use crate::gpu::{Bind, Recorder, Tensor};
 use crate::Result;
@@ -74,7 +75,7 @@ pub fn pack(
     Ok(view)
 }
 
-/// The weights in `relayout` (the output of [`relayout`]) as the rgba32float texture array that
+/// The weights in `relayout` (the output of [`super::conv2d::relayout`]) as the rgba32float texture array that
 /// `conv2d_texture.wgsl` reads: texel `(c·2·k·k + tap·2 + h, q, block)` holds output channels
 /// `8·block + 4h .. +3` of input channel `4q + c` at `tap` (zero past `cin`).
 pub fn weight_texture(

@@ -1,0 +1,120 @@
+//! Launcher for `conv2d_texture.wgsl` (through [`super::conv2d::conv2d`], which picks it for
+//! weights that are textures): each chunk of rows (and of columns, past the texture width
+//! limit) of an input band is packed by `pack_input.wgsl`, then convolved.
+
+use super::conv2d::{rows_read, ConvMode, ConvParams, ConvRef};
+use super::Kernels;
+use crate::gpu::{Bind, Recorder, Tensor};
+use crate::Result;
+
+/// Output pixels per `conv2d_texture.wgsl` invocation; its workgroup shape is
+/// [`crate::kernels::Kernels::texture_workgroup`].
+pub const TEXTURE_PIXELS: u32 = 8;
+/// The texture kernel's workgroup shape on CPU adapters (measured on lavapipe: 4×8 0.35×,
+/// 16×2 0.7×).
+pub const TEXTURE_WORKGROUP_CPU: [u32; 2] = [8, 4];
+/// The same on GPUs (measured on an H100 at 1024²: 8×4, 8×8, 16×4, 4×16, 8×16 and 16×8
+/// within 1% of each other; 32×4 0.96×, 32×8 0.83×, 64×4 0.65×).
+pub const TEXTURE_WORKGROUP_GPU: [u32; 2] = [8, 4];
+
+/// Input rows the texture kernel packs at a time on CPU adapters (the default of
+/// [`crate::kernels::Kernels::texture_rows`] there): convolutions run in chunks of output rows
+/// that read at most this many, so that the one input texture — which must cover the widest
+/// input, the most rows and the most channels of all — holds (width + 18) × 66 texels × 128
+/// layers at most for the SDXL VAE: 134 MiB at 1024², whatever the row bands. No slower on
+/// lavapipe than whole bands.
+pub const TEXTURE_ROWS_CPU: u32 = 64;
+/// The same on GPUs, where each chunk's pack → convolution is a pipeline drain. Measured on an
+/// H100 at 1024² (decode s, peak MiB): 64 rows 0.577, 3470; 128 0.544, 3600; 256 0.528, 3861;
+/// whole image 0.524, 5424. At 512²: 64 rows 0.162; 256 0.129; whole 0.123.
+pub const TEXTURE_ROWS_GPU: u32 = 256;
+
+/// Output rows per texture-kernel dispatch when at most `in_rows` (≥ 4) input rows are packed.
+pub fn texture_chunk_rows(mode: ConvMode, k: u32, in_rows: u32) -> u32 {
+    let in_rows = in_rows.max(4);
+    let halo = k - 1;
+    match mode {
+        ConvMode::Same => in_rows.saturating_sub(halo),
+        ConvMode::Up => 2 * in_rows.saturating_sub(halo),
+        ConvMode::Down => in_rows.saturating_sub(1) / 2,
+    }
+    .max(1)
+}
+
+/// One row band of a convolution: input band `i` of `x`, output rows `rows` into band `i` of
+/// `out`, with the input's normalisation and the residual as `conv2d` binds them.
+pub(super) struct Band<'a> {
+    pub x: &'a Tensor,
+    pub i: usize,
+    pub out: &'a Tensor,
+    pub rows: (u32, u32),
+    pub affine: Bind<'a>,
+    pub residual: Bind<'a>,
+}
+
+/// Records one band's convolution; `false` (nothing recorded) where the input has more
+/// channels than the device's texture layers hold.
+pub(super) fn dispatch(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    band: &Band,
+    mode: ConvMode,
+    cw: ConvRef,
+    wt: &wgpu::TextureView,
+    p: &ConvParams,
+) -> Result<bool> {
+    let Band { x, i, out, .. } = *band;
+    let ib = &x.bands()[i];
+    let (y_begin, y_end) = band.rows;
+    let ow = out.w;
+    let blocks = cw.cout.div_ceil(8);
+    let limits = rec.gpu.device().limits();
+    // Input columns per texture: the widest texture the device takes, less the border and
+    // slack columns (kern.texture_cols lowers it for tests).
+    let max_cols = (limits.max_texture_dimension_2d)
+        .saturating_sub(2 + 2 * TEXTURE_PIXELS)
+        .min(kern.texture_cols);
+    let xstep = texture_chunk_rows(mode, cw.k, max_cols) / 8 * 8;
+    if cw.cin.div_ceil(4) > limits.max_texture_array_layers || xstep == 0 {
+        return Ok(false);
+    }
+    // Output rows in chunks, so that the input texture stays small whatever the image size
+    // (see TEXTURE_ROWS_CPU).
+    let step = texture_chunk_rows(mode, cw.k, kern.texture_rows);
+    let mut y = y_begin;
+    while y < y_end {
+        let y1 = (y + step).min(y_end);
+        let (lo, hi) = rows_read(mode, cw.k, x.h, y, y1);
+        // Output columns in chunks too where a row is wider than a texture. Invocations past a
+        // chunk's last column compute from stale texels; what they store is overwritten by the
+        // next chunk.
+        let mut xa = 0;
+        while xa < ow {
+            let xb = (xa + xstep).min(ow);
+            let (clo, chi) = rows_read(mode, cw.k, x.w, xa, xb);
+            let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo);
+            let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
+            let pack = &kern.pack_input;
+            let aff = band.affine.clone();
+            let view = super::pack_input::pack(rec, pack, x, i, rows, cols, aff, p.norm, size)?;
+            let binds = [
+                Bind::Texture(&view),
+                Bind::Texture(wt),
+                Bind::Weight(cw.bias),
+                band.residual.clone(),
+                Bind::Band(out, i),
+            ];
+            let mut q = *p;
+            (q.in_row0, q.y0, q.y1) = (lo, y, y1);
+            (q.x_begin, q.col0) = (xa, clo);
+            let [wx, wy] = kern.texture_workgroup;
+            let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
+            let gy = (y1 - y).div_ceil(wy);
+            let conv = &kern.conv2d_texture;
+            rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
+            xa = xb;
+        }
+        y = y1;
+    }
+    Ok(true)
+}
