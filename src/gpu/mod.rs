@@ -7,6 +7,7 @@ mod profile;
 mod recorder;
 mod tensor;
 
+pub(crate) use pool::rgba32f_array;
 pub use pool::{texture_bytes, BufferPool, TextureSlot, Weight};
 pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};

@@ -42,6 +42,34 @@ pub fn texture_bytes(size: [u32; 3]) -> u64 {
     16 * size.iter().map(|&d| d as u64).product::<u64>()
 }
 
+/// An rgba32float 2-D texture array of `size` (width, height, layers), and its array view.
+pub(crate) fn rgba32f_array(
+    device: &wgpu::Device,
+    label: &str,
+    size: [u32; 3],
+    usage: wgpu::TextureUsages,
+) -> (wgpu::Texture, wgpu::TextureView) {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size[0],
+            height: size[1],
+            depth_or_array_layers: size[2],
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba32Float,
+        usage,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    });
+    (texture, view)
+}
+
 /// Buffer sizes are rounded up to one of 8 steps per power of two (at most 12.5% more), so that
 /// tensors of nearly equal sizes (such as row bands with and without a halo row) share buffers.
 pub fn size_class(bytes: u64) -> u64 {
@@ -173,24 +201,8 @@ impl BufferPool {
             }
             None => size,
         };
-        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(slot.label()),
-            size: wgpu::Extent3d {
-                width: size[0],
-                height: size[1],
-                depth_or_array_layers: size[2],
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
-            view_formats: &[],
-        });
-        let view = texture.create_view(&wgpu::TextureViewDescriptor {
-            dimension: Some(wgpu::TextureViewDimension::D2Array),
-            ..Default::default()
-        });
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
+        let (_, view) = rgba32f_array(&self.device, slot.label(), size, usage);
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
         st.textures[slot_i] = Some((view.clone(), size));

@@ -109,23 +109,13 @@ impl<'g> Recorder<'g> {
                 log: Default::default(),
                 stand_in,
                 textures: [[0; 3]; 2],
-                texture_stand_in: gpu
-                    .device
-                    .create_texture(&wgpu::TextureDescriptor {
-                        label: Some("planning stand-in"),
-                        size: wgpu::Extent3d {
-                            width: 1,
-                            height: 1,
-                            depth_or_array_layers: 1,
-                        },
-                        mip_level_count: 1,
-                        sample_count: 1,
-                        dimension: wgpu::TextureDimension::D2,
-                        format: wgpu::TextureFormat::Rgba32Float,
-                        usage: wgpu::TextureUsages::TEXTURE_BINDING,
-                        view_formats: &[],
-                    })
-                    .create_view(&Default::default()),
+                texture_stand_in: super::pool::rgba32f_array(
+                    &gpu.device,
+                    "planning stand-in",
+                    [1, 1, 1],
+                    wgpu::TextureUsages::TEXTURE_BINDING,
+                )
+                .1,
             },
         })
     }

@@ -104,21 +104,9 @@ pub fn weight_texture(
             }
         }
     }
-    let size = wgpu::Extent3d {
-        width: width as u32,
-        height: quads,
-        depth_or_array_layers: blocks,
-    };
-    let texture = gpu.device().create_texture(&wgpu::TextureDescriptor {
-        label: Some("conv weights"),
-        size,
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
+    let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+    let size = [width as u32, quads, blocks];
+    let (texture, view) = crate::gpu::rgba32f_array(gpu.device(), "conv weights", size, usage);
     gpu.queue().write_texture(
         texture.as_image_copy(),
         bytemuck::cast_slice(&data),
@@ -127,10 +115,7 @@ pub fn weight_texture(
             bytes_per_row: Some(16 * width as u32),
             rows_per_image: Some(quads),
         },
-        size,
+        texture.size(),
     );
-    texture.create_view(&wgpu::TextureViewDescriptor {
-        dimension: Some(wgpu::TextureViewDimension::D2Array),
-        ..Default::default()
-    })
+    view
 }
