@@ -1,12 +1,14 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture]`. Prints GFLOP/s; asserts nothing.
+//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both]`
+//! (`f16`: f16 textures, see `Precision::F16`; `both`: f32 and f16 in turn). Prints GFLOP/s;
+//! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
 use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
 use sdxl_vae::kernels::group_norm::NormWeights;
 use sdxl_vae::kernels::pack_input::weight_texture;
-use sdxl_vae::kernels::{ConvVariant, Kernels};
+use sdxl_vae::kernels::{ConvVariant, Kernels, Precision};
 use sdxl_vae::model::Ops;
 use std::time::Instant;
 
@@ -30,12 +32,15 @@ fn conv(
     k: u32,
     mode: ConvMode,
     silu_norm: bool,
+    f16: bool,
 ) {
     let (c, o, kk) = (cin as usize, cout as usize, k as usize);
     let raw: Vec<f32> = (0..o * c * kk * kk)
         .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
         .collect();
     let r = relayout(&raw, o, c, kk);
+    let texture =
+        (kern.variant == ConvVariant::Texture).then(|| weight_texture(gpu, &r, cout, cin, k, f16));
     let cw = ConvWeights {
         weight: (kern.variant != ConvVariant::Texture)
             .then(|| Weight::upload(gpu.device(), gpu.queue(), "w", &r)),
@@ -43,10 +48,11 @@ fn conv(
         cin,
         cout,
         k,
-        texture: (kern.variant == ConvVariant::Texture)
-            .then(|| weight_texture(gpu, &r, cout, cin, k)),
+        texture_f16: texture.as_ref().is_some_and(|t| t.1),
+        texture: texture.map(|t| t.0),
     };
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
+    pool.set_f16(f16);
     let x: Vec<f32> = (0..c * (hw * hw) as usize)
         .map(|i| (i % 13) as f32 * 0.1)
         .collect();
@@ -71,9 +77,7 @@ fn conv(
         pollster::block_on(ops.read_f32(last.as_ref().unwrap())).unwrap();
     };
     run();
-    let t = Instant::now();
-    run();
-    let s = t.elapsed().as_secs_f64();
+    let s = fastest(run);
     let out = if mode == ConvMode::Up {
         2 * hw
     } else if mode == ConvMode::Down {
@@ -83,11 +87,27 @@ fn conv(
     } as u64;
     let flop = 2.0 * (cin as u64 * cout as u64 * (k * k) as u64 * out * out) as f64 * REPS as f64;
     println!(
-        "conv {cin:>3}->{cout:<3} k{k} {mode:?}{} {hw}x{hw}: {:.3} s/op {:6.2} GFLOP/s",
+        "conv {cin:>3}->{cout:<3} k{k} {mode:?}{} {hw}x{hw} {}: {:.3} s/op {:6.2} GFLOP/s",
         if silu_norm { " +GroupNorm+SiLU" } else { "" },
+        if f16 { "f16" } else { "f32" },
         s / REPS as f64,
         flop / s / 1e9
     );
+}
+
+/// The fastest of `BENCH_RUNS` (default 1) timed runs of `run`: this machine's speed drifts.
+fn fastest(run: impl Fn()) -> f64 {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
@@ -123,10 +143,11 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
 
 /// Attention over `c` channels and `hw × hw` tokens, in chunks of `chunk` keys (0: the
 /// one-workgroup-per-query kernel).
-fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32) {
+fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32, f16: bool) {
     kern.attention_chunk = chunk;
     let kern = &*kern;
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
+    pool.set_f16(f16);
     let n = (c * hw * hw) as usize;
     let x: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.05).collect();
     let run = || {
@@ -173,36 +194,53 @@ fn main() {
     } else {
         ConvVariant::for_gpu(&gpu)
     };
-    let mut kern = Kernels::with_conv(&gpu, variant);
+    let f16s = if has("both") {
+        vec![false, true]
+    } else {
+        vec![has("f16")]
+    };
+    let precision = if f16s.contains(&true) {
+        Precision::F16
+    } else {
+        Precision::F32
+    };
+    let mut kern = Kernels::build(&gpu, variant, None, precision);
     println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());
     if has("attention") {
         let chunk = kern.attention_chunk;
         // The one-kernel form at 64² takes minutes on lavapipe: at 32² only.
         for (hw, forms) in [(32, vec![chunk, 0]), (64, vec![chunk])] {
             for form in forms {
-                attention(&gpu, &mut kern, 512, hw, form);
+                for &f16 in f16s.iter().filter(|&&f| !f || form > 0) {
+                    attention(&gpu, &mut kern, 512, hw, form, f16);
+                }
             }
         }
         return;
     }
-    let filter = if has("quick") { "quick" } else { "" };
-    let quick = filter == "quick";
-    if quick {
-        conv(&gpu, &kern, 128, 128, 32, 3, ConvMode::Same, false);
-        conv(&gpu, &kern, 64, 64, 128, 3, ConvMode::Same, false);
-        conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, false);
-        conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, true);
+    let convs = |cin, cout, hw, k, mode, norm| {
+        for &f16 in &f16s {
+            conv(&gpu, &kern, cin, cout, hw, k, mode, norm, f16);
+        }
+    };
+    if has("quick") {
+        convs(128, 128, 32, 3, ConvMode::Same, false);
+        convs(64, 64, 128, 3, ConvMode::Same, false);
+        convs(256, 256, 64, 3, ConvMode::Same, false);
+        convs(256, 256, 64, 3, ConvMode::Same, true);
         return;
     }
-    conv(&gpu, &kern, 512, 512, 32, 3, ConvMode::Same, false);
-    conv(&gpu, &kern, 256, 256, 64, 3, ConvMode::Same, false);
-    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same, false);
-    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Same, true);
-    conv(&gpu, &kern, 256, 128, 64, 1, ConvMode::Same, false);
-    conv(&gpu, &kern, 256, 256, 32, 3, ConvMode::Up, false);
-    conv(&gpu, &kern, 128, 128, 64, 3, ConvMode::Down, false);
-    conv(&gpu, &kern, 128, 3, 128, 3, ConvMode::Same, false);
+    convs(512, 512, 32, 3, ConvMode::Same, false);
+    convs(256, 256, 64, 3, ConvMode::Same, false);
+    convs(128, 128, 64, 3, ConvMode::Same, false);
+    convs(128, 128, 64, 3, ConvMode::Same, true);
+    convs(256, 128, 64, 1, ConvMode::Same, false);
+    convs(256, 256, 32, 3, ConvMode::Up, false);
+    convs(128, 128, 64, 3, ConvMode::Down, false);
+    convs(128, 3, 128, 3, ConvMode::Same, false);
     group_norm(&gpu, &kern, 256, 128);
     let chunk = kern.attention_chunk;
-    attention(&gpu, &mut kern, 512, 32, chunk);
+    for &f16 in &f16s {
+        attention(&gpu, &mut kern, 512, 32, chunk, f16);
+    }
 }

@@ -25,6 +25,10 @@ pub enum Error {
     Input(String),
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
+    /// Only where the f16 overflow guard is read by hand: [`crate::Vae`] catches it and runs
+    /// the call again with f32 textures.
+    #[error("an activation exceeded f16's range (±65504); run it with f32 precision")]
+    F16Overflow,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,6 +17,6 @@ mod web;
 pub mod weights;
 
 pub use api::{
-    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, RawImage, Vae, VaeLoader,
+    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Vae, VaeLoader,
 };
 pub use error::{Error, Result};

@@ -222,6 +222,7 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
             &gpu,
             sdxl_vae::kernels::ConvVariant::Texture,
             Some(wg),
+            sdxl_vae::kernels::Precision::F32,
         );
         assert_eq!(kern.texture_workgroup, wg);
         if let Some(c) = cols {

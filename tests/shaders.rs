@@ -1,18 +1,78 @@
 //! Every shader parses and validates with naga — no GPU needed.
 
+fn validate(name: &str, src: &str) -> naga::Module {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        // pack2x16float and unpack2x16float (WebGPU core).
+        naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+    module
+}
+
 #[test]
 fn all_shaders_validate_with_naga() {
     for (name, src) in sdxl_vae::kernels::SOURCES {
-        let module = naga::front::wgsl::parse_str(src)
-            .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+        validate(name, src);
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 14);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 15);
+}
+
+/// The f16 forms of the pack shaders and every operand combination of the oct convolution
+/// validate, and each differs from its source where it should: rgba32uint texels, f32 operand
+/// sections swapped in.
+#[test]
+fn f16_and_oct_forms_validate_with_naga() {
+    use sdxl_vae::kernels::{f16_source, oct_source, SOURCES};
+    for name in ["pack_input", "pack_weights"] {
+        let src = SOURCES.iter().find(|(n, _)| *n == name).unwrap().1;
+        let f16 = f16_source(src);
+        validate(&format!("{name} (f16)"), &f16);
+        assert!(
+            f16.contains("rgba32uint") && !f16.contains("rgba32float"),
+            "{name}"
+        );
+        assert_eq!(
+            f16.matches("pack2x16float").count(),
+            4,
+            "{name}: the f16 store"
+        );
+        let marked = |l: &str| l.ends_with("// f32") || l.trim_start().starts_with("// f16: ");
+        assert!(!f16.lines().any(marked), "{name}: marked lines left");
+    }
+    for (i, w) in [(true, true), (false, true), (true, false), (false, false)] {
+        let src = oct_source(i, w);
+        let module = validate(
+            &format!("conv2d_texture_oct (in f16 {i}, weights f16 {w})"),
+            &src,
+        );
+        let sampled = |binding: u32| {
+            let (_, var) = module
+                .global_variables
+                .iter()
+                .find(|(_, v)| v.binding.as_ref().map(|b| b.binding) == Some(binding))
+                .unwrap();
+            match module.types[var.ty].inner {
+                naga::TypeInner::Image {
+                    class: naga::ImageClass::Sampled { kind, .. },
+                    ..
+                } => kind,
+                ref other => panic!("binding {binding}: {other:?}"),
+            }
+        };
+        let kind = |f16| {
+            if f16 {
+                naga::ScalarKind::Uint
+            } else {
+                naga::ScalarKind::Float
+            }
+        };
+        assert_eq!(sampled(0), kind(i), "input of ({i}, {w})");
+        assert_eq!(sampled(1), kind(w), "weights of ({i}, {w})");
+    }
 }
 
 /// Each WGSL `Params` struct is mirrored by a `#[repr(C)]` Rust type of the same size.
@@ -24,6 +84,7 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d", size_of::<conv2d::ConvParams>()),
         ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture_oct", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
         ("pack_weights", size_of::<attention::PackWeightsParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
@@ -64,6 +125,7 @@ fn conv2d_matches_its_generator() {
         ("storage", "conv2d.wgsl"),
         ("uniform", "conv2d_uniform.wgsl"),
         ("texture", "conv2d_texture.wgsl"),
+        ("oct", "conv2d_texture_oct.wgsl"),
     ] {
         let out = std::process::Command::new("python3")
             .arg(format!("{dir}/gen_conv2d.py"))

@@ -110,6 +110,8 @@ async function loadWeights(what) {
       scalingFactor: url && scale ? Number(scale) : undefined,
       // ?conv=storage: the storage-buffer convolution kernel (less GPU memory, slower).
       convKernel: new URLSearchParams(location.search).get("conv") ?? undefined,
+      // ?precision=f16: f16 weights and convolution inputs (half the texture memory).
+      precision: new URLSearchParams(location.search).get("precision") ?? undefined,
       onProgress: (loaded, total) => progress(loaded, total, t0),
     });
     ok = true;
@@ -323,11 +325,11 @@ async function bench(size, reps) {
     const [fe, fd] = state.vae.flops(size, size);
     const [es, ds] = [median(enc), median(dec)];
     const peak = (state.vae.weightBytes + state.vae.peakActivationBytes) / MB;
-    log(`adapter ${await adapterName(state.vae.adapterName)}; conv kernel ${state.vae.convKernel}`);
+    log(`adapter ${await adapterName(state.vae.adapterName)}; conv kernel ${state.vae.convKernel}; precision ${state.vae.precision}`);
     log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
     log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
     const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `
-      + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${peak.toFixed(0)}`;
+      + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${peak.toFixed(0)} precision=${state.vae.precision}`;
     log(line);
     document.body.dataset.bench = line;
     setState("loaded");

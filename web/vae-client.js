@@ -27,10 +27,10 @@ export class VaeWorker {
   }
 
   /** source: URL string | Blob/File | ArrayBuffer | Uint8Array (an ArrayBuffer is transferred). */
-  load(source, { onProgress, scalingFactor, signal } = {}) {
+  load(source, { onProgress, scalingFactor, precision, signal } = {}) {
     signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort" }));
     const transfer = source instanceof ArrayBuffer ? [source] : [];
-    return this.call({ op: "load", source, scalingFactor }, onProgress, transfer);
+    return this.call({ op: "load", source, scalingFactor, precision }, onProgress, transfer);
   }
 
   encode(image) { return this.call({ op: "encode", image }); }

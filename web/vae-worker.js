@@ -19,9 +19,15 @@ async function handle(msg) {
       vae = await Vae.load(msg.source, {
         signal: abort.signal,
         scalingFactor: msg.scalingFactor,
+        precision: msg.precision,
         onProgress: (loaded, total) => postMessage({ id: msg.id, progress: [loaded, total] }),
       });
-      return [{ adapterName: vae.adapterName, scalingFactor: vae.scalingFactor, description: vae.description }];
+      return [{
+        adapterName: vae.adapterName,
+        scalingFactor: vae.scalingFactor,
+        description: vae.description,
+        precision: vae.precision,
+      }];
     }
     case "encode": {
       const latent = await need().encode(msg.image);

@@ -55,7 +55,10 @@ impl Vae {
             .band_starts(round8(width) / 8, round8(height) / 8)?
             .len();
         let limit = self.gpu.max_binding_bytes();
+        let f16 = self.pool.f16();
+        let textures = |plan: &Plan| plan.textures.map(texture_bytes).iter().sum::<u64>();
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
+        pool.set_f16(f16);
         let (ops, _, plan) = self.planned(&pool, |ops| self.encode_ops(ops, &image, None))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
@@ -63,11 +66,12 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live + plan.textures.map(texture_bytes).iter().sum::<u64>(),
+            peak_live_bytes: plan.peak_live + textures(&plan),
         };
         let (lw, lh) = (round8(width) / 8, round8(height) / 8);
         let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
+        pool.set_f16(f16);
         let (ops, _, plan) = self.planned(&pool, |ops| self.decode_ops(ops, &latent))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
@@ -75,7 +79,7 @@ impl Vae {
             bands,
             dispatches,
             peak_activation_bytes: pool.allocated().1,
-            peak_live_bytes: plan.peak_live + plan.textures.map(texture_bytes).iter().sum::<u64>(),
+            peak_live_bytes: plan.peak_live + textures(&plan),
         };
         Ok((enc, dec))
     }

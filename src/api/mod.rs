@@ -3,6 +3,7 @@
 
 use crate::gpu::BufferPool;
 pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
+pub use crate::kernels::Precision;
 use crate::kernels::{ConvVariant, Kernels};
 use crate::model::{AutoencoderKl, Ops, WeightStore};
 use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
@@ -102,14 +103,19 @@ pub struct LoadOptions {
     pub texture_workgroup: Option<[u32; 2]>,
     /// Input rows the texture kernel packs at a time (default: [`Kernels::build`]'s); for tuning.
     pub texture_rows: Option<u32>,
+    /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
+    /// overflow guard (see [`Precision::F16`]).
+    pub precision: Precision,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
 struct GpuSink {
     gpu: Gpu,
     store: Option<WeightStore>,
-    /// Whether conv weights are also made as textures.
+    /// Whether conv weights are made as textures.
     textures: bool,
+    /// Whether those textures are f16 where the values allow.
+    f16: bool,
 }
 
 impl WeightSink for GpuSink {
@@ -118,6 +124,7 @@ impl WeightSink for GpuSink {
         self.store = Some(WeightStore::new(
             info.config.norm_num_groups as u32,
             self.textures,
+            self.f16,
         ));
         Ok(())
     }
@@ -161,6 +168,7 @@ impl VaeLoader {
         let weight_bytes = store.bytes;
         let model = AutoencoderKl::from_store(&mut store, &info.config)?;
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
+        pool.set_f16(sink.f16);
         Ok(Vae {
             gpu: sink.gpu,
             kernels: self.kernels,
@@ -196,11 +204,12 @@ impl Vae {
             gpu: gpu.clone(),
             store: None,
             textures: variant == ConvVariant::Texture,
+            f16: opts.precision == Precision::F16,
         };
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
             kernels: {
-                let mut k = Kernels::build(gpu, variant, opts.texture_workgroup);
+                let mut k = Kernels::build(gpu, variant, opts.texture_workgroup, opts.precision);
                 if let Some(r) = opts.texture_rows {
                     k.texture_rows = r.max(4);
                 }
@@ -243,6 +252,27 @@ impl Vae {
     /// The convolution kernel in use (see [`ConvVariant`]).
     pub fn conv_kernel(&self) -> ConvVariant {
         self.kernels.variant
+    }
+
+    /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
+    /// exceeded f16's range yet; after one has, its call ran again with f32 inputs and every
+    /// later call uses them too (the weights stay as loaded).
+    pub fn precision(&self) -> Precision {
+        if self.pool.f16() {
+            Precision::F16
+        } else {
+            Precision::F32
+        }
+    }
+
+    /// After [`Error::F16Overflow`]: f32 inputs from now on; errors if they already were.
+    fn fall_back_to_f32(&self) -> Result<()> {
+        if !self.pool.f16() {
+            return Err(Error::F16Overflow);
+        }
+        log::warn!("an activation exceeded f16's range: using f32 convolution inputs from now on");
+        self.pool.set_f16(false);
+        Ok(())
     }
 
     /// Bytes of the weights on the GPU.
@@ -325,11 +355,17 @@ impl Vae {
                 image.rgba.len()
             )));
         }
-        let (ops, z, _) = self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
-        let data = ops.read_f32(&z).await?;
+        let (data, (width, height)) = loop {
+            let (ops, z, _) = self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
+            let size = (z.w, z.h);
+            match ops.read_f32(&z).await {
+                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
+                r => break (r?, size),
+            }
+        };
         Ok(Latent {
-            width: z.w,
-            height: z.h,
+            width,
+            height,
             data,
             image_width: w,
             image_height: h,
@@ -363,11 +399,16 @@ impl Vae {
 
     /// Decoded image cropped to `latent.image_width × image_height`.
     pub async fn decode(&self, latent: &Latent) -> Result<Image> {
-        let (mut ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
         let (w, h) = (latent.image_width, latent.image_height);
-        let px = ops.tensor_to_image(&out, w, h)?;
-        drop(out);
-        let rgba = ops.read_bytes(&px).await?;
+        let rgba = loop {
+            let (mut ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+            let px = ops.tensor_to_image(&out, w, h)?;
+            drop(out);
+            match ops.read_bytes(&px).await {
+                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
+                r => break r?,
+            }
+        };
         Ok(Image {
             width: w,
             height: h,
@@ -377,10 +418,15 @@ impl Vae {
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
-        let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
-        let full = ops.read_f32(&out).await?;
+        let (full, (fw, fh)) = loop {
+            let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+            let size = (out.w as usize, out.h as usize);
+            match ops.read_f32(&out).await {
+                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
+                r => break (r?, size),
+            }
+        };
         let (w, h) = (latent.image_width as usize, latent.image_height as usize);
-        let (fw, fh) = (out.w as usize, out.h as usize);
         let mut data = Vec::with_capacity(3 * w * h);
         for c in 0..3 {
             for y in 0..h {

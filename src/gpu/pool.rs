@@ -16,6 +16,10 @@ struct PoolState {
     peak: u64,
     /// The pool's textures (see [`BufferPool::texture`]) and their sizes, by [`TextureSlot`].
     textures: [Option<(wgpu::TextureView, [u32; 3])>; 2],
+    /// Their format: rgba32float, or rgba16float for f16 inputs (see [`BufferPool::set_f16`]).
+    f16: bool,
+    /// Set by the pack kernels where a value exceeds f16's range (f16 textures only).
+    overflow: Option<wgpu::Buffer>,
 }
 
 /// The textures a pool holds, one of each, reused by every kernel that needs one.
@@ -37,16 +41,28 @@ impl TextureSlot {
     }
 }
 
-/// Bytes of an rgba32float texture of `size` (width, height, layers).
+/// The texture format of the convolution operands: rgba32uint (8 f16 values a texel) if `f16`,
+/// else rgba32float (4 f32 values).
+pub fn texel_format(f16: bool) -> wgpu::TextureFormat {
+    if f16 {
+        wgpu::TextureFormat::Rgba32Uint
+    } else {
+        wgpu::TextureFormat::Rgba32Float
+    }
+}
+
+/// Bytes of a texture of `size` (width, height, layers): 16 a texel in either format.
 pub fn texture_bytes(size: [u32; 3]) -> u64 {
     16 * size.iter().map(|&d| d as u64).product::<u64>()
 }
 
-/// An rgba32float 2-D texture array of `size` (width, height, layers), and its array view.
-pub(crate) fn rgba32f_array(
+/// An rgba32float (or, if `f16`, rgba32uint: see [`texel_format`]) 2-D texture array of
+/// `size` (width, height, layers), and its array view.
+pub(crate) fn float_array(
     device: &wgpu::Device,
     label: &str,
     size: [u32; 3],
+    f16: bool,
     usage: wgpu::TextureUsages,
 ) -> (wgpu::Texture, wgpu::TextureView) {
     let texture = device.create_texture(&wgpu::TextureDescriptor {
@@ -59,7 +75,7 @@ pub(crate) fn rgba32f_array(
         mip_level_count: 1,
         sample_count: 1,
         dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba32Float,
+        format: texel_format(f16),
         usage,
         view_formats: &[],
     });
@@ -178,7 +194,44 @@ impl BufferPool {
         }
     }
 
-    /// The rgba32float texture array of `slot` (written as storage, read by `conv2d_texture.wgsl`),
+    /// Makes the textures f16 (`true`: inputs rounded to f16, and the pack kernels
+    /// report values beyond its range in [`BufferPool::overflow_flag`]) or rgba32float. Textures
+    /// of the other format are dropped (work already recorded keeps them alive until it has run).
+    pub fn set_f16(&self, f16: bool) {
+        if let Ok(mut st) = self.state.lock() {
+            if st.f16 != f16 {
+                for slot in 0..2 {
+                    if let Some((_, size)) = st.textures[slot].take() {
+                        st.allocated -= texture_bytes(size);
+                    }
+                }
+                st.f16 = f16;
+            }
+            if f16 && st.overflow.is_none() {
+                st.overflow = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("f16 overflow flag"),
+                    size: 16,
+                    usage: STORAGE,
+                    mapped_at_creation: false,
+                }));
+            }
+        }
+    }
+
+    /// Whether the textures are f16 (see [`BufferPool::set_f16`]).
+    pub fn f16(&self) -> bool {
+        self.state.lock().map(|s| s.f16).unwrap_or(false)
+    }
+
+    /// The flag the pack kernels set where a value exceeds f16's range: a 16-byte buffer whose
+    /// first u32 is nonzero after such a value; `None` with rgba32float textures.
+    pub fn overflow_flag(&self) -> Option<wgpu::Buffer> {
+        let st = self.state.lock().ok()?;
+        st.f16.then(|| st.overflow.clone()).flatten()
+    }
+
+    /// The texture array of `slot` (rgba32float, or f16: see [`BufferPool::set_f16`];
+    /// written as storage, read by `conv2d_texture.wgsl`),
     /// at least `size` (width, height, layers). One texture a slot serves every convolution:
     /// it is replaced by one covering both sizes when a larger one is asked for (work already
     /// recorded keeps the old one alive until it has run).
@@ -202,7 +255,7 @@ impl BufferPool {
             None => size,
         };
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
-        let (_, view) = rgba32f_array(&self.device, slot.label(), size, usage);
+        let (_, view) = float_array(&self.device, slot.label(), size, st.f16, usage);
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
         st.textures[slot_i] = Some((view.clone(), size));

@@ -57,6 +57,8 @@ pub struct Recorder<'g> {
     alloc: Alloc,
     /// Dispatches recorded so far.
     pub dispatches: u32,
+    /// The pool's f16 overflow flag, cleared when recording began and read with the result.
+    guard: Option<wgpu::Buffer>,
 }
 
 /// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
@@ -78,7 +80,11 @@ impl<'g> Recorder<'g> {
             gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
             gpu.device.push_error_scope(wgpu::ErrorFilter::Validation),
         ]);
-        let encoder = gpu.device.create_command_encoder(&Default::default());
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let guard = pool.overflow_flag();
+        if let Some(flag) = &guard {
+            encoder.clear_buffer(flag, 0, None);
+        }
         Ok(Recorder {
             gpu,
             pool,
@@ -86,6 +92,7 @@ impl<'g> Recorder<'g> {
             scopes,
             dispatches: 0,
             alloc: Alloc::Greedy,
+            guard,
         })
     }
 
@@ -105,14 +112,16 @@ impl<'g> Recorder<'g> {
             encoder: gpu.device.create_command_encoder(&Default::default()),
             scopes: Scopes(Vec::new()),
             dispatches: 0,
+            guard: None,
             alloc: Alloc::Planning {
                 log: Default::default(),
                 stand_in,
                 textures: [[0; 3]; 2],
-                texture_stand_in: super::pool::rgba32f_array(
+                texture_stand_in: super::pool::float_array(
                     &gpu.device,
                     "planning stand-in",
                     [1, 1, 1],
+                    false,
                     wgpu::TextureUsages::TEXTURE_BINDING,
                 )
                 .1,
@@ -331,17 +340,23 @@ impl<'g> Recorder<'g> {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
-    /// Submits everything recorded, then reads the first `bytes` of `buf` back.
+    /// Submits everything recorded, then reads the first `bytes` of `buf` back; with f16
+    /// textures, [`Error::F16Overflow`] instead where a packed value exceeded f16's range.
     pub async fn finish_bytes(mut self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let device = self.gpu.device.clone();
+        let padded = bytes.next_multiple_of(4);
         let staging = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
-            size: bytes.next_multiple_of(4),
+            size: padded + 4,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         self.encoder
-            .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(bytes.next_multiple_of(4)));
+            .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(padded));
+        if let Some(flag) = &self.guard {
+            self.encoder
+                .copy_buffer_to_buffer(flag, 0, &staging, padded, Some(4));
+        }
         self.gpu.queue.submit([self.encoder.finish()]);
         pop_scopes(self.gpu, &mut self.scopes).await?;
         let (tx, rx) = futures_channel::oneshot::channel();
@@ -365,11 +380,16 @@ impl<'g> Recorder<'g> {
                 .slice(..)
                 .get_mapped_range()
                 .map_err(|e| Error::Readback(e.to_string()))?;
-            view[..bytes as usize].to_vec()
+            let flag = &view[padded as usize..padded as usize + 4];
+            if self.guard.is_some() && flag != [0; 4] {
+                None
+            } else {
+                Some(view[..bytes as usize].to_vec())
+            }
         };
         staging.unmap();
         self.gpu.check_lost()?;
-        Ok(data)
+        data.ok_or(Error::F16Overflow)
     }
 }
 

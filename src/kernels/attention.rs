@@ -78,7 +78,7 @@ pub fn chunk_keys(
     }
     let l = gpu.device().limits();
     let widest = c.max(kc);
-    let input = super::pack_input::texture_size(widest, w, h);
+    let input = super::pack_input::texture_size(widest, w, h, false);
     let fits = input[0].max(input[1]) <= l.max_texture_dimension_2d
         && input[2] <= l.max_texture_array_layers
         && widest.div_ceil(4) <= l.max_texture_dimension_2d
@@ -139,9 +139,16 @@ fn chunked(
 ) -> Result<Tensor> {
     let (c, h, w) = (q.c, q.h, q.w);
     let n = h * w;
-    // One weights texture for both products, so that it is made once.
+    // One weights texture for both products, so that it is made once: 8 texels wide, rows of
+    // 4 input channels (f16: 8), a layer per 8 output channels.
     let widest = c.max(kc);
-    let wsize = [8, widest.div_ceil(4), widest.div_ceil(8)];
+    let f16 = rec.pool.f16();
+    let rows = if f16 {
+        widest.div_ceil(8)
+    } else {
+        widest.div_ceil(4)
+    };
+    let wsize = [8, rows, widest.div_ceil(8)];
     let state = rec.tensor(2, h, w, "attention softmax state")?;
     let (gx, gy) = groups_1d(n as u64, 64);
     let mut out: Option<Tensor> = None;
@@ -154,7 +161,7 @@ fn chunked(
             kern,
             q,
             None,
-            texture_weights(kern, &kt, c, keys),
+            texture_weights(kern, &kt, f16, c, keys),
             ConvMode::Same,
             None,
         )?;
@@ -182,7 +189,7 @@ fn chunked(
             kern,
             &s,
             None,
-            texture_weights(kern, &vt, keys, c),
+            texture_weights(kern, &vt, f16, keys, c),
             ConvMode::Same,
             out.as_ref(),
         )?;
@@ -212,6 +219,7 @@ fn chunked(
 fn texture_weights<'a>(
     kern: &'a Kernels,
     t: &'a wgpu::TextureView,
+    f16: bool,
     cin: u32,
     cout: u32,
 ) -> ConvRef<'a> {
@@ -219,6 +227,7 @@ fn texture_weights<'a>(
         weight: None,
         bias: &kern.zero_bias,
         texture: Some(t),
+        texture_f16: f16,
         cin,
         cout,
         k: 1,
@@ -239,6 +248,9 @@ fn pack_weights(
     transpose: bool,
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(TextureSlot::Weights, size)?;
+    let flag = rec.pool.overflow_flag();
+    let kernel = kern.pack(true, flag.is_some())?;
+    let per_row = if flag.is_some() { 8 } else { 4 };
     let p = PackWeightsParams {
         cin,
         cout,
@@ -253,10 +265,14 @@ fn pack_weights(
         _pad: [0; 2],
     };
     rec.dispatch(
-        &kern.pack_weights,
-        &[Bind::Tensor(src), Bind::Texture(&view)],
+        kernel,
+        &[
+            Bind::Tensor(src),
+            Bind::Texture(&view),
+            Bind::Raw(flag.as_ref().unwrap_or(&kern.unused_flag)),
+        ],
         bytemuck::bytes_of(&p),
-        [1, cin.div_ceil(4).div_ceil(8), cout.div_ceil(8)],
+        [1, cin.div_ceil(per_row).div_ceil(8), cout.div_ceil(8)],
     );
     Ok(view)
 }

@@ -69,6 +69,8 @@ pub struct ConvWeights {
     /// The same weights as a texture for `conv2d_texture.wgsl` ([`super::pack_input::weight_texture`]), made
     /// where the device uses [`crate::kernels::ConvVariant::Texture`].
     pub texture: Option<wgpu::TextureView>,
+    /// Whether that texture holds f16 values (the layout of `conv2d_texture_oct.wgsl`).
+    pub texture_f16: bool,
 }
 
 /// Convolution weights as a launch reads them: [`ConvWeights`] of the model, or weights made on
@@ -80,6 +82,8 @@ pub struct ConvRef<'a> {
     /// Padded to a multiple of 4.
     pub bias: &'a Weight,
     pub texture: Option<&'a wgpu::TextureView>,
+    /// Whether `texture` holds f16 values.
+    pub texture_f16: bool,
     pub cin: u32,
     pub cout: u32,
     pub k: u32,
@@ -91,6 +95,7 @@ impl ConvWeights {
             weight: self.weight.as_ref(),
             bias: &self.bias,
             texture: self.texture.as_ref(),
+            texture_f16: self.texture_f16,
             cin: self.cin,
             cout: self.cout,
             k: self.k,

@@ -75,9 +75,12 @@ pub(super) fn dispatch(
         .saturating_sub(2 + 2 * TEXTURE_PIXELS)
         .min(kern.texture_cols);
     let xstep = texture_chunk_rows(mode, cw.k, max_cols) / 8 * 8;
-    if cw.cin.div_ceil(4) > limits.max_texture_array_layers || xstep == 0 {
+    let in_f16 = rec.pool.f16();
+    let layers = super::pack_input::texture_size(cw.cin, 1, 1, in_f16)[2];
+    if layers > limits.max_texture_array_layers || xstep == 0 {
         return Ok(false);
     }
+    let conv = kern.texture_conv(in_f16, cw.texture_f16)?;
     // Output rows in chunks, so that the input texture stays small whatever the image size
     // (see TEXTURE_ROWS_CPU).
     let step = texture_chunk_rows(mode, cw.k, kern.texture_rows);
@@ -92,11 +95,10 @@ pub(super) fn dispatch(
         while xa < ow {
             let xb = (xa + xstep).min(ow);
             let (clo, chi) = rows_read(mode, cw.k, x.w, xa, xb);
-            let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo);
+            let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo, in_f16);
             let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
-            let pack = &kern.pack_input;
             let aff = band.affine.clone();
-            let view = super::pack_input::pack(rec, pack, x, i, rows, cols, aff, p.norm, size)?;
+            let view = super::pack_input::pack(rec, kern, x, i, rows, cols, aff, p.norm, size)?;
             let binds = [
                 Bind::Texture(&view),
                 Bind::Texture(wt),
@@ -110,7 +112,6 @@ pub(super) fn dispatch(
             let [wx, wy] = kern.texture_workgroup;
             let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
             let gy = (y1 - y).div_ceil(wy);
-            let conv = &kern.conv2d_texture;
             rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
             xa = xb;
         }

@@ -21,6 +21,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv2d_texture",
         include_str!("../shaders/conv2d_texture.wgsl"),
     ),
+    (
+        "conv2d_texture_oct",
+        include_str!("../shaders/conv2d_texture_oct.wgsl"),
+    ),
     ("pack_input", include_str!("../shaders/pack_input.wgsl")),
     ("pack_weights", include_str!("../shaders/pack_weights.wgsl")),
     (
@@ -51,6 +55,50 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("posterior", include_str!("../shaders/posterior.wgsl")),
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
+
+/// The f32 operand sections of `conv2d_texture_oct.wgsl` (see [`oct_source`]).
+pub const OCT_IO: &str = include_str!("../shaders/conv2d_texture_oct_io.wgsl");
+
+/// The f16 form of a pack shader (`pack_input.wgsl`, `pack_weights.wgsl`): rgba32uint texels,
+/// the lines ending in `// f32` dropped and those starting with `// f16: ` uncommented; to be
+/// made with the override `F16` true.
+pub fn f16_source(src: &str) -> String {
+    src.replace("rgba32float", "rgba32uint")
+        .lines()
+        .filter(|l| !l.trim_end().ends_with("// f32"))
+        .map(|l| {
+            let code = l.trim_start();
+            match code.strip_prefix("// f16: ") {
+                Some(rest) => format!("{}{rest}", &l[..l.len() - code.len()]),
+                None => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The section `// io: name` .. next `// io:` marker of `src` (with its marker line).
+fn io_section<'a>(src: &'a str, name: &str) -> &'a str {
+    let marker = format!("// io: {name}\n");
+    let Some(start) = src.find(&marker) else {
+        return "";
+    };
+    let rest = &src[start + marker.len()..];
+    &src[start..start + marker.len() + rest.find("// io:").unwrap_or(rest.len())]
+}
+
+/// `conv2d_texture_oct.wgsl` with f16 (rgba32uint, 8 values a texel) or f32 (the
+/// rgba32float layouts of `conv2d_texture.wgsl`) input and weights.
+pub fn oct_source(in_f16: bool, weights_f16: bool) -> String {
+    let mut src = source("conv2d_texture_oct").to_string();
+    for (name, f16) in [("in", in_f16), ("weights", weights_f16)] {
+        if !f16 {
+            let ours = io_section(&src, name).to_string();
+            src = src.replacen(&ours, io_section(OCT_IO, name), 1);
+        }
+    }
+    src
+}
 
 /// A compute pipeline and its bind group layout, both made once.
 pub struct Kernel {
@@ -85,6 +133,8 @@ pub struct Kernels {
     pub pack_input: Kernel,
     /// `pack_weights.wgsl`: attention's keys and values as texture convolution weights.
     pub pack_weights: Kernel,
+    /// The kernels of f16 textures, made for [`Precision::F16`] only.
+    pub f16: Option<F16Kernels>,
     pub group_norm_stats: Kernel,
     pub group_norm_merge: Kernel,
     pub group_norm_apply: Kernel,
@@ -103,17 +153,70 @@ pub struct Kernels {
     pub copy_rows: Kernel,
     /// Bound where a kernel's optional input is unused.
     pub(crate) dummy: wgpu::Buffer,
+    /// Bound as the pack kernels' overflow flag with f32 textures (apart from `dummy`, which
+    /// the same dispatch may read).
+    pub(crate) unused_flag: wgpu::Buffer,
 }
 
 fn pipeline(device: &wgpu::Device, name: &'static str, constants: &[(&str, f64)]) -> Kernel {
-    let src = SOURCES
+    pipeline_from(device, name, source(name).into(), constants)
+}
+
+/// The source of kernel `name` (see [`SOURCES`]).
+fn source(name: &str) -> &'static str {
+    SOURCES
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The kernels that read or write f16 textures (rgba32uint, 8 f16 values a texel).
+pub struct F16Kernels {
+    /// `pack_input.wgsl` and `pack_weights.wgsl` in their f16 form ([`f16_source`]), which
+    /// report values beyond f16's range.
+    pub pack_input: Kernel,
+    pub pack_weights: Kernel,
+    /// `conv2d_texture_oct.wgsl` ([`oct_source`]) for (input, weights): (f16, f16), (f32, f16)
+    /// and (f16, f32). Both f32 is `conv2d_texture.wgsl`.
+    pub conv: [Kernel; 3],
+}
+
+impl F16Kernels {
+    fn new(device: &wgpu::Device, wg_constants: &[(&str, f64)]) -> F16Kernels {
+        let pack = |name| {
+            pipeline_from(
+                device,
+                name,
+                f16_source(source(name)).into(),
+                &[("F16", 1.0)],
+            )
+        };
+        let conv = |i, w| {
+            pipeline_from(
+                device,
+                "conv2d_texture_oct",
+                oct_source(i, w).into(),
+                wg_constants,
+            )
+        };
+        F16Kernels {
+            pack_input: pack("pack_input"),
+            pack_weights: pack("pack_weights"),
+            conv: [conv(true, true), conv(false, true), conv(true, false)],
+        }
+    }
+}
+
+fn pipeline_from(
+    device: &wgpu::Device,
+    name: &'static str,
+    src: std::borrow::Cow<'static, str>,
+    constants: &[(&str, f64)],
+) -> Kernel {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(src.into()),
+        source: wgpu::ShaderSource::Wgsl(src),
     });
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: Some(name),
@@ -131,6 +234,30 @@ fn pipeline(device: &wgpu::Device, name: &'static str, constants: &[(&str, f64)]
         name,
         pipeline,
         layout,
+    }
+}
+
+/// What the texture convolution kernel reads: its weights and (packed) inputs as f32 or f16.
+/// Activations between kernels, accumulation, GroupNorm and softmax statistics are f32 either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Exact (the default).
+    #[default]
+    F32,
+    /// Weights and every convolution's input rounded to f16 (8 values a rgba32uint texel:
+    /// half the texture memory and half the fetches; no `shader-f16` needed), accumulated in
+    /// f32. Weights beyond f16's range stay f32; a call in which an input exceeds it runs again
+    /// with f32 inputs, and the model keeps them (see `Vae::precision`).
+    F16,
+}
+
+impl Precision {
+    /// Its name on the command line and in JS: `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
     }
 }
 
@@ -176,15 +303,45 @@ impl Kernels {
     }
 
     pub fn with_conv(gpu: &crate::gpu::Gpu, conv: ConvVariant) -> Kernels {
-        Kernels::build(gpu, conv, None)
+        Kernels::build(gpu, conv, None, Precision::F32)
+    }
+
+    /// The f16 kernels, or an error naming `what` needed them.
+    fn f16_kernels(&self, what: &str) -> crate::Result<&F16Kernels> {
+        self.f16
+            .as_ref()
+            .ok_or_else(|| crate::Error::Input(format!("internal: {what} without f16 kernels")))
+    }
+
+    /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for the pool's texture
+    /// format: f16 if `f16`.
+    pub fn pack(&self, weights: bool, f16: bool) -> crate::Result<&Kernel> {
+        Ok(match (f16, weights) {
+            (false, false) => &self.pack_input,
+            (false, true) => &self.pack_weights,
+            (true, false) => &self.f16_kernels("f16 textures")?.pack_input,
+            (true, true) => &self.f16_kernels("f16 textures")?.pack_weights,
+        })
+    }
+
+    /// The texture convolution kernel for an input and weights of these formats.
+    pub fn texture_conv(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
+        Ok(match (in_f16, weights_f16) {
+            (false, false) => &self.conv2d_texture,
+            (true, true) => &self.f16_kernels("f16 textures")?.conv[0],
+            (false, true) => &self.f16_kernels("f16 weights")?.conv[1],
+            (true, false) => &self.f16_kernels("f16 textures")?.conv[2],
+        })
     }
 
     /// With the texture kernel's workgroup shape (default: [`conv2d_texture::TEXTURE_WORKGROUP_CPU`] on
-    /// CPU adapters, [`conv2d_texture::TEXTURE_WORKGROUP_GPU`] elsewhere).
+    /// CPU adapters, [`conv2d_texture::TEXTURE_WORKGROUP_GPU`] elsewhere), and the f16 pack
+    /// kernels if `precision` is [`Precision::F16`].
     pub fn build(
         gpu: &crate::gpu::Gpu,
         conv: ConvVariant,
         texture_workgroup: Option<[u32; 2]>,
+        precision: Precision,
     ) -> Kernels {
         let device = gpu.device();
         let twg = texture_workgroup.unwrap_or(if gpu.is_cpu() {
@@ -209,6 +366,7 @@ impl Kernels {
             },
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),
+            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, &wg_constants)),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),
@@ -227,6 +385,12 @@ impl Kernels {
             copy_rows: pipeline(device, "copy_rows", &[]),
             dummy: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("unused input"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            }),
+            unused_flag: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("unused overflow flag"),
                 size: 16,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,

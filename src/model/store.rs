@@ -1,6 +1,6 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
-use crate::gpu::{texture_bytes, Gpu, Weight};
+use crate::gpu::{Gpu, Weight};
 use crate::kernels::conv2d::{relayout, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::pack_input::weight_texture;
@@ -13,19 +13,24 @@ pub const NORM_EPS: f32 = 1e-6;
 pub struct WeightStore {
     /// `None` for conv weights held as textures only.
     map: HashMap<String, (Option<Weight>, Vec<usize>)>,
-    /// Conv weights as textures (for `conv2d_texture.wgsl`) instead of buffers, by name.
-    textures: Option<HashMap<String, wgpu::TextureView>>,
+    /// Conv weights as textures (for `conv2d_texture.wgsl`) instead of buffers, by name, and
+    /// whether each is f16.
+    textures: Option<HashMap<String, (wgpu::TextureView, bool)>>,
+    /// Those textures in f16 where the values allow.
+    f16: bool,
     pub groups: u32,
     /// Bytes uploaded so far.
     pub bytes: u64,
 }
 
 impl WeightStore {
-    /// `textures`: also make every conv's weight texture.
-    pub fn new(groups: u32, textures: bool) -> WeightStore {
+    /// `textures`: make conv weights textures instead of buffers; `f16`: rgba16float ones
+    /// (see [`weight_texture`]).
+    pub fn new(groups: u32, textures: bool, f16: bool) -> WeightStore {
         WeightStore {
             map: HashMap::new(),
             textures: textures.then(HashMap::new),
+            f16,
             bytes: 0,
             groups,
         }
@@ -42,13 +47,10 @@ impl WeightStore {
             Some((o, i, k)) => {
                 let r = relayout(data, o, i, k);
                 if let Some(t) = self.textures.as_mut() {
-                    let view = weight_texture(gpu, &r, o as u32, i as u32, k as u32);
-                    t.insert(name.to_string(), view);
-                    self.bytes += texture_bytes([
-                        8 * (k * k) as u32,
-                        i.div_ceil(4) as u32,
-                        o.div_ceil(8) as u32,
-                    ]);
+                    let (view, f16, bytes) =
+                        weight_texture(gpu, &r, o as u32, i as u32, k as u32, self.f16);
+                    t.insert(name.to_string(), (view, f16));
+                    self.bytes += bytes;
                     None
                 } else {
                     Some(Weight::upload(&gpu.device, &gpu.queue, name, &r))
@@ -82,13 +84,15 @@ impl WeightStore {
         let (weight, shape) = self.take(&name)?;
         let (bias, _) = self.take_buffer(&format!("{prefix}.bias"))?;
         let k = shape.get(2).copied().unwrap_or(1) as u32;
+        let texture = self.textures.as_mut().and_then(|t| t.remove(&name));
         Ok(ConvWeights {
             weight,
             bias,
             cout: shape[0] as u32,
             cin: shape[1] as u32,
             k,
-            texture: self.textures.as_mut().and_then(|t| t.remove(&name)),
+            texture_f16: texture.as_ref().is_some_and(|t| t.1),
+            texture: texture.map(|t| t.0),
         })
     }
 

@@ -1,8 +1,10 @@
-// Writes a block of a convolution's input row band into the rgba32float texture array that
-// `conv2d_texture.wgsl` reads: texel (s + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 at
-// band-local row row_lo + t (t < rows), column col_lo + s (s < cols), normalised on the way (GroupNorm, then SiLU if
-// asked). Everything else in the written area — the border column on each side, the row above
-// and below, channels past `cin`, the slack columns on the right — is zero, which is the
+// Writes a block of a convolution's input row band into the texture array that
+// `conv2d_texture.wgsl` reads (rgba32float, 4 channels a texel) or, made with F16 (see below),
+// the f16 one that `conv2d_texture_oct.wgsl` reads (rgba32uint, 8 channels a texel as f16 pairs).
+// Texel (s + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 (8q .. 8q + 7) at band-local row
+// row_lo + t (t < rows), column col_lo + s (s < cols), normalised on the way (GroupNorm, then
+// SiLU if asked). Everything else in the written area — the border column on each side, the row
+// above and below, channels past `cin`, the slack columns on the right — is zero, which is the
 // convolution's zero padding at the image's edges (rows past the packed ones are never read
 // elsewhere).
 
@@ -24,7 +26,30 @@ struct Params {
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
 @group(0) @binding(1) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
+@group(0) @binding(4) var<uniform> p: Params;
+
+// The f16 form: the launcher makes it by swapping `rgba32float` for `rgba32uint` and the lines
+// marked `// f32` for those marked `// f16:` (`kernels::f16_source`). Values beyond f16's range
+// are reported in `overflow`.
+override F16: bool = false;
+const F16_MAX: f32 = 65504.0;
+
+// Channel ci at band-local row sy, column sx, normalised; zero past `cin`.
+fn value(ci: u32, sy: u32, sx: u32) -> f32 {
+    if (ci >= p.cin) {
+        return 0.0;
+    }
+    var x = input[(ci * p.in_rows + sy) * p.in_w + sx];
+    if (p.norm != 0u) {
+        let ab = affine[ci];
+        x = (x - ab.x) * ab.y + ab.z;
+        if (p.norm == 2u) {
+            x = x / (1.0 + exp(-x));
+        }
+    }
+    return x;
+}
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -34,27 +59,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (tx >= p.tex_w || ty >= p.rows + 2u) {
         return;
     }
-    var v = vec4<f32>(0.0);
+    var v = vec4<f32>(0.0);  // channels 4q .. 4q + 3 (f16: 8q .. 8q + 3)
+    var v1 = vec4<f32>(0.0); // f16: channels 8q + 4 .. 8q + 7
     // Packed row ty − 1, column tx − 1 (both unsigned: the border wraps to huge values).
     let t = ty - 1u;
     let sy = p.row_lo + t;
     let s = tx - 1u;
     let sx = p.col_lo + s;
     if (t < p.rows && s < p.cols) {
+        let c0 = q * select(4u, 8u, F16);
         for (var c = 0u; c < 4u; c++) {
-            let ci = q * 4u + c;
-            if (ci < p.cin) {
-                var x = input[(ci * p.in_rows + sy) * p.in_w + sx];
-                if (p.norm != 0u) {
-                    let ab = affine[ci];
-                    x = (x - ab.x) * ab.y + ab.z;
-                    if (p.norm == 2u) {
-                        x = x / (1.0 + exp(-x));
-                    }
-                }
-                v[c] = x;
+            v[c] = value(c0 + c, sy, sx);
+            if (F16) {
+                v1[c] = value(c0 + 4u + c, sy, sx);
             }
         }
     }
-    textureStore(dst, vec2<u32>(tx, ty), q, v);
+    // Negated: NaN compares false, so it is reported too (where the driver keeps NaN).
+    if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
+        atomicOr(&overflow, 1u);
+    }
+    textureStore(dst, vec2<u32>(tx, ty), q, v); // f32
+    // f16: textureStore(dst, vec2<u32>(tx, ty), q, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
 }

@@ -1,6 +1,8 @@
 // Writes 1×1 convolution weights made from an activation `src` ([rows, tokens]) into the texture
-// layout that `conv2d_texture.wgsl` reads: texel (c·2 + h, q, block) holds output channels
-// 8·block + 4h .. +3 of input channel 4q + c. Weight (out o, in i) is
+// layout that `conv2d_texture.wgsl` reads — texel (c·2 + h, q, block) holds output channels
+// 8·block + 4h .. +3 of input channel 4q + c — or, made with F16 (as `pack_input.wgsl`), the
+// f16 layout of `conv2d_texture_oct.wgsl`: texel (c, q, block) holds output channels
+// 8·block .. +7 of input channel 8q + c. Weight (out o, in i) is
 //   transpose = 1: src[i, t0 + o] · scale   (attention's keys: out = key, in = channel)
 //   transpose = 0: src[o, t0 + i] · scale   (attention's values: out = channel, in = key)
 // and zero past `cout` or `cin`.
@@ -18,31 +20,48 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
+@group(0) @binding(3) var<uniform> p: Params;
+
+override F16: bool = false;
+const F16_MAX: f32 = 65504.0;
+
+// Weight (out o, in i); zero outside.
+fn weight(o: u32, i: u32) -> f32 {
+    if (o >= p.cout || i >= p.cin) {
+        return 0.0;
+    }
+    var idx: u32;
+    if (p.transpose == 1u) {
+        idx = i * p.tokens + p.t0 + o;
+    } else {
+        idx = o * p.tokens + p.t0 + i;
+    }
+    return src[idx] * p.scale;
+}
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x; // c·2 + h
+    let x = gid.x; // c·2 + h (f16: c)
     let q = gid.y;
     let block = gid.z;
-    if (x >= 8u || q >= (p.cin + 3u) / 4u || block >= (p.cout + 7u) / 8u) {
+    let per = select(4u, 8u, F16); // input channels a row of texels
+    if (x >= 8u || q >= (p.cin + per - 1u) / per || block >= (p.cout + 7u) / 8u) {
         return;
     }
-    let i = 4u * q + x / 2u;
+    let i = select(4u * q + x / 2u, 8u * q + x, F16);
+    let o0 = 8u * block + select(4u * (x % 2u), 0u, F16);
     var v = vec4<f32>(0.0);
-    if (i < p.cin) {
-        for (var e = 0u; e < 4u; e++) {
-            let o = 8u * block + 4u * (x % 2u) + e;
-            if (o < p.cout) {
-                var idx: u32;
-                if (p.transpose == 1u) {
-                    idx = i * p.tokens + p.t0 + o;
-                } else {
-                    idx = o * p.tokens + p.t0 + i;
-                }
-                v[e] = src[idx] * p.scale;
-            }
+    var v1 = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        v[e] = weight(o0 + e, i);
+        if (F16) {
+            v1[e] = weight(o0 + 4u + e, i);
         }
     }
-    textureStore(dst, vec2<u32>(x, q), block, v);
+    if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
+        atomicOr(&overflow, 1u);
+    }
+    textureStore(dst, vec2<u32>(x, q), block, v); // f32
+    // f16: textureStore(dst, vec2<u32>(x, q), block, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
 }

@@ -20,7 +20,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::kernels::ConvVariant;
-use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions};
+use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions, Precision};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -41,6 +41,10 @@ export interface LoadOptions {
   /** Convolution kernel: "texture" (default, the fastest measured) or "storage" (less GPU
    *  memory: weights held once, no input texture). `Vae.convKernel` names the one in use. */
   convKernel?: "texture" | "storage";
+  /** "f32" (default, exact) or "f16": weights and convolution inputs as f16 textures (half
+   *  their memory; no shader-f16 needed), f32 accumulation and statistics. A call whose
+   *  activations exceed f16's range runs again with f32 inputs, and `Vae.precision` turns "f32". */
+  precision?: "f32" | "f16";
 }
 /** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
 export interface Latent {
@@ -138,6 +142,16 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
             ))
         }
     };
+    let precision = match get("precision").as_string().as_deref() {
+        None => Precision::F32,
+        Some("f32") => Precision::F32,
+        Some("f16") => Precision::F16,
+        Some(other) => {
+            return Err(format!(
+                "precision must be \"f32\" or \"f16\", got {other:?}"
+            ))
+        }
+    };
     let feed = source::Feed {
         on_progress,
         signal,
@@ -150,6 +164,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
         conv_kernel,
         texture_workgroup: None,
         texture_rows: None,
+        precision,
     };
     Ok((feed, load, GpuOptions { limits }))
 }
@@ -276,12 +291,19 @@ impl Vae {
         self.inner.vae.conv_kernel().name().to_string()
     }
 
+    /// What the convolutions read: `f16` if loaded so and no activation has exceeded f16's
+    /// range, else `f32`.
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        self.inner.vae.precision().name().to_string()
+    }
+
     #[wasm_bindgen(getter, js_name = scalingFactor)]
     pub fn scaling_factor(&self) -> f32 {
         self.inner.vae.scaling_factor()
     }
 
-    /// Bytes of the weights on the GPU (f32).
+    /// Bytes of the weights on the GPU.
     #[wasm_bindgen(getter, js_name = weightBytes)]
     pub fn weight_bytes(&self) -> f64 {
         self.inner.vae.weight_bytes() as f64

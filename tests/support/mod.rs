@@ -127,7 +127,7 @@ impl Env {
     ) -> ConvWeights {
         let r = relayout(wt, cout, cin, k);
         let texture = (self.kern.variant == ConvVariant::Texture)
-            .then(|| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32));
+            .then(|| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32, false).0);
         ConvWeights {
             weight: (self.kern.variant != ConvVariant::Texture).then(|| self.weight(&r)),
             bias: self.weight(bias),
@@ -135,6 +135,7 @@ impl Env {
             cout: cout as u32,
             k: k as u32,
             texture,
+            texture_f16: false,
         }
     }
 

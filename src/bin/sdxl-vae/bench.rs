@@ -104,9 +104,10 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
     let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
     println!(
-        "adapter {}; conv kernel {}",
+        "adapter {}; conv kernel {}; precision {}",
         gpu.adapter_name(),
-        vae.conv_kernel().name()
+        vae.conv_kernel().name(),
+        vae.precision().name()
     );
     println!(
         "encode {s}x{s}: median {enc_s:.3} s over {} reps, {enc_gflops:.1} GFLOP/s",
@@ -123,7 +124,7 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         "GPU memory held: {peak_mib:.0} MiB at most (weights and activations); {} row band(s)",
         bands.len()
     );
-    println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0}");
+    println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0} precision={}", vae.precision().name());
     Ok(())
 }
 

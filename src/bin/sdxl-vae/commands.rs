@@ -35,6 +35,17 @@ impl Model {
             .context(format!("cannot load weights {}", weights.display()))?;
         Ok(Model { vae, gpu })
     }
+
+    /// Says so where f16 was asked for and an activation exceeded its range (the call ran
+    /// again with f32 inputs).
+    pub fn note_precision(&self, globals: &Globals) {
+        if globals.load.precision != self.vae.precision() {
+            eprintln!(
+                "note: an activation exceeded f16's range (±65504), so the convolutions read \
+                 f32 inputs (the weights stay f16)"
+            );
+        }
+    }
 }
 
 /// Reads only the header, and checks the file holds all the data the header describes.
@@ -98,6 +109,7 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
         "encoded {}x{} → latent {}x{} in {seconds:.2} s",
         image.width, image.height, latent.width, latent.height
     );
+    model.note_precision(globals);
     Ok(())
 }
 
@@ -143,6 +155,7 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
         "decoded latent {}x{} → {}x{} in {seconds:.2} s",
         latent.width, latent.height, image.width, image.height
     );
+    model.note_precision(globals);
     Ok(())
 }
 
@@ -194,6 +207,7 @@ pub fn roundtrip(args: &RoundtripArgs, globals: &Globals) -> CliResult<()> {
         out.encode.as_secs_f64(),
         out.decode.as_secs_f64()
     );
+    model.note_precision(globals);
     Ok(())
 }
 

@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[cfg(not(target_arch = "wasm32"))]
 use sdxl_vae::kernels::ConvVariant;
 #[cfg(not(target_arch = "wasm32"))]
-use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions};
+use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions, Precision};
 
 #[cfg(not(target_arch = "wasm32"))]
 use commands::{DecodeArgs, EncodeArgs, Globals, InfoArgs, RoundtripArgs};
@@ -65,6 +65,10 @@ struct Cli {
     /// adapters, 256 on GPUs)
     #[arg(long, global = true, value_name = "ROWS")]
     texture_rows: Option<u32>,
+    /// What the convolutions read: f32 (exact) or f16 weights and inputs, accumulated in f32,
+    /// half the texture memory; a call whose activations exceed f16's range runs again in f32
+    #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
+    precision: PrecisionArg,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,6 +91,15 @@ enum ConvKernel {
     Uniform,
     /// Input packed into a texture (4 channels a texel) and weights in textures
     Texture,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    /// f32 weights and activations: exact
+    F32,
+    /// f16 weights and convolution inputs (texture kernel), f32 accumulation and statistics
+    F16,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -164,6 +177,10 @@ fn run(cli: Cli) -> CliResult<()> {
             }),
             texture_workgroup: cli.texture_workgroup,
             texture_rows: cli.texture_rows,
+            precision: match cli.precision {
+                PrecisionArg::F32 => Precision::F32,
+                PrecisionArg::F16 => Precision::F16,
+            },
         },
     };
     match &cli.command {
