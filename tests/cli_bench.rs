@@ -3,10 +3,20 @@
 
 use std::process::Command;
 
+/// In f32 and in f16 (whose line names the precision the run ended in: full-size synthetic
+/// weights do not overflow f16).
 #[test]
 fn bench_prints_one_machine_readable_line() {
+    for precision in ["f32", "f16"] {
+        bench_line(precision);
+    }
+}
+
+fn bench_line(precision: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_sdxl-vae"))
         .args([
+            "--precision",
+            precision,
             "bench",
             "--weights",
             "synthetic",
@@ -40,10 +50,12 @@ fn bench_prints_one_machine_readable_line() {
             "decode_s",
             "encode_gflops",
             "decode_gflops",
-            "peak_gpu_mib"
+            "peak_gpu_mib",
+            "precision"
         ]
     );
-    for (k, v) in fields {
+    assert!(last.ends_with(&format!(" precision={precision}")), "{last}");
+    for (k, v) in &fields[..fields.len() - 1] {
         let v: f64 = v
             .parse()
             .unwrap_or_else(|_| panic!("{k}={v} is not a number"));

@@ -83,12 +83,12 @@ describe("page", () => {
       null, { timeout: 120_000 });
     const line = await page.evaluate(() => document.body.dataset.bench ?? document.getElementById("error-text").textContent);
     console.log(line);
-    assert.match(line, /^bench size=32 encode_s=[\d.]+ decode_s=[\d.]+ encode_gflops=[\d.]+ decode_gflops=[\d.]+ peak_gpu_mib=\d+$/);
+    assert.match(line, /^bench size=32 encode_s=[\d.]+ decode_s=[\d.]+ encode_gflops=[\d.]+ decode_gflops=[\d.]+ peak_gpu_mib=\d+ precision=f32$/);
     for (const [, v] of line.matchAll(/=([\d.]+)/g)) assert.ok(Number(v) > 0, line);
-    // The log names the adapter and the convolution kernel it chose.
+    // The log names the adapter, the convolution kernel it chose and the precision.
     const adapter = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv kernel"));
     console.log(adapter);
-    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture)$/);
+    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture); precision f32$/);
   });
 
   test("errors show in the page and the page keeps working", async () => {
