@@ -177,13 +177,17 @@ pub struct F16Kernels {
     /// report values beyond f16's range.
     pub pack_input: Kernel,
     pub pack_weights: Kernel,
-    /// `conv2d_texture_oct.wgsl` ([`oct_source`]) for (input, weights): (f16, f16), (f32, f16)
-    /// and (f16, f32). Both f32 is `conv2d_texture.wgsl`.
-    pub conv: [Kernel; 3],
+    /// `conv2d_texture_oct.wgsl` ([`oct_source`]) for f16 input and weights.
+    pub conv: Kernel,
+    /// The same for f32 input and f16 weights (after an overflow), and for f16 input and f32
+    /// weights (weights beyond f16's range): made when first needed.
+    mixed: [std::sync::OnceLock<Kernel>; 2],
+    device: wgpu::Device,
+    workgroup: [u32; 2],
 }
 
 impl F16Kernels {
-    fn new(device: &wgpu::Device, wg_constants: &[(&str, f64)]) -> F16Kernels {
+    fn new(device: &wgpu::Device, workgroup: [u32; 2]) -> F16Kernels {
         let pack = |name| {
             pipeline_from(
                 device,
@@ -192,19 +196,26 @@ impl F16Kernels {
                 &[("F16", 1.0)],
             )
         };
-        let conv = |i, w| {
-            pipeline_from(
-                device,
-                "conv2d_texture_oct",
-                oct_source(i, w).into(),
-                wg_constants,
-            )
-        };
         F16Kernels {
             pack_input: pack("pack_input"),
             pack_weights: pack("pack_weights"),
-            conv: [conv(true, true), conv(false, true), conv(true, false)],
+            conv: F16Kernels::oct(device, workgroup, true, true),
+            mixed: Default::default(),
+            device: device.clone(),
+            workgroup,
         }
+    }
+
+    fn oct(device: &wgpu::Device, wg: [u32; 2], in_f16: bool, weights_f16: bool) -> Kernel {
+        let constants = [("WGX", wg[0] as f64), ("WGY", wg[1] as f64)];
+        let src = oct_source(in_f16, weights_f16).into();
+        pipeline_from(device, "conv2d_texture_oct", src, &constants)
+    }
+
+    /// The kernel for f16 input and f32 weights if `in_f16`, else the reverse.
+    fn mixed(&self, in_f16: bool) -> &Kernel {
+        self.mixed[in_f16 as usize]
+            .get_or_init(|| F16Kernels::oct(&self.device, self.workgroup, in_f16, !in_f16))
     }
 }
 
@@ -328,9 +339,9 @@ impl Kernels {
     pub fn texture_conv(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
         Ok(match (in_f16, weights_f16) {
             (false, false) => &self.conv2d_texture,
-            (true, true) => &self.f16_kernels("f16 textures")?.conv[0],
-            (false, true) => &self.f16_kernels("f16 weights")?.conv[1],
-            (true, false) => &self.f16_kernels("f16 textures")?.conv[2],
+            (true, true) => &self.f16_kernels("f16 textures")?.conv,
+            (false, true) => self.f16_kernels("f16 weights")?.mixed(false),
+            (true, false) => self.f16_kernels("f16 textures")?.mixed(true),
         })
     }
 
@@ -366,7 +377,7 @@ impl Kernels {
             },
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),
-            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, &wg_constants)),
+            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, twg)),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),
