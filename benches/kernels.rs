@@ -1,6 +1,6 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both]`
+//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both] [nosg]`
 //! (`f16`: f16 textures, see `Precision::F16`; `both`: f32 and f16 in turn). Prints GFLOP/s;
 //! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest.
 
@@ -205,6 +205,8 @@ fn main() {
         Precision::F32
     };
     let mut kern = Kernels::build(&gpu, variant, None, precision);
+    // `nosg`: without subgroup weight sharing, where the adapter has it.
+    kern.texture_subgroups = !has("nosg");
     println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());
     if has("attention") {
         let chunk = kern.attention_chunk;

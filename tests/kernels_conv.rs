@@ -206,6 +206,8 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
 /// leave workgroups partly filled in both directions; and with its input texture so small that
 /// every convolution runs in chunks of a few rows (1 to 4 here) and of 8 to 32 columns, within
 /// row bands too. Texture weights have no buffer: a fallback to the storage kernel would fail.
+/// Where the adapter has subgroups of 8, workgroups of a multiple of 8 take the kernel that
+/// shares weight fetches across them (one of exactly 8 with chunks too), the others the plain one.
 #[test]
 fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     let gpu = support::gpu();
@@ -216,7 +218,9 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
         ([8, 4], Some(4), None),
         // Column chunks of 16 output columns (8 where downsampling), within row chunks.
         ([8, 4], Some(6), Some(20)),
+        ([4, 2], Some(4), Some(20)),
     ];
+    let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
     for (wg, rows, cols) in configs {
         let mut kern = sdxl_vae::kernels::Kernels::build(
             &gpu,
@@ -225,6 +229,12 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
             sdxl_vae::kernels::Precision::F32,
         );
         assert_eq!(kern.texture_workgroup, wg);
+        let sg = kern.conv2d_texture_sg.is_some();
+        assert_eq!(
+            sg,
+            has_sg && (wg[0] * wg[1]).is_multiple_of(8),
+            "subgroup kernel for {wg:?}"
+        );
         if let Some(c) = cols {
             kern.texture_cols = c;
         }

@@ -5,8 +5,8 @@ fn validate(name: &str, src: &str) -> naga::Module {
         .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        // pack2x16float and unpack2x16float (WebGPU core).
-        naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32,
+        // pack2x16float and unpack2x16float (WebGPU core); subgroups (where the device has them).
+        naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32 | naga::valid::Capabilities::SUBGROUP,
     )
     .validate(&module)
     .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
@@ -18,7 +18,7 @@ fn all_shaders_validate_with_naga() {
     for (name, src) in sdxl_vae::kernels::SOURCES {
         validate(name, src);
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 15);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 16);
 }
 
 /// The f16 forms of the pack shaders and every operand combination of the oct convolution
@@ -84,6 +84,7 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d", size_of::<conv2d::ConvParams>()),
         ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture_sg", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture_oct", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
         ("pack_weights", size_of::<attention::PackWeightsParams>()),
@@ -125,6 +126,7 @@ fn conv2d_matches_its_generator() {
         ("storage", "conv2d.wgsl"),
         ("uniform", "conv2d_uniform.wgsl"),
         ("texture", "conv2d_texture.wgsl"),
+        ("texture_sg", "conv2d_texture_sg.wgsl"),
         ("oct", "conv2d_texture_oct.wgsl"),
     ] {
         let out = std::process::Command::new("python3")

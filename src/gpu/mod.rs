@@ -61,10 +61,12 @@ impl Gpu {
             LimitsChoice::Adapter => adapter.limits(),
             LimitsChoice::WebGpuDefault => wgpu::Limits::default(),
         };
+        // Subgroups (native only) let the texture kernel share weight fetches on CPU adapters.
+        let required_features = adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("sdxl-vae"),
-                required_features: wgpu::Features::empty(),
+                required_features,
                 required_limits,
                 memory_hints: wgpu::MemoryHints::Performance,
                 ..Default::default()
@@ -96,6 +98,13 @@ impl Gpu {
     /// Adapter name and backend, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)".
     pub fn adapter_name(&self) -> String {
         format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// Whether the device has subgroups of exactly `size` invocations.
+    pub fn has_subgroups_of(&self, size: u32) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size == size
+            && self.info.subgroup_max_size == size
     }
 
     /// Whether the adapter is a CPU implementation (lavapipe, SwiftShader, WARP).

@@ -22,6 +22,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/conv2d_texture.wgsl"),
     ),
     (
+        "conv2d_texture_sg",
+        include_str!("../shaders/conv2d_texture_sg.wgsl"),
+    ),
+    (
         "conv2d_texture_oct",
         include_str!("../shaders/conv2d_texture_oct.wgsl"),
     ),
@@ -121,6 +125,13 @@ pub struct Kernels {
     /// `conv2d_texture.wgsl`, used for convolutions whose weights have a texture (model
     /// weights under [`ConvVariant::Texture`]; attention's products everywhere).
     pub conv2d_texture: Kernel,
+    /// `conv2d_texture_sg.wgsl`, the same sharing weight fetches across subgroups of 8: made on
+    /// CPU adapters with such subgroups (lavapipe) for workgroups of a multiple of 8
+    /// invocations, used instead where `texture_subgroups`.
+    pub conv2d_texture_sg: Option<Kernel>,
+    /// Whether the texture convolutions use `conv2d_texture_sg` where it was made (tests turn
+    /// it off to check the other).
+    pub texture_subgroups: bool,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
     /// Input rows the texture kernel packs at a time (see [`conv2d_texture::TEXTURE_ROWS_CPU`]; tests
@@ -338,7 +349,10 @@ impl Kernels {
     /// The texture convolution kernel for an input and weights of these formats.
     pub fn texture_conv(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
         Ok(match (in_f16, weights_f16) {
-            (false, false) => &self.conv2d_texture,
+            (false, false) => match &self.conv2d_texture_sg {
+                Some(sg) if self.texture_subgroups => sg,
+                _ => &self.conv2d_texture,
+            },
             (true, true) => &self.f16_kernels("f16 textures")?.conv,
             (false, true) => self.f16_kernels("f16 weights")?.mixed(false),
             (true, false) => self.f16_kernels("f16 textures")?.mixed(true),
@@ -368,6 +382,12 @@ impl Kernels {
                 .then(|| pipeline(device, "conv2d_uniform", &[])),
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
             conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
+            // Whole subgroups only: a workgroup of a multiple of 8 invocations.
+            conv2d_texture_sg: (gpu.is_cpu()
+                && gpu.has_subgroups_of(8)
+                && (twg[0] * twg[1]).is_multiple_of(8))
+            .then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
+            texture_subgroups: true,
             texture_workgroup: twg,
             texture_cols: u32::MAX,
             texture_rows: if gpu.is_cpu() {

@@ -4,6 +4,7 @@
     python3 src/shaders/gen_conv2d.py uniform > src/shaders/conv2d_uniform.wgsl
     python3 src/shaders/gen_conv2d.py texture > src/shaders/conv2d_texture.wgsl
     python3 src/shaders/gen_conv2d.py oct > src/shaders/conv2d_texture_oct.wgsl
+    python3 src/shaders/gen_conv2d.py texture_sg > src/shaders/conv2d_texture_sg.wgsl
 
 Both read weights laid out per block of 8 output channels (see `relayout` in
 src/kernels/conv2d.rs). `storage` binds all weights as one storage buffer and covers every block
@@ -26,8 +27,8 @@ over blocks of output channels, where lanes fetch from different texture layers,
 import sys
 
 VARIANT = sys.argv[1] if len(sys.argv) > 1 else "storage"
-assert VARIANT in ("storage", "uniform", "texture", "oct"), VARIANT
-P, WGX, WGY = (8, 8, 4) if VARIANT in ("texture", "oct") else (16, 16, 4)
+assert VARIANT in ("storage", "uniform", "texture", "texture_sg", "oct"), VARIANT
+P, WGX, WGY = (8, 8, 4) if VARIANT in ("texture", "texture_sg", "oct") else (16, 16, 4)
 WINDOW = 4096  # vec4 in a uniform window: 64 KiB, WebGPU's default maxUniformBufferBindingSize
 
 PARAMS = """struct Params {
@@ -119,11 +120,22 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
 """
 
 
-def texture_kernel():
+def texture_kernel(sg=False):
     """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
-    texture made at load time (`weight_texture` in src/kernels/pack_input.rs)."""
+    texture made at load time (`weight_texture` in src/kernels/pack_input.rs). With `sg`
+    (`texture_sg`), the 3×3 stride-1 paths fetch each of a step's 24 weight texels once per
+    subgroup of 8 and broadcast them, instead of once per invocation."""
     def W(i):
+        if sg:
+            # Texel j = c·6 + kx·2 + h of the step (x = wx + j + 12·c) was fetched by lane j % 8
+            # into wl{j / 8}.
+            c, rem = divmod(i, 18)
+            j = c * 6 + rem
+            return f"subgroupBroadcast(wl{j // 8}, {j % 8}u)"
         return f"textureLoad(wt, vec2<i32>(wx + {i}, q), blk, 0)"
+
+    # The three weight texels each lane fetches per 3×3 step (sg only).
+    sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(wx + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
 
     def Wg(c, h):
         return f"textureLoad(wt, vec2<i32>(wx + {c} * kk2 + {h}, q), blk, 0)"
@@ -164,7 +176,38 @@ def texture_kernel():
                        f"                hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
     acc_decl = "\n".join(f"    var lo{j} = init(oc8 * 2u, oy, ox0 + {j}u, b0);\n    var hi{j} = init(oc8 * 2u + 1u, oy, ox0 + {j}u, b1);" for j in range(P))
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
-    print(f"""// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
+    if sg:
+        head = """// The texture kernel (`conv2d_texture.wgsl`, generated from the same template) for adapters with
+// subgroups of 8 invocations (lavapipe): in the 3×3 stride-1 paths, the 24 weight texels of a
+// step, the same for every invocation of a workgroup, are fetched 3 per invocation and
+// broadcast across the subgroup, rather than fetched 24 times by every invocation. Every
+// invocation runs the loops (subgroup operations need all of them); those past the output only
+// skip their stores. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
+// where the device has the feature.)
+
+"""
+        # A one-dimensional workgroup (naga takes subgroup_invocation_id only in those), laid out
+        # as WGX × WGY.
+        entry = """@compute @workgroup_size(WGX * WGY, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let gid = vec3<u32>(wid.x * WGX + li % WGX, wid.y * WGY + li / WGX, wid.z);"""
+        guard = """    // Past the output: computes on (whatever its texels hold) but stores nothing.
+    let in_output = oy < p.y1 && ox0 < p.out_w;
+    let lane_j = vec3<i32>(i32(lane)) + vec3<i32>(0, 8, 16);
+    // Texel offsets (from wx) of the weights this lane fetches: j + 12·(j / 6).
+    let wo = lane_j + 12 * (lane_j / vec3<i32>(6));
+    let wo0 = wo.x;
+    let wo1 = wo.y;
+    let wo2 = wo.z;"""
+        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+    else:
+        head = ""
+        entry = "@compute @workgroup_size(WGX, WGY, 1)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {"
+        guard = """    if (oy >= p.y1 || ox0 >= p.out_w) {
+        return;
+    }"""
+    print(f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
 // bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
 // arrays, so that every load is a texel fetch that brings 4 values and needs no bounds logic:
@@ -190,15 +233,12 @@ def texture_kernel():
 override WGX: u32 = {WGX}u;
 override WGY: u32 = {WGY}u;
 
-@compute @workgroup_size(WGX, WGY, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+{entry}
     let ox0 = p.x_begin + gid.x * {P}u;
     let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
     let blk = i32(oc8);
-    if (oy >= p.y1 || ox0 >= p.out_w) {{
-        return;
-    }}
+{guard}
     let b0 = bias[oc8 * 2u];
     let b1 = bias[min(oc8 * 2u + 1u, p.cout4 - 1u)];
 {acc_decl}
@@ -211,7 +251,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = i32(oy) + ky - 1 + ty0;
                 let wx = ky * 6;
-{same_rows}
+{sg_fetch}{same_rows}
 {fmas(lambda t: f"r{t}")}
             }}
         }}
@@ -221,7 +261,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let wx = ky * 6;
-{up_rows}
+{sg_fetch}{up_rows}
 {fmas(lambda t: f"s{(t + 1) // 2}")}
             }}
         }}
@@ -400,8 +440,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 }}""")
 
 
-if VARIANT == "texture":
-    texture_kernel()
+if VARIANT in ("texture", "texture_sg"):
+    texture_kernel(VARIANT == "texture_sg")
     sys.exit(0)
 if VARIANT == "oct":
     oct_kernel()

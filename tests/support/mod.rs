@@ -90,25 +90,34 @@ pub fn env() -> Env {
     Env { gpu, kern }
 }
 
-/// One environment per convolution kernel variant.
+/// One environment per convolution kernel variant; the texture kernel twice where the adapter
+/// has subgroups of 8 (lavapipe): sharing weight fetches across them, and not (as on other
+/// adapters and in browsers).
 pub fn conv_envs() -> Vec<Env> {
     let gpu = gpu();
-    [
-        ConvVariant::Storage,
-        ConvVariant::Uniform,
-        ConvVariant::Texture,
-    ]
-    .into_iter()
-    .map(|v| {
-        let mut kern = Kernels::with_conv(&gpu, v);
-        // Small test shapes take the uniform-window kernel too.
-        kern.uniform_min_workgroups = 0;
-        Env {
-            gpu: gpu.clone(),
-            kern,
-        }
-    })
-    .collect()
+    let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
+    let mut variants = vec![
+        (ConvVariant::Storage, false),
+        (ConvVariant::Uniform, false),
+        (ConvVariant::Texture, false),
+    ];
+    if has_sg {
+        variants.push((ConvVariant::Texture, true));
+    }
+    variants
+        .into_iter()
+        .map(|(v, sg)| {
+            let mut kern = Kernels::with_conv(&gpu, v);
+            // Small test shapes take the uniform-window kernel too.
+            kern.uniform_min_workgroups = 0;
+            kern.texture_subgroups = sg;
+            assert_eq!(kern.conv2d_texture_sg.is_some(), has_sg);
+            Env {
+                gpu: gpu.clone(),
+                kern,
+            }
+        })
+        .collect()
 }
 
 impl Env {
