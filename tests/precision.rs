@@ -89,7 +89,17 @@ impl F16Env {
 /// kernel for f16 inputs with f32 weights).
 #[test]
 fn texture_conv_in_f16_matches_cpu_twin_on_rounded_values() {
-    let e = F16Env::new();
+    let mut e = F16Env::new();
+    // Where the adapter has subgroups of 8 (lavapipe), with and without sharing weight fetches.
+    let has_sg = e.gpu.is_cpu() && e.gpu.has_subgroups_of(8);
+    assert_eq!(e.kern.f16.as_ref().unwrap().conv_sg.is_some(), has_sg);
+    for sg in [has_sg, false] {
+        e.kern.texture_subgroups = sg;
+        f16_conv_cases(&e, sg);
+    }
+}
+
+fn f16_conv_cases(e: &F16Env, sg: bool) {
     let mut rng = Rng(21);
     type Case = (
         usize,
@@ -153,7 +163,8 @@ fn texture_conv_in_f16_matches_cpu_twin_on_rounded_values() {
             None => ops.conv(&xt, &cw, mode, rt).unwrap(),
         };
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-        let what = format!("f16 conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm {norm:?} big {big}");
+        let what =
+            format!("f16 conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm {norm:?} big {big} sg {sg}");
         // A normalised input computed a hair apart on the GPU may round to the neighbouring
         // f16 (one step: 2⁻¹⁰·|x|), hence the looser bound with a norm.
         let atol = if norm.is_some() { 2e-3 } else { 1e-4 };

@@ -18,7 +18,7 @@ fn all_shaders_validate_with_naga() {
     for (name, src) in sdxl_vae::kernels::SOURCES {
         validate(name, src);
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 16);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 17);
 }
 
 /// The f16 forms of the pack shaders and every operand combination of the oct convolution
@@ -86,6 +86,7 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d_texture", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture_sg", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture_oct", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture_oct_sg", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
         ("pack_weights", size_of::<attention::PackWeightsParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
@@ -128,6 +129,7 @@ fn conv2d_matches_its_generator() {
         ("texture", "conv2d_texture.wgsl"),
         ("texture_sg", "conv2d_texture_sg.wgsl"),
         ("oct", "conv2d_texture_oct.wgsl"),
+        ("oct_sg", "conv2d_texture_oct_sg.wgsl"),
     ] {
         let out = std::process::Command::new("python3")
             .arg(format!("{dir}/gen_conv2d.py"))

@@ -103,6 +103,9 @@ pub struct LoadOptions {
     pub texture_workgroup: Option<[u32; 2]>,
     /// Input rows the texture kernel packs at a time (default: [`Kernels::build`]'s); for tuning.
     pub texture_rows: Option<u32>,
+    /// Don't share the texture kernel's weight fetches across subgroups where the adapter
+    /// could (`Kernels::texture_subgroups`); for comparing.
+    pub no_subgroups: bool,
     /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
     /// overflow guard (see [`Precision::F16`]).
     pub precision: Precision,
@@ -210,6 +213,7 @@ impl Vae {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
             kernels: {
                 let mut k = Kernels::build(gpu, variant, opts.texture_workgroup, opts.precision);
+                k.texture_subgroups = !opts.no_subgroups;
                 if let Some(r) = opts.texture_rows {
                     k.texture_rows = r.max(4);
                 }
@@ -252,6 +256,13 @@ impl Vae {
     /// The convolution kernel in use (see [`ConvVariant`]).
     pub fn conv_kernel(&self) -> ConvVariant {
         self.kernels.variant
+    }
+
+    /// Whether the texture kernel shares weight fetches across subgroups (lavapipe).
+    pub fn texture_subgroups(&self) -> bool {
+        self.kernels.variant == ConvVariant::Texture
+            && self.kernels.texture_subgroups
+            && self.kernels.conv2d_texture_sg.is_some()
     }
 
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has

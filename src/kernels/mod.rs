@@ -29,6 +29,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv2d_texture_oct",
         include_str!("../shaders/conv2d_texture_oct.wgsl"),
     ),
+    (
+        "conv2d_texture_oct_sg",
+        include_str!("../shaders/conv2d_texture_oct_sg.wgsl"),
+    ),
     ("pack_input", include_str!("../shaders/pack_input.wgsl")),
     ("pack_weights", include_str!("../shaders/pack_weights.wgsl")),
     (
@@ -190,6 +194,9 @@ pub struct F16Kernels {
     pub pack_weights: Kernel,
     /// `conv2d_texture_oct.wgsl` ([`oct_source`]) for f16 input and weights.
     pub conv: Kernel,
+    /// `conv2d_texture_oct_sg.wgsl`, the same sharing weight fetches across subgroups: made
+    /// where `conv2d_texture_sg` is.
+    pub conv_sg: Option<Kernel>,
     /// The same for f32 input and f16 weights (after an overflow), and for f16 input and f32
     /// weights (weights beyond f16's range): made when first needed.
     mixed: [std::sync::OnceLock<Kernel>; 2],
@@ -198,7 +205,7 @@ pub struct F16Kernels {
 }
 
 impl F16Kernels {
-    fn new(device: &wgpu::Device, workgroup: [u32; 2]) -> F16Kernels {
+    fn new(device: &wgpu::Device, workgroup: [u32; 2], sg: bool) -> F16Kernels {
         let pack = |name| {
             pipeline_from(
                 device,
@@ -211,6 +218,10 @@ impl F16Kernels {
             pack_input: pack("pack_input"),
             pack_weights: pack("pack_weights"),
             conv: F16Kernels::oct(device, workgroup, true, true),
+            conv_sg: sg.then(|| {
+                let constants = [("WGX", workgroup[0] as f64), ("WGY", workgroup[1] as f64)];
+                pipeline(device, "conv2d_texture_oct_sg", &constants)
+            }),
             mixed: Default::default(),
             device: device.clone(),
             workgroup,
@@ -353,7 +364,13 @@ impl Kernels {
                 Some(sg) if self.texture_subgroups => sg,
                 _ => &self.conv2d_texture,
             },
-            (true, true) => &self.f16_kernels("f16 textures")?.conv,
+            (true, true) => {
+                let k = self.f16_kernels("f16 textures")?;
+                match &k.conv_sg {
+                    Some(sg) if self.texture_subgroups => sg,
+                    _ => &k.conv,
+                }
+            }
             (false, true) => self.f16_kernels("f16 weights")?.mixed(false),
             (true, false) => self.f16_kernels("f16 textures")?.mixed(true),
         })
@@ -375,6 +392,9 @@ impl Kernels {
             conv2d_texture::TEXTURE_WORKGROUP_GPU
         });
         let wg_constants = [("WGX", twg[0] as f64), ("WGY", twg[1] as f64)];
+        // The subgroup forms: on CPU adapters with subgroups of 8, for whole subgroups only (a
+        // workgroup of a multiple of 8 invocations).
+        let sg = gpu.is_cpu() && gpu.has_subgroups_of(8) && (twg[0] * twg[1]).is_multiple_of(8);
         Kernels {
             variant: conv,
             conv2d: pipeline(device, "conv2d", &[]),
@@ -382,11 +402,7 @@ impl Kernels {
                 .then(|| pipeline(device, "conv2d_uniform", &[])),
             uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
             conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
-            // Whole subgroups only: a workgroup of a multiple of 8 invocations.
-            conv2d_texture_sg: (gpu.is_cpu()
-                && gpu.has_subgroups_of(8)
-                && (twg[0] * twg[1]).is_multiple_of(8))
-            .then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
+            conv2d_texture_sg: sg.then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
             texture_subgroups: true,
             texture_workgroup: twg,
             texture_cols: u32::MAX,
@@ -397,7 +413,7 @@ impl Kernels {
             },
             pack_input: pipeline(device, "pack_input", &[]),
             pack_weights: pipeline(device, "pack_weights", &[]),
-            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, twg)),
+            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, twg, sg)),
             group_norm_stats: pipeline(device, "group_norm_stats", &[]),
             group_norm_merge: pipeline(device, "group_norm_merge", &[]),
             group_norm_apply: pipeline(device, "group_norm_apply", &[]),

@@ -1,11 +1,9 @@
-// The texture kernel (`conv2d_texture.wgsl`, generated from the same template) for adapters with
-// subgroups of 8 invocations (lavapipe): in the 3×3 stride-1 paths, the 24 weight texels of a
-// step, the same for every invocation of a workgroup, are fetched 3 per invocation and
-// broadcast across the subgroup, rather than fetched 24 times by every invocation. Every
-// invocation runs the loops (subgroup operations need all of them); those past the output only
-// skip their stores. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
+// Subgroup form, for adapters with subgroups of 8 invocations (lavapipe): in the 3×3 stride-1
+// paths, the 24 weight texels of a step — the same for every invocation of a workgroup — are
+// fetched 3 per invocation and broadcast across the subgroup, rather than fetched 24 times by
+// every invocation. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
 // where the device has the feature.)
-
+//
 // 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
 // bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
@@ -112,8 +110,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let blk = i32(oc8);
     // Past the output: computes on (whatever its texels hold) but stores nothing.
     let in_output = oy < p.y1 && ox0 < p.out_w;
+    // This invocation fetches a step's weight texels j = lane, lane + 8, lane + 16.
     let lane_j = vec3<i32>(i32(lane)) + vec3<i32>(0, 8, 16);
-    // Texel offsets (from wx) of the weights this lane fetches: j + 12·(j / 6).
     let wo = lane_j + 12 * (lane_j / vec3<i32>(6));
     let wo0 = wo.x;
     let wo1 = wo.y;

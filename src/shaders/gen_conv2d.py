@@ -5,6 +5,7 @@
     python3 src/shaders/gen_conv2d.py texture > src/shaders/conv2d_texture.wgsl
     python3 src/shaders/gen_conv2d.py oct > src/shaders/conv2d_texture_oct.wgsl
     python3 src/shaders/gen_conv2d.py texture_sg > src/shaders/conv2d_texture_sg.wgsl
+    python3 src/shaders/gen_conv2d.py oct_sg > src/shaders/conv2d_texture_oct_sg.wgsl
 
 Both read weights laid out per block of 8 output channels (see `relayout` in
 src/kernels/conv2d.rs). `storage` binds all weights as one storage buffer and covers every block
@@ -27,8 +28,8 @@ over blocks of output channels, where lanes fetch from different texture layers,
 import sys
 
 VARIANT = sys.argv[1] if len(sys.argv) > 1 else "storage"
-assert VARIANT in ("storage", "uniform", "texture", "texture_sg", "oct"), VARIANT
-P, WGX, WGY = (8, 8, 4) if VARIANT in ("texture", "texture_sg", "oct") else (16, 16, 4)
+assert VARIANT in ("storage", "uniform", "texture", "texture_sg", "oct", "oct_sg"), VARIANT
+P, WGX, WGY = (16, 16, 4) if VARIANT in ("storage", "uniform") else (8, 8, 4)
 WINDOW = 4096  # vec4 in a uniform window: 64 KiB, WebGPU's default maxUniformBufferBindingSize
 
 PARAMS = """struct Params {
@@ -120,6 +121,44 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
 """
 
 
+def sg_frame(sg, stores, offsets):
+    """The entry point, the guard and the stores of a texture kernel; with `sg`, for sharing
+    weight fetches across subgroups of 8: every invocation runs the loops (subgroup operations
+    need all of them) and only those inside the output store, and `wo0..wo2` are the texel
+    offsets (`offsets`, of `lane_j`) of the three weight texels each invocation fetches a step."""
+    if not sg:
+        entry = "@compute @workgroup_size(WGX, WGY, 1)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {"
+        guard = """    if (oy >= p.y1 || ox0 >= p.out_w) {
+        return;
+    }"""
+        return entry, guard, stores
+    # A one-dimensional workgroup (naga takes subgroup_invocation_id only in those), laid out
+    # as WGX × WGY.
+    entry = """@compute @workgroup_size(WGX * WGY, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let gid = vec3<u32>(wid.x * WGX + li % WGX, wid.y * WGY + li / WGX, wid.z);"""
+    guard = f"""    // Past the output: computes on (whatever its texels hold) but stores nothing.
+    let in_output = oy < p.y1 && ox0 < p.out_w;
+    // This invocation fetches a step's weight texels j = lane, lane + 8, lane + 16.
+    let lane_j = vec3<i32>(i32(lane)) + vec3<i32>(0, 8, 16);
+    let wo = {offsets};
+    let wo0 = wo.x;
+    let wo1 = wo.y;
+    let wo2 = wo.z;"""
+    stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+    return entry, guard, stores
+
+
+SG_HEAD = """// Subgroup form, for adapters with subgroups of 8 invocations (lavapipe): in the 3×3 stride-1
+// paths, the 24 weight texels of a step — the same for every invocation of a workgroup — are
+// fetched 3 per invocation and broadcast across the subgroup, rather than fetched 24 times by
+// every invocation. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
+// where the device has the feature.)
+//
+"""
+
+
 def texture_kernel(sg=False):
     """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
     texture made at load time (`weight_texture` in src/kernels/pack_input.rs). With `sg`
@@ -176,37 +215,9 @@ def texture_kernel(sg=False):
                        f"                hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
     acc_decl = "\n".join(f"    var lo{j} = init(oc8 * 2u, oy, ox0 + {j}u, b0);\n    var hi{j} = init(oc8 * 2u + 1u, oy, ox0 + {j}u, b1);" for j in range(P))
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
-    if sg:
-        head = """// The texture kernel (`conv2d_texture.wgsl`, generated from the same template) for adapters with
-// subgroups of 8 invocations (lavapipe): in the 3×3 stride-1 paths, the 24 weight texels of a
-// step, the same for every invocation of a workgroup, are fetched 3 per invocation and
-// broadcast across the subgroup, rather than fetched 24 times by every invocation. Every
-// invocation runs the loops (subgroup operations need all of them); those past the output only
-// skip their stores. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
-// where the device has the feature.)
-
-"""
-        # A one-dimensional workgroup (naga takes subgroup_invocation_id only in those), laid out
-        # as WGX × WGY.
-        entry = """@compute @workgroup_size(WGX * WGY, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
-        @builtin(subgroup_invocation_id) lane: u32) {
-    let gid = vec3<u32>(wid.x * WGX + li % WGX, wid.y * WGY + li / WGX, wid.z);"""
-        guard = """    // Past the output: computes on (whatever its texels hold) but stores nothing.
-    let in_output = oy < p.y1 && ox0 < p.out_w;
-    let lane_j = vec3<i32>(i32(lane)) + vec3<i32>(0, 8, 16);
-    // Texel offsets (from wx) of the weights this lane fetches: j + 12·(j / 6).
-    let wo = lane_j + 12 * (lane_j / vec3<i32>(6));
-    let wo0 = wo.x;
-    let wo1 = wo.y;
-    let wo2 = wo.z;"""
-        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
-    else:
-        head = ""
-        entry = "@compute @workgroup_size(WGX, WGY, 1)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {"
-        guard = """    if (oy >= p.y1 || ox0 >= p.out_w) {
-        return;
-    }"""
+    # Texel of step weight j = c·6 + kx·2 + h: wx + j + 12·c.
+    entry, guard, stores = sg_frame(sg, stores, "lane_j + 12 * (lane_j / vec3<i32>(6))")
+    head = SG_HEAD if sg else ""
     print(f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
 // bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
@@ -290,12 +301,13 @@ override WGY: u32 = {WGY}u;
 }}""")
 
 
-def oct_kernel():
+def oct_kernel(sg=False):
     """The `oct` variant: the texture kernel over 8 input channels at a time, each operand read
     through `fetch_in` / `fetch_w`, which return 8 values (`Oct`). The I/O section defines them for
     f16 operands — one rgba32uint texel holds 8 f16 values (`pack2x16float`) — and the launcher
     swaps in f32 ones (two rgba32float texels, the `texture` variant's layouts) for either operand:
-    see `conv2d_texture_oct_io.wgsl`."""
+    see `conv2d_texture_oct_io.wgsl`. With `sg` (`oct_sg`, f16 weights only), the 3×3 paths
+    share weight fetches across subgroups of 8 as `texture_sg` does."""
     def comp(c):
         return ("a" if c < 4 else "b") + "." + "xyzw"[c % 4]
 
@@ -304,7 +316,12 @@ def oct_kernel():
         out = []
         for kx in range(taps):
             for c in range(8):
-                out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
+                if sg and taps == 3:
+                    # Step weight j = c·3 + kx (texel tap0 + j + 6·c) was fetched by lane j % 8.
+                    j = c * 3 + kx
+                    out.append(f"                let w{kx}_{c} = unpack8(subgroupBroadcast(wl{j // 8}, {j % 8}u));")
+                else:
+                    out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
                 for j in range(P):
                     v = f"vec4<f32>(chan({r(j + kx)}, {c}))"
                     out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
@@ -323,7 +340,11 @@ def oct_kernel():
                            f"                    hi{j} = fma(w{c}.b, vec4<f32>(chan(v{j}, {c})), hi{j});")
     acc_decl = "\n".join(f"    var lo{j} = init(oc8 * 2u, oy, ox0 + {j}u, b0);\n    var hi{j} = init(oc8 * 2u + 1u, oy, ox0 + {j}u, b1);" for j in range(P))
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
-    print(f"""// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
+    entry, guard, stores = sg_frame(sg, stores, "lane_j + 6 * (lane_j / vec3<i32>(3))")
+    head = SG_HEAD + "// This form reads f16 weights only: its fetches are rgba32uint texels.\n//\n" if sg else ""
+    # The three raw weight texels each lane fetches per 3×3 step (sg only).
+    sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
+    print(f"""{head}// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
 // over 8 input channels at a time, each operand read through `fetch_in` / `fetch_w`, which
 // return 8 values as an `Oct`:
 // - `fetch_in(x, row, q8)`: input channels 8·q8 .. +7 at texel (x, row);
@@ -380,15 +401,12 @@ fn fetch_w(c: i32, tap: i32, kk: i32, q8: i32, blk: i32) -> Oct {{
 override WGX: u32 = {WGX}u;
 override WGY: u32 = {WGY}u;
 
-@compute @workgroup_size(WGX, WGY, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+{entry}
     let ox0 = p.x_begin + gid.x * {P}u;
     let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
     let blk = i32(oc8);
-    if (oy >= p.y1 || ox0 >= p.out_w) {{
-        return;
-    }}
+{guard}
     let b0 = bias[oc8 * 2u];
     let b1 = bias[min(oc8 * 2u + 1u, p.cout4 - 1u)];
 {acc_decl}
@@ -401,7 +419,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = i32(oy) + ky - 1 + ty0;
                 let tap0 = ky * 3;
-{same_rows}
+{sg_fetch}{same_rows}
 {fmas(lambda t: f"r{t}", 3, "tap0", 9)}
             }}
         }}
@@ -411,7 +429,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let tap0 = ky * 3;
-{up_rows}
+{sg_fetch}{up_rows}
 {fmas(lambda t: f"s{(t + 1) // 2}", 3, "tap0", 9)}
             }}
         }}
@@ -443,8 +461,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 if VARIANT in ("texture", "texture_sg"):
     texture_kernel(VARIANT == "texture_sg")
     sys.exit(0)
-if VARIANT == "oct":
-    oct_kernel()
+if VARIANT in ("oct", "oct_sg"):
+    oct_kernel(VARIANT == "oct_sg")
     sys.exit(0)
 
 print(f'''// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2

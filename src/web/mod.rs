@@ -164,6 +164,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
         conv_kernel,
         texture_workgroup: None,
         texture_rows: None,
+        no_subgroups: false,
         precision,
     };
     Ok((feed, load, GpuOptions { limits }))

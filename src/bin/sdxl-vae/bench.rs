@@ -104,9 +104,14 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
     let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
     println!(
-        "adapter {}; conv kernel {}; precision {}",
+        "adapter {}; conv kernel {}{}; precision {}",
         gpu.adapter_name(),
         vae.conv_kernel().name(),
+        if vae.texture_subgroups() {
+            " (weights shared across subgroups)"
+        } else {
+            ""
+        },
         vae.precision().name()
     );
     println!(

@@ -65,6 +65,9 @@ struct Cli {
     /// adapters, 256 on GPUs)
     #[arg(long, global = true, value_name = "ROWS")]
     texture_rows: Option<u32>,
+    /// Don't share the texture kernel's weight fetches across subgroups (lavapipe), for comparing
+    #[arg(long, global = true)]
+    no_subgroups: bool,
     /// What the convolutions read: f32 (exact) or f16 weights and inputs, accumulated in f32,
     /// half the texture memory; a call whose activations exceed f16's range runs again in f32
     #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
@@ -177,6 +180,7 @@ fn run(cli: Cli) -> CliResult<()> {
             }),
             texture_workgroup: cli.texture_workgroup,
             texture_rows: cli.texture_rows,
+            no_subgroups: cli.no_subgroups,
             precision: match cli.precision {
                 PrecisionArg::F32 => Precision::F32,
                 PrecisionArg::F16 => Precision::F16,
