@@ -5,10 +5,13 @@ pub mod attention;
 pub mod conv2d;
 pub mod conv2d_texture;
 pub mod copy_rows;
+pub mod f16;
 pub mod group_norm;
 pub mod image;
 pub mod pack_input;
 pub mod posterior;
+
+pub use f16::{f16_source, oct_source, F16Kernels, Precision, OCT_IO};
 
 /// Every shader source, by kernel name.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -21,6 +24,8 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv2d_texture",
         include_str!("../shaders/conv2d_texture.wgsl"),
     ),
+    // Subgroups are native only: not in the web build.
+    #[cfg(not(target_arch = "wasm32"))]
     (
         "conv2d_texture_sg",
         include_str!("../shaders/conv2d_texture_sg.wgsl"),
@@ -29,6 +34,8 @@ pub const SOURCES: &[(&str, &str)] = &[
         "conv2d_texture_oct",
         include_str!("../shaders/conv2d_texture_oct.wgsl"),
     ),
+    // Subgroups are native only: not in the web build.
+    #[cfg(not(target_arch = "wasm32"))]
     (
         "conv2d_texture_oct_sg",
         include_str!("../shaders/conv2d_texture_oct_sg.wgsl"),
@@ -63,50 +70,6 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("posterior", include_str!("../shaders/posterior.wgsl")),
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
-
-/// The f32 operand sections of `conv2d_texture_oct.wgsl` (see [`oct_source`]).
-pub const OCT_IO: &str = include_str!("../shaders/conv2d_texture_oct_io.wgsl");
-
-/// The f16 form of a pack shader (`pack_input.wgsl`, `pack_weights.wgsl`): rgba32uint texels,
-/// the lines ending in `// f32` dropped and those starting with `// f16: ` uncommented; to be
-/// made with the override `F16` true.
-pub fn f16_source(src: &str) -> String {
-    src.replace("rgba32float", "rgba32uint")
-        .lines()
-        .filter(|l| !l.trim_end().ends_with("// f32"))
-        .map(|l| {
-            let code = l.trim_start();
-            match code.strip_prefix("// f16: ") {
-                Some(rest) => format!("{}{rest}", &l[..l.len() - code.len()]),
-                None => l.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The section `// io: name` .. next `// io:` marker of `src` (with its marker line).
-fn io_section<'a>(src: &'a str, name: &str) -> &'a str {
-    let marker = format!("// io: {name}\n");
-    let Some(start) = src.find(&marker) else {
-        return "";
-    };
-    let rest = &src[start + marker.len()..];
-    &src[start..start + marker.len() + rest.find("// io:").unwrap_or(rest.len())]
-}
-
-/// `conv2d_texture_oct.wgsl` with f16 (rgba32uint, 8 values a texel) or f32 (the
-/// rgba32float layouts of `conv2d_texture.wgsl`) input and weights.
-pub fn oct_source(in_f16: bool, weights_f16: bool) -> String {
-    let mut src = source("conv2d_texture_oct").to_string();
-    for (name, f16) in [("in", in_f16), ("weights", weights_f16)] {
-        if !f16 {
-            let ours = io_section(&src, name).to_string();
-            src = src.replacen(&ours, io_section(OCT_IO, name), 1);
-        }
-    }
-    src
-}
 
 /// A compute pipeline and its bind group layout, both made once.
 pub struct Kernel {
@@ -173,12 +136,16 @@ pub struct Kernels {
     pub(crate) unused_flag: wgpu::Buffer,
 }
 
-fn pipeline(device: &wgpu::Device, name: &'static str, constants: &[(&str, f64)]) -> Kernel {
+pub(crate) fn pipeline(
+    device: &wgpu::Device,
+    name: &'static str,
+    constants: &[(&str, f64)],
+) -> Kernel {
     pipeline_from(device, name, source(name).into(), constants)
 }
 
 /// The source of kernel `name` (see [`SOURCES`]).
-fn source(name: &str) -> &'static str {
+pub(crate) fn source(name: &str) -> &'static str {
     SOURCES
         .iter()
         .find(|(n, _)| *n == name)
@@ -186,62 +153,7 @@ fn source(name: &str) -> &'static str {
         .unwrap_or_default()
 }
 
-/// The kernels that read or write f16 textures (rgba32uint, 8 f16 values a texel).
-pub struct F16Kernels {
-    /// `pack_input.wgsl` and `pack_weights.wgsl` in their f16 form ([`f16_source`]), which
-    /// report values beyond f16's range.
-    pub pack_input: Kernel,
-    pub pack_weights: Kernel,
-    /// `conv2d_texture_oct.wgsl` ([`oct_source`]) for f16 input and weights.
-    pub conv: Kernel,
-    /// `conv2d_texture_oct_sg.wgsl`, the same sharing weight fetches across subgroups: made
-    /// where `conv2d_texture_sg` is.
-    pub conv_sg: Option<Kernel>,
-    /// The same for f32 input and f16 weights (after an overflow), and for f16 input and f32
-    /// weights (weights beyond f16's range): made when first needed.
-    mixed: [std::sync::OnceLock<Kernel>; 2],
-    device: wgpu::Device,
-    workgroup: [u32; 2],
-}
-
-impl F16Kernels {
-    fn new(device: &wgpu::Device, workgroup: [u32; 2], sg: bool) -> F16Kernels {
-        let pack = |name| {
-            pipeline_from(
-                device,
-                name,
-                f16_source(source(name)).into(),
-                &[("F16", 1.0)],
-            )
-        };
-        F16Kernels {
-            pack_input: pack("pack_input"),
-            pack_weights: pack("pack_weights"),
-            conv: F16Kernels::oct(device, workgroup, true, true),
-            conv_sg: sg.then(|| {
-                let constants = [("WGX", workgroup[0] as f64), ("WGY", workgroup[1] as f64)];
-                pipeline(device, "conv2d_texture_oct_sg", &constants)
-            }),
-            mixed: Default::default(),
-            device: device.clone(),
-            workgroup,
-        }
-    }
-
-    fn oct(device: &wgpu::Device, wg: [u32; 2], in_f16: bool, weights_f16: bool) -> Kernel {
-        let constants = [("WGX", wg[0] as f64), ("WGY", wg[1] as f64)];
-        let src = oct_source(in_f16, weights_f16).into();
-        pipeline_from(device, "conv2d_texture_oct", src, &constants)
-    }
-
-    /// The kernel for f16 input and f32 weights if `in_f16`, else the reverse.
-    fn mixed(&self, in_f16: bool) -> &Kernel {
-        self.mixed[in_f16 as usize]
-            .get_or_init(|| F16Kernels::oct(&self.device, self.workgroup, in_f16, !in_f16))
-    }
-}
-
-fn pipeline_from(
+pub(crate) fn pipeline_from(
     device: &wgpu::Device,
     name: &'static str,
     src: std::borrow::Cow<'static, str>,
@@ -267,30 +179,6 @@ fn pipeline_from(
         name,
         pipeline,
         layout,
-    }
-}
-
-/// What the texture convolution kernel reads: its weights and (packed) inputs as f32 or f16.
-/// Activations between kernels, accumulation, GroupNorm and softmax statistics are f32 either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Precision {
-    /// Exact (the default).
-    #[default]
-    F32,
-    /// Weights and every convolution's input rounded to f16 (8 values a rgba32uint texel:
-    /// half the texture memory and half the fetches; no `shader-f16` needed), accumulated in
-    /// f32. Weights beyond f16's range stay f32; a call in which an input exceeds it runs again
-    /// with f32 inputs, and the model keeps them (see `Vae::precision`).
-    F16,
-}
-
-impl Precision {
-    /// Its name on the command line and in JS: `f32` or `f16`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Precision::F32 => "f32",
-            Precision::F16 => "f16",
-        }
     }
 }
 

@@ -1,0 +1,147 @@
+//! Loading: the options, and the push-based loader that uploads tensors as they stream in.
+
+use super::{Gpu, Precision, Vae};
+use crate::gpu::BufferPool;
+use crate::kernels::{ConvVariant, Kernels};
+use crate::model::{AutoencoderKl, WeightStore};
+use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// Overrides the scaling factor (default 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215).
+    pub scaling_factor: Option<f32>,
+    /// Most bytes of any one activation buffer (default: the device's binding limit); see
+    /// [`Vae::set_max_band_bytes`].
+    pub max_band_bytes: Option<u64>,
+    /// The convolution kernel (default: [`ConvVariant::for_gpu`]); for comparing kernels.
+    pub conv_kernel: Option<ConvVariant>,
+    /// The texture kernel's workgroup shape (x: groups of 8 pixels, y: rows); for tuning
+    /// (default: [`Kernels::build`]'s).
+    pub texture_workgroup: Option<[u32; 2]>,
+    /// Input rows the texture kernel packs at a time (default: [`Kernels::build`]'s); for tuning.
+    pub texture_rows: Option<u32>,
+    /// Don't share the texture kernel's weight fetches across subgroups where the adapter
+    /// could (`Kernels::texture_subgroups`); for comparing.
+    pub no_subgroups: bool,
+    /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
+    /// overflow guard (see [`Precision::F16`]).
+    pub precision: Precision,
+}
+
+/// Receives tensors from the reader and uploads them as they complete.
+struct GpuSink {
+    gpu: Gpu,
+    store: Option<WeightStore>,
+    /// Whether conv weights are made as textures.
+    textures: bool,
+    /// Whether those textures are f16 where the values allow.
+    f16: bool,
+}
+
+impl WeightSink for GpuSink {
+    fn begin(&mut self, info: &ModelInfo) -> Result<()> {
+        self.gpu.check_lost()?;
+        self.store = Some(WeightStore::new(
+            info.config.norm_num_groups as u32,
+            self.textures,
+            self.f16,
+        ));
+        Ok(())
+    }
+
+    fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        match self.store.as_mut() {
+            Some(s) => {
+                s.upload(&self.gpu, name, shape, data);
+                Ok(())
+            }
+            None => Err(Error::Input(format!(
+                "tensor {name} arrived before the header"
+            ))),
+        }
+    }
+}
+
+/// Push-based loader: feed the file's bytes in chunks of any size, then `finish`. The compute
+/// pipelines are built when the loader is made, so they are ready when the last byte arrives.
+pub struct VaeLoader {
+    loader: WeightsLoader<GpuSink>,
+    kernels: Kernels,
+    max_band_bytes: Option<u64>,
+}
+
+impl VaeLoader {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.loader.push(chunk)
+    }
+
+    /// Total file size once the header has arrived.
+    pub fn total_bytes(&self) -> Option<u64> {
+        self.loader.total_bytes()
+    }
+
+    pub fn finish(self) -> Result<Vae> {
+        let (sink, info) = self.loader.finish()?;
+        let mut store = sink
+            .store
+            .ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
+        let weight_bytes = store.bytes;
+        let model = AutoencoderKl::from_store(&mut store, &info.config)?;
+        let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
+        pool.set_f16(sink.f16);
+        Ok(Vae {
+            gpu: sink.gpu,
+            kernels: self.kernels,
+            pool,
+            model,
+            info,
+            weight_bytes,
+            max_band_bytes: self.max_band_bytes,
+        })
+    }
+}
+
+impl Vae {
+    pub fn loader(gpu: &Gpu, opts: LoadOptions) -> VaeLoader {
+        let variant = opts
+            .conv_kernel
+            .unwrap_or_else(|| ConvVariant::for_gpu(gpu));
+        let sink = GpuSink {
+            gpu: gpu.clone(),
+            store: None,
+            textures: variant == ConvVariant::Texture,
+            f16: opts.precision == Precision::F16,
+        };
+        VaeLoader {
+            loader: WeightsLoader::new(sink, opts.scaling_factor),
+            kernels: {
+                let mut k = Kernels::build(gpu, variant, opts.texture_workgroup, opts.precision);
+                k.texture_subgroups = !opts.no_subgroups;
+                if let Some(r) = opts.texture_rows {
+                    k.texture_rows = r.max(4);
+                }
+                k
+            },
+            max_band_bytes: opts.max_band_bytes,
+        }
+    }
+
+    /// Streams a `.safetensors` file from disk in 1 MiB chunks.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_file(gpu: &Gpu, path: &std::path::Path, opts: LoadOptions) -> Result<Vae> {
+        use std::io::Read;
+        let io = |e: std::io::Error| Error::Input(format!("{}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(io)?;
+        let mut loader = Vae::loader(gpu, opts);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            loader.push(&buf[..n])?;
+        }
+        loader.finish()
+    }
+}

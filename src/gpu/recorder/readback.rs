@@ -1,0 +1,89 @@
+//! Submission and readback: the end of a recording.
+
+use super::{Recorder, Scopes};
+use crate::gpu::{Gpu, Tensor};
+use crate::{Error, Result};
+
+impl Recorder<'_> {
+    /// Submits everything recorded, then reads `t` back as f32 values.
+    pub async fn finish_f32(self, t: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.finish_bytes(t.buffer(), t.bytes()).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Submits everything recorded, then reads the first `bytes` of `buf` back; with f16
+    /// textures, [`Error::F16Overflow`] instead where a packed value exceeded f16's range.
+    pub async fn finish_bytes(mut self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let device = self.gpu.device.clone();
+        let padded = bytes.next_multiple_of(4);
+        let staging = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded + 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.encoder
+            .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(padded));
+        if let Some(flag) = &self.guard {
+            self.encoder
+                .copy_buffer_to_buffer(flag, 0, &staging, padded, Some(4));
+        }
+        self.gpu.queue.submit([self.encoder.finish()]);
+        pop_scopes(self.gpu, &mut self.scopes).await?;
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Readback(e.to_string()))?;
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.gpu.check_lost()?;
+                return Err(Error::Readback(e.to_string()));
+            }
+            Err(_) => return Err(Error::Readback("the map callback was dropped".into())),
+        }
+        let data = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            let flag = &view[padded as usize..padded as usize + 4];
+            if self.guard.is_some() && flag != [0; 4] {
+                None
+            } else {
+                Some(view[..bytes as usize].to_vec())
+            }
+        };
+        staging.unmap();
+        self.gpu.check_lost()?;
+        data.ok_or(Error::F16Overflow)
+    }
+}
+
+/// Pops every error scope, in reverse order, and reports the first error.
+pub(super) async fn pop_scopes(gpu: &Gpu, scopes: &mut Scopes) -> Result<()> {
+    // Every scope is popped before the first await: recording, submission and the pops
+    // form one synchronous stretch, so calls overlapping on the web cannot interleave their
+    // scopes.
+    let pops: Vec<_> = std::iter::from_fn(|| scopes.0.pop())
+        .map(|s| s.pop())
+        .collect();
+    let mut first = None;
+    for p in pops {
+        if let Some(e) = p.await {
+            first.get_or_insert(e);
+        }
+    }
+    if let Some(e) = first {
+        gpu.check_lost()?;
+        return Err(Error::Gpu {
+            op: "encode/decode".into(),
+            message: e.to_string(),
+        });
+    }
+    Ok(())
+}
