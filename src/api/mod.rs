@@ -141,14 +141,22 @@ impl Vae {
         }
     }
 
-    /// After [`Error::F16Overflow`]: f32 inputs from now on; errors if they already were.
-    fn fall_back_to_f32(&self) -> Result<()> {
-        if !self.pool.f16() {
-            return Err(Error::F16Overflow);
+    /// Runs `call` (record, submit, read back); where it reports [`Error::F16Overflow`], makes
+    /// the inputs f32 from now on and runs it once more.
+    async fn f16_guarded<T, F: std::future::Future<Output = Result<T>>>(
+        &self,
+        call: impl Fn() -> F,
+    ) -> Result<T> {
+        match call().await {
+            Err(Error::F16Overflow) if self.pool.f16() => {
+                log::warn!(
+                    "an activation exceeded f16's range: f32 convolution inputs from now on"
+                );
+                self.pool.set_f16(false);
+                call().await
+            }
+            r => r,
         }
-        log::warn!("an activation exceeded f16's range: using f32 convolution inputs from now on");
-        self.pool.set_f16(false);
-        Ok(())
     }
 
     /// Bytes of the weights on the GPU.
@@ -231,14 +239,13 @@ impl Vae {
                 image.rgba.len()
             )));
         }
-        let (data, (width, height)) = loop {
-            let (ops, z, _) = self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
-            let size = (z.w, z.h);
-            match ops.read_f32(&z).await {
-                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
-                r => break (r?, size),
-            }
-        };
+        let (data, (width, height)) = self
+            .f16_guarded(|| async {
+                let (ops, z, _) =
+                    self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
+                Ok((ops.read_f32(&z).await?, (z.w, z.h)))
+            })
+            .await?;
         Ok(Latent {
             width,
             height,
@@ -276,15 +283,15 @@ impl Vae {
     /// Decoded image cropped to `latent.image_width × image_height`.
     pub async fn decode(&self, latent: &Latent) -> Result<Image> {
         let (w, h) = (latent.image_width, latent.image_height);
-        let rgba = loop {
-            let (mut ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
-            let px = ops.tensor_to_image(&out, w, h)?;
-            drop(out);
-            match ops.read_bytes(&px).await {
-                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
-                r => break r?,
-            }
-        };
+        let rgba = self
+            .f16_guarded(|| async {
+                let (mut ops, out, _) =
+                    self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+                let px = ops.tensor_to_image(&out, w, h)?;
+                drop(out);
+                ops.read_bytes(&px).await
+            })
+            .await?;
         Ok(Image {
             width: w,
             height: h,
@@ -294,14 +301,13 @@ impl Vae {
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
-        let (full, (fw, fh)) = loop {
-            let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
-            let size = (out.w as usize, out.h as usize);
-            match ops.read_f32(&out).await {
-                Err(Error::F16Overflow) => self.fall_back_to_f32()?,
-                r => break (r?, size),
-            }
-        };
+        let (full, (fw, fh)) = self
+            .f16_guarded(|| async {
+                let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+                let size = (out.w as usize, out.h as usize);
+                Ok((ops.read_f32(&out).await?, size))
+            })
+            .await?;
         let (w, h) = (latent.image_width as usize, latent.image_height as usize);
         let mut data = Vec::with_capacity(3 * w * h);
         for c in 0..3 {
