@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one go: checks the engine against the diffusers fixtures on this adapter,
-# then times diffusers (CUDA fp32 with TF32 off, and fp16) and the engine (Vulkan) at 512² and
-# 1024², with and without WebGPU's default limits. Every step is time-boxed and logged, so one
+# then times diffusers (CUDA fp32 with TF32 off, and fp16) and the engine (Vulkan; f32, f16 and
+# the storage kernel) at 512² and 1024², with and without WebGPU's default limits. Every step is time-boxed and logged, so one
 # failure does not lose the rest.
 #
 #   benches/gpu_bench.sh BIN [OUTDIR]
@@ -70,12 +70,18 @@ if [ -n "${TUNE_WORKGROUPS:-}" ]; then
   for f in "$OUT"/tune_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
   exit 0
 fi
-for k in storage texture; do
-  step engine_512_$k 90 "$BIN" bench --weights synthetic --size 512 --reps 5 --conv-kernel $k
-  step engine_1024_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 --conv-kernel $k
-  step engine_1024_webgpu_default_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 3 \
-    --limits webgpu-default --conv-kernel $k
-  step engine_1024_profile_$k 150 "$BIN" bench --weights synthetic --size 1024 --reps 1 --profile --conv-kernel $k
+# The default (texture kernel, f32), then f16 weights and convolution inputs, then the
+# storage-buffer kernel.
+for k in texture f16 storage; do
+  case $k in
+    f16) opts=(--precision f16) ;;
+    *) opts=(--conv-kernel $k) ;;
+  esac
+  step engine_512_$k 90 "$BIN" "${opts[@]}" bench --weights synthetic --size 512 --reps 5
+  step engine_1024_$k 150 "$BIN" "${opts[@]}" bench --weights synthetic --size 1024 --reps 3
+  step engine_1024_webgpu_default_$k 150 "$BIN" "${opts[@]}" bench --weights synthetic --size 1024 --reps 3 \
+    --limits webgpu-default
+  step engine_1024_profile_$k 150 "$BIN" "${opts[@]}" bench --weights synthetic --size 1024 --reps 1 --profile
 done
 
 echo "== summary"
@@ -85,5 +91,5 @@ grep -h "worst abs difference" "$OUT"/banded_check.log
 grep -h "band" "$OUT"/dry_run_512.log
 grep -h "^diffusers size=" "$OUT"/diffusers_*.log
 for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
-grep -h adapter "$OUT"/engine_512_storage.log | head -1
+grep -h adapter "$OUT"/engine_512_texture.log | head -1
 for f in "$OUT"/engine_*profile*.log; do echo "$(basename "$f" .log):"; grep -E "profiled|dispatches" "$f" | head -24; done
