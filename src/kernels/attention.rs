@@ -248,9 +248,8 @@ fn pack_weights(
     transpose: bool,
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(TextureSlot::Weights, size)?;
-    let flag = rec.pool.overflow_flag();
-    let kernel = kern.pack(true, flag.is_some())?;
-    let per_row = if flag.is_some() { 8 } else { 4 };
+    let (kernel, flag, f16) = kern.pack(true, &rec.pool)?;
+    let per_row = if f16 { 8 } else { 4 };
     let p = PackWeightsParams {
         cin,
         cout,
@@ -266,11 +265,7 @@ fn pack_weights(
     };
     rec.dispatch(
         kernel,
-        &[
-            Bind::Tensor(src),
-            Bind::Texture(&view),
-            Bind::Raw(flag.as_ref().unwrap_or(&kern.unused_flag)),
-        ],
+        &[Bind::Tensor(src), Bind::Texture(&view), Bind::Raw(&flag)],
         bytemuck::bytes_of(&p),
         [1, cin.div_ceil(per_row).div_ceil(8), cout.div_ceil(8)],
     );

@@ -11,7 +11,7 @@ pub mod image;
 pub mod pack_input;
 pub mod posterior;
 
-pub use f16::{f16_source, oct_source, F16Kernels, Precision, OCT_IO};
+pub use f16::{f16_source, oct_source, F16Kernels, Precision};
 
 /// Every shader source, by kernel name.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -235,14 +235,26 @@ impl Kernels {
     }
 
     /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for the pool's texture
-    /// format: f16 if `f16`.
-    pub fn pack(&self, weights: bool, f16: bool) -> crate::Result<&Kernel> {
-        Ok(match (f16, weights) {
+    /// format, and the overflow flag to bind with it (the pool's with f16 textures); also
+    /// whether the textures are f16.
+    pub fn pack(
+        &self,
+        weights: bool,
+        pool: &crate::gpu::BufferPool,
+    ) -> crate::Result<(&Kernel, wgpu::Buffer, bool)> {
+        let flag = pool.overflow_flag();
+        let kernel = match (flag.is_some(), weights) {
             (false, false) => &self.pack_input,
             (false, true) => &self.pack_weights,
             (true, false) => &self.f16_kernels("f16 textures")?.pack_input,
             (true, true) => &self.f16_kernels("f16 textures")?.pack_weights,
-        })
+        };
+        let f16 = flag.is_some();
+        Ok((
+            kernel,
+            flag.unwrap_or_else(|| self.unused_flag.clone()),
+            f16,
+        ))
     }
 
     /// The texture convolution kernel for an input and weights of these formats.

@@ -54,8 +54,7 @@ pub fn pack(
     size: [u32; 3],
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(crate::gpu::TextureSlot::Input, size)?;
-    let flag = rec.pool.overflow_flag();
-    let kernel = kern.pack(false, flag.is_some())?;
+    let (kernel, flag, _) = kern.pack(false, &rec.pool)?;
     let b = &x.bands()[i];
     let p = PackParams {
         cin: x.c,
@@ -77,7 +76,7 @@ pub fn pack(
             Bind::Band(x, i),
             affine,
             Bind::Texture(&view),
-            Bind::Raw(flag.as_ref().unwrap_or(&kern.unused_flag)),
+            Bind::Raw(&flag),
         ],
         bytemuck::bytes_of(&p),
         [size[0].div_ceil(8), (rows.1 + 2).div_ceil(8), size[2]],
