@@ -237,6 +237,28 @@ impl Tensor {
         4 * self.c as u64 * self.bands()[i].rows as u64 * self.w as u64
     }
 
+    /// Whether this is the only handle to its buffers (no clone, no narrowed view).
+    pub fn is_unique(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
+    /// The band buffers (handles): which buffers a result was written into.
+    pub fn band_buffers(&self) -> Vec<wgpu::Buffer> {
+        self.bands().iter().map(|b| b.buf.clone()).collect()
+    }
+
+    /// The first `c` channels, in the same buffers: every band's `[self.c, rows, w]` begins
+    /// with its `[c, rows, w]`.
+    pub(crate) fn narrowed(&self, c: u32) -> Tensor {
+        debug_assert!(c <= self.c);
+        Tensor {
+            inner: self.inner.clone(),
+            c: c.min(self.c),
+            h: self.h,
+            w: self.w,
+        }
+    }
+
     /// The buffer of a tensor held whole (one band).
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         debug_assert!(!self.is_banded());

@@ -47,7 +47,8 @@ pub struct ConvParams {
     pub accumulate: u32,
     pub x_begin: u32,
     pub col0: u32,
-    pub _pad: [u32; 2],
+    pub x_end: u32,
+    pub _pad: u32,
 }
 
 /// vec4 in the uniform weight window of `conv2d_uniform.wgsl` (64 KiB, WebGPU's default
@@ -180,6 +181,18 @@ pub struct InputNorm<'a> {
     pub silu: bool,
 }
 
+/// Where a convolution's result goes.
+pub(crate) enum Dest<'t> {
+    /// A new tensor banded like the input (rows scaled by the mode), with `residual` added when
+    /// given.
+    New(Option<&'t Tensor>),
+    /// `acc`'s own buffers, added to the values it holds: the residual is not copied, and no
+    /// output buffer is taken. Where anything else holds `acc` (a clone), a new tensor instead.
+    AddTo(Tensor),
+    /// The first `cout` channels of the input's own buffers (see [`conv2d_over_input`]).
+    OverInput,
+}
+
 /// `conv(norm(x)) + bias (+ residual)`, as a new tensor banded like `x` (rows scaled by the
 /// mode); `norm` is the identity when `None`.
 pub fn conv2d(
@@ -204,6 +217,63 @@ pub fn conv2d_ref(
     mode: ConvMode,
     residual: Option<&Tensor>,
 ) -> Result<Tensor> {
+    conv2d_to(rec, kern, x, norm, cw, mode, Dest::New(residual))
+}
+
+/// Whether the texture kernel runs `cw` (see [`Dest::OverInput`]).
+fn runs_on_texture(
+    rec: &Recorder,
+    kern: &crate::kernels::Kernels,
+    cw: &ConvRef,
+    mode: ConvMode,
+) -> bool {
+    cw.texture.is_some() && super::conv2d_texture::takes(rec, kern, cw.cin, mode, cw.k)
+}
+
+/// A 1×1 convolution that does not widen `x`, written over the first `cout` channels of `x`'s
+/// own buffers where the texture kernel runs it (it reads each chunk of rows from the packed
+/// texture before any of them is written) and nothing else holds `x`; into a new tensor
+/// otherwise.
+pub fn conv2d_over_input(
+    rec: &mut Recorder,
+    kern: &crate::kernels::Kernels,
+    x: Tensor,
+    cw: ConvRef,
+) -> Result<Tensor> {
+    let over = x.is_unique()
+        && cw.k == 1
+        && cw.cout <= cw.cin
+        && x.c == cw.cin
+        && runs_on_texture(rec, kern, &cw, ConvMode::Same);
+    let dest = if over {
+        Dest::OverInput
+    } else {
+        Dest::New(None)
+    };
+    conv2d_to(rec, kern, &x, None, cw, ConvMode::Same, dest)
+}
+
+/// [`conv2d_ref`] into `dest`.
+pub(crate) fn conv2d_to(
+    rec: &mut Recorder,
+    kern: &crate::kernels::Kernels,
+    x: &Tensor,
+    norm: Option<InputNorm>,
+    cw: ConvRef,
+    mode: ConvMode,
+    dest: Dest,
+) -> Result<Tensor> {
+    // In place only where nothing else can see the buffers change.
+    if let Dest::AddTo(acc) = &dest {
+        if !acc.is_unique() {
+            return conv2d_to(rec, kern, x, norm, cw, mode, Dest::New(Some(acc)));
+        }
+    }
+    let residual = match &dest {
+        Dest::New(r) => *r,
+        Dest::AddTo(acc) => Some(acc),
+        Dest::OverInput => None,
+    };
     if let Some(n) = norm {
         if (n.affine.c, n.affine.h, n.affine.w) != (x.c, 1, 4) {
             return Err(Error::Input(format!(
@@ -245,7 +315,19 @@ pub fn conv2d_ref(
     if cw.k > 1 {
         super::copy_rows::fill_halos(rec, kern, x);
     }
-    let out = rec.tensor_banded(cw.cout, oh, ow, &starts, "conv2d output")?;
+    let in_place = !matches!(dest, Dest::New(_));
+    let out = match &dest {
+        Dest::New(_) => rec.tensor_banded(cw.cout, oh, ow, &starts, "conv2d output")?,
+        Dest::AddTo(acc) => acc.clone(),
+        Dest::OverInput => x.narrowed(cw.cout),
+    };
+    // What the kernel adds: 1 the residual bound, 2 what the output holds.
+    let has_residual = match (residual.is_some(), in_place) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+    };
+    let residual = residual.filter(|_| !in_place);
     let mut p = ConvParams {
         cin: cw.cin,
         cout: cw.cout,
@@ -261,7 +343,7 @@ pub fn conv2d_ref(
             (cw.k - 1) / 2
         },
         upsample: (mode == ConvMode::Up) as u32,
-        has_residual: residual.is_some() as u32,
+        has_residual,
         cout4: cw.cout.div_ceil(4),
         in_row0: 0,
         in_rows: 0,
@@ -281,7 +363,8 @@ pub fn conv2d_ref(
         accumulate: 0,
         x_begin: 0,
         col0: 0,
-        _pad: [0; 2],
+        x_end: ow,
+        _pad: 0,
     };
     let blocks = cw.cout.div_ceil(8);
     for (i, ob) in out.bands().iter().enumerate() {
@@ -361,7 +444,12 @@ pub fn conv2d_ref(
                 let mut q = p;
                 (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
                 q.accumulate = (ci0 > 0) as u32;
-                q.has_residual = (residual.is_some() && ci1 == cw.cin) as u32;
+                // A bound residual is added by the last chunk, one held in place by the first.
+                q.has_residual = match has_residual {
+                    1 if ci1 == cw.cin => 1,
+                    2 if ci0 == 0 => 2,
+                    _ => 0,
+                };
                 let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
                 let binds = [
                     Bind::Band(x, i),
@@ -374,6 +462,9 @@ pub fn conv2d_ref(
                 rec.dispatch(uniform, &binds, bytemuck::bytes_of(&q), [gx, gy, 1]);
             }
         }
+    }
+    if in_place {
+        out.set_halos_valid(false);
     }
     Ok(out)
 }

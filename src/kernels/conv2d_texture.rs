@@ -52,6 +52,23 @@ pub(super) struct Band<'a> {
     pub residual: Bind<'a>,
 }
 
+/// Output columns per texture (a multiple of 8; 0 where not even 8 fit): the widest texture
+/// the device takes, less the border and slack columns (`kern.texture_cols` lowers it for tests).
+fn column_step(rec: &Recorder, kern: &Kernels, mode: ConvMode, k: u32) -> u32 {
+    let max_cols = (rec.gpu.device().limits().max_texture_dimension_2d)
+        .saturating_sub(2 + 2 * TEXTURE_PIXELS)
+        .min(kern.texture_cols);
+    texture_chunk_rows(mode, k, max_cols) / 8 * 8
+}
+
+/// Whether the texture kernel takes a convolution of `cin` input channels: their texture
+/// layers within the device's limit (column chunks make any width fit).
+pub(super) fn takes(rec: &Recorder, kern: &Kernels, cin: u32, mode: ConvMode, k: u32) -> bool {
+    let layers = super::pack_input::texture_size(cin, 1, 1, rec.pool.f16())[2];
+    layers <= rec.gpu.device().limits().max_texture_array_layers
+        && column_step(rec, kern, mode, k) > 0
+}
+
 /// Records one band's convolution; `false` (nothing recorded) where the input has more
 /// channels than the device's texture layers hold.
 pub(super) fn dispatch(
@@ -68,18 +85,11 @@ pub(super) fn dispatch(
     let (y_begin, y_end) = band.rows;
     let ow = out.w;
     let blocks = cw.cout.div_ceil(8);
-    let limits = rec.gpu.device().limits();
-    // Input columns per texture: the widest texture the device takes, less the border and
-    // slack columns (kern.texture_cols lowers it for tests).
-    let max_cols = (limits.max_texture_dimension_2d)
-        .saturating_sub(2 + 2 * TEXTURE_PIXELS)
-        .min(kern.texture_cols);
-    let xstep = texture_chunk_rows(mode, cw.k, max_cols) / 8 * 8;
-    let in_f16 = rec.pool.f16();
-    let layers = super::pack_input::texture_size(cw.cin, 1, 1, in_f16)[2];
-    if layers > limits.max_texture_array_layers || xstep == 0 {
+    if !takes(rec, kern, cw.cin, mode, cw.k) {
         return Ok(false);
     }
+    let xstep = column_step(rec, kern, mode, cw.k);
+    let in_f16 = rec.pool.f16();
     let conv = kern.texture_conv(in_f16, cw.texture_f16)?;
     // Output rows in chunks, so that the input texture stays small whatever the image size
     // (see TEXTURE_ROWS_CPU).
@@ -108,7 +118,7 @@ pub(super) fn dispatch(
             ];
             let mut q = *p;
             (q.in_row0, q.y0, q.y1) = (lo, y, y1);
-            (q.x_begin, q.col0) = (xa, clo);
+            (q.x_begin, q.col0, q.x_end) = (xa, clo, xb);
             let [wx, wy] = kern.texture_workgroup;
             let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
             let gy = (y1 - y).div_ceil(wy);

@@ -33,18 +33,19 @@ impl ResnetBlock {
     }
 
     /// Each GroupNorm + SiLU is applied by the following convolution as it loads its input.
-    /// Takes `x` by value and drops every intermediate as soon as it is used, so the buffer
-    /// pool can reuse it within the block.
+    /// Takes `x` by value and holds two activations at most: `x` and `conv1`'s output. Then
+    /// the shortcut, where it narrows the channels, is written over `x`'s own buffers, and
+    /// `conv2`'s output is added into the shortcut's (into `x`'s without one).
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
-        let shortcut = match &self.conv_shortcut {
-            Some(c) => ops.conv(&x, c, ConvMode::Same, None)?,
-            None => x.clone(),
-        };
         let n1 = ops.norm_affine(&x, &self.norm1)?;
         let h = ops.conv_normed(&x, &n1, true, &self.conv1, None)?;
-        drop(x);
+        let shortcut = match &self.conv_shortcut {
+            Some(c) if c.cout <= c.cin => ops.conv_over_input(x, c)?,
+            Some(c) => ops.conv(&x, c, ConvMode::Same, None)?,
+            None => x,
+        };
         let n2 = ops.norm_affine(&h, &self.norm2)?;
-        ops.conv_normed(&h, &n2, true, &self.conv2, Some(&shortcut))
+        ops.conv_normed_add(&h, &n2, true, &self.conv2, shortcut)
     }
 }
 
@@ -73,15 +74,15 @@ impl Attention {
     /// first and the result split back into `x`'s bands.
     pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
         let starts = x_bands.starts();
-        let x = &ops.whole(&x_bands)?;
+        let x = ops.whole(&x_bands)?;
         drop(x_bands);
-        let n = ops.norm_affine(x, &self.group_norm)?;
-        let q = ops.conv_normed(x, &n, false, &self.to_q, None)?;
-        let k = ops.conv_normed(x, &n, false, &self.to_k, None)?;
-        let v = ops.conv_normed(x, &n, false, &self.to_v, None)?;
+        let n = ops.norm_affine(&x, &self.group_norm)?;
+        let q = ops.conv_normed(&x, &n, false, &self.to_q, None)?;
+        let k = ops.conv_normed(&x, &n, false, &self.to_k, None)?;
+        let v = ops.conv_normed(&x, &n, false, &self.to_v, None)?;
         let a = ops.attention(&q, &k, &v)?;
         drop((q, k, v));
-        let out = ops.conv(&a, &self.to_out, ConvMode::Same, Some(x))?;
+        let out = ops.conv_add(&a, &self.to_out, ConvMode::Same, x)?;
         ops.reband(&out, &starts)
     }
 }

@@ -2,7 +2,9 @@
 
 use crate::gpu::plan::Plan;
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
-use crate::kernels::conv2d::{conv2d, ConvMode, ConvWeights, InputNorm};
+use crate::kernels::conv2d::{
+    conv2d, conv2d_over_input, conv2d_to, ConvMode, ConvWeights, Dest, InputNorm,
+};
 use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
 use crate::Result;
@@ -78,6 +80,39 @@ impl<'a> Ops<'a> {
             ConvMode::Same,
             residual,
         )
+    }
+
+    /// `conv(x) + acc`, written into `acc`'s buffers (the sum is the same tensor) when nothing
+    /// else holds them: no buffer is taken for the output.
+    pub fn conv_add(
+        &mut self,
+        x: &Tensor,
+        w: &ConvWeights,
+        mode: ConvMode,
+        acc: Tensor,
+    ) -> Result<Tensor> {
+        let d = Dest::AddTo(acc);
+        conv2d_to(&mut self.rec, self.kern, x, None, w.as_ref(), mode, d)
+    }
+
+    /// [`Ops::conv_normed`] with the residual `acc` added in place, as [`Ops::conv_add`].
+    pub fn conv_normed_add(
+        &mut self,
+        x: &Tensor,
+        affine: &Tensor,
+        silu: bool,
+        w: &ConvWeights,
+        acc: Tensor,
+    ) -> Result<Tensor> {
+        let norm = Some(InputNorm { affine, silu });
+        let (d, m) = (Dest::AddTo(acc), ConvMode::Same);
+        conv2d_to(&mut self.rec, self.kern, x, norm, w.as_ref(), m, d)
+    }
+
+    /// A 1×1 convolution that does not widen `x`, written over `x`'s own buffers where it can
+    /// (see [`conv2d_over_input`]): `x` is consumed either way.
+    pub fn conv_over_input(&mut self, x: Tensor, w: &ConvWeights) -> Result<Tensor> {
+        conv2d_over_input(&mut self.rec, self.kern, x, w.as_ref())
     }
 
     /// GroupNorm of `x` per channel: `[c, 1, 4]` of (mean, rstd·gamma, beta, 0).

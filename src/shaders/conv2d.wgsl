@@ -19,7 +19,7 @@ struct Params {
     stride: u32,
     pad: u32,          // zero padding before the first row/column (1 for 3×3 "same", 0 otherwise)
     upsample: u32,     // 1: the input is read as if nearest-upsampled to 2·in_h × 2·in_w
-    has_residual: u32, // 1: add `residual` to the result
+    has_residual: u32, // 1: add `residual` to the result; 2: `output` holds the residual (added in place)
     cout4: u32,        // ceil(cout / 4)
     in_row0: u32,      // global input row held first in `input` (row bands: see copy_rows.wgsl)
     in_rows: u32,      // input rows held per channel
@@ -35,7 +35,7 @@ struct Params {
     accumulate: u32,   // 1: add to the output's values (a later chunk of input channels) instead of the bias
     x_begin: u32,      // first output column of this dispatch (texture variant; a multiple of 8)
     col0: u32,         // global input column held at texel column 1 (texture variant)
-    _pad0: u32,
+    x_end: u32,        // output columns x_end.. are another dispatch's: not stored
     _pad1: u32,
 }
 
@@ -70,9 +70,9 @@ fn out_index(oc: u32, oy: u32, ox: u32) -> u32 {
 }
 
 // The starting sums of 4 output channels at one pixel: the bias, or what earlier chunks of input
-// channels left in the output.
+// channels left in the output, or the bias plus the residual held in the output (in place).
 fn init(oc4: u32, oy: u32, ox: u32, b: vec4<f32>) -> vec4<f32> {
-    if (p.accumulate == 0u) {
+    if (p.accumulate == 0u && p.has_residual != 2u) {
         return b;
     }
     var v = vec4<f32>(0.0);
@@ -84,11 +84,14 @@ fn init(oc4: u32, oy: u32, ox: u32, b: vec4<f32>) -> vec4<f32> {
             }
         }
     }
+    if (p.accumulate == 0u) {
+        v += b;
+    }
     return v;
 }
 
 fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
-    if (ox >= p.out_w || oc4 >= p.cout4) {
+    if (ox >= p.x_end || oc4 >= p.cout4) {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
