@@ -2,7 +2,10 @@
 // paths, the 24 weight texels of a step — the same for every invocation of a workgroup — are
 // fetched 3 per invocation and broadcast across the subgroup, rather than fetched 24 times by
 // every invocation. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
-// where the device has the feature.)
+// where the device has the feature.) Both textures are bound as read-only storage textures: on
+// lavapipe (Mesa 22.3) a sampled texture's `textureLoad` is a call that looks up the mip level's
+// strides lane by lane (about 100 instructions for 8 lanes), an image load about 45 inline
+// (1.3× on a 256-channel 64² convolution).
 //
 // 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
@@ -50,8 +53,8 @@ struct Params {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var src: texture_2d_array<f32>;
-@group(0) @binding(1) var wt: texture_2d_array<f32>;
+@group(0) @binding(0) var src: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(1) var wt: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
 @group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
@@ -146,19 +149,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var ky = 0; ky < 3; ky++) {
                 let ty = i32(oy) + ky - 1 + ty0;
                 let wx = ky * 6;
-                let wl0 = textureLoad(wt, vec2<i32>(wx + wo0, q), blk, 0);
-                let wl1 = textureLoad(wt, vec2<i32>(wx + wo1, q), blk, 0);
-                let wl2 = textureLoad(wt, vec2<i32>(wx + wo2, q), blk, 0);
-                let r0 = textureLoad(src, vec2<i32>(x0 + 0, ty), q, 0);
-                let r1 = textureLoad(src, vec2<i32>(x0 + 1, ty), q, 0);
-                let r2 = textureLoad(src, vec2<i32>(x0 + 2, ty), q, 0);
-                let r3 = textureLoad(src, vec2<i32>(x0 + 3, ty), q, 0);
-                let r4 = textureLoad(src, vec2<i32>(x0 + 4, ty), q, 0);
-                let r5 = textureLoad(src, vec2<i32>(x0 + 5, ty), q, 0);
-                let r6 = textureLoad(src, vec2<i32>(x0 + 6, ty), q, 0);
-                let r7 = textureLoad(src, vec2<i32>(x0 + 7, ty), q, 0);
-                let r8 = textureLoad(src, vec2<i32>(x0 + 8, ty), q, 0);
-                let r9 = textureLoad(src, vec2<i32>(x0 + 9, ty), q, 0);
+                let wl0 = textureLoad(wt, vec2<i32>(wx + wo0, q), blk);
+                let wl1 = textureLoad(wt, vec2<i32>(wx + wo1, q), blk);
+                let wl2 = textureLoad(wt, vec2<i32>(wx + wo2, q), blk);
+                let r0 = textureLoad(src, vec2<i32>(x0 + 0, ty), q);
+                let r1 = textureLoad(src, vec2<i32>(x0 + 1, ty), q);
+                let r2 = textureLoad(src, vec2<i32>(x0 + 2, ty), q);
+                let r3 = textureLoad(src, vec2<i32>(x0 + 3, ty), q);
+                let r4 = textureLoad(src, vec2<i32>(x0 + 4, ty), q);
+                let r5 = textureLoad(src, vec2<i32>(x0 + 5, ty), q);
+                let r6 = textureLoad(src, vec2<i32>(x0 + 6, ty), q);
+                let r7 = textureLoad(src, vec2<i32>(x0 + 7, ty), q);
+                let r8 = textureLoad(src, vec2<i32>(x0 + 8, ty), q);
+                let r9 = textureLoad(src, vec2<i32>(x0 + 9, ty), q);
                 let wa0x = subgroupBroadcast(wl0, 0u);
                 let wb0x = subgroupBroadcast(wl0, 1u);
                 lo0 = fma(wa0x, vec4<f32>(r0.x), lo0);
@@ -383,15 +386,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var ky = 0; ky < 3; ky++) {
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let wx = ky * 6;
-                let wl0 = textureLoad(wt, vec2<i32>(wx + wo0, q), blk, 0);
-                let wl1 = textureLoad(wt, vec2<i32>(wx + wo1, q), blk, 0);
-                let wl2 = textureLoad(wt, vec2<i32>(wx + wo2, q), blk, 0);
-                let s0 = textureLoad(src, vec2<i32>(sx0 + 0, ty), q, 0);
-                let s1 = textureLoad(src, vec2<i32>(sx0 + 1, ty), q, 0);
-                let s2 = textureLoad(src, vec2<i32>(sx0 + 2, ty), q, 0);
-                let s3 = textureLoad(src, vec2<i32>(sx0 + 3, ty), q, 0);
-                let s4 = textureLoad(src, vec2<i32>(sx0 + 4, ty), q, 0);
-                let s5 = textureLoad(src, vec2<i32>(sx0 + 5, ty), q, 0);
+                let wl0 = textureLoad(wt, vec2<i32>(wx + wo0, q), blk);
+                let wl1 = textureLoad(wt, vec2<i32>(wx + wo1, q), blk);
+                let wl2 = textureLoad(wt, vec2<i32>(wx + wo2, q), blk);
+                let s0 = textureLoad(src, vec2<i32>(sx0 + 0, ty), q);
+                let s1 = textureLoad(src, vec2<i32>(sx0 + 1, ty), q);
+                let s2 = textureLoad(src, vec2<i32>(sx0 + 2, ty), q);
+                let s3 = textureLoad(src, vec2<i32>(sx0 + 3, ty), q);
+                let s4 = textureLoad(src, vec2<i32>(sx0 + 4, ty), q);
+                let s5 = textureLoad(src, vec2<i32>(sx0 + 5, ty), q);
                 let wa0x = subgroupBroadcast(wl0, 0u);
                 let wb0x = subgroupBroadcast(wl0, 1u);
                 lo0 = fma(wa0x, vec4<f32>(s0.x), lo0);
@@ -614,16 +617,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let x0 = i32(ox0) + 1 - i32(p.col0);
         let ty = i32(oy) + ty0;
         for (var q = 0; q < quads; q++) {
-                let v0 = textureLoad(src, vec2<i32>(x0 + 0, ty), q, 0);
-                let v1 = textureLoad(src, vec2<i32>(x0 + 1, ty), q, 0);
-                let v2 = textureLoad(src, vec2<i32>(x0 + 2, ty), q, 0);
-                let v3 = textureLoad(src, vec2<i32>(x0 + 3, ty), q, 0);
-                let v4 = textureLoad(src, vec2<i32>(x0 + 4, ty), q, 0);
-                let v5 = textureLoad(src, vec2<i32>(x0 + 5, ty), q, 0);
-                let v6 = textureLoad(src, vec2<i32>(x0 + 6, ty), q, 0);
-                let v7 = textureLoad(src, vec2<i32>(x0 + 7, ty), q, 0);
-                let wax = textureLoad(wt, vec2<i32>(0, q), blk, 0);
-                let wbx = textureLoad(wt, vec2<i32>(1, q), blk, 0);
+                let v0 = textureLoad(src, vec2<i32>(x0 + 0, ty), q);
+                let v1 = textureLoad(src, vec2<i32>(x0 + 1, ty), q);
+                let v2 = textureLoad(src, vec2<i32>(x0 + 2, ty), q);
+                let v3 = textureLoad(src, vec2<i32>(x0 + 3, ty), q);
+                let v4 = textureLoad(src, vec2<i32>(x0 + 4, ty), q);
+                let v5 = textureLoad(src, vec2<i32>(x0 + 5, ty), q);
+                let v6 = textureLoad(src, vec2<i32>(x0 + 6, ty), q);
+                let v7 = textureLoad(src, vec2<i32>(x0 + 7, ty), q);
+                let wax = textureLoad(wt, vec2<i32>(0, q), blk);
+                let wbx = textureLoad(wt, vec2<i32>(1, q), blk);
                 lo0 = fma(wax, vec4<f32>(v0.x), lo0);
                 hi0 = fma(wbx, vec4<f32>(v0.x), hi0);
                 lo1 = fma(wax, vec4<f32>(v1.x), lo1);
@@ -640,8 +643,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 hi6 = fma(wbx, vec4<f32>(v6.x), hi6);
                 lo7 = fma(wax, vec4<f32>(v7.x), lo7);
                 hi7 = fma(wbx, vec4<f32>(v7.x), hi7);
-                let way = textureLoad(wt, vec2<i32>(2, q), blk, 0);
-                let wby = textureLoad(wt, vec2<i32>(3, q), blk, 0);
+                let way = textureLoad(wt, vec2<i32>(2, q), blk);
+                let wby = textureLoad(wt, vec2<i32>(3, q), blk);
                 lo0 = fma(way, vec4<f32>(v0.y), lo0);
                 hi0 = fma(wby, vec4<f32>(v0.y), hi0);
                 lo1 = fma(way, vec4<f32>(v1.y), lo1);
@@ -658,8 +661,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 hi6 = fma(wby, vec4<f32>(v6.y), hi6);
                 lo7 = fma(way, vec4<f32>(v7.y), lo7);
                 hi7 = fma(wby, vec4<f32>(v7.y), hi7);
-                let waz = textureLoad(wt, vec2<i32>(4, q), blk, 0);
-                let wbz = textureLoad(wt, vec2<i32>(5, q), blk, 0);
+                let waz = textureLoad(wt, vec2<i32>(4, q), blk);
+                let wbz = textureLoad(wt, vec2<i32>(5, q), blk);
                 lo0 = fma(waz, vec4<f32>(v0.z), lo0);
                 hi0 = fma(wbz, vec4<f32>(v0.z), hi0);
                 lo1 = fma(waz, vec4<f32>(v1.z), lo1);
@@ -676,8 +679,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 hi6 = fma(wbz, vec4<f32>(v6.z), hi6);
                 lo7 = fma(waz, vec4<f32>(v7.z), lo7);
                 hi7 = fma(wbz, vec4<f32>(v7.z), hi7);
-                let waw = textureLoad(wt, vec2<i32>(6, q), blk, 0);
-                let wbw = textureLoad(wt, vec2<i32>(7, q), blk, 0);
+                let waw = textureLoad(wt, vec2<i32>(6, q), blk);
+                let wbw = textureLoad(wt, vec2<i32>(7, q), blk);
                 lo0 = fma(waw, vec4<f32>(v0.w), lo0);
                 hi0 = fma(wbw, vec4<f32>(v0.w), hi0);
                 lo1 = fma(waw, vec4<f32>(v1.w), lo1);
@@ -705,15 +708,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 for (var kx = 0; kx < i32(p.k); kx++) {
                     let tx = i32(ox0) * step + kx - pad + 1 - i32(p.col0);
                     let wx = (ky * i32(p.k) + kx) * 2;
-                    let wax = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 0, q), blk, 0);
-                    let wbx = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 1, q), blk, 0);
-                    let way = textureLoad(wt, vec2<i32>(wx + 1 * kk2 + 0, q), blk, 0);
-                    let wby = textureLoad(wt, vec2<i32>(wx + 1 * kk2 + 1, q), blk, 0);
-                    let waz = textureLoad(wt, vec2<i32>(wx + 2 * kk2 + 0, q), blk, 0);
-                    let wbz = textureLoad(wt, vec2<i32>(wx + 2 * kk2 + 1, q), blk, 0);
-                    let waw = textureLoad(wt, vec2<i32>(wx + 3 * kk2 + 0, q), blk, 0);
-                    let wbw = textureLoad(wt, vec2<i32>(wx + 3 * kk2 + 1, q), blk, 0);
-                    let v0 = textureLoad(src, vec2<i32>(tx + 0 * step, ty), q, 0);
+                    let wax = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 0, q), blk);
+                    let wbx = textureLoad(wt, vec2<i32>(wx + 0 * kk2 + 1, q), blk);
+                    let way = textureLoad(wt, vec2<i32>(wx + 1 * kk2 + 0, q), blk);
+                    let wby = textureLoad(wt, vec2<i32>(wx + 1 * kk2 + 1, q), blk);
+                    let waz = textureLoad(wt, vec2<i32>(wx + 2 * kk2 + 0, q), blk);
+                    let wbz = textureLoad(wt, vec2<i32>(wx + 2 * kk2 + 1, q), blk);
+                    let waw = textureLoad(wt, vec2<i32>(wx + 3 * kk2 + 0, q), blk);
+                    let wbw = textureLoad(wt, vec2<i32>(wx + 3 * kk2 + 1, q), blk);
+                    let v0 = textureLoad(src, vec2<i32>(tx + 0 * step, ty), q);
                     lo0 = fma(wax, vec4<f32>(v0.x), lo0);
                     hi0 = fma(wbx, vec4<f32>(v0.x), hi0);
                     lo0 = fma(way, vec4<f32>(v0.y), lo0);
@@ -722,7 +725,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi0 = fma(wbz, vec4<f32>(v0.z), hi0);
                     lo0 = fma(waw, vec4<f32>(v0.w), lo0);
                     hi0 = fma(wbw, vec4<f32>(v0.w), hi0);
-                    let v1 = textureLoad(src, vec2<i32>(tx + 1 * step, ty), q, 0);
+                    let v1 = textureLoad(src, vec2<i32>(tx + 1 * step, ty), q);
                     lo1 = fma(wax, vec4<f32>(v1.x), lo1);
                     hi1 = fma(wbx, vec4<f32>(v1.x), hi1);
                     lo1 = fma(way, vec4<f32>(v1.y), lo1);
@@ -731,7 +734,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi1 = fma(wbz, vec4<f32>(v1.z), hi1);
                     lo1 = fma(waw, vec4<f32>(v1.w), lo1);
                     hi1 = fma(wbw, vec4<f32>(v1.w), hi1);
-                    let v2 = textureLoad(src, vec2<i32>(tx + 2 * step, ty), q, 0);
+                    let v2 = textureLoad(src, vec2<i32>(tx + 2 * step, ty), q);
                     lo2 = fma(wax, vec4<f32>(v2.x), lo2);
                     hi2 = fma(wbx, vec4<f32>(v2.x), hi2);
                     lo2 = fma(way, vec4<f32>(v2.y), lo2);
@@ -740,7 +743,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi2 = fma(wbz, vec4<f32>(v2.z), hi2);
                     lo2 = fma(waw, vec4<f32>(v2.w), lo2);
                     hi2 = fma(wbw, vec4<f32>(v2.w), hi2);
-                    let v3 = textureLoad(src, vec2<i32>(tx + 3 * step, ty), q, 0);
+                    let v3 = textureLoad(src, vec2<i32>(tx + 3 * step, ty), q);
                     lo3 = fma(wax, vec4<f32>(v3.x), lo3);
                     hi3 = fma(wbx, vec4<f32>(v3.x), hi3);
                     lo3 = fma(way, vec4<f32>(v3.y), lo3);
@@ -749,7 +752,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi3 = fma(wbz, vec4<f32>(v3.z), hi3);
                     lo3 = fma(waw, vec4<f32>(v3.w), lo3);
                     hi3 = fma(wbw, vec4<f32>(v3.w), hi3);
-                    let v4 = textureLoad(src, vec2<i32>(tx + 4 * step, ty), q, 0);
+                    let v4 = textureLoad(src, vec2<i32>(tx + 4 * step, ty), q);
                     lo4 = fma(wax, vec4<f32>(v4.x), lo4);
                     hi4 = fma(wbx, vec4<f32>(v4.x), hi4);
                     lo4 = fma(way, vec4<f32>(v4.y), lo4);
@@ -758,7 +761,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi4 = fma(wbz, vec4<f32>(v4.z), hi4);
                     lo4 = fma(waw, vec4<f32>(v4.w), lo4);
                     hi4 = fma(wbw, vec4<f32>(v4.w), hi4);
-                    let v5 = textureLoad(src, vec2<i32>(tx + 5 * step, ty), q, 0);
+                    let v5 = textureLoad(src, vec2<i32>(tx + 5 * step, ty), q);
                     lo5 = fma(wax, vec4<f32>(v5.x), lo5);
                     hi5 = fma(wbx, vec4<f32>(v5.x), hi5);
                     lo5 = fma(way, vec4<f32>(v5.y), lo5);
@@ -767,7 +770,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi5 = fma(wbz, vec4<f32>(v5.z), hi5);
                     lo5 = fma(waw, vec4<f32>(v5.w), lo5);
                     hi5 = fma(wbw, vec4<f32>(v5.w), hi5);
-                    let v6 = textureLoad(src, vec2<i32>(tx + 6 * step, ty), q, 0);
+                    let v6 = textureLoad(src, vec2<i32>(tx + 6 * step, ty), q);
                     lo6 = fma(wax, vec4<f32>(v6.x), lo6);
                     hi6 = fma(wbx, vec4<f32>(v6.x), hi6);
                     lo6 = fma(way, vec4<f32>(v6.y), lo6);
@@ -776,7 +779,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     hi6 = fma(wbz, vec4<f32>(v6.z), hi6);
                     lo6 = fma(waw, vec4<f32>(v6.w), lo6);
                     hi6 = fma(wbw, vec4<f32>(v6.w), hi6);
-                    let v7 = textureLoad(src, vec2<i32>(tx + 7 * step, ty), q, 0);
+                    let v7 = textureLoad(src, vec2<i32>(tx + 7 * step, ty), q);
                     lo7 = fma(wax, vec4<f32>(v7.x), lo7);
                     hi7 = fma(wbx, vec4<f32>(v7.x), hi7);
                     lo7 = fma(way, vec4<f32>(v7.y), lo7);

@@ -25,6 +25,7 @@ kernels`: storage/uniform: P=16 with 16×4 workgroups beat P=8 and other shapes.
 8×4 beat P=16 (0.6×, register spills), 4×8 (0.35×), 16×2 and 8×8 (0.7–0.8×); workgroups spread
 over blocks of output channels, where lanes fetch from different texture layers, run 8× slower.
 """
+import re
 import sys
 
 VARIANT = sys.argv[1] if len(sys.argv) > 1 else "storage"
@@ -157,9 +158,29 @@ SG_HEAD = """// Subgroup form, for adapters with subgroups of 8 invocations (lav
 // paths, the 24 weight texels of a step — the same for every invocation of a workgroup — are
 // fetched 3 per invocation and broadcast across the subgroup, rather than fetched 24 times by
 // every invocation. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
-// where the device has the feature.)
+// where the device has the feature.) Both textures are bound as read-only storage textures: on
+// lavapipe (Mesa 22.3) a sampled texture's `textureLoad` is a call that looks up the mip level's
+// strides lane by lane (about 100 instructions for 8 lanes), an image load about 45 inline
+// (1.3× on a 256-channel 64² convolution).
 //
 """
+
+# `textureLoad(t, coords, layer, 0)` of a sampled texture array: `coords` has no nested
+# parentheses, `layer` none at all.
+SAMPLED_LOAD = re.compile(r"textureLoad\((src|wt), (vec2<i32>\([^()]*\)), ([^(),]*), 0\)")
+
+
+def emit(sg, text):
+    """Prints a kernel; in the subgroup form, with its textures bound as read-only storage
+    textures (no mip level argument)."""
+    if sg:
+        loads = text.count("textureLoad(")
+        text, n = SAMPLED_LOAD.subn(r"textureLoad(\1, \2, \3)", text)
+        assert n == loads, (n, loads)
+        for kind, fmt in (("f32", "rgba32float"), ("u32", "rgba32uint")):
+            text = text.replace(f": texture_2d_array<{kind}>;", f": texture_storage_2d_array<{fmt}, read>;")
+        assert "texture_2d_array" not in text
+    print(text)
 
 
 def texture_kernel(sg=False):
@@ -221,7 +242,7 @@ def texture_kernel(sg=False):
     # Texel of step weight j = c·6 + kx·2 + h: wx + j + 12·c.
     entry, guard, stores = sg_frame(sg, stores, "lane_j + 12 * (lane_j / vec3<i32>(6))")
     head = SG_HEAD if sg else ""
-    print(f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
+    emit(sg, f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
 // bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
 // arrays, so that every load is a texel fetch that brings 4 values and needs no bounds logic:
@@ -347,7 +368,7 @@ def oct_kernel(sg=False):
     head = SG_HEAD + "// This form reads f16 weights only: its fetches are rgba32uint texels.\n//\n" if sg else ""
     # The three raw weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
-    print(f"""{head}// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
+    emit(sg, f"""{head}// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
 // over 8 input channels at a time, each operand read through `fetch_in` / `fetch_w`, which
 // return 8 values as an `Oct`:
 // - `fetch_in(x, row, q8)`: input channels 8·q8 .. +7 at texel (x, row);
