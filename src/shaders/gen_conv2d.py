@@ -157,7 +157,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 SG_HEAD = """// Subgroup form, for adapters with subgroups of 8 invocations (lavapipe): in the 3×3 stride-1
 // paths, the 24 weight texels of a step — the same for every invocation of a workgroup — are
 // fetched 3 per invocation and broadcast across the subgroup, rather than fetched 24 times by
-// every invocation. (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
+// every invocation (in the 1×1 path, a quad's 8 texels one per invocation). (No `enable subgroups;`: wgpu's WGSL takes subgroup built-ins without it,
 // where the device has the feature.) Both textures are bound as read-only storage textures: on
 // lavapipe (Mesa 22.3) a sampled texture's `textureLoad` is a call that looks up the mip level's
 // strides lane by lane (about 100 instructions for 8 lanes), an image load about 45 inline
@@ -206,6 +206,19 @@ def texture_kernel(sg=False):
     def fmas(r):
         # 8 output channels (two vec4) × P pixels × 3 taps × 4 input channels of one texel.
         out = []
+        if sg:
+            # Pixel by pixel: one pixel's 8 sums stay in registers through its 12 products
+            # (on lavapipe, 1.4× over tap by tap, which keeps every sum on the stack).
+            for kx in range(3):
+                for c, comp in enumerate("xyzw"):
+                    out.append(f"                let wa{kx}{comp} = {W(c * 18 + kx * 2)};\n"
+                               f"                let wb{kx}{comp} = {W(c * 18 + kx * 2 + 1)};")
+            for j in range(P):
+                for kx in range(3):
+                    for comp in "xyzw":
+                        out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), lo{j});\n"
+                                   f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), hi{j});")
+            return "\n".join(out)
         for kx in range(3):
             for c, comp in enumerate("xyzw"):
                 out.append(f"                let wa{kx}{comp} = {W(c * 18 + kx * 2)};\n"
@@ -231,7 +244,20 @@ def texture_kernel(sg=False):
     one = []
     for j in range(P):
         one.append(f"                let v{j} = textureLoad(src, vec2<i32>(x0 + {j}, ty), q, 0);")
+    if sg:
+        # The 8 weight texels of a quad, one per lane, broadcast; then pixel by pixel, so that
+        # one pixel's 8 sums stay in registers (on lavapipe: 1.4× over tap by tap on 3×3).
+        one.append("                let wl = textureLoad(wt, vec2<i32>(lane_j.x, q), blk, 0);")
+        for c, comp in enumerate("xyzw"):
+            one.append(f"                let wa{comp} = subgroupBroadcast(wl, {2 * c}u);\n"
+                       f"                let wb{comp} = subgroupBroadcast(wl, {2 * c + 1}u);")
+        for j in range(P):
+            for comp in "xyzw":
+                one.append(f"                lo{j} = fma(wa{comp}, vec4<f32>(v{j}.{comp}), lo{j});\n"
+                           f"                hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
     for c, comp in enumerate("xyzw"):
+        if sg:
+            break
         one.append(f"                let wa{comp} = textureLoad(wt, vec2<i32>({2 * c}, q), blk, 0);\n"
                    f"                let wb{comp} = textureLoad(wt, vec2<i32>({2 * c + 1}, q), blk, 0);")
         for j in range(P):
@@ -338,14 +364,26 @@ def oct_kernel(sg=False):
     def fmas(r, taps, tap0, kk):
         # 8 output channels × P pixels × `taps` taps × 8 input channels of one Oct.
         out = []
+        if sg:
+            # 1×1: lane c fetches input channel c's texel. Then pixel by pixel, as `texture_sg`.
+            if taps == 1:
+                out.append("                let wl = textureLoad(wt, vec2<i32>(lane_j.x, q), blk, 0);")
+            for kx in range(taps):
+                for c in range(8):
+                    # 3×3: step weight j = c·3 + kx (texel tap0 + j + 6·c) was fetched by lane j % 8.
+                    j = c * 3 + kx if taps == 3 else c
+                    src = f"wl{j // 8}" if taps == 3 else "wl"
+                    out.append(f"                let w{kx}_{c} = unpack8(subgroupBroadcast({src}, {j % 8}u));")
+            for j in range(P):
+                for kx in range(taps):
+                    for c in range(8):
+                        v = f"vec4<f32>(chan({r(j + kx)}, {c}))"
+                        out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
+                                   f"                hi{j} = fma(w{kx}_{c}.b, {v}, hi{j});")
+            return "\n".join(out)
         for kx in range(taps):
             for c in range(8):
-                if sg and taps == 3:
-                    # Step weight j = c·3 + kx (texel tap0 + j + 6·c) was fetched by lane j % 8.
-                    j = c * 3 + kx
-                    out.append(f"                let w{kx}_{c} = unpack8(subgroupBroadcast(wl{j // 8}, {j % 8}u));")
-                else:
-                    out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
+                out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
                 for j in range(P):
                     v = f"vec4<f32>(chan({r(j + kx)}, {c}))"
                     out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
