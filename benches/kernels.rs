@@ -2,7 +2,8 @@
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
 //! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both] [nosg]`
 //! (`f16`: f16 textures, see `Precision::F16`; `both`: f32 and f16 in turn). Prints GFLOP/s;
-//! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest.
+//! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest; `BENCH_WORKGROUP=XxY`
+//! sets the texture kernel's workgroup shape.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
 use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
@@ -204,7 +205,12 @@ fn main() {
     } else {
         Precision::F32
     };
-    let mut kern = Kernels::build(&gpu, variant, None, precision);
+    // `BENCH_WORKGROUP=XxY`: the texture kernel's workgroup shape.
+    let workgroup = std::env::var("BENCH_WORKGROUP").ok().map(|s| {
+        let (x, y) = s.split_once('x').expect("BENCH_WORKGROUP=XxY");
+        [x, y].map(|v| v.parse().expect("BENCH_WORKGROUP=XxY"))
+    });
+    let mut kern = Kernels::build(&gpu, variant, workgroup, precision);
     // `nosg`: without subgroup weight sharing, where the adapter has it.
     kern.texture_subgroups = !has("nosg");
     println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());

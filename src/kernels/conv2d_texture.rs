@@ -90,7 +90,6 @@ pub(super) fn dispatch(
     }
     let xstep = column_step(rec, kern, mode, cw.k);
     let in_f16 = rec.pool.f16();
-    let conv = kern.texture_conv(in_f16, cw.texture_f16)?;
     // Output rows in chunks, so that the input texture stays small whatever the image size
     // (see TEXTURE_ROWS_CPU).
     let step = texture_chunk_rows(mode, cw.k, kern.texture_rows);
@@ -119,7 +118,7 @@ pub(super) fn dispatch(
             let mut q = *p;
             (q.in_row0, q.y0, q.y1) = (lo, y, y1);
             (q.x_begin, q.col0, q.x_end) = (xa, clo, xb);
-            let [wx, wy] = kern.texture_workgroup;
+            let (conv, [wx, wy]) = kern.texture_conv(in_f16, cw.texture_f16, xb - xa)?;
             let gx = (xb - xa).div_ceil(TEXTURE_PIXELS).div_ceil(wx);
             let gy = (y1 - y).div_ceil(wy);
             rec.dispatch(conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);

@@ -101,6 +101,10 @@ pub struct Kernels {
     pub texture_subgroups: bool,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
+    /// The subgroup forms (f32, f16) half as wide and twice as tall, for rows of at most half
+    /// the workgroup's width (see [`Kernels::texture_conv`]): made when first needed.
+    narrow_sg: [std::sync::OnceLock<Kernel>; 2],
+    device: wgpu::Device,
     /// Input rows the texture kernel packs at a time (see [`conv2d_texture::TEXTURE_ROWS_CPU`]; tests
     /// lower it to exercise the row chunks).
     pub texture_rows: u32,
@@ -257,8 +261,46 @@ impl Kernels {
         ))
     }
 
-    /// The texture convolution kernel for an input and weights of these formats.
-    pub fn texture_conv(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
+    /// The texture convolution kernel for an input and weights of these formats and an output
+    /// `width` pixels wide, with its workgroup shape. Where the subgroup forms are in use, rows
+    /// of at most half the workgroup's width (32 pixels at 8×4) take a form half as wide and
+    /// twice as tall, whose lanes would otherwise idle (on lavapipe about 2× on 32² layers,
+    /// such as a 256² decode's first level).
+    pub fn texture_conv(
+        &self,
+        in_f16: bool,
+        weights_f16: bool,
+        width: u32,
+    ) -> crate::Result<(&Kernel, [u32; 2])> {
+        let [wx, wy] = self.texture_workgroup;
+        let kernel = self.texture_conv_of(in_f16, weights_f16)?;
+        let sg = match in_f16 {
+            false => self.conv2d_texture_sg.as_ref(),
+            true => self.f16.as_ref().and_then(|k| k.conv_sg.as_ref()),
+        };
+        let narrow = in_f16 == weights_f16
+            && self.texture_subgroups
+            && sg.is_some()
+            && wx.is_multiple_of(2)
+            && width.div_ceil(conv2d_texture::TEXTURE_PIXELS) <= wx / 2;
+        if !narrow {
+            return Ok((kernel, [wx, wy]));
+        }
+        let shape = [wx / 2, wy * 2];
+        let name = match in_f16 {
+            false => "conv2d_texture_sg",
+            true => "conv2d_texture_oct_sg",
+        };
+        let kernel = self.narrow_sg[in_f16 as usize].get_or_init(|| {
+            let constants = [("WGX", shape[0] as f64), ("WGY", shape[1] as f64)];
+            pipeline(&self.device, name, &constants)
+        });
+        Ok((kernel, shape))
+    }
+
+    /// The texture convolution kernel for an input and weights of these formats, of
+    /// [`Kernels::texture_workgroup`]'s shape.
+    fn texture_conv_of(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
         Ok(match (in_f16, weights_f16) {
             (false, false) => match &self.conv2d_texture_sg {
                 Some(sg) if self.texture_subgroups => sg,
@@ -305,6 +347,8 @@ impl Kernels {
             conv2d_texture_sg: sg.then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
             texture_subgroups: true,
             texture_workgroup: twg,
+            narrow_sg: Default::default(),
+            device: device.clone(),
             texture_cols: u32::MAX,
             texture_rows: if gpu.is_cpu() {
                 conv2d_texture::TEXTURE_ROWS_CPU
