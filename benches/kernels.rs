@@ -1,6 +1,7 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both] [nosg]`
+//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both] [nosg]
+//! [profile]` (`profile`: then the time of each kernel, timed dispatch by dispatch)
 //! (`f16`: f16 textures, see `Precision::F16`; `both`: f32 and f16 in turn). Prints GFLOP/s;
 //! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest; `BENCH_WORKGROUP=XxY`
 //! sets the texture kernel's workgroup shape.
@@ -79,6 +80,17 @@ fn conv(
     };
     run();
     let s = fastest(run);
+    if std::env::args().any(|a| a == "profile") {
+        gpu.set_profiling(true);
+        run();
+        for k in gpu.take_profile() {
+            println!(
+                "  {:<20} {:>4} dispatches {:8.3} s",
+                k.kernel, k.dispatches, k.seconds
+            );
+        }
+        gpu.set_profiling(false);
+    }
     let out = if mode == ConvMode::Up {
         2 * hw
     } else if mode == ConvMode::Down {
