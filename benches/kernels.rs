@@ -257,6 +257,7 @@ fn main() {
     convs(256, 128, 64, 1, ConvMode::Same, false);
     convs(256, 256, 32, 3, ConvMode::Up, false);
     convs(128, 128, 64, 3, ConvMode::Down, false);
+    convs(256, 256, 128, 3, ConvMode::Down, false);
     convs(128, 3, 128, 3, ConvMode::Same, false);
     group_norm(&gpu, &kern, 256, 128);
     let chunk = kern.attention_chunk;

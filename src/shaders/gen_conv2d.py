@@ -216,21 +216,34 @@ def texture_kernel(sg=False):
             for j in range(P):
                 for kx in range(3):
                     for comp in "xyzw":
-                        out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), lo{j});\n"
-                                   f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), hi{j});")
+                        out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j, kx)}.{comp}), lo{j});\n"
+                                   f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j, kx)}.{comp}), hi{j});")
             return "\n".join(out)
         for kx in range(3):
             for c, comp in enumerate("xyzw"):
                 out.append(f"                let wa{kx}{comp} = {W(c * 18 + kx * 2)};\n"
                            f"                let wb{kx}{comp} = {W(c * 18 + kx * 2 + 1)};")
                 for j in range(P):
-                    out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), lo{j});\n"
-                               f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j + kx)}.{comp}), hi{j});")
+                    out.append(f"                lo{j} = fma(wa{kx}{comp}, vec4<f32>({r(j, kx)}.{comp}), lo{j});\n"
+                               f"                hi{j} = fma(wb{kx}{comp}, vec4<f32>({r(j, kx)}.{comp}), hi{j});")
         return "\n".join(out)
 
     same_rows = "\n".join(f"                let r{t} = textureLoad(src, vec2<i32>(x0 + {t}, ty), q, 0);" for t in range(P + 2))
     # Upsampled: logical columns ox0 − 1 + t read source column (ox0 − 1 + t) >> 1 (ox0 is even).
     up_rows = "\n".join(f"                let s{u} = textureLoad(src, vec2<i32>(sx0 + {u}, ty), q, 0);" for u in range(P // 2 + 2))
+    # Stride 2 (sg only): pixel j's tap kx reads texel x0 + 2j + kx, so 2P + 1 texels a step.
+    down_rows = "\n".join(f"                let d{t} = textureLoad(src, vec2<i32>(x0 + {t}, ty), q, 0);" for t in range(2 * P + 1))
+    down = f"""    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
+        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
+        for (var q = 0; q < quads; q++) {{
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
+                let wx = ky * 6;
+{sg_fetch}{down_rows}
+{fmas(lambda j, kx: f"d{2 * j + kx}")}
+            }}
+        }}
+""" if sg else ""
     generic = []
     for c, comp in enumerate("xyzw"):
         generic.append(f"                    let wa{comp} = {Wg(c, 0)};\n"
@@ -313,7 +326,7 @@ override WGY: u32 = {WGY}u;
                 let ty = i32(oy) + ky - 1 + ty0;
                 let wx = ky * 6;
 {sg_fetch}{same_rows}
-{fmas(lambda t: f"r{t}")}
+{fmas(lambda j, kx: f"r{j + kx}")}
             }}
         }}
     }} else if (p.k == 3u && p.stride == 1u) {{
@@ -323,7 +336,7 @@ override WGY: u32 = {WGY}u;
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let wx = ky * 6;
 {sg_fetch}{up_rows}
-{fmas(lambda t: f"s{(t + 1) // 2}")}
+{fmas(lambda j, kx: f"s{(j + kx + 1) // 2}")}
             }}
         }}
     }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
@@ -332,7 +345,7 @@ override WGY: u32 = {WGY}u;
         for (var q = 0; q < quads; q++) {{
 {chr(10).join(one)}
         }}
-    }} else {{
+{down}    }} else {{
         let step = i32(p.stride);
         let pad = i32(p.pad);
         let kk2 = i32(p.k * p.k * 2u);
