@@ -99,7 +99,9 @@ pub fn weight_texture(
     k: u32,
     f16: bool,
 ) -> (wgpu::TextureView, bool, u64) {
-    let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST;
+    let usage = wgpu::TextureUsages::TEXTURE_BINDING
+        | wgpu::TextureUsages::STORAGE_BINDING
+        | wgpu::TextureUsages::COPY_DST;
     let (kk, blocks) = ((k * k) as usize, cout.div_ceil(8));
     let octs = cin.div_ceil(8);
     if f16 && relayout.iter().all(|v| v.abs() <= half::f16::MAX.to_f32()) {
