@@ -114,7 +114,7 @@ fn f16_conv_cases(e: &F16Env, sg: bool) {
     let cases: [Case; 10] = [
         (12, 9, 7, 19, 3, ConvMode::Same, true, None),
         (8, 10, 6, 11, 3, ConvMode::Up, false, None),
-        (9, 7, 8, 13, 3, ConvMode::Down, true, None),
+        (9, 7, 8, 21, 3, ConvMode::Down, true, None),
         (33, 12, 5, 9, 1, ConvMode::Same, false, None),
         (64, 16, 6, 6, 3, ConvMode::Same, false, None),
         (16, 12, 7, 20, 3, ConvMode::Same, true, Some(true)),

@@ -390,7 +390,7 @@ def oct_kernel(sg=False):
             for j in range(P):
                 for kx in range(taps):
                     for c in range(8):
-                        v = f"vec4<f32>(chan({r(j + kx)}, {c}))"
+                        v = f"vec4<f32>(chan({r(j, kx)}, {c}))"
                         out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
                                    f"                hi{j} = fma(w{kx}_{c}.b, {v}, hi{j});")
             return "\n".join(out)
@@ -398,7 +398,7 @@ def oct_kernel(sg=False):
             for c in range(8):
                 out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
                 for j in range(P):
-                    v = f"vec4<f32>(chan({r(j + kx)}, {c}))"
+                    v = f"vec4<f32>(chan({r(j, kx)}, {c}))"
                     out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
                                f"                hi{j} = fma(w{kx}_{c}.b, {v}, hi{j});")
         return "\n".join(out)
@@ -406,7 +406,9 @@ def oct_kernel(sg=False):
     same_rows = "\n".join(f"                let r{t} = fetch_in(x0 + {t}, ty, q);" for t in range(P + 2))
     up_rows = "\n".join(f"                let s{u} = fetch_in(sx0 + {u}, ty, q);" for u in range(P // 2 + 2))
     one = [f"                let v{j} = fetch_in(x0 + {j}, ty, q);" for j in range(P)]
-    one.append(fmas(lambda t: f"v{t}", 1, 0, 1))
+    one.append(fmas(lambda j, kx: f"v{j + kx}", 1, 0, 1))
+    # Stride 2 (sg only): pixel j's tap kx reads texel x0 + 2j + kx, so 2P + 1 texels a step.
+    down_rows = "\n".join(f"                let d{t} = fetch_in(x0 + {t}, ty, q);" for t in range(2 * P + 1))
     generic = [f"                    let v{j} = fetch_in(tx + {j} * step, ty, q);" for j in range(P)]
     for c in range(8):
         generic.append(f"                    let w{c} = fetch_w({c}, tap, kk, q, blk);")
@@ -419,6 +421,17 @@ def oct_kernel(sg=False):
     head = SG_HEAD + "// This form reads f16 weights only: its fetches are rgba32uint texels.\n//\n" if sg else ""
     # The three raw weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
+    down = f"""    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
+        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
+        for (var q = 0; q < octs; q++) {{
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
+                let tap0 = ky * 3;
+{sg_fetch}{down_rows}
+{fmas(lambda j, kx: f"d{2 * j + kx}", 3, "tap0", 9)}
+            }}
+        }}
+""" if sg else ""
     emit(sg, f"""{head}// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
 // over 8 input channels at a time, each operand read through `fetch_in` / `fetch_w`, which
 // return 8 values as an `Oct`:
@@ -495,7 +508,7 @@ override WGY: u32 = {WGY}u;
                 let ty = i32(oy) + ky - 1 + ty0;
                 let tap0 = ky * 3;
 {sg_fetch}{same_rows}
-{fmas(lambda t: f"r{t}", 3, "tap0", 9)}
+{fmas(lambda j, kx: f"r{j + kx}", 3, "tap0", 9)}
             }}
         }}
     }} else if (p.k == 3u && p.stride == 1u) {{
@@ -505,7 +518,7 @@ override WGY: u32 = {WGY}u;
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let tap0 = ky * 3;
 {sg_fetch}{up_rows}
-{fmas(lambda t: f"s{(t + 1) // 2}", 3, "tap0", 9)}
+{fmas(lambda j, kx: f"s{(j + kx + 1) // 2}", 3, "tap0", 9)}
             }}
         }}
     }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
@@ -514,7 +527,7 @@ override WGY: u32 = {WGY}u;
         for (var q = 0; q < octs; q++) {{
 {chr(10).join(one)}
         }}
-    }} else {{
+{down}    }} else {{
         let step = i32(p.stride);
         let pad = i32(p.pad);
         let kk = i32(p.k * p.k);
