@@ -25,7 +25,9 @@ pub struct PackParams {
     /// First column packed, and columns packed (texel columns 1 ..= cols).
     pub col_lo: u32,
     pub cols: u32,
-    pub _pad: u32,
+    /// 1 where the row width and the first column are multiples of 4: the input is read 4
+    /// columns at a time.
+    pub aligned: u32,
 }
 
 /// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
@@ -68,7 +70,7 @@ pub fn pack(
         rows: rows.1,
         col_lo: cols.0,
         cols: cols.1,
-        _pad: 0,
+        aligned: (x.w.is_multiple_of(4) && cols.0.is_multiple_of(4)) as u32,
     };
     rec.dispatch(
         kernel,
@@ -77,9 +79,13 @@ pub fn pack(
             affine,
             Bind::Texture(&view),
             Bind::Raw(&flag),
+            match p.aligned {
+                1 => Bind::Band(x, i),
+                _ => Bind::Raw(&kern.dummy),
+            },
         ],
         bytemuck::bytes_of(&p),
-        [size[0].div_ceil(8), (rows.1 + 2).div_ceil(8), size[2]],
+        [(size[0] - 1).div_ceil(4 * 8), (rows.1 + 2).div_ceil(8), size[2]],
     );
     Ok(view)
 }

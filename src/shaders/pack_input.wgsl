@@ -20,14 +20,17 @@ struct Params {
     rows: u32,     // rows packed
     col_lo: u32,   // first column packed (texel column 1)
     cols: u32,     // columns packed
-    _pad: u32,
+    aligned: u32,  // 1: in_w and col_lo are multiples of 4, so `input4` is read
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
 @group(0) @binding(1) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
-@group(0) @binding(4) var<uniform> p: Params;
+// `input` again, 4 columns a value, where `aligned` (else a stand-in): on lavapipe a storage load
+// is a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
+@group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 // The f16 form: the launcher makes it by swapping `rgba32float` for `rgba32uint` and the lines
 // marked `// f32` for those marked `// f16:` (`kernels::f16_source`). Values beyond f16's range
@@ -35,12 +38,27 @@ struct Params {
 override F16: bool = false;
 const F16_MAX: f32 = 65504.0;
 
-// Channel ci at band-local row sy, column sx, normalised; zero past `cin`.
-fn value(ci: u32, sy: u32, sx: u32) -> f32 {
+// Packed columns per invocation: texels 4k + 1 .. 4k + 4 of invocation k (and texel 0 of the
+// first), read as one vec4 per channel where `aligned`.
+const PX: u32 = 4u;
+
+// Channel ci at band-local row sy, packed columns s0 .. s0 + 3, normalised; zero past `cin` and
+// past the packed columns.
+fn columns(ci: u32, sy: u32, s0: u32) -> vec4<f32> {
     if (ci >= p.cin) {
-        return 0.0;
+        return vec4<f32>(0.0);
     }
-    var x = input[(ci * p.in_rows + sy) * p.in_w + sx];
+    let base = (ci * p.in_rows + sy) * p.in_w + p.col_lo + s0;
+    var x = vec4<f32>(0.0);
+    if (p.aligned != 0u) {
+        x = input4[base / 4u];
+    } else {
+        for (var i = 0u; i < PX; i++) {
+            if (s0 + i < p.cols) {
+                x[i] = input[base + i];
+            }
+        }
+    }
     if (p.norm != 0u) {
         let ab = affine[ci];
         x = (x - ab.x) * ab.y + ab.z;
@@ -48,37 +66,48 @@ fn value(ci: u32, sy: u32, sx: u32) -> f32 {
             x = x / (1.0 + exp(-x));
         }
     }
-    return x;
+    return select(vec4<f32>(0.0), x, vec4<u32>(s0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.cols));
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let tx = gid.x;
+    let k = gid.x;
     let ty = gid.y;
     let q = gid.z;
-    if (tx >= p.tex_w || ty >= p.rows + 2u) {
+    let tx0 = k * PX + 1u;
+    if (tx0 >= p.tex_w || ty >= p.rows + 2u) {
         return;
     }
-    var v = vec4<f32>(0.0);  // channels 4q .. 4q + 3 (f16: 8q .. 8q + 3)
-    var v1 = vec4<f32>(0.0); // f16: channels 8q + 4 .. 8q + 7
-    // Packed row ty − 1, column tx − 1 (both unsigned: the border wraps to huge values).
+    // a[c]: channel 4q + c (f16: 8q + c) at the 4 columns; f16: b[c], channel 8q + 4 + c.
+    var a: array<vec4<f32>, 4>;
+    var b: array<vec4<f32>, 4>;
+    // Packed row ty − 1 (unsigned: the border wraps to a huge value).
     let t = ty - 1u;
-    let sy = p.row_lo + t;
-    let s = tx - 1u;
-    let sx = p.col_lo + s;
-    if (t < p.rows && s < p.cols) {
+    if (t < p.rows) {
+        let sy = p.row_lo + t;
         let c0 = q * select(4u, 8u, F16);
         for (var c = 0u; c < 4u; c++) {
-            v[c] = value(c0 + c, sy, sx);
+            a[c] = columns(c0 + c, sy, k * PX);
             if (F16) {
-                v1[c] = value(c0 + 4u + c, sy, sx);
+                b[c] = columns(c0 + 4u + c, sy, k * PX);
             }
         }
     }
-    // Negated: NaN compares false, so it is reported too (where the driver keeps NaN).
-    if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
-        atomicOr(&overflow, 1u);
+    if (k == 0u) {
+        textureStore(dst, vec2<u32>(0u, ty), q, vec4<f32>(0.0)); // f32
+        // f16: textureStore(dst, vec2<u32>(0u, ty), q, vec4<u32>(0u));
     }
-    textureStore(dst, vec2<u32>(tx, ty), q, v); // f32
-    // f16: textureStore(dst, vec2<u32>(tx, ty), q, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+    for (var i = 0u; i < PX; i++) {
+        let tx = tx0 + i;
+        if (tx < p.tex_w) {
+            let v = vec4<f32>(a[0][i], a[1][i], a[2][i], a[3][i]);
+            let v1 = vec4<f32>(b[0][i], b[1][i], b[2][i], b[3][i]);
+            // Negated: NaN compares false, so it is reported too (where the driver keeps NaN).
+            if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
+                atomicOr(&overflow, 1u);
+            }
+            textureStore(dst, vec2<u32>(tx, ty), q, v); // f32
+            // f16: textureStore(dst, vec2<u32>(tx, ty), q, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+        }
+    }
 }
