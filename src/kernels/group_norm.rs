@@ -19,6 +19,9 @@ pub struct StatsParams {
     pub own_rows: u32,
     pub slot0: u32,
     pub slots: u32,
+    /// 1 where the width is a multiple of 4: the input is read 4 values at a time.
+    pub aligned: u32,
+    pub _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -80,10 +83,16 @@ pub fn norm_affine(
             own_rows: b.y1 - b.y0,
             slot0,
             slots,
+            aligned: x.w.is_multiple_of(4) as u32,
+            _pad: [0; 3],
+        };
+        let input4 = match sp.aligned {
+            1 => Bind::Band(x, i),
+            _ => Bind::Raw(&kern.dummy),
         };
         rec.dispatch(
             &kern.group_norm_stats,
-            &[Bind::Band(x, i), Bind::Tensor(&partials)],
+            &[Bind::Band(x, i), Bind::Tensor(&partials), input4],
             bytemuck::bytes_of(&sp),
             [chunks[i], nw.groups, 1],
         );

@@ -85,7 +85,11 @@ pub fn pack(
             },
         ],
         bytemuck::bytes_of(&p),
-        [(size[0] - 1).div_ceil(4 * 8), (rows.1 + 2).div_ceil(8), size[2]],
+        [
+            (size[0] - 1).div_ceil(4 * 8),
+            (rows.1 + 2).div_ceil(8),
+            size[2],
+        ],
     );
     Ok(view)
 }

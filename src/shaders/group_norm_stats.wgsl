@@ -13,11 +13,18 @@ struct Params {
     own_rows: u32, // number of the band's own rows
     slot0: u32,    // this band's first slot
     slots: u32,    // slots per group, all bands together
+    aligned: u32,  // 1: the width is a multiple of 4, so `input4` is read
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;                  // [channels, rows, width]
 @group(0) @binding(1) var<storage, read_write> partials: array<vec4<f32>>;   // [groups, slots]: (count bits, mean, M2, 0)
-@group(0) @binding(2) var<uniform> p: Params;
+// `input` again, 4 values a vec4, where `aligned` (else a stand-in): on lavapipe a storage load is
+// a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
+@group(0) @binding(2) var<storage, read> input4: array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> p: Params;
 
 const WG: u32 = 256u;
 const CHUNK: u32 = 4096u;
@@ -39,12 +46,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let shift = input[first];
     var a = 0.0;
     var b = 0.0;
-    for (var i = t; i < n; i += WG) {
-        let e = start + i;
-        let c = c0 + e / plane;
-        let d = input[(c * p.rows + p.own_row) * p.width + e % plane] - shift;
-        a += d;
-        b += d * d;
+    if (p.aligned != 0u) {
+        // The plane, the chunk's start and n are multiples of 4: elements 4j .. 4j + 3 are
+        // consecutive values of one channel.
+        for (var i = 4u * t; i < n; i += 4u * WG) {
+            let e = start + i;
+            let c = c0 + e / plane;
+            let d = input4[((c * p.rows + p.own_row) * p.width + e % plane) / 4u] - vec4<f32>(shift);
+            a += d.x + d.y + d.z + d.w;
+            b += dot(d, d);
+        }
+    } else {
+        for (var i = t; i < n; i += WG) {
+            let e = start + i;
+            let c = c0 + e / plane;
+            let d = input[(c * p.rows + p.own_row) * p.width + e % plane] - shift;
+            a += d;
+            b += d * d;
+        }
     }
     s1[t] = a;
     s2[t] = b;
