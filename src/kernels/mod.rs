@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod conv2d;
 pub mod conv2d_texture;
+pub mod conv_weights;
 pub mod copy_rows;
 pub mod f16;
 pub mod group_norm;
