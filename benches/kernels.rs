@@ -80,17 +80,7 @@ fn conv(
     };
     run();
     let s = fastest(run);
-    if std::env::args().any(|a| a == "profile") {
-        gpu.set_profiling(true);
-        run();
-        for k in gpu.take_profile() {
-            println!(
-                "  {:<20} {:>4} dispatches {:8.3} s",
-                k.kernel, k.dispatches, k.seconds
-            );
-        }
-        gpu.set_profiling(false);
-    }
+    profile(gpu, &run);
     let out = if mode == ConvMode::Up {
         2 * hw
     } else if mode == ConvMode::Down {
@@ -106,6 +96,23 @@ fn conv(
         s / REPS as f64,
         flop / s / 1e9
     );
+}
+
+/// With the `profile` argument: `run` once more, timed dispatch by dispatch, and the time of each
+/// kernel.
+fn profile(gpu: &Gpu, run: &impl Fn()) {
+    if !std::env::args().any(|a| a == "profile") {
+        return;
+    }
+    gpu.set_profiling(true);
+    run();
+    for k in gpu.take_profile() {
+        println!(
+            "  {:<20} {:>4} dispatches {:8.3} s",
+            k.kernel, k.dispatches, k.seconds
+        );
+    }
+    gpu.set_profiling(false);
 }
 
 /// The fastest of `BENCH_RUNS` (default 1) timed runs of `run`: this machine's speed drifts.
@@ -173,17 +180,7 @@ fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32, f16: bo
     let t = Instant::now();
     run();
     let s = t.elapsed().as_secs_f64();
-    if std::env::args().any(|a| a == "profile") {
-        gpu.set_profiling(true);
-        run();
-        for k in gpu.take_profile() {
-            println!(
-                "  {:<20} {:>4} dispatches {:8.3} s",
-                k.kernel, k.dispatches, k.seconds
-            );
-        }
-        gpu.set_profiling(false);
-    }
+    profile(gpu, &run);
     let tokens = (hw * hw) as f64;
     println!(
         "attention {c} ch {hw}x{hw}, chunks of {chunk} keys (0: one kernel): {s:.3} s/op {:.2} GFLOP/s",

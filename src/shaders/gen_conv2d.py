@@ -183,6 +183,22 @@ def emit(sg, text):
     print(text)
 
 
+def stride2_branch(steps, weight_offset, loads, products):
+    """The subgroup kernels' stride-2 3×3 branch: `steps` groups of input channels, each row
+    `ky`'s weights at `weight_offset`, then its `loads` and `products`."""
+    return f"""    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
+        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
+        for (var q = 0; q < {steps}; q++) {{
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
+                {weight_offset}
+{loads}
+{products}
+            }}
+        }}
+"""
+
+
 def texture_kernel(sg=False):
     """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
     texture made at load time (`weight_texture` in src/kernels/pack_input.rs). With `sg`
@@ -233,17 +249,7 @@ def texture_kernel(sg=False):
     up_rows = "\n".join(f"                let s{u} = textureLoad(src, vec2<i32>(sx0 + {u}, ty), q, 0);" for u in range(P // 2 + 2))
     # Stride 2 (sg only): pixel j's tap kx reads texel x0 + 2j + kx, so 2P + 1 texels a step.
     down_rows = "\n".join(f"                let d{t} = textureLoad(src, vec2<i32>(x0 + {t}, ty), q, 0);" for t in range(2 * P + 1))
-    down = f"""    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
-        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
-        for (var q = 0; q < quads; q++) {{
-            for (var ky = 0; ky < 3; ky++) {{
-                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
-                let wx = ky * 6;
-{sg_fetch}{down_rows}
-{fmas(lambda j, kx: f"d{2 * j + kx}")}
-            }}
-        }}
-""" if sg else ""
+    down = stride2_branch("quads", "let wx = ky * 6;", sg_fetch + down_rows, fmas(lambda j, kx: f"d{2 * j + kx}")) if sg else ""
     generic = []
     for c, comp in enumerate("xyzw"):
         generic.append(f"                    let wa{comp} = {Wg(c, 0)};\n"
@@ -421,17 +427,7 @@ def oct_kernel(sg=False):
     head = SG_HEAD + "// This form reads f16 weights only: its fetches are rgba32uint texels.\n//\n" if sg else ""
     # The three raw weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
-    down = f"""    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
-        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
-        for (var q = 0; q < octs; q++) {{
-            for (var ky = 0; ky < 3; ky++) {{
-                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
-                let tap0 = ky * 3;
-{sg_fetch}{down_rows}
-{fmas(lambda j, kx: f"d{2 * j + kx}", 3, "tap0", 9)}
-            }}
-        }}
-""" if sg else ""
+    down = stride2_branch("octs", "let tap0 = ky * 3;", sg_fetch + down_rows, fmas(lambda j, kx: f"d{2 * j + kx}", 3, "tap0", 9)) if sg else ""
     emit(sg, f"""{head}// The texture convolution kernel (see `conv2d_texture.wgsl`: modes, padding, epilogue, launch)
 // over 8 input channels at a time, each operand read through `fetch_in` / `fetch_w`, which
 // return 8 values as an `Oct`:
