@@ -7,7 +7,8 @@
 #   benches/gpu_bench.sh BIN [OUTDIR]
 #
 # BIN is a release `sdxl-vae`; python3 needs torch with CUDA, diffusers and numpy.
-# SKIP_DIFFUSERS=1 times the engine alone; TUNE_WORKGROUPS (below) compares workgroup shapes.
+# SKIP_DIFFUSERS=1 times the engine alone; KERNELS="texture f16" picks the engine variants (default:
+# texture f16 storage); TUNE_WORKGROUPS (below) compares workgroup shapes.
 set -u
 BIN=${1:?usage: gpu_bench.sh BIN [OUTDIR]}
 OUT=${2:-${OUT:-/tmp/gpu_bench}}
@@ -33,9 +34,14 @@ step synth 60 "$BIN" synth --output /tmp/sdxl_synth.safetensors --layout ldm
 step golden_decode 60 "$BIN" decode --weights /tmp/sdxl_synth.safetensors $F/sdxl_64x48_mean.npy \
   -o /tmp/dec.png --raw /tmp/dec.npy
 step golden_encode 60 "$BIN" encode --weights /tmp/sdxl_synth.safetensors $F/img_64x48.png -o /tmp/enc.npy
+step golden_decode_f16 60 "$BIN" --precision f16 decode --weights /tmp/sdxl_synth.safetensors \
+  $F/sdxl_64x48_mean.npy -o /tmp/dec16.png --raw /tmp/dec16.npy
+step golden_encode_f16 60 "$BIN" --precision f16 encode --weights /tmp/sdxl_synth.safetensors \
+  $F/img_64x48.png -o /tmp/enc16.npy
 step golden_check 30 python3 -c "
 import numpy as np
-for got, want, tol in (('/tmp/enc.npy', '$F/sdxl_64x48_mean.npy', 1e-3), ('/tmp/dec.npy', '$F/sdxl_64x48_decoded.npy', 2e-3)):
+for got, want, tol in (('/tmp/enc.npy', '$F/sdxl_64x48_mean.npy', 1e-3), ('/tmp/dec.npy', '$F/sdxl_64x48_decoded.npy', 2e-3),
+                       ('/tmp/enc16.npy', '$F/sdxl_64x48_mean.npy', 1e-2), ('/tmp/dec16.npy', '$F/sdxl_64x48_decoded.npy', 3e-2)):
     g, w = np.load(got).reshape(-1), np.load(want).reshape(-1)
     err = float(np.abs(g - w).max())
     print(got, 'worst abs error', err, 'tolerance', tol, 'OK' if err <= tol else 'FAIL')
@@ -62,19 +68,22 @@ if [ -z "${SKIP_DIFFUSERS:-}" ]; then
     done
   done
 fi
-# TUNE_WORKGROUPS="8x4 8x8 …": the texture kernel's workgroup shapes at 1024², alone.
+# TUNE_WORKGROUPS="8x4 8x8 …": the texture kernel's workgroup shapes at 1024² (f32 and f16),
+# then the rest.
 if [ -n "${TUNE_WORKGROUPS:-}" ]; then
   for wg in $TUNE_WORKGROUPS; do
-    step tune_$wg 60 "$BIN" bench --weights synthetic --size 1024 --reps 3 --texture-workgroup $wg
+    step tune_${wg}_f32 60 "$BIN" bench --weights synthetic --size 1024 --reps 3 --texture-workgroup $wg
+    step tune_${wg}_f16 60 "$BIN" --precision f16 bench --weights synthetic --size 1024 --reps 3 \
+      --texture-workgroup $wg
   done
-  for f in "$OUT"/tune_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
-  exit 0
 fi
 # The default (texture kernel, f32), then f16 weights and convolution inputs, then the
-# storage-buffer kernel.
-for k in texture f16 storage; do
+# storage-buffer kernel; `_plain`: the texture kernel without weights staged in workgroup memory.
+for k in ${KERNELS:-texture f16 storage}; do
   case $k in
     f16) opts=(--precision f16) ;;
+    f16_plain) opts=(--precision f16 --shared-weights false) ;;
+    texture_plain) opts=(--conv-kernel texture --shared-weights false) ;;
     *) opts=(--conv-kernel $k) ;;
   esac
   step engine_512_$k 90 "$BIN" "${opts[@]}" bench --weights synthetic --size 512 --reps 5
@@ -90,6 +99,7 @@ grep -h "worst abs error" "$OUT"/golden_check.log
 grep -h "worst abs difference" "$OUT"/banded_check.log
 grep -h "band" "$OUT"/dry_run_512.log
 grep -h "^diffusers size=" "$OUT"/diffusers_*.log
+for f in "$OUT"/tune_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
 for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
 grep -h adapter "$OUT"/engine_512_texture.log | head -1
 for f in "$OUT"/engine_*profile*.log; do echo "$(basename "$f" .log):"; grep -E "profiled|dispatches" "$f" | head -24; done

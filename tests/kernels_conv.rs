@@ -211,17 +211,18 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
 #[test]
 fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     let gpu = support::gpu();
+    // The last field: also with weights staged in workgroup memory.
     let configs = [
-        ([3, 5], None, None),
-        ([16, 8], None, None),
-        ([1, 1], None, None),
-        ([8, 4], Some(4), None),
+        ([3, 5], None, None, true),
+        ([16, 8], None, None, false),
+        ([1, 1], None, None, true),
+        ([8, 4], Some(4), None, false),
         // Column chunks of 16 output columns (8 where downsampling), within row chunks.
-        ([8, 4], Some(6), Some(20)),
-        ([4, 2], Some(4), Some(20)),
+        ([8, 4], Some(6), Some(20), true),
+        ([4, 2], Some(4), Some(20), false),
     ];
     let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
-    for (wg, rows, cols) in configs {
+    for (wg, rows, cols, shared_too) in configs {
         let mut kern = sdxl_vae::kernels::Kernels::build(
             &gpu,
             sdxl_vae::kernels::ConvVariant::Texture,
@@ -248,40 +249,61 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
                 assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Same, 1, r), 4);
             }
         }
-        let e = Env {
+        let mut e = Env {
             gpu: gpu.clone(),
             kern,
         };
-        let mut rng = Rng(40);
-        run_conv(&e, &mut rng, 8, 12, 9, 37, 3, ConvMode::Same, true, &[0]);
-        run_conv(&e, &mut rng, 5, 9, 6, 19, 3, ConvMode::Up, false, &[0, 2]);
-        run_conv(&e, &mut rng, 6, 8, 10, 21, 3, ConvMode::Down, false, &[0]);
-        run_conv(&e, &mut rng, 7, 10, 5, 27, 1, ConvMode::Same, true, &[0]);
-        run_conv(
-            &e,
-            &mut rng,
-            4,
-            6,
-            11,
-            9,
-            3,
-            ConvMode::Same,
-            false,
-            &[0, 3, 4, 9],
-        );
-        run_conv(
-            &e,
-            &mut rng,
-            4,
-            6,
-            12,
-            9,
-            3,
-            ConvMode::Down,
-            true,
-            &[0, 4, 6],
-        );
+        // The form for this shape (subgroups or plain), then weights staged in workgroup memory.
+        for shared in [false, true] {
+            if shared && !shared_too {
+                break;
+            }
+            e.kern.texture_shared = shared;
+            e.kern.texture_subgroups = !shared;
+            workgroup_cases(&e, shared);
+        }
     }
+}
+
+fn workgroup_cases(e: &Env, shared: bool) {
+    let mut rng = Rng(40);
+    run_conv(e, &mut rng, 8, 12, 9, 37, 3, ConvMode::Same, true, &[0]);
+    run_conv(e, &mut rng, 5, 9, 6, 19, 3, ConvMode::Up, false, &[0, 2]);
+    run_conv(e, &mut rng, 6, 8, 10, 21, 3, ConvMode::Down, false, &[0]);
+    run_conv(e, &mut rng, 7, 10, 5, 27, 1, ConvMode::Same, true, &[0]);
+    run_conv(
+        e,
+        &mut rng,
+        4,
+        6,
+        11,
+        9,
+        3,
+        ConvMode::Same,
+        false,
+        &[0, 3, 4, 9],
+    );
+    run_conv(
+        e,
+        &mut rng,
+        4,
+        6,
+        12,
+        9,
+        3,
+        ConvMode::Down,
+        true,
+        &[0, 4, 6],
+    );
+    if !shared {
+        return;
+    }
+    // More groups of input channels than the workgroup form stages at once (4 quads of a 3×3,
+    // 36 of a 1×1), with a partial last stage.
+    run_conv(e, &mut rng, 37, 9, 5, 19, 3, ConvMode::Same, true, &[0]);
+    run_conv(e, &mut rng, 18, 8, 4, 9, 3, ConvMode::Up, false, &[0]);
+    run_conv(e, &mut rng, 21, 8, 6, 17, 3, ConvMode::Down, false, &[0]);
+    run_conv(e, &mut rng, 150, 9, 3, 13, 1, ConvMode::Same, true, &[0]);
 }
 
 /// Results written into buffers already held: `conv(x) (+ GroupNorm on load) + r` added into

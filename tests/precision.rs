@@ -90,16 +90,18 @@ impl F16Env {
 #[test]
 fn texture_conv_in_f16_matches_cpu_twin_on_rounded_values() {
     let mut e = F16Env::new();
-    // Where the adapter has subgroups of 8 (lavapipe), with and without sharing weight fetches.
+    // Where the adapter has subgroups of 8 (lavapipe), with and without sharing weight fetches;
+    // then with the weights staged in workgroup memory (as on GPUs).
     let has_sg = e.gpu.is_cpu() && e.gpu.has_subgroups_of(8);
     assert_eq!(e.kern.f16.as_ref().unwrap().conv_sg.is_some(), has_sg);
-    for sg in [has_sg, false] {
+    for (sg, shared) in [(has_sg, false), (false, false), (false, true)] {
         e.kern.texture_subgroups = sg;
-        f16_conv_cases(&e, sg);
+        e.kern.texture_shared = shared;
+        f16_conv_cases(&e, sg, shared);
     }
 }
 
-fn f16_conv_cases(e: &F16Env, sg: bool) {
+fn f16_conv_cases(e: &F16Env, sg: bool, shared: bool) {
     let mut rng = Rng(21);
     type Case = (
         usize,
@@ -115,8 +117,10 @@ fn f16_conv_cases(e: &F16Env, sg: bool) {
         (12, 9, 7, 19, 3, ConvMode::Same, true, None),
         (8, 10, 6, 11, 3, ConvMode::Up, false, None),
         (9, 7, 8, 21, 3, ConvMode::Down, true, None),
-        (33, 12, 5, 9, 1, ConvMode::Same, false, None),
-        (64, 16, 6, 6, 3, ConvMode::Same, false, None),
+        // More groups of 8 input channels than the workgroup form stages at once (36 of a
+        // 1×1, 4 of a 3×3), with a partial last stage.
+        (300, 12, 5, 9, 1, ConvMode::Same, false, None),
+        (72, 16, 6, 6, 3, ConvMode::Same, false, None),
         (16, 12, 7, 20, 3, ConvMode::Same, true, Some(true)),
         (32, 9, 9, 17, 1, ConvMode::Same, false, Some(false)),
         // With one weight beyond f16 (these keep f32 weights).
@@ -164,7 +168,7 @@ fn f16_conv_cases(e: &F16Env, sg: bool) {
         };
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
         let what =
-            format!("f16 conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm {norm:?} big {big} sg {sg}");
+            format!("f16 conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm {norm:?} big {big} sg {sg} shared {shared}");
         // A normalised input computed a hair apart on the GPU may round to the neighbouring
         // f16 (one step: 2⁻¹⁰·|x|), hence the looser bound with a norm.
         let atol = if norm.is_some() { 2e-3 } else { 1e-4 };
@@ -179,11 +183,19 @@ fn f16_conv_cases(e: &F16Env, sg: bool) {
 }
 
 /// The f16 kernels with an odd workgroup shape, in chunks of 4 input rows and 16 output
-/// columns, over row bands: equal to the twin on rounded values.
+/// columns, over row bands, plain and with weights staged in workgroup memory: equal to the
+/// twin on rounded values.
 #[test]
 fn f16_texture_conv_in_chunks_and_bands_matches_cpu_twin() {
     let mut e = F16Env::with_workgroup(Some([3, 5]));
     (e.kern.texture_rows, e.kern.texture_cols) = (4, 20);
+    for shared in [false, true] {
+        e.kern.texture_shared = shared;
+        f16_chunk_cases(&e);
+    }
+}
+
+fn f16_chunk_cases(e: &F16Env) {
     let mut rng = Rng(22);
     for (cin, cout, h, w, k, mode, starts) in [
         (12, 9, 11, 37, 3, ConvMode::Same, &[0u32, 3, 4, 9][..]),
@@ -210,7 +222,10 @@ fn f16_texture_conv_in_chunks_and_bands_matches_cpu_twin() {
         let xt = ops.reband(&xt, starts).unwrap();
         let out = ops.conv(&xt, &cw, mode, None).unwrap();
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-        let what = format!("f16 chunked conv {cin}->{cout} {h}x{w} k{k} {mode:?} bands {starts:?}");
+        let what = format!(
+            "f16 chunked conv {cin}->{cout} {h}x{w} k{k} {mode:?} bands {starts:?} shared {}",
+            e.kern.texture_shared
+        );
         assert_close(&what, &got, &want, 1e-4, 1e-4);
     }
 }

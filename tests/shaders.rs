@@ -18,7 +18,7 @@ fn all_shaders_validate_with_naga() {
     for (name, src) in sdxl_vae::kernels::SOURCES {
         validate(name, src);
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 17);
+    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 19);
 }
 
 /// The f16 forms of the pack shaders and every operand combination of the oct convolution
@@ -43,12 +43,13 @@ fn f16_and_oct_forms_validate_with_naga() {
         let marked = |l: &str| l.ends_with("// f32") || l.trim_start().starts_with("// f16: ");
         assert!(!f16.lines().any(marked), "{name}: marked lines left");
     }
-    for (i, w) in [(true, true), (false, true), (true, false), (false, false)] {
-        let src = oct_source(i, w);
-        let module = validate(
-            &format!("conv2d_texture_oct (in f16 {i}, weights f16 {w})"),
-            &src,
-        );
+    let combos = [(true, true), (false, true), (true, false), (false, false)];
+    for (name, (i, w)) in ["conv2d_texture_oct", "conv2d_texture_oct_wg"]
+        .into_iter()
+        .flat_map(|n| combos.map(|c| (n, c)))
+    {
+        let src = oct_source(name, i, w);
+        let module = validate(&format!("{name} (in f16 {i}, weights f16 {w})"), &src);
         let sampled = |binding: u32| {
             let (_, var) = module
                 .global_variables
@@ -87,6 +88,8 @@ fn params_structs_match_wgsl_sizes() {
         ("conv2d_texture_sg", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture_oct", size_of::<conv2d::ConvParams>()),
         ("conv2d_texture_oct_sg", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture_wg", size_of::<conv2d::ConvParams>()),
+        ("conv2d_texture_oct_wg", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
         ("pack_weights", size_of::<attention::PackWeightsParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
@@ -130,6 +133,8 @@ fn conv2d_matches_its_generator() {
         ("texture_sg", "conv2d_texture_sg.wgsl"),
         ("oct", "conv2d_texture_oct.wgsl"),
         ("oct_sg", "conv2d_texture_oct_sg.wgsl"),
+        ("texture_wg", "conv2d_texture_wg.wgsl"),
+        ("oct_wg", "conv2d_texture_oct_wg.wgsl"),
     ] {
         let out = std::process::Command::new("python3")
             .arg(format!("{dir}/gen_conv2d.py"))

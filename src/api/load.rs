@@ -24,6 +24,9 @@ pub struct LoadOptions {
     /// Don't share the texture kernel's weight fetches across subgroups where the adapter
     /// could (`Kernels::texture_subgroups`); for comparing.
     pub no_subgroups: bool,
+    /// Stage the texture kernel's weights in workgroup memory (`Kernels::texture_shared`;
+    /// default: on GPUs, not on CPU adapters); for comparing.
+    pub shared_weights: Option<bool>,
     /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
     /// overflow guard (see [`Precision::F16`]).
     pub precision: Precision,
@@ -118,6 +121,9 @@ impl Vae {
             kernels: {
                 let mut k = Kernels::build(gpu, variant, opts.texture_workgroup, opts.precision);
                 k.texture_subgroups = !opts.no_subgroups;
+                if let Some(s) = opts.shared_weights {
+                    k.texture_shared = s;
+                }
                 if let Some(r) = opts.texture_rows {
                     k.texture_rows = r.max(4);
                 }

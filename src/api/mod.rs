@@ -130,6 +130,19 @@ impl Vae {
             && self.kernels.conv2d_texture_sg.is_some()
     }
 
+    /// How the texture kernel reads its weights: `"subgroups"` (shared across subgroups of 8,
+    /// lavapipe), `"workgroup"` (staged in workgroup memory, GPUs), `"plain"` (fetched by every
+    /// invocation); `""` under another kernel.
+    pub fn texture_form(&self) -> &'static str {
+        let k = &self.kernels;
+        match k.variant {
+            ConvVariant::Texture if self.texture_subgroups() => "subgroups",
+            ConvVariant::Texture if k.texture_shared => "workgroup",
+            ConvVariant::Texture => "plain",
+            _ => "",
+        }
+    }
+
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
     /// exceeded f16's range yet; after one has, its call ran again with f32 inputs and every
     /// later call uses them too (the weights stay as loaded).

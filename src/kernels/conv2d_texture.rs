@@ -13,9 +13,13 @@ pub const TEXTURE_PIXELS: u32 = 8;
 /// The texture kernel's workgroup shape on CPU adapters (measured on lavapipe: 4×8 0.35×,
 /// 16×2 0.7×; sharing weights across subgroups, at 128²: 8×8 within noise, 8×2 0.9×, 16×4 0.55×).
 pub const TEXTURE_WORKGROUP_CPU: [u32; 2] = [8, 4];
-/// The same on GPUs (measured on an H100 at 1024²: 8×4, 8×8, 16×4, 4×16, 8×16 and 16×8
-/// within 1% of each other; 32×4 0.96×, 32×8 0.83×, 64×4 0.65×).
-pub const TEXTURE_WORKGROUP_GPU: [u32; 2] = [8, 4];
+/// The same on GPUs, where the weights are staged in workgroup memory
+/// ([`crate::kernels::Kernels::texture_shared`]). Measured on an H100, 1024² decode s, f32 /
+/// f16: 8×4 0.508 / 0.499, 8×8 0.507 / 0.384, 16×4 0.507 / 0.391, 16×8 0.490 / 0.401, 4×8
+/// 0.517 / 0.501 (the f16 form stages 9 KiB a workgroup: at 32 invocations that bounds
+/// occupancy). Without staging, 8×4 was best (0.580 / 0.415 in the same run; 8×8, 16×4, 4×16,
+/// 8×16 and 16×8 within 1% of it, 32×4 0.96×, 32×8 0.83×, 64×4 0.65× in an earlier one).
+pub const TEXTURE_WORKGROUP_GPU: [u32; 2] = [8, 8];
 
 /// Input rows the texture kernel packs at a time on CPU adapters (the default of
 /// [`crate::kernels::Kernels::texture_rows`] there): convolutions run in chunks of output rows

@@ -60,8 +60,8 @@ fn io_section<'a>(src: &'a str, name: &str) -> &'a str {
 
 /// `conv2d_texture_oct.wgsl` with f16 (rgba32uint, 8 values a texel) or f32 (the
 /// rgba32float layouts of `conv2d_texture.wgsl`) input and weights.
-pub fn oct_source(in_f16: bool, weights_f16: bool) -> String {
-    let mut src = source("conv2d_texture_oct").to_string();
+pub fn oct_source(name: &str, in_f16: bool, weights_f16: bool) -> String {
+    let mut src = source(name).to_string();
     for (name, f16) in [("in", in_f16), ("weights", weights_f16)] {
         if !f16 {
             let ours = io_section(&src, name).to_string();
@@ -85,6 +85,9 @@ pub struct F16Kernels {
     /// The same for f32 input and f16 weights (after an overflow), and for f16 input and f32
     /// weights (weights beyond f16's range): made when first needed.
     mixed: [std::sync::OnceLock<Kernel>; 2],
+    /// `conv2d_texture_oct_wg.wgsl` for (input, weights) f16: [f32, f32 weights], [f32, f16],
+    /// [f16, f32], [f16, f16] (the first is never made: that is `conv2d_texture_wg`).
+    shared: [std::sync::OnceLock<Kernel>; 4],
     device: wgpu::Device,
     workgroup: [u32; 2],
 }
@@ -108,15 +111,34 @@ impl F16Kernels {
                 pipeline(device, "conv2d_texture_oct_sg", &constants)
             }),
             mixed: Default::default(),
+            shared: Default::default(),
             device: device.clone(),
             workgroup,
         }
     }
 
     fn oct(device: &wgpu::Device, wg: [u32; 2], in_f16: bool, weights_f16: bool) -> Kernel {
+        F16Kernels::oct_of(device, "conv2d_texture_oct", wg, in_f16, weights_f16)
+    }
+
+    fn oct_of(
+        device: &wgpu::Device,
+        name: &'static str,
+        wg: [u32; 2],
+        in_f16: bool,
+        weights_f16: bool,
+    ) -> Kernel {
         let constants = [("WGX", wg[0] as f64), ("WGY", wg[1] as f64)];
-        let src = oct_source(in_f16, weights_f16).into();
-        pipeline_from(device, "conv2d_texture_oct", src, &constants)
+        let src = oct_source(name, in_f16, weights_f16).into();
+        pipeline_from(device, name, src, &constants)
+    }
+
+    /// The workgroup form (weights staged in workgroup memory) for these operand formats.
+    pub(crate) fn shared(&self, in_f16: bool, weights_f16: bool) -> &Kernel {
+        self.shared[in_f16 as usize * 2 + weights_f16 as usize].get_or_init(|| {
+            let name = "conv2d_texture_oct_wg";
+            F16Kernels::oct_of(&self.device, name, self.workgroup, in_f16, weights_f16)
+        })
     }
 
     /// The kernel for f16 input and f32 weights if `in_f16`, else the reverse.

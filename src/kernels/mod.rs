@@ -32,6 +32,14 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../shaders/conv2d_texture_sg.wgsl"),
     ),
     (
+        "conv2d_texture_wg",
+        include_str!("../shaders/conv2d_texture_wg.wgsl"),
+    ),
+    (
+        "conv2d_texture_oct_wg",
+        include_str!("../shaders/conv2d_texture_oct_wg.wgsl"),
+    ),
+    (
         "conv2d_texture_oct",
         include_str!("../shaders/conv2d_texture_oct.wgsl"),
     ),
@@ -100,6 +108,13 @@ pub struct Kernels {
     /// Whether the texture convolutions use `conv2d_texture_sg` where it was made (tests turn
     /// it off to check the other).
     pub texture_subgroups: bool,
+    /// Whether the texture convolutions stage their weights in workgroup memory
+    /// (`conv2d_texture_wg.wgsl`, `conv2d_texture_oct_wg.wgsl`, made when first needed) where no
+    /// subgroup form applies: on by default on GPUs, whose plain kernel is bound by texel
+    /// fetches; off on CPU adapters (tests turn it on there to check it).
+    pub texture_shared: bool,
+    /// `conv2d_texture_wg.wgsl`, made when first needed.
+    wg: std::sync::OnceLock<Kernel>,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
     /// The subgroup forms (f32, f16) half as wide and twice as tall, for rows of at most half
@@ -302,18 +317,27 @@ impl Kernels {
     /// The texture convolution kernel for an input and weights of these formats, of
     /// [`Kernels::texture_workgroup`]'s shape.
     fn texture_conv_of(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
+        let shared = self.texture_shared;
         Ok(match (in_f16, weights_f16) {
             (false, false) => match &self.conv2d_texture_sg {
                 Some(sg) if self.texture_subgroups => sg,
+                _ if shared => self.wg.get_or_init(|| {
+                    let [x, y] = self.texture_workgroup;
+                    let constants = [("WGX", x as f64), ("WGY", y as f64)];
+                    pipeline(&self.device, "conv2d_texture_wg", &constants)
+                }),
                 _ => &self.conv2d_texture,
             },
             (true, true) => {
                 let k = self.f16_kernels("f16 textures")?;
                 match &k.conv_sg {
                     Some(sg) if self.texture_subgroups => sg,
+                    _ if shared => k.shared(true, true),
                     _ => &k.conv,
                 }
             }
+            (false, true) if shared => self.f16_kernels("f16 weights")?.shared(false, true),
+            (true, false) if shared => self.f16_kernels("f16 textures")?.shared(true, false),
             (false, true) => self.f16_kernels("f16 weights")?.mixed(false),
             (true, false) => self.f16_kernels("f16 textures")?.mixed(true),
         })
@@ -347,6 +371,8 @@ impl Kernels {
             conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
             conv2d_texture_sg: sg.then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
             texture_subgroups: true,
+            texture_shared: !gpu.is_cpu(),
+            wg: Default::default(),
             texture_workgroup: twg,
             narrow_sg: Default::default(),
             device: device.clone(),

@@ -6,6 +6,8 @@
     python3 src/shaders/gen_conv2d.py oct > src/shaders/conv2d_texture_oct.wgsl
     python3 src/shaders/gen_conv2d.py texture_sg > src/shaders/conv2d_texture_sg.wgsl
     python3 src/shaders/gen_conv2d.py oct_sg > src/shaders/conv2d_texture_oct_sg.wgsl
+    python3 src/shaders/gen_conv2d.py texture_wg > src/shaders/conv2d_texture_wg.wgsl
+    python3 src/shaders/gen_conv2d.py oct_wg > src/shaders/conv2d_texture_oct_wg.wgsl
 
 Both read weights laid out per block of 8 output channels (see `relayout` in
 src/kernels/conv2d.rs). `storage` binds all weights as one storage buffer and covers every block
@@ -29,7 +31,7 @@ import re
 import sys
 
 VARIANT = sys.argv[1] if len(sys.argv) > 1 else "storage"
-assert VARIANT in ("storage", "uniform", "texture", "texture_sg", "oct", "oct_sg"), VARIANT
+assert VARIANT in ("storage", "uniform", "texture", "texture_sg", "texture_wg", "oct", "oct_sg", "oct_wg"), VARIANT
 P, WGX, WGY = (16, 16, 4) if VARIANT in ("storage", "uniform") else (8, 8, 4)
 WINDOW = 4096  # vec4 in a uniform window: 64 KiB, WebGPU's default maxUniformBufferBindingSize
 
@@ -199,7 +201,59 @@ def stride2_branch(steps, weight_offset, loads, products):
 """
 
 
-def texture_kernel(sg=False):
+WS = 288  # weight texels staged at a time by the workgroup forms: 4 groups of a 3×3 convolution
+
+WG_HEAD = """// Workgroup form, for GPUs: the weight texels of a few groups of input channels (the same for
+// every invocation of a workgroup) are staged in workgroup memory once per workgroup and read
+// there, a broadcast read, instead of being fetched by every invocation through the texture
+// unit, which is left the input texels alone (the plain form makes 2.4 weight fetches per
+// input fetch; on an H100 it is bound by texel fetches).
+//
+"""
+
+
+def wg_parts(elem, load):
+    """The workgroup forms' weight stage in workgroup memory (`elem` texels, each loaded as
+    `load` of texel `t` of group `q`), and the entry point, guard and stores' frame: every
+    invocation reaches the barriers, only those inside the output store."""
+    decl = f"""const WS: i32 = {WS};
+var<workgroup> wsh: array<{elem}, WS>;
+
+// Stages the weight texels of groups qb .. qb + qr − 1 of `groups` (n texels each) in `wsh`.
+fn stage(qb: i32, n: i32, qr: i32, groups: i32, blk: i32, li: u32) {{
+    workgroupBarrier();
+    for (var i = i32(li); i < qr * n; i += i32(WGX * WGY)) {{
+        let q = qb + i / n;
+        let t = i % n;
+        if (q < groups) {{
+            wsh[i] = {load};
+        }}
+    }}
+    workgroupBarrier();
+}}
+
+"""
+    entry = """@compute @workgroup_size(WGX, WGY, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32) {"""
+    guard = """    // Past the output: stages weights and computes on, but stores nothing.
+    let in_output = oy < p.y1 && ox0 < p.out_w;"""
+    return decl, entry, guard
+
+
+def wg_loop(wg, groups, n):
+    """The loop over groups of input channels `q` (with `wg`, in stages of WS / n groups, the
+    stage's texel of group q at `wq`), and what closes it beyond the loop's own brace."""
+    if not wg:
+        return f"for (var q = 0; q < {groups}; q++) {{", ""
+    return (f"""let n = {n};
+        let qr = WS / n;
+        for (var qb = 0; qb < {groups}; qb += qr) {{
+            stage(qb, n, qr, {groups}, blk, li);
+            for (var q = qb; q < min(qb + qr, {groups}); q++) {{
+            let wq = (q - qb) * n;""", "\n        }")
+
+
+def texture_kernel(sg=False, wg=False):
     """The `texture` variant: input from the texture written by `pack_input.wgsl`, weights from the
     texture made at load time (`weight_texture` in src/kernels/pack_input.rs). With `sg`
     (`texture_sg`), the 3×3 stride-1 paths fetch each of a step's 24 weight texels once per
@@ -211,12 +265,16 @@ def texture_kernel(sg=False):
             c, rem = divmod(i, 18)
             j = c * 6 + rem
             return f"subgroupBroadcast(wl{j // 8}, {j % 8}u)"
+        if wg:
+            return f"wsh[wq + wx + {i}]"
         return f"textureLoad(wt, vec2<i32>(wx + {i}, q), blk, 0)"
 
     # The three weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(wx + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
 
     def Wg(c, h):
+        if wg:
+            return f"wsh[wq + wx + {c} * kk2 + {h}]"
         return f"textureLoad(wt, vec2<i32>(wx + {c} * kk2 + {h}, q), blk, 0)"
 
     def fmas(r):
@@ -277,8 +335,12 @@ def texture_kernel(sg=False):
     for c, comp in enumerate("xyzw"):
         if sg:
             break
-        one.append(f"                let wa{comp} = textureLoad(wt, vec2<i32>({2 * c}, q), blk, 0);\n"
-                   f"                let wb{comp} = textureLoad(wt, vec2<i32>({2 * c + 1}, q), blk, 0);")
+        if wg:
+            one.append(f"                let wa{comp} = wsh[wq + {2 * c}];\n"
+                       f"                let wb{comp} = wsh[wq + {2 * c + 1}];")
+        else:
+            one.append(f"                let wa{comp} = textureLoad(wt, vec2<i32>({2 * c}, q), blk, 0);\n"
+                       f"                let wb{comp} = textureLoad(wt, vec2<i32>({2 * c + 1}, q), blk, 0);")
         for j in range(P):
             one.append(f"                lo{j} = fma(wa{comp}, vec4<f32>(v{j}.{comp}), lo{j});\n"
                        f"                hi{j} = fma(wb{comp}, vec4<f32>(v{j}.{comp}), hi{j});")
@@ -287,6 +349,12 @@ def texture_kernel(sg=False):
     # Texel of step weight j = c·6 + kx·2 + h: wx + j + 12·c.
     entry, guard, stores = sg_frame(sg, stores, "lane_j + 12 * (lane_j / vec3<i32>(6))")
     head = SG_HEAD if sg else ""
+    decl = ""
+    if wg:
+        head = WG_HEAD
+        decl, entry, guard = wg_parts("vec4<f32>", "textureLoad(wt, vec2<i32>(t, q), blk, 0)")
+        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+    (q3, c3), (q1, c1), (qg, cg) = (wg_loop(wg, "quads", n) for n in ("72", "8", "4 * kk2"))
     emit(sg, f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
 // bias and residual add in the epilogue. Variant "texture": both operands are rgba32float texture
@@ -313,7 +381,7 @@ def texture_kernel(sg=False):
 override WGX: u32 = {WGX}u;
 override WGY: u32 = {WGY}u;
 
-{entry}
+{decl}{entry}
     let ox0 = p.x_begin + gid.x * {P}u;
     let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
@@ -327,35 +395,35 @@ override WGY: u32 = {WGY}u;
     let quads = i32((p.cin + 3u) / 4u);
     if (p.k == 3u && p.stride == 1u && p.upsample == 0u) {{
         let x0 = i32(ox0) - i32(p.col0);
-        for (var q = 0; q < quads; q++) {{
+        {q3}
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = i32(oy) + ky - 1 + ty0;
                 let wx = ky * 6;
 {sg_fetch}{same_rows}
 {fmas(lambda j, kx: f"r{j + kx}")}
             }}
-        }}
+        }}{c3}
     }} else if (p.k == 3u && p.stride == 1u) {{
         let sx0 = i32(ox0 / 2u) - i32(p.col0);
-        for (var q = 0; q < quads; q++) {{
+        {q3}
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let wx = ky * 6;
 {sg_fetch}{up_rows}
 {fmas(lambda j, kx: f"s{(j + kx + 1) // 2}")}
             }}
-        }}
+        }}{c3}
     }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
         let x0 = i32(ox0) + 1 - i32(p.col0);
         let ty = i32(oy) + ty0;
-        for (var q = 0; q < quads; q++) {{
+        {q1}
 {chr(10).join(one)}
-        }}
+        }}{c1}
 {down}    }} else {{
         let step = i32(p.stride);
         let pad = i32(p.pad);
         let kk2 = i32(p.k * p.k * 2u);
-        for (var q = 0; q < quads; q++) {{
+        {qg}
             for (var ky = 0; ky < i32(p.k); ky++) {{
                 let ty = i32(oy) * step + ky - pad + ty0;
                 for (var kx = 0; kx < i32(p.k); kx++) {{
@@ -364,13 +432,13 @@ override WGY: u32 = {WGY}u;
 {chr(10).join(generic)}
                 }}
             }}
-        }}
+        }}{cg}
     }}
 {stores}
 }}""")
 
 
-def oct_kernel(sg=False):
+def oct_kernel(sg=False, wg=False):
     """The `oct` variant: the texture kernel over 8 input channels at a time, each operand read
     through `fetch_in` / `fetch_w`, which return 8 values (`Oct`). The I/O section defines them for
     f16 operands — one rgba32uint texel holds 8 f16 values (`pack2x16float`) — and the launcher
@@ -402,7 +470,8 @@ def oct_kernel(sg=False):
             return "\n".join(out)
         for kx in range(taps):
             for c in range(8):
-                out.append(f"                let w{kx}_{c} = fetch_w({c}, {tap0} + {kx}, {kk}, q, blk);")
+                w = f"wsh[wq + {c} * {kk} + {tap0} + {kx}]" if wg else f"fetch_w({c}, {tap0} + {kx}, {kk}, q, blk)"
+                out.append(f"                let w{kx}_{c} = {w};")
                 for j in range(P):
                     v = f"vec4<f32>(chan({r(j, kx)}, {c}))"
                     out.append(f"                lo{j} = fma(w{kx}_{c}.a, {v}, lo{j});\n"
@@ -417,7 +486,8 @@ def oct_kernel(sg=False):
     down_rows = "\n".join(f"                let d{t} = fetch_in(x0 + {t}, ty, q);" for t in range(2 * P + 1))
     generic = [f"                    let v{j} = fetch_in(tx + {j} * step, ty, q);" for j in range(P)]
     for c in range(8):
-        generic.append(f"                    let w{c} = fetch_w({c}, tap, kk, q, blk);")
+        w = f"wsh[wq + {c} * kk + tap]" if wg else f"fetch_w({c}, tap, kk, q, blk)"
+        generic.append(f"                    let w{c} = {w};")
         for j in range(P):
             generic.append(f"                    lo{j} = fma(w{c}.a, vec4<f32>(chan(v{j}, {c})), lo{j});\n"
                            f"                    hi{j} = fma(w{c}.b, vec4<f32>(chan(v{j}, {c})), hi{j});")
@@ -425,6 +495,12 @@ def oct_kernel(sg=False):
     stores = "\n".join(f"    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});" for j in range(P))
     entry, guard, stores = sg_frame(sg, stores, "lane_j + 6 * (lane_j / vec3<i32>(3))")
     head = SG_HEAD + "// This form reads f16 weights only: its fetches are rgba32uint texels.\n//\n" if sg else ""
+    decl = ""
+    if wg:
+        head = WG_HEAD + "// The stage holds the weights unpacked (`Oct`), of either format.\n//\n"
+        decl, entry, guard = wg_parts("Oct", "fetch_w(t / (n / 8), t % (n / 8), n / 8, q, blk)")
+        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+    (q3, c3), (q1, c1), (qg, cg) = (wg_loop(wg, "octs", n) for n in ("72", "8", "8 * kk"))
     # The three raw weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
     down = stride2_branch("octs", "let tap0 = ky * 3;", sg_fetch + down_rows, fmas(lambda j, kx: f"d{2 * j + kx}", 3, "tap0", 9)) if sg else ""
@@ -485,7 +561,7 @@ fn fetch_w(c: i32, tap: i32, kk: i32, q8: i32, blk: i32) -> Oct {{
 override WGX: u32 = {WGX}u;
 override WGY: u32 = {WGY}u;
 
-{entry}
+{decl}{entry}
     let ox0 = p.x_begin + gid.x * {P}u;
     let oy = p.y0 + gid.y;
     let oc8 = gid.z; // output channels 8·oc8 .. 8·oc8 + 7, as two vec4
@@ -499,35 +575,35 @@ override WGY: u32 = {WGY}u;
     let octs = i32((p.cin + 7u) / 8u);
     if (p.k == 3u && p.stride == 1u && p.upsample == 0u) {{
         let x0 = i32(ox0) - i32(p.col0);
-        for (var q = 0; q < octs; q++) {{
+        {q3}
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = i32(oy) + ky - 1 + ty0;
                 let tap0 = ky * 3;
 {sg_fetch}{same_rows}
 {fmas(lambda j, kx: f"r{j + kx}", 3, "tap0", 9)}
             }}
-        }}
+        }}{c3}
     }} else if (p.k == 3u && p.stride == 1u) {{
         let sx0 = i32(ox0 / 2u) - i32(p.col0);
-        for (var q = 0; q < octs; q++) {{
+        {q3}
             for (var ky = 0; ky < 3; ky++) {{
                 let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
                 let tap0 = ky * 3;
 {sg_fetch}{up_rows}
 {fmas(lambda j, kx: f"s{(j + kx + 1) // 2}", 3, "tap0", 9)}
             }}
-        }}
+        }}{c3}
     }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
         let x0 = i32(ox0) + 1 - i32(p.col0);
         let ty = i32(oy) + ty0;
-        for (var q = 0; q < octs; q++) {{
+        {q1}
 {chr(10).join(one)}
-        }}
+        }}{c1}
 {down}    }} else {{
         let step = i32(p.stride);
         let pad = i32(p.pad);
         let kk = i32(p.k * p.k);
-        for (var q = 0; q < octs; q++) {{
+        {qg}
             for (var ky = 0; ky < i32(p.k); ky++) {{
                 let ty = i32(oy) * step + ky - pad + ty0;
                 for (var kx = 0; kx < i32(p.k); kx++) {{
@@ -536,17 +612,17 @@ override WGY: u32 = {WGY}u;
 {chr(10).join(generic)}
                 }}
             }}
-        }}
+        }}{cg}
     }}
 {stores}
 }}""")
 
 
-if VARIANT in ("texture", "texture_sg"):
-    texture_kernel(VARIANT == "texture_sg")
+if VARIANT in ("texture", "texture_sg", "texture_wg"):
+    texture_kernel(VARIANT == "texture_sg", VARIANT == "texture_wg")
     sys.exit(0)
-if VARIANT in ("oct", "oct_sg"):
-    oct_kernel(VARIANT == "oct_sg")
+if VARIANT in ("oct", "oct_sg", "oct_wg"):
+    oct_kernel(VARIANT == "oct_sg", VARIANT == "oct_wg")
     sys.exit(0)
 
 print(f'''// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2

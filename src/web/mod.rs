@@ -41,6 +41,9 @@ export interface LoadOptions {
   /** Convolution kernel: "texture" (default, the fastest measured) or "storage" (less GPU
    *  memory: weights held once, no input texture). `Vae.convKernel` names the one in use. */
   convKernel?: "texture" | "storage";
+  /** Whether the texture kernel stages its weights in workgroup memory (default: true on GPUs,
+   *  false on fallback/CPU adapters, where it is slower). `Vae.textureForm` names the form. */
+  sharedWeights?: boolean;
   /** "f32" (default, exact) or "f16": weights and convolution inputs as f16 textures (half
    *  their memory; no shader-f16 needed), f32 accumulation and statistics. A call whose
    *  activations exceed f16's range runs again with f32 inputs, and `Vae.precision` turns "f32". */
@@ -142,6 +145,13 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
             ))
         }
     };
+    let shared_weights = match get("sharedWeights") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_bool() {
+            Some(b) => Some(b),
+            None => return Err("sharedWeights must be true or false".into()),
+        },
+    };
     let precision = match get("precision").as_string().as_deref() {
         None => Precision::F32,
         Some("f32") => Precision::F32,
@@ -165,6 +175,7 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
         texture_workgroup: None,
         texture_rows: None,
         no_subgroups: false,
+        shared_weights,
         precision,
     };
     Ok((feed, load, GpuOptions { limits }))
@@ -290,6 +301,13 @@ impl Vae {
     #[wasm_bindgen(getter, js_name = convKernel)]
     pub fn conv_kernel(&self) -> String {
         self.inner.vae.conv_kernel().name().to_string()
+    }
+
+    /// How the texture kernel reads its weights: `workgroup` (staged in workgroup memory, on
+    /// GPUs) or `plain` (on CPU adapters); empty under another kernel.
+    #[wasm_bindgen(getter, js_name = textureForm)]
+    pub fn texture_form(&self) -> String {
+        self.inner.vae.texture_form().to_string()
     }
 
     /// What the convolutions read: `f16` if loaded so and no activation has exceeded f16's

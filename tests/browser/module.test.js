@@ -173,6 +173,39 @@ describe("module", () => {
     assert.equal(r.stillWorks, 8);
   });
 
+  test("weights staged in workgroup memory (the GPUs' form) match diffusers in f32 and f16", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      const out = {};
+      for (const precision of ["f32", "f16"]) {
+        const v = await m.Vae.load("/weights/small.safetensors", { sharedWeights: true, precision, maxBufferBytes: 80 * 1024 });
+        const latent = [...(await v.encode(img(image))).data];
+        const raw = [...(await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) })).data];
+        // f16: beyond its range the call runs again with f32 inputs (the mixed form).
+        const huge = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean.map((x) => x * 1e6)) });
+        out[precision] = { form: v.textureForm, latent, raw, hugeFinite: huge.data.every(Number.isFinite), after: v.precision };
+        v.free();
+      }
+      const plain = await m.Vae.load("/weights/small.safetensors", { sharedWeights: false });
+      out.plainForm = plain.textureForm;
+      plain.free();
+      out.bad = await m.Vae.load("/weights/small.safetensors", { sharedWeights: "yes" }).then(() => "", (e) => e.message);
+      return out;
+    }, { image: fixtureImage(), mean: [...readNpy(join(FIXTURES, "small_64x48_mean.npy")).data] });
+    for (const [precision, [lt, dt]] of [["f32", [LATENT_TOL, DECODED_TOL]], ["f16", [1e-2, 3e-2]]]) {
+      const x = r[precision];
+      const le = maxAbsDiff(x.latent, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+      const re = maxAbsDiff(x.raw, readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data);
+      console.log(`workgroup form ${precision}: latent err ${le.worst.toExponential(2)}, raw decoded err ${re.worst.toExponential(2)}`);
+      assert.equal(x.form, "workgroup");
+      assert.ok(le.worst <= lt, `${precision} latent error ${le.worst}`);
+      assert.ok(re.worst <= dt, `${precision} decoded error ${re.worst}`);
+      assert.ok(x.hugeFinite);
+      assert.equal(x.after, "f32");
+    }
+    assert.equal(r.plainForm, "plain");
+    assert.match(r.bad, /sharedWeights must be true or false/);
+  });
+
   test("f16 precision: close to diffusers, f32 inputs after an overflow", async () => {
     const r = await page.evaluate(async ({ image, mean }) => {
       const v = await m.Vae.load("/weights/small.safetensors", { precision: "f16" });

@@ -88,7 +88,7 @@ describe("page", () => {
     // The log names the adapter, the convolution kernel it chose and the precision.
     const adapter = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv kernel"));
     console.log(adapter);
-    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture); precision f32$/);
+    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture) \((workgroup|plain|-)\); precision f32$/);
   });
 
   test("errors show in the page and the page keeps working", async () => {

@@ -90,27 +90,29 @@ pub fn env() -> Env {
     Env { gpu, kern }
 }
 
-/// One environment per convolution kernel variant; the texture kernel twice where the adapter
-/// has subgroups of 8 (lavapipe): sharing weight fetches across them, and not (as on other
-/// adapters and in browsers).
+/// One environment per convolution kernel variant; the texture kernel in each of its forms:
+/// plain, with its weights staged in workgroup memory (as on GPUs), and where the adapter has
+/// subgroups of 8 (lavapipe) sharing weight fetches across them.
 pub fn conv_envs() -> Vec<Env> {
     let gpu = gpu();
     let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
     let mut variants = vec![
-        (ConvVariant::Storage, false),
-        (ConvVariant::Uniform, false),
-        (ConvVariant::Texture, false),
+        (ConvVariant::Storage, false, false),
+        (ConvVariant::Uniform, false, false),
+        (ConvVariant::Texture, false, false),
+        (ConvVariant::Texture, false, true),
     ];
     if has_sg {
-        variants.push((ConvVariant::Texture, true));
+        variants.push((ConvVariant::Texture, true, false));
     }
     variants
         .into_iter()
-        .map(|(v, sg)| {
+        .map(|(v, sg, shared)| {
             let mut kern = Kernels::with_conv(&gpu, v);
             // Small test shapes take the uniform-window kernel too.
             kern.uniform_min_workgroups = 0;
             kern.texture_subgroups = sg;
+            kern.texture_shared = shared;
             assert_eq!(kern.conv2d_texture_sg.is_some(), has_sg);
             Env {
                 gpu: gpu.clone(),

@@ -107,10 +107,10 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         "adapter {}; conv kernel {}{}; precision {}",
         gpu.adapter_name(),
         vae.conv_kernel().name(),
-        if vae.texture_subgroups() {
-            " (weights shared across subgroups)"
-        } else {
-            ""
+        match vae.texture_form() {
+            "subgroups" => " (weights shared across subgroups)",
+            "workgroup" => " (weights staged in workgroup memory)",
+            _ => "",
         },
         vae.precision().name()
     );

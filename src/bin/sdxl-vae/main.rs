@@ -58,7 +58,7 @@ struct Cli {
     #[arg(long, global = true, value_enum)]
     conv_kernel: Option<ConvKernel>,
     /// Workgroup shape of the texture kernel, XxY (x: groups of 8 pixels along a row, y: rows),
-    /// for tuning (default: 8x4)
+    /// for tuning (default: 8x4 on CPU adapters, 8x8 on GPUs)
     #[arg(long, global = true, value_name = "XxY", value_parser = parse_workgroup)]
     texture_workgroup: Option<[u32; 2]>,
     /// Input rows the texture kernel packs at a time, at least 4, for tuning (default: 64 on CPU
@@ -68,6 +68,10 @@ struct Cli {
     /// Don't share the texture kernel's weight fetches across subgroups (lavapipe), for comparing
     #[arg(long, global = true)]
     no_subgroups: bool,
+    /// Whether the texture kernel stages its weights in workgroup memory, for comparing
+    /// (default: true on GPUs, false on CPU adapters)
+    #[arg(long, global = true, value_name = "BOOL")]
+    shared_weights: Option<bool>,
     /// What the convolutions read: f32 (exact) or f16 weights and inputs, accumulated in f32,
     /// half the texture memory; a call whose activations exceed f16's range runs again in f32
     #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
@@ -181,6 +185,7 @@ fn run(cli: Cli) -> CliResult<()> {
             texture_workgroup: cli.texture_workgroup,
             texture_rows: cli.texture_rows,
             no_subgroups: cli.no_subgroups,
+            shared_weights: cli.shared_weights,
             precision: match cli.precision {
                 PrecisionArg::F32 => Precision::F32,
                 PrecisionArg::F16 => Precision::F16,
