@@ -255,3 +255,30 @@ fn posterior_samples_are_standard_normal() {
         "ε mean {mean}, var {var}"
     );
 }
+
+/// A call takes its planned buffers from the idle ones only where one fits closely, and frees
+/// the idle buffers it does not use before making the missing ones: a decode after an encode of
+/// other shapes holds what its plan asks for, not that plus the encoder's leftovers.
+#[test]
+fn planned_buffers_free_idle_buffers_of_other_shapes() {
+    use sdxl_vae::gpu::plan::{Plan, PlannedBuffers};
+    let e = env();
+    let pool = sdxl_vae::gpu::BufferPool::new(e.gpu.device().clone(), 1 << 20);
+    let plan = |sizes: &[u64]| Plan {
+        sizes: sizes.to_vec(),
+        assign: (0..sizes.len()).collect(),
+        ..Default::default()
+    };
+    // An earlier call's buffers, idle now.
+    drop(PlannedBuffers::new(&pool, &plan(&[4096, 208])).unwrap());
+    assert_eq!(pool.allocated(), (4096 + 208, 4096 + 208));
+    // 200 fits the idle 208 closely; 2400 would strand 4096 bytes: freed first, then made.
+    let bufs = PlannedBuffers::new(&pool, &plan(&[2400, 200])).unwrap();
+    let held: Vec<u64> = bufs.next(2).unwrap().iter().map(|b| b.size()).collect();
+    assert_eq!(held, [2400, 208]);
+    assert_eq!(pool.allocated(), (2400 + 208, 4096 + 208));
+    drop(bufs);
+    // The same plan again reuses both.
+    let _again = PlannedBuffers::new(&pool, &plan(&[2400, 200])).unwrap();
+    assert_eq!(pool.allocated(), (2400 + 208, 4096 + 208));
+}

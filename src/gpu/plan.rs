@@ -100,10 +100,22 @@ pub struct PlannedBuffers {
 }
 
 impl PlannedBuffers {
+    /// Takes the plan's buffers from the pool's idle ones where one fits closely (at most a
+    /// size class larger), frees the idle buffers left over, which this call would not use
+    /// (another call's, such as the encoder's before a decode), and only then makes the missing
+    /// ones: a call holds at most what its plan asks for, not that plus what earlier calls of
+    /// other shapes left idle.
     pub fn new(pool: &Arc<BufferPool>, plan: &Plan) -> Result<PlannedBuffers> {
+        let mut order: Vec<usize> = (0..plan.sizes.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(plan.sizes[i]));
+        let mut found: Vec<Option<wgpu::Buffer>> = vec![None; plan.sizes.len()];
+        for &i in &order {
+            found[i] = pool.take_fitting(plan.sizes[i]);
+        }
+        pool.free_idle();
         let mut bufs = Vec::with_capacity(plan.sizes.len());
-        for &size in &plan.sizes {
-            match pool.take_exact(size, "planned activations") {
+        for (size, b) in plan.sizes.iter().zip(found) {
+            match b.map_or_else(|| pool.take_exact(*size, "planned activations"), Ok) {
                 Ok(b) => bufs.push(b),
                 Err(e) => {
                     for b in bufs {

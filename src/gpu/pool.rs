@@ -154,6 +154,27 @@ impl BufferPool {
         Ok(buf)
     }
 
+    /// The smallest idle buffer of at least `size` bytes and at most a size class more
+    /// (`size_class(size + 1)`), if any.
+    pub(crate) fn take_fitting(&self, size: u64) -> Option<wgpu::Buffer> {
+        let mut st = self.state.lock().ok()?;
+        let most = size_class(size + 1);
+        let best = (st.free.iter().enumerate())
+            .filter(|(_, b)| b.size() >= size && b.size() <= most)
+            .min_by_key(|(_, b)| b.size())
+            .map(|(i, _)| i)?;
+        Some(st.free.swap_remove(best))
+    }
+
+    /// Frees every idle buffer (the textures stay).
+    pub(crate) fn free_idle(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            let freed: u64 = st.free.iter().map(|b| b.size()).sum();
+            st.free.clear();
+            st.allocated -= freed;
+        }
+    }
+
     /// A buffer for `bytes` (within the binding limit), of its size class.
     pub(crate) fn take(&self, bytes: u64, what: &str) -> Result<wgpu::Buffer> {
         self.check(bytes, what)?;
