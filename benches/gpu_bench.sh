@@ -92,6 +92,8 @@ for k in ${KERNELS:-texture f16 storage}; do
     --limits webgpu-default
   step engine_1024_profile_$k 150 "$BIN" "${opts[@]}" bench --weights synthetic --size 1024 --reps 1 --profile
 done
+# 2048² under WebGPU's default limits (row bands; attention over the whole 256² latent).
+step engine_2048_webgpu_default 200 "$BIN" bench --weights synthetic --size 2048 --reps 1 --limits webgpu-default
 
 echo "== summary"
 cat "$OUT/steps.txt"
