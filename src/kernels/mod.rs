@@ -111,7 +111,8 @@ pub struct Kernels {
     /// Whether the texture convolutions stage their weights in workgroup memory
     /// (`conv2d_texture_wg.wgsl`, `conv2d_texture_oct_wg.wgsl`, made when first needed) where no
     /// subgroup form applies: on by default on GPUs, whose plain kernel is bound by texel
-    /// fetches; off on CPU adapters (tests turn it on there to check it).
+    /// fetches; off on CPU adapters, where barriers cost more than the fetches they save (3×
+    /// slower on lavapipe; tests turn it on there to check it).
     pub texture_shared: bool,
     /// `conv2d_texture_wg.wgsl`, made when first needed.
     wg: std::sync::OnceLock<Kernel>,
