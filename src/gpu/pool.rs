@@ -203,10 +203,8 @@ impl BufferPool {
 
     /// Frees every idle buffer, and the textures.
     pub fn trim(&self) {
+        self.free_idle();
         if let Ok(mut st) = self.state.lock() {
-            let freed: u64 = st.free.iter().map(|b| b.size()).sum();
-            st.free.clear();
-            st.allocated -= freed;
             for slot in 0..2 {
                 if let Some((_, size)) = st.textures[slot].take() {
                     st.allocated -= texture_bytes(size);

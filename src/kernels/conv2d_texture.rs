@@ -3,7 +3,7 @@
 //! limit) of an input band is packed by `pack_input.wgsl`, then convolved.
 
 use super::conv2d::{rows_read, ConvMode, ConvParams, ConvRef};
-use super::Kernels;
+use super::{pipeline, Kernel, Kernels};
 use crate::gpu::{Bind, Recorder, Tensor};
 use crate::Result;
 
@@ -32,6 +32,83 @@ pub const TEXTURE_ROWS_CPU: u32 = 64;
 /// H100 at 1024² (decode s, peak MiB): 64 rows 0.577, 3470; 128 0.544, 3600; 256 0.528, 3861;
 /// whole image 0.524, 5424. At 512²: 64 rows 0.162; 256 0.129; whole 0.123.
 pub const TEXTURE_ROWS_GPU: u32 = 256;
+
+/// Which form of the texture kernel runs a convolution (see [`Kernels::texture_subgroups`],
+/// [`Kernels::texture_shared`]).
+impl Kernels {
+    /// The texture convolution kernel for an input and weights of these formats and an output
+    /// `width` pixels wide, with its workgroup shape. Where the subgroup forms are in use, rows
+    /// of at most half the workgroup's width (32 pixels at 8×4) take a form half as wide and
+    /// twice as tall, whose lanes would otherwise idle (on lavapipe about 2× on 32² layers,
+    /// such as a 256² decode's first level).
+    pub fn texture_conv(
+        &self,
+        in_f16: bool,
+        weights_f16: bool,
+        width: u32,
+    ) -> crate::Result<(&Kernel, [u32; 2])> {
+        let [wx, wy] = self.texture_workgroup;
+        let kernel = self.texture_conv_of(in_f16, weights_f16)?;
+        let sg = match in_f16 {
+            false => self.conv2d_texture_sg.as_ref(),
+            true => self.f16.as_ref().and_then(|k| k.conv_sg.as_ref()),
+        };
+        let narrow = in_f16 == weights_f16
+            && self.texture_subgroups
+            && sg.is_some()
+            && wx.is_multiple_of(2)
+            && width.div_ceil(TEXTURE_PIXELS) <= wx / 2;
+        if !narrow {
+            return Ok((kernel, [wx, wy]));
+        }
+        let shape = [wx / 2, wy * 2];
+        let name = match in_f16 {
+            false => "conv2d_texture_sg",
+            true => "conv2d_texture_oct_sg",
+        };
+        let kernel = self.narrow_sg[in_f16 as usize].get_or_init(|| {
+            let constants = [("WGX", shape[0] as f64), ("WGY", shape[1] as f64)];
+            pipeline(&self.device, name, &constants)
+        });
+        Ok((kernel, shape))
+    }
+
+    /// The texture convolution kernel for an input and weights of these formats, of
+    /// [`Kernels::texture_workgroup`]'s shape.
+    fn texture_conv_of(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
+        let shared = self.texture_shared;
+        Ok(match (in_f16, weights_f16) {
+            (false, false) => match &self.conv2d_texture_sg {
+                Some(sg) if self.texture_subgroups => sg,
+                _ if shared => self.conv2d_texture_wg.get_or_init(|| {
+                    let [x, y] = self.texture_workgroup;
+                    let constants = [("WGX", x as f64), ("WGY", y as f64)];
+                    pipeline(&self.device, "conv2d_texture_wg", &constants)
+                }),
+                _ => &self.conv2d_texture,
+            },
+            (true, true) => {
+                let k = self.f16_kernels("f16 textures")?;
+                match &k.conv_sg {
+                    Some(sg) if self.texture_subgroups => sg,
+                    _ if shared => k.shared(true, true),
+                    _ => &k.conv,
+                }
+            }
+            _ => {
+                let k = self.f16_kernels(if in_f16 {
+                    "f16 textures"
+                } else {
+                    "f16 weights"
+                })?;
+                match shared {
+                    true => k.shared(in_f16, weights_f16),
+                    false => k.mixed(in_f16),
+                }
+            }
+        })
+    }
+}
 
 /// Output rows per texture-kernel dispatch when at most `in_rows` (≥ 4) input rows are packed.
 pub fn texture_chunk_rows(mode: ConvMode, k: u32, in_rows: u32) -> u32 {

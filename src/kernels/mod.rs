@@ -115,7 +115,7 @@ pub struct Kernels {
     /// slower on lavapipe; tests turn it on there to check it).
     pub texture_shared: bool,
     /// `conv2d_texture_wg.wgsl`, made when first needed.
-    wg: std::sync::OnceLock<Kernel>,
+    conv2d_texture_wg: std::sync::OnceLock<Kernel>,
     /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
     pub texture_workgroup: [u32; 2],
     /// The subgroup forms (f32, f16) half as wide and twice as tall, for rows of at most half
@@ -278,72 +278,6 @@ impl Kernels {
         ))
     }
 
-    /// The texture convolution kernel for an input and weights of these formats and an output
-    /// `width` pixels wide, with its workgroup shape. Where the subgroup forms are in use, rows
-    /// of at most half the workgroup's width (32 pixels at 8×4) take a form half as wide and
-    /// twice as tall, whose lanes would otherwise idle (on lavapipe about 2× on 32² layers,
-    /// such as a 256² decode's first level).
-    pub fn texture_conv(
-        &self,
-        in_f16: bool,
-        weights_f16: bool,
-        width: u32,
-    ) -> crate::Result<(&Kernel, [u32; 2])> {
-        let [wx, wy] = self.texture_workgroup;
-        let kernel = self.texture_conv_of(in_f16, weights_f16)?;
-        let sg = match in_f16 {
-            false => self.conv2d_texture_sg.as_ref(),
-            true => self.f16.as_ref().and_then(|k| k.conv_sg.as_ref()),
-        };
-        let narrow = in_f16 == weights_f16
-            && self.texture_subgroups
-            && sg.is_some()
-            && wx.is_multiple_of(2)
-            && width.div_ceil(conv2d_texture::TEXTURE_PIXELS) <= wx / 2;
-        if !narrow {
-            return Ok((kernel, [wx, wy]));
-        }
-        let shape = [wx / 2, wy * 2];
-        let name = match in_f16 {
-            false => "conv2d_texture_sg",
-            true => "conv2d_texture_oct_sg",
-        };
-        let kernel = self.narrow_sg[in_f16 as usize].get_or_init(|| {
-            let constants = [("WGX", shape[0] as f64), ("WGY", shape[1] as f64)];
-            pipeline(&self.device, name, &constants)
-        });
-        Ok((kernel, shape))
-    }
-
-    /// The texture convolution kernel for an input and weights of these formats, of
-    /// [`Kernels::texture_workgroup`]'s shape.
-    fn texture_conv_of(&self, in_f16: bool, weights_f16: bool) -> crate::Result<&Kernel> {
-        let shared = self.texture_shared;
-        Ok(match (in_f16, weights_f16) {
-            (false, false) => match &self.conv2d_texture_sg {
-                Some(sg) if self.texture_subgroups => sg,
-                _ if shared => self.wg.get_or_init(|| {
-                    let [x, y] = self.texture_workgroup;
-                    let constants = [("WGX", x as f64), ("WGY", y as f64)];
-                    pipeline(&self.device, "conv2d_texture_wg", &constants)
-                }),
-                _ => &self.conv2d_texture,
-            },
-            (true, true) => {
-                let k = self.f16_kernels("f16 textures")?;
-                match &k.conv_sg {
-                    Some(sg) if self.texture_subgroups => sg,
-                    _ if shared => k.shared(true, true),
-                    _ => &k.conv,
-                }
-            }
-            (false, true) if shared => self.f16_kernels("f16 weights")?.shared(false, true),
-            (true, false) if shared => self.f16_kernels("f16 textures")?.shared(true, false),
-            (false, true) => self.f16_kernels("f16 weights")?.mixed(false),
-            (true, false) => self.f16_kernels("f16 textures")?.mixed(true),
-        })
-    }
-
     /// With the texture kernel's workgroup shape (default: [`conv2d_texture::TEXTURE_WORKGROUP_CPU`] on
     /// CPU adapters, [`conv2d_texture::TEXTURE_WORKGROUP_GPU`] elsewhere), and the f16 pack
     /// kernels if `precision` is [`Precision::F16`].
@@ -373,7 +307,7 @@ impl Kernels {
             conv2d_texture_sg: sg.then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
             texture_subgroups: true,
             texture_shared: !gpu.is_cpu(),
-            wg: Default::default(),
+            conv2d_texture_wg: Default::default(),
             texture_workgroup: twg,
             narrow_sg: Default::default(),
             device: device.clone(),

@@ -154,8 +154,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let wo0 = wo.x;
     let wo1 = wo.y;
     let wo2 = wo.z;"""
-    stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
-    return entry, guard, stores
+    return entry, guard, guarded(stores)
+
+
+def guarded(stores):
+    """`stores` made only by invocations inside the output (`in_output`)."""
+    return "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
 
 
 SG_HEAD = """// Subgroup form, for adapters with subgroups of 8 invocations (lavapipe): in the 3×3 stride-1
@@ -214,9 +218,9 @@ WG_HEAD = """// Workgroup form, for GPUs: the weight texels of a few groups of i
 """
 
 
-def wg_parts(elem, load):
+def wg_frame(elem, load, stores):
     """The workgroup forms' weight stage in workgroup memory (`elem` texels, each loaded as
-    `load` of texel `t` of group `q`), and the entry point, guard and stores' frame: every
+    `load` of texel `t` of group `q`), and their entry point, guard and `stores`: every
     invocation reaches the barriers, only those inside the output store."""
     decl = f"""const WS: i32 = {WS};
 var<workgroup> wsh: array<{elem}, WS>;
@@ -239,7 +243,7 @@ fn stage(qb: i32, n: i32, qr: i32, groups: i32, blk: i32, li: u32) {{
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) li: u32) {"""
     guard = """    // Past the output: stages weights and computes on, but stores nothing.
     let in_output = oy < p.y1 && ox0 < p.out_w;"""
-    return decl, entry, guard
+    return decl, entry, guard, guarded(stores)
 
 
 def wg_loop(wg, groups, n):
@@ -354,8 +358,7 @@ def texture_kernel(sg=False, wg=False):
     decl = ""
     if wg:
         head = WG_HEAD
-        decl, entry, guard = wg_parts("vec4<f32>", "textureLoad(wt, vec2<i32>(t, q), blk, 0)")
-        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+        decl, entry, guard, stores = wg_frame("vec4<f32>", "textureLoad(wt, vec2<i32>(t, q), blk, 0)", stores)
     (q3, c3), (q1, c1), (qg, cg) = (wg_loop(wg, "quads", n) for n in ("72", "8", "4 * kk2"))
     emit(sg, f"""{head}// 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
 // with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input (Upsample2D);
@@ -500,8 +503,7 @@ def oct_kernel(sg=False, wg=False):
     decl = ""
     if wg:
         head = WG_HEAD + "// The stage holds the weights unpacked (`Oct`), of either format.\n//\n"
-        decl, entry, guard = wg_parts("Oct", "fetch_w(t / (n / 8), t % (n / 8), n / 8, q, blk)")
-        stores = "    if (in_output) {\n" + "\n".join("    " + l for l in stores.split("\n")) + "\n    }"
+        decl, entry, guard, stores = wg_frame("Oct", "fetch_w(t / (n / 8), t % (n / 8), n / 8, q, blk)", stores)
     (q3, c3), (q1, c1), (qg, cg) = (wg_loop(wg, "octs", n) for n in ("72", "8", "8 * kk"))
     # The three raw weight texels each lane fetches per 3×3 step (sg only).
     sg_fetch = "\n".join(f"                let wl{k} = textureLoad(wt, vec2<i32>(tap0 + wo{k}, q), blk, 0);" for k in range(3)) + "\n" if sg else ""
