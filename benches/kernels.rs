@@ -1,16 +1,17 @@
 //! Kernel throughput on the present adapter: each conv shape of the SDXL decoder's levels, plus
 //! GroupNorm and attention, timed over a few dispatch batches (readback included once per batch).
-//! Run: `cargo bench --bench kernels [quick|attention] [storage|uniform|texture] [f16|both] [nosg]
-//! [profile]` (`profile`: then the time of each kernel, timed dispatch by dispatch)
-//! (`f16`: f16 textures, see `Precision::F16`; `both`: f32 and f16 in turn). Prints GFLOP/s;
+//! Run: `cargo bench --bench kernels [quick|attention] [f16|both] [nosg] [staged|plain] [profile]`
+//! (`profile`: then the time of each kernel, timed dispatch by dispatch; `f16`: f16 textures, see
+//! `Precision::F16`; `both`: f32 and f16 in turn; `nosg`: no subgroup forms; `staged` / `plain`:
+//! weights staged in workgroup memory or not where no subgroup form runs). Prints GFLOP/s;
 //! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest; `BENCH_WORKGROUP=XxY`
-//! sets the texture kernel's workgroup shape.
+//! sets the convolution's workgroup shape.
 
 use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv2d::{ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv_weights::weight_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
-use sdxl_vae::kernels::pack_input::weight_texture;
-use sdxl_vae::kernels::{ConvVariant, Kernels, Precision};
+use sdxl_vae::kernels::{AdapterClass, Kernels, Tuning};
 use sdxl_vae::model::Ops;
 use std::time::Instant;
 
@@ -40,18 +41,12 @@ fn conv(
     let raw: Vec<f32> = (0..o * c * kk * kk)
         .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
         .collect();
-    let r = relayout(&raw, o, c, kk);
-    let texture =
-        (kern.variant == ConvVariant::Texture).then(|| weight_texture(gpu, &r, cout, cin, k, f16));
     let cw = ConvWeights {
-        weight: (kern.variant != ConvVariant::Texture)
-            .then(|| Weight::upload(gpu.device(), gpu.queue(), "w", &r)),
+        texture: weight_texture(gpu, &raw, cout, cin, k, f16),
         bias: weight(gpu, o),
         cin,
         cout,
         k,
-        texture_f16: texture.as_ref().is_some_and(|t| t.1),
-        texture: texture.map(|t| t.0),
     };
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
     pool.set_f16(f16);
@@ -164,7 +159,7 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
 /// Attention over `c` channels and `hw × hw` tokens, in chunks of `chunk` keys (0: the
 /// one-workgroup-per-query kernel).
 fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32, f16: bool) {
-    kern.attention_chunk = chunk;
+    kern.tuning.attention_chunk = chunk;
     let kern = &*kern;
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
     pool.set_f16(f16);
@@ -195,36 +190,25 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let has = |w: &str| args.iter().any(|a| a == w);
-    let variant = if has("storage") {
-        ConvVariant::Storage
-    } else if has("uniform") {
-        ConvVariant::Uniform
-    } else if has("texture") {
-        ConvVariant::Texture
-    } else {
-        ConvVariant::for_gpu(&gpu)
-    };
     let f16s = if has("both") {
         vec![false, true]
     } else {
         vec![has("f16")]
-    };
-    let precision = if f16s.contains(&true) {
-        Precision::F16
-    } else {
-        Precision::F32
     };
     // `BENCH_WORKGROUP=XxY`: the texture kernel's workgroup shape.
     let workgroup = std::env::var("BENCH_WORKGROUP").ok().map(|s| {
         let (x, y) = s.split_once('x').expect("BENCH_WORKGROUP=XxY");
         [x, y].map(|v| v.parse().expect("BENCH_WORKGROUP=XxY"))
     });
-    let mut kern = Kernels::build(&gpu, variant, workgroup, precision);
-    // `nosg`: without subgroup weight sharing, where the adapter has it.
-    kern.texture_subgroups = !has("nosg");
-    println!("adapter: {}; conv kernel {variant:?}", gpu.adapter_name());
+    let mut tuning = Tuning::for_adapter(AdapterClass::of(&gpu));
+    tuning.workgroup = workgroup.unwrap_or(tuning.workgroup);
+    tuning.subgroups = !has("nosg");
+    tuning.staged = (tuning.staged || has("staged")) && !has("plain");
+    let mut kern = Kernels::with_tuning(&gpu, tuning);
+    let staging = kern.conv(false, false, u32::MAX).1.staging;
+    println!("adapter: {}; conv staging {staging:?}", gpu.adapter_name());
     if has("attention") {
-        let chunk = kern.attention_chunk;
+        let chunk = kern.tuning.attention_chunk;
         // The one-kernel form at 64² takes minutes on lavapipe: at 32² only.
         for (hw, forms) in [(32, vec![chunk, 0]), (64, vec![chunk])] {
             for form in forms {
@@ -257,7 +241,7 @@ fn main() {
     convs(256, 256, 128, 3, ConvMode::Down, false);
     convs(128, 3, 128, 3, ConvMode::Same, false);
     group_norm(&gpu, &kern, 256, 128);
-    let chunk = kern.attention_chunk;
+    let chunk = kern.tuning.attention_chunk;
     for &f16 in &f16s {
         attention(&gpu, &mut kern, 512, 32, chunk, f16);
     }

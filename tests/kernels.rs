@@ -105,7 +105,7 @@ fn run_attention(e: &Env, rng: &mut Rng, c: usize, h: usize, w: usize, spread: f
     );
     let out = ops.attention(&qt, &kt, &vt).unwrap();
     let got = pollster::block_on(ops.read_f32(&out)).unwrap();
-    let chunk = e.kern.attention_chunk;
+    let chunk = e.kern.tuning.attention_chunk;
     let what = format!("attention c{c} n{n}, chunks of {chunk} keys (0: one kernel)");
     assert_close(&what, &got, &want, 2e-5, 1e-4);
 }
@@ -117,7 +117,7 @@ fn run_attention(e: &Env, rng: &mut Rng, c: usize, h: usize, w: usize, spread: f
 fn attention_matches_cpu_twin() {
     let mut e = env();
     for chunk in [0, 1024, 8, 48] {
-        e.kern.attention_chunk = chunk;
+        e.kern.tuning.attention_chunk = chunk;
         let mut rng = Rng(3);
         run_attention(&e, &mut rng, 3, 1, 1, 1.0);
         run_attention(&e, &mut rng, 64, 5, 7, 1.0);
@@ -130,7 +130,7 @@ fn attention_matches_cpu_twin() {
     }
     // Scores so peaked that a later chunk's maximum exceeds the first's by far: the sum so far
     // must be rescaled, not overflow.
-    e.kern.attention_chunk = 8;
+    e.kern.tuning.attention_chunk = 8;
     let mut rng = Rng(4);
     run_attention(&e, &mut rng, 16, 4, 8, 12.0);
 }

@@ -1,14 +1,13 @@
-//! The convolution kernels (storage-buffer weights, uniform windows, and the texture kernel in
-//! each of its forms) against their naive CPU twin, whole and in row bands, with and without
-//! GroupNorm applied on load; the texture kernel at odd workgroup shapes and in row and column
-//! chunks. In-place results: `kernels_conv_in_place.rs`.
+//! The convolution family, in each of its stagings, against its naive CPU twin, whole and in row
+//! bands, with and without GroupNorm applied on load; at odd workgroup shapes and in row and
+//! column chunks. In-place results: `kernels_conv_in_place.rs`.
 
 mod support;
 
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};
-use sdxl_vae::kernels::conv2d_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
+use sdxl_vae::kernels::{AdapterClass, Kernels, Staging, Tuning};
 use support::{assert_close, conv_envs, Env, Rng};
 
 #[allow(clippy::too_many_arguments)]
@@ -204,12 +203,12 @@ fn conv2d_with_input_group_norm_matches_cpu_twins() {
     }
 }
 
-/// The texture kernel under other workgroup shapes (GPUs get their own): every mode, sizes that
+/// The convolution under other workgroup shapes (GPUs get their own): every mode, sizes that
 /// leave workgroups partly filled in both directions; and with its input texture so small that
 /// every convolution runs in chunks of a few rows (1 to 4 here) and of 8 to 32 columns, within
-/// row bands too. Texture weights have no buffer: a fallback to the storage kernel would fail.
-/// Where the adapter has subgroups of 8, workgroups of a multiple of 8 take the kernel that
-/// shares weight fetches across them (one of exactly 8 with chunks too), the others the plain one.
+/// row bands too. Where the adapter has subgroups of 8, workgroups of a multiple of 8 take the
+/// form that shares weight fetches across them (one of exactly 8 with chunks too), the others
+/// the plain one.
 #[test]
 fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     let gpu = support::gpu();
@@ -225,32 +224,29 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
     ];
     let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
     for (wg, rows, cols, shared_too) in configs {
-        let mut kern = sdxl_vae::kernels::Kernels::build(
-            &gpu,
-            sdxl_vae::kernels::ConvVariant::Texture,
-            Some(wg),
-            sdxl_vae::kernels::Precision::F32,
-        );
-        assert_eq!(kern.texture_workgroup, wg);
-        let sg = kern.conv2d_texture_sg.is_some();
-        assert_eq!(
-            sg,
-            has_sg && (wg[0] * wg[1]).is_multiple_of(8),
-            "subgroup kernel for {wg:?}"
-        );
+        let class = AdapterClass::of(&gpu);
+        let mut tuning = Tuning::for_adapter(class);
+        tuning.workgroup = wg;
         if let Some(c) = cols {
-            kern.texture_cols = c;
+            tuning.cols = c;
         }
         if let Some(r) = rows {
-            kern.texture_rows = r;
+            tuning.rows = r;
             // Output rows of a chunk that reads 4 input rows.
             if r == 4 {
-                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Same, 3, r), 2);
-                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Up, 3, r), 4);
-                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Down, 3, r), 1);
-                assert_eq!(conv2d_texture::texture_chunk_rows(ConvMode::Same, 1, r), 4);
+                assert_eq!(conv2d::chunk_rows(ConvMode::Same, 3, r), 2);
+                assert_eq!(conv2d::chunk_rows(ConvMode::Up, 3, r), 4);
+                assert_eq!(conv2d::chunk_rows(ConvMode::Down, 3, r), 1);
+                assert_eq!(conv2d::chunk_rows(ConvMode::Same, 1, r), 4);
             }
         }
+        let kern = Kernels::with_tuning(&gpu, tuning);
+        let sg = kern.conv(false, false, u32::MAX).1.staging == Staging::Subgroup;
+        assert_eq!(
+            sg,
+            has_sg && (wg[0] * wg[1]) % 8 == 0,
+            "subgroup form for {wg:?}"
+        );
         let mut e = Env {
             gpu: gpu.clone(),
             kern,
@@ -260,8 +256,8 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
             if shared && !shared_too {
                 break;
             }
-            e.kern.texture_shared = shared;
-            e.kern.texture_subgroups = !shared;
+            e.kern.tuning.staged = shared;
+            e.kern.tuning.subgroups = !shared;
             workgroup_cases(&e, shared);
         }
     }

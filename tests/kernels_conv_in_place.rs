@@ -92,25 +92,21 @@ fn convolutions_in_place_match_cpu_twin() {
     }
 }
 
-/// A 1×1 convolution that narrows its input, written over that input's own buffers where the
-/// texture kernel runs it (it packs each chunk of rows before any is written), whole, in row
-/// bands, in chunks of rows and of columns; into a new tensor by the other kernels and where a
-/// clone of the input is held (whose values then stay as they were).
+/// A 1×1 convolution that narrows its input, written over that input's own buffers (it packs
+/// each chunk of rows before any is written), whole, in row bands, in chunks of rows and of
+/// columns; into a new tensor where a clone of the input is held (whose values then stay as
+/// they were).
 #[test]
 fn narrowing_1x1_convolution_over_its_input_matches_cpu_twin() {
     let mut envs = conv_envs();
     // Chunks of 4 rows and of 16 columns.
-    let mut small = sdxl_vae::kernels::Kernels::with_conv(
-        &envs[0].gpu,
-        sdxl_vae::kernels::ConvVariant::Texture,
-    );
-    (small.texture_rows, small.texture_cols) = (4, 20);
+    let mut small = sdxl_vae::kernels::Kernels::new(&envs[0].gpu);
+    (small.tuning.rows, small.tuning.cols) = (4, 20);
     envs.push(Env {
         gpu: envs[0].gpu.clone(),
         kern: small,
     });
     for e in &envs {
-        let texture = e.kern.variant == sdxl_vae::kernels::ConvVariant::Texture;
         let mut rng = Rng(23);
         let cases: [(usize, usize, usize, usize, &[u32]); 4] = [
             (8, 4, 9, 13, &[0]),
@@ -133,15 +129,11 @@ fn narrowing_1x1_convolution_over_its_input_matches_cpu_twin() {
                 let bufs = xt.band_buffers();
                 let out = ops.conv_over_input(xt, &cw).unwrap();
                 let what = format!(
-                    "1x1 {cin}->{cout} {h}x{w} bands {starts:?} over its input, texture kernel: \
-                     {texture}, a clone held: {held}"
+                    "1x1 {cin}->{cout} {h}x{w} bands {starts:?} over its input, a clone held: \
+                     {held}"
                 );
                 assert_eq!((out.c, out.starts()), (cout as u32, starts.to_vec()));
-                assert_eq!(
-                    out.band_buffers() == bufs,
-                    texture && !held,
-                    "{what}: in place"
-                );
+                assert_eq!(out.band_buffers() == bufs, !held, "{what}: in place");
                 let kept = keep.map(|t| ops.whole(&t).unwrap());
                 let out = ops.whole(&out).unwrap();
                 let got = pollster::block_on(ops.read_f32(&out)).unwrap();

@@ -8,10 +8,10 @@ mod support;
 use half::f16;
 use sdxl_vae::cpu;
 use sdxl_vae::gpu::{BufferPool, Weight};
-use sdxl_vae::kernels::conv2d::{out_size, relayout, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv2d::{out_size, ConvMode, ConvWeights};
+use sdxl_vae::kernels::conv_weights::weight_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
-use sdxl_vae::kernels::pack_input::weight_texture;
-use sdxl_vae::kernels::{ConvVariant, Kernels, Precision};
+use sdxl_vae::kernels::{AdapterClass, Kernels, Precision, Staging, Tuning};
 use sdxl_vae::model::Ops;
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
@@ -35,7 +35,11 @@ impl F16Env {
 
     fn with_workgroup(wg: Option<[u32; 2]>) -> F16Env {
         let gpu = support::gpu();
-        let kern = Kernels::build(&gpu, ConvVariant::Texture, wg, Precision::F16);
+        let mut tuning = Tuning::for_adapter(AdapterClass::of(&gpu));
+        if let Some(wg) = wg {
+            tuning.workgroup = wg;
+        }
+        let kern = Kernels::with_tuning(&gpu, tuning);
         F16Env { gpu, kern }
     }
 
@@ -59,9 +63,8 @@ impl F16Env {
         cin: usize,
         k: usize,
     ) -> ConvWeights {
-        let r = relayout(wt, cout, cin, k);
-        let (texture, f16, bytes) =
-            weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32, true);
+        let texture = weight_texture(&self.gpu, wt, cout as u32, cin as u32, k as u32, true);
+        let (f16, bytes) = (texture.f16, texture.bytes);
         let fits = wt.iter().all(|v| v.abs() <= 65504.0);
         assert_eq!(f16, fits, "f16 weights where they fit");
         // 16-byte texels, 8·k·k wide, a row per 8 input channels (f32: 2), a layer per 8 outputs.
@@ -72,13 +75,11 @@ impl F16Env {
             "texture bytes"
         );
         ConvWeights {
-            weight: None,
+            texture,
             bias: self.weight(b),
             cin: cin as u32,
             cout: cout as u32,
             k: k as u32,
-            texture: Some(texture),
-            texture_f16: f16,
         }
     }
 }
@@ -93,10 +94,11 @@ fn texture_conv_in_f16_matches_cpu_twin_on_rounded_values() {
     // Where the adapter has subgroups of 8 (lavapipe), with and without sharing weight fetches;
     // then with the weights staged in workgroup memory (as on GPUs).
     let has_sg = e.gpu.is_cpu() && e.gpu.has_subgroups_of(8);
-    assert_eq!(e.kern.f16.as_ref().unwrap().conv_sg.is_some(), has_sg);
+    let staging = e.kern.conv(true, true, u32::MAX).1.staging;
+    assert_eq!(staging == Staging::Subgroup, has_sg);
     for (sg, shared) in [(has_sg, false), (false, false), (false, true)] {
-        e.kern.texture_subgroups = sg;
-        e.kern.texture_shared = shared;
+        e.kern.tuning.subgroups = sg;
+        e.kern.tuning.staged = shared;
         f16_conv_cases(&e, sg, shared);
     }
 }
@@ -188,9 +190,9 @@ fn f16_conv_cases(e: &F16Env, sg: bool, shared: bool) {
 #[test]
 fn f16_texture_conv_in_chunks_and_bands_matches_cpu_twin() {
     let mut e = F16Env::with_workgroup(Some([3, 5]));
-    (e.kern.texture_rows, e.kern.texture_cols) = (4, 20);
+    (e.kern.tuning.rows, e.kern.tuning.cols) = (4, 20);
     for shared in [false, true] {
-        e.kern.texture_shared = shared;
+        e.kern.tuning.staged = shared;
         f16_chunk_cases(&e);
     }
 }
@@ -224,7 +226,7 @@ fn f16_chunk_cases(e: &F16Env) {
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
         let what = format!(
             "f16 chunked conv {cin}->{cout} {h}x{w} k{k} {mode:?} bands {starts:?} shared {}",
-            e.kern.texture_shared
+            e.kern.tuning.staged
         );
         assert_close(&what, &got, &want, 1e-4, 1e-4);
     }
@@ -297,7 +299,7 @@ fn run_attention(
 #[test]
 fn chunked_attention_in_f16_is_close_to_cpu_twin_and_guarded() {
     let mut e = F16Env::new();
-    e.kern.attention_chunk = 48;
+    e.kern.tuning.attention_chunk = 48;
     let (c, h, w) = (64, 9, 13);
     let n = h * w;
     let mut rng = Rng(8);

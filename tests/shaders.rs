@@ -1,56 +1,72 @@
 //! Every shader parses and validates with naga — no GPU needed.
 
+use sdxl_vae::kernels::{ConvForm, PipelineKey, Staging, SOURCES};
+
 fn validate(name: &str, src: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(src)
-        .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         // pack2x16float and unpack2x16float (WebGPU core); subgroups (where the device has them).
         naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32 | naga::valid::Capabilities::SUBGROUP,
     )
     .validate(&module)
-    .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {e:?}"));
+    .unwrap_or_else(|e| panic!("{name} does not validate: {e:?}"));
     module
 }
 
-#[test]
-fn all_shaders_validate_with_naga() {
-    for (name, src) in sdxl_vae::kernels::SOURCES {
-        validate(name, src);
+/// Every form of every pipeline the engine can make: each kernel of `SOURCES` (the pack
+/// kernels also in their f16 form) and each member of the convolution family.
+fn every_pipeline() -> Vec<PipelineKey> {
+    let mut keys = Vec::new();
+    for (name, _) in SOURCES {
+        keys.push(PipelineKey::Named(name, false));
+        if name.starts_with("pack_") {
+            keys.push(PipelineKey::Named(name, true));
+        }
     }
-    assert_eq!(sdxl_vae::kernels::SOURCES.len(), 19);
+    keys.extend(conv_forms().into_iter().map(PipelineKey::Conv));
+    keys
 }
 
-/// The f16 forms of the pack shaders and every operand combination of the oct convolution
-/// validate, and each differs from its source where it should: rgba32uint texels, f32 operand
-/// sections swapped in.
-#[test]
-fn f16_and_oct_forms_validate_with_naga() {
-    use sdxl_vae::kernels::{f16_source, oct_source, SOURCES};
-    for name in ["pack_input", "pack_weights"] {
-        let src = SOURCES.iter().find(|(n, _)| *n == name).unwrap().1;
-        let f16 = f16_source(src);
-        validate(&format!("{name} (f16)"), &f16);
-        assert!(
-            f16.contains("rgba32uint") && !f16.contains("rgba32float"),
-            "{name}"
-        );
-        assert_eq!(
-            f16.matches("pack2x16float").count(),
-            4,
-            "{name}: the f16 store"
-        );
-        let marked = |l: &str| l.ends_with("// f32") || l.trim_start().starts_with("// f16: ");
-        assert!(!f16.lines().any(marked), "{name}: marked lines left");
+/// Every operand format pair in every staging (subgroups only for equal formats, as `choose`).
+fn conv_forms() -> Vec<ConvForm> {
+    let mut forms = Vec::new();
+    for (input_f16, weights_f16) in [(false, false), (true, true), (false, true), (true, false)] {
+        for staging in [Staging::Plain, Staging::Subgroup, Staging::Workgroup] {
+            if staging == Staging::Subgroup && input_f16 != weights_f16 {
+                continue;
+            }
+            let workgroup = [8, 4];
+            forms.push(ConvForm {
+                input_f16,
+                weights_f16,
+                staging,
+                workgroup,
+            });
+        }
     }
-    let combos = [(true, true), (false, true), (true, false), (false, false)];
-    for (name, (i, w)) in ["conv2d_texture_oct", "conv2d_texture_oct_wg"]
-        .into_iter()
-        .flat_map(|n| combos.map(|c| (n, c)))
-    {
-        let src = oct_source(name, i, w);
-        let module = validate(&format!("{name} (in f16 {i}, weights f16 {w})"), &src);
-        let sampled = |binding: u32| {
+    forms
+}
+
+#[test]
+fn every_pipeline_validates_with_naga() {
+    for key in every_pipeline() {
+        validate(&format!("{key:?}"), &key.source());
+    }
+    assert_eq!(SOURCES.len(), 11);
+    assert_eq!(conv_forms().len(), 10);
+}
+
+/// Each convolution form binds its operands as its formats say (f16: u32 texels, f32: f32
+/// ones; read-only storage textures in the subgroup forms, sampled ones elsewhere) and shares
+/// weights as its staging says — so `choose` picking a form means what it says.
+#[test]
+fn conv_forms_bind_their_formats_and_stage_as_keyed() {
+    for form in conv_forms() {
+        let src = code(&PipelineKey::Conv(form).source());
+        let module = validate(&format!("{form:?}"), &src);
+        let kind = |binding: u32| {
             let (_, var) = module
                 .global_variables
                 .iter()
@@ -60,19 +76,69 @@ fn f16_and_oct_forms_validate_with_naga() {
                 naga::TypeInner::Image {
                     class: naga::ImageClass::Sampled { kind, .. },
                     ..
-                } => kind,
-                ref other => panic!("binding {binding}: {other:?}"),
+                } => (kind, false),
+                naga::TypeInner::Image {
+                    class: naga::ImageClass::Storage { format, .. },
+                    ..
+                } => match format {
+                    naga::StorageFormat::Rgba32Uint => (naga::ScalarKind::Uint, true),
+                    naga::StorageFormat::Rgba32Float => (naga::ScalarKind::Float, true),
+                    other => panic!("{form:?} binding {binding}: {other:?}"),
+                },
+                ref other => panic!("{form:?} binding {binding}: {other:?}"),
             }
         };
-        let kind = |f16| {
-            if f16 {
+        let want = |f16| {
+            let scalar = if f16 {
                 naga::ScalarKind::Uint
             } else {
                 naga::ScalarKind::Float
-            }
+            };
+            (scalar, form.staging == Staging::Subgroup)
         };
-        assert_eq!(sampled(0), kind(i), "input of ({i}, {w})");
-        assert_eq!(sampled(1), kind(w), "weights of ({i}, {w})");
+        assert_eq!(kind(0), want(form.input_f16), "input of {form:?}");
+        assert_eq!(kind(1), want(form.weights_f16), "weights of {form:?}");
+        let sg = src.contains("subgroupBroadcast");
+        let wg = src.contains("var<workgroup>") && src.contains("workgroupBarrier");
+        assert_eq!(sg, form.staging == Staging::Subgroup, "{form:?}");
+        assert_eq!(wg, form.staging == Staging::Workgroup, "{form:?}");
+        // Every one of the 8 pixels × 2 vec4 of output channels is stored.
+        assert_eq!(src.matches("    store(oc8 * 2u").count(), 16, "{form:?}");
+    }
+}
+
+/// `src` without its comments.
+fn code(src: &str) -> String {
+    let lines: Vec<&str> = src
+        .lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect();
+    lines.join("\n")
+}
+
+/// The f16 forms of the pack kernels write rgba32uint texels packed from f16 pairs; the f32
+/// forms rgba32float ones, with no packing.
+#[test]
+fn pack_kernels_have_f16_forms() {
+    for name in ["pack_input", "pack_weights"] {
+        let f16 = code(&PipelineKey::Named(name, true).source());
+        let f32 = code(&PipelineKey::Named(name, false).source());
+        assert!(
+            f16.contains("rgba32uint") && !f16.contains("rgba32float"),
+            "{name}"
+        );
+        assert!(
+            f32.contains("rgba32float") && !f32.contains("rgba32uint"),
+            "{name}"
+        );
+        assert_eq!(
+            f16.matches("pack2x16float").count(),
+            4,
+            "{name}: the f16 store"
+        );
+        assert_eq!(f32.matches("pack2x16float").count(), 0, "{name}");
+        assert!(f16.contains("const F16: bool = true;"), "{name}");
+        assert!(f32.contains("const F16: bool = false;"), "{name}");
     }
 }
 
@@ -83,13 +149,6 @@ fn params_structs_match_wgsl_sizes() {
     use std::mem::size_of;
     let rust: &[(&str, usize)] = &[
         ("conv2d", size_of::<conv2d::ConvParams>()),
-        ("conv2d_uniform", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture_sg", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture_oct", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture_oct_sg", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture_wg", size_of::<conv2d::ConvParams>()),
-        ("conv2d_texture_oct_wg", size_of::<conv2d::ConvParams>()),
         ("pack_input", size_of::<pack_input::PackParams>()),
         ("pack_weights", size_of::<attention::PackWeightsParams>()),
         ("group_norm_stats", size_of::<group_norm::StatsParams>()),
@@ -102,9 +161,12 @@ fn params_structs_match_wgsl_sizes() {
         ("posterior", size_of::<posterior::PosteriorParams>()),
         ("copy_rows", size_of::<copy_rows::CopyParams>()),
     ];
-    assert_eq!(rust.len(), SOURCES.len());
-    for (name, src) in SOURCES {
-        let module = naga::front::wgsl::parse_str(src).unwrap();
+    for key in every_pipeline() {
+        let name = match key {
+            PipelineKey::Named(name, _) => name,
+            PipelineKey::Conv(_) => "conv2d",
+        };
+        let module = naga::front::wgsl::parse_str(&key.source()).unwrap();
         let params = module
             .types
             .iter()
@@ -112,44 +174,11 @@ fn params_structs_match_wgsl_sizes() {
         let size = params
             .map(|(h, _)| module.types[h].inner.size(module.to_ctx()))
             .unwrap();
-        let want = rust.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+        let want = rust.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
         assert_eq!(
             Some(size as usize),
             want,
-            "{name}: WGSL Params is {size} bytes"
-        );
-    }
-}
-
-/// The convolution kernels are generated (their register tile unrolled); each must equal the
-/// generator's output.
-#[test]
-fn conv2d_matches_its_generator() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/shaders");
-    for (variant, file) in [
-        ("storage", "conv2d.wgsl"),
-        ("uniform", "conv2d_uniform.wgsl"),
-        ("texture", "conv2d_texture.wgsl"),
-        ("texture_sg", "conv2d_texture_sg.wgsl"),
-        ("oct", "conv2d_texture_oct.wgsl"),
-        ("oct_sg", "conv2d_texture_oct_sg.wgsl"),
-        ("texture_wg", "conv2d_texture_wg.wgsl"),
-        ("oct_wg", "conv2d_texture_oct_wg.wgsl"),
-    ] {
-        let out = std::process::Command::new("python3")
-            .arg(format!("{dir}/gen_conv2d.py"))
-            .arg(variant)
-            .output()
-            .expect("python3 runs the shader generator");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let committed = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
-        assert!(
-            String::from_utf8_lossy(&out.stdout).trim_end() == committed.trim_end(),
-            "regenerate: python3 src/shaders/gen_conv2d.py {variant} > src/shaders/{file}"
+            "{key:?}: WGSL Params is {size} bytes"
         );
     }
 }

@@ -108,8 +108,6 @@ async function loadWeights(what) {
     state.vae = await Vae.load(opened.source, {
       signal: abort.signal,
       scalingFactor: url && scale ? Number(scale) : undefined,
-      // ?conv=storage: the storage-buffer convolution kernel (less GPU memory, slower).
-      convKernel: new URLSearchParams(location.search).get("conv") ?? undefined,
       // ?precision=f16: f16 weights and convolution inputs (half the texture memory).
       precision: new URLSearchParams(location.search).get("precision") ?? undefined,
       onProgress: (loaded, total) => progress(loaded, total, t0),
@@ -325,7 +323,7 @@ async function bench(size, reps) {
     const [fe, fd] = state.vae.flops(size, size);
     const [es, ds] = [median(enc), median(dec)];
     const peak = (state.vae.weightBytes + state.vae.peakActivationBytes) / MB;
-    log(`adapter ${await adapterName(state.vae.adapterName)}; conv kernel ${state.vae.convKernel} (${state.vae.textureForm || "-"}); precision ${state.vae.precision}`);
+    log(`adapter ${await adapterName(state.vae.adapterName)}; conv staging ${state.vae.convStaging}; precision ${state.vae.precision}`);
     log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
     log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
     const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `

@@ -2,7 +2,7 @@
 
 use super::{Gpu, Precision, Vae};
 use crate::gpu::BufferPool;
-use crate::kernels::{ConvVariant, Kernels};
+use crate::kernels::{AdapterClass, Kernels, Tuning};
 use crate::model::{AutoencoderKl, WeightStore};
 use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
 use crate::{Error, Result};
@@ -14,42 +14,27 @@ pub struct LoadOptions {
     /// Most bytes of any one activation buffer (default: the device's binding limit); see
     /// [`Vae::set_max_band_bytes`].
     pub max_band_bytes: Option<u64>,
-    /// The convolution kernel (default: [`ConvVariant::for_gpu`]); for comparing kernels.
-    pub conv_kernel: Option<ConvVariant>,
-    /// The texture kernel's workgroup shape (x: groups of 8 pixels, y: rows); for tuning
-    /// (default: [`Kernels::build`]'s).
-    pub texture_workgroup: Option<[u32; 2]>,
-    /// Input rows the texture kernel packs at a time (default: [`Kernels::build`]'s); for tuning.
-    pub texture_rows: Option<u32>,
-    /// Don't share the texture kernel's weight fetches across subgroups where the adapter
-    /// could (`Kernels::texture_subgroups`); for comparing.
-    pub no_subgroups: bool,
-    /// Stage the texture kernel's weights in workgroup memory (`Kernels::texture_shared`;
-    /// default: on GPUs, not on CPU adapters); for comparing.
-    pub shared_weights: Option<bool>,
     /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
     /// overflow guard (see [`Precision::F16`]).
     pub precision: Precision,
+    /// Tuning knobs for benchmarks and tests (default: [`Tuning::for_adapter`]).
+    #[doc(hidden)]
+    pub tuning: Option<Tuning>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
 struct GpuSink {
     gpu: Gpu,
     store: Option<WeightStore>,
-    /// Whether conv weights are made as textures.
-    textures: bool,
-    /// Whether those textures are f16 where the values allow.
-    f16: bool,
+    /// f16 weight textures where the values allow.
+    precision: Precision,
 }
 
 impl WeightSink for GpuSink {
     fn begin(&mut self, info: &ModelInfo) -> Result<()> {
         self.gpu.check_lost()?;
-        self.store = Some(WeightStore::new(
-            info.config.norm_num_groups as u32,
-            self.textures,
-            self.f16,
-        ));
+        let groups = info.config.norm_num_groups as u32;
+        self.store = Some(WeightStore::new(groups, self.precision));
         Ok(())
     }
 
@@ -67,7 +52,8 @@ impl WeightSink for GpuSink {
 }
 
 /// Push-based loader: feed the file's bytes in chunks of any size, then `finish`. The compute
-/// pipelines are built when the loader is made, so they are ready when the last byte arrives.
+/// pipelines a call needs are made when the loader is made, so they are ready when the last
+/// byte arrives.
 pub struct VaeLoader {
     loader: WeightsLoader<GpuSink>,
     kernels: Kernels,
@@ -92,7 +78,7 @@ impl VaeLoader {
         let weight_bytes = store.bytes;
         let model = AutoencoderKl::from_store(&mut store, &info.config)?;
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
-        pool.set_f16(sink.f16);
+        pool.set_f16(sink.precision == Precision::F16);
         Ok(Vae {
             gpu: sink.gpu,
             kernels: self.kernels,
@@ -107,28 +93,19 @@ impl VaeLoader {
 
 impl Vae {
     pub fn loader(gpu: &Gpu, opts: LoadOptions) -> VaeLoader {
-        let variant = opts
-            .conv_kernel
-            .unwrap_or_else(|| ConvVariant::for_gpu(gpu));
         let sink = GpuSink {
             gpu: gpu.clone(),
             store: None,
-            textures: variant == ConvVariant::Texture,
-            f16: opts.precision == Precision::F16,
+            precision: opts.precision,
         };
+        let tuning = opts
+            .tuning
+            .unwrap_or_else(|| Tuning::for_adapter(AdapterClass::of(gpu)));
+        let kernels = Kernels::with_tuning(gpu, tuning);
+        kernels.prepare(opts.precision);
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.scaling_factor),
-            kernels: {
-                let mut k = Kernels::build(gpu, variant, opts.texture_workgroup, opts.precision);
-                k.texture_subgroups = !opts.no_subgroups;
-                if let Some(s) = opts.shared_weights {
-                    k.texture_shared = s;
-                }
-                if let Some(r) = opts.texture_rows {
-                    k.texture_rows = r.max(4);
-                }
-                k
-            },
+            kernels,
             max_band_bytes: opts.max_band_bytes,
         }
     }

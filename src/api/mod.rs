@@ -4,7 +4,7 @@
 use crate::gpu::BufferPool;
 pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
 pub use crate::kernels::Precision;
-use crate::kernels::{ConvVariant, Kernels};
+use crate::kernels::{Kernels, Staging};
 use crate::model::{AutoencoderKl, Ops};
 use crate::weights::ModelInfo;
 use crate::{Error, Result};
@@ -118,29 +118,11 @@ impl Vae {
         &self.gpu
     }
 
-    /// The convolution kernel in use (see [`ConvVariant`]).
-    pub fn conv_kernel(&self) -> ConvVariant {
-        self.kernels.variant
-    }
-
-    /// Whether the texture kernel shares weight fetches across subgroups (lavapipe).
-    pub fn texture_subgroups(&self) -> bool {
-        self.kernels.variant == ConvVariant::Texture
-            && self.kernels.texture_subgroups
-            && self.kernels.conv2d_texture_sg.is_some()
-    }
-
-    /// How the texture kernel reads its weights: `"subgroups"` (shared across subgroups of 8,
-    /// lavapipe), `"workgroup"` (staged in workgroup memory, GPUs), `"plain"` (fetched by every
-    /// invocation); `""` under another kernel.
-    pub fn texture_form(&self) -> &'static str {
-        let k = &self.kernels;
-        match k.variant {
-            ConvVariant::Texture if self.texture_subgroups() => "subgroups",
-            ConvVariant::Texture if k.texture_shared => "workgroup",
-            ConvVariant::Texture => "plain",
-            _ => "",
-        }
+    /// How the convolutions of wide rows share their weight fetches on this adapter (see
+    /// [`Staging`]; docs/kernels.md).
+    pub fn conv_staging(&self) -> Staging {
+        let f16 = self.pool.f16();
+        self.kernels.conv(f16, f16, u32::MAX).1.staging
     }
 
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has

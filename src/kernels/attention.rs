@@ -2,7 +2,7 @@
 //! tensors, in two forms with the same result:
 //! - chunked (where the device's texture limits allow it; always at the VAE's sizes): keys in
 //!   chunks of up to [`CHUNK`], the two products as 1×1 texture convolutions
-//!   (`conv2d_texture.wgsl`, weights made by `pack_weights.wgsl` from the keys and values), and
+//!   (`conv2d.wgsl`, weights made by `pack_weights.wgsl` from the keys and values), and
 //!   an online softmax between them (`attention_softmax.wgsl`). The N×N scores are never held:
 //!   one chunk's `[keys, N]` at a time.
 //! - `attention.wgsl`: one dispatch, one workgroup per query (slow at large N: every query
@@ -68,7 +68,7 @@ pub fn chunk_keys(
 ) -> Option<u32> {
     let n = h * w;
     let by_binding = max_binding / (4 * n as u64);
-    let mut kc = (kern.attention_chunk.min(CHUNK_MAX) as u64).min(by_binding);
+    let mut kc = (kern.tuning.attention_chunk.min(CHUNK_MAX) as u64).min(by_binding);
     if kc < n as u64 {
         kc -= kc % 8;
     }
@@ -124,7 +124,12 @@ pub fn attention(
         Bind::Tensor(v),
         Bind::Tensor(&out),
     ];
-    rec.dispatch(&kern.attention, &binds, bytemuck::bytes_of(&p), [gx, gy, 1]);
+    rec.dispatch(
+        &kern.named("attention"),
+        &binds,
+        bytemuck::bytes_of(&p),
+        [gx, gy, 1],
+    );
     Ok(out)
 }
 
@@ -177,7 +182,7 @@ fn chunked(
         };
         let binds = [Bind::Tensor(&s), Bind::Tensor(&state), prev];
         rec.dispatch(
-            &kern.attention_softmax,
+            &kern.named("attention_softmax"),
             &binds,
             bytemuck::bytes_of(&sp),
             [gx, gy, 1],
@@ -208,7 +213,7 @@ fn chunked(
         Bind::Tensor(&out),
     ];
     rec.dispatch(
-        &kern.attention_softmax,
+        &kern.named("attention_softmax"),
         &binds,
         bytemuck::bytes_of(&sp),
         [gx, gy, 1],
@@ -224,9 +229,8 @@ fn texture_weights<'a>(
     cout: u32,
 ) -> ConvRef<'a> {
     ConvRef {
-        weight: None,
         bias: &kern.zero_bias,
-        texture: Some(t),
+        texture: t,
         texture_f16: f16,
         cin,
         cout,
@@ -248,7 +252,8 @@ fn pack_weights(
     transpose: bool,
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(TextureSlot::Weights, size)?;
-    let (kernel, flag, f16) = kern.pack(true, &rec.pool)?;
+    let (kernel, flag) = kern.pack(true, &rec.pool);
+    let f16 = rec.pool.f16();
     let per_row = if f16 { 8 } else { 4 };
     let p = PackWeightsParams {
         cin,
@@ -264,7 +269,7 @@ fn pack_weights(
         _pad: [0; 2],
     };
     rec.dispatch(
-        kernel,
+        &kernel,
         &[Bind::Tensor(src), Bind::Texture(&view), Bind::Raw(&flag)],
         bytemuck::bytes_of(&p),
         [1, cin.div_ceil(per_row).div_ceil(8), cout.div_ceil(8)],

@@ -1,15 +1,13 @@
-//! Launcher for `conv2d.wgsl` (and, through it, the uniform-window and texture kernels).
+//! Launcher for the convolution family (`conv2d.wgsl`): per row band of the input, each chunk
+//! of rows (and of columns, past the texture width limit) is packed by `pack_input.wgsl`, then
+//! convolved by the form [`super::choose`] picks.
 
-pub use super::conv_weights::{
-    block_vec4, relayout, window_channels, ConvRef, ConvWeights, WINDOW,
-};
+use super::conv_form::PIXELS;
+pub use super::conv_weights::{ConvRef, ConvWeights};
+use super::Kernels;
 use crate::gpu::{Bind, Recorder, Tensor};
 use crate::{Error, Result};
 
-/// Output pixels per `conv2d` invocation, and its workgroup shape (`P` and `@workgroup_size` in
-/// the generated `conv2d.wgsl`; see `gen_conv2d.py`).
-pub const PIXELS: u32 = 16;
-pub const WORKGROUP: [u32; 2] = [16, 4];
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvMode {
@@ -21,6 +19,7 @@ pub enum ConvMode {
     Up,
 }
 
+/// `Params` of `conv2d.wgsl` (what each field means is said there).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvParams {
@@ -37,26 +36,14 @@ pub struct ConvParams {
     pub has_residual: u32,
     pub cout4: u32,
     pub in_row0: u32,
-    pub in_rows: u32,
     pub out_row0: u32,
     pub out_rows: u32,
     pub y0: u32,
     pub y1: u32,
-    pub norm: u32,
-    pub wblock: u32,
-    pub oc8_base: u32,
-    pub ci0: u32,
-    pub ci1: u32,
-    pub accumulate: u32,
     pub x_begin: u32,
     pub col0: u32,
     pub x_end: u32,
-    pub _pad: u32,
 }
-
-/// Fewest workgroups per dispatch (per row band) for which the uniform-window kernel is used:
-/// measured on lavapipe, 16 (a 64² activation) gains 1.3×, 8 loses.
-pub const UNIFORM_MIN_WORKGROUPS: u32 = 16;
 
 /// Output size of `mode` for an input of `h × w` (3×3 kernels; 1×1 only with `Same`).
 pub fn out_size(mode: ConvMode, h: u32, w: u32) -> (u32, u32) {
@@ -120,7 +107,7 @@ pub(crate) enum Dest<'t> {
 /// mode); `norm` is the identity when `None`.
 pub fn conv2d(
     rec: &mut Recorder,
-    kern: &crate::kernels::Kernels,
+    kern: &Kernels,
     x: &Tensor,
     norm: Option<InputNorm>,
     cw: &ConvWeights,
@@ -133,7 +120,7 @@ pub fn conv2d(
 /// [`conv2d`] with borrowed weights.
 pub fn conv2d_ref(
     rec: &mut Recorder,
-    kern: &crate::kernels::Kernels,
+    kern: &Kernels,
     x: &Tensor,
     norm: Option<InputNorm>,
     cw: ConvRef,
@@ -143,31 +130,16 @@ pub fn conv2d_ref(
     conv2d_to(rec, kern, x, norm, cw, mode, Dest::New(residual))
 }
 
-/// Whether the texture kernel runs `cw` (see [`Dest::OverInput`]).
-fn runs_on_texture(
-    rec: &Recorder,
-    kern: &crate::kernels::Kernels,
-    cw: &ConvRef,
-    mode: ConvMode,
-) -> bool {
-    cw.texture.is_some() && super::conv2d_texture::takes(rec, kern, cw.cin, mode, cw.k)
-}
-
 /// A 1×1 convolution that does not widen `x`, written over the first `cout` channels of `x`'s
-/// own buffers where the texture kernel runs it (it reads each chunk of rows from the packed
-/// texture before any of them is written) and nothing else holds `x`; into a new tensor
-/// otherwise.
+/// own buffers (each chunk of rows is read from the packed texture before any of them is
+/// written) where nothing else holds `x`; into a new tensor otherwise.
 pub fn conv2d_over_input(
     rec: &mut Recorder,
-    kern: &crate::kernels::Kernels,
+    kern: &Kernels,
     x: Tensor,
     cw: ConvRef,
 ) -> Result<Tensor> {
-    let over = x.is_unique()
-        && cw.k == 1
-        && cw.cout <= cw.cin
-        && x.c == cw.cin
-        && runs_on_texture(rec, kern, &cw, ConvMode::Same);
+    let over = x.is_unique() && cw.k == 1 && cw.cout <= cw.cin && x.c == cw.cin;
     let dest = if over {
         Dest::OverInput
     } else {
@@ -179,7 +151,7 @@ pub fn conv2d_over_input(
 /// [`conv2d_ref`] into `dest`.
 pub(crate) fn conv2d_to(
     rec: &mut Recorder,
-    kern: &crate::kernels::Kernels,
+    kern: &Kernels,
     x: &Tensor,
     norm: Option<InputNorm>,
     cw: ConvRef,
@@ -251,7 +223,15 @@ pub(crate) fn conv2d_to(
         (true, true) => 2,
     };
     let residual = residual.filter(|_| !in_place);
-    let mut p = ConvParams {
+    let layers = super::pack_input::texture_size(cw.cin, 1, 1, rec.pool.f16())[2];
+    let max_layers = rec.gpu.device().limits().max_texture_array_layers;
+    if layers > max_layers {
+        return Err(Error::Input(format!(
+            "conv2d: {} input channels need {layers} texture layers, the device has {max_layers}",
+            cw.cin
+        )));
+    }
+    let p = ConvParams {
         cin: cw.cin,
         cout: cw.cout,
         in_h: x.h,
@@ -269,27 +249,14 @@ pub(crate) fn conv2d_to(
         has_residual,
         cout4: cw.cout.div_ceil(4),
         in_row0: 0,
-        in_rows: 0,
         out_row0: 0,
         out_rows: 0,
         y0: 0,
         y1: 0,
-        norm: match norm {
-            None => 0,
-            Some(InputNorm { silu: false, .. }) => 1,
-            Some(InputNorm { silu: true, .. }) => 2,
-        },
-        wblock: block_vec4(cw.cin as usize, cw.k as usize) as u32,
-        oc8_base: 0,
-        ci0: 0,
-        ci1: cw.cin,
-        accumulate: 0,
         x_begin: 0,
         col0: 0,
         x_end: ow,
-        _pad: 0,
     };
-    let blocks = cw.cout.div_ceil(8);
     for (i, ob) in out.bands().iter().enumerate() {
         let ib = &x.bands()[i];
         let (lo, hi) = rows_read(mode, cw.k, x.h, ob.y0, ob.y1);
@@ -302,92 +269,125 @@ pub(crate) fn conv2d_to(
                 ib.row0 + ib.rows
             )));
         }
-        (p.in_row0, p.in_rows) = (ib.row0, ib.rows);
-        (p.out_row0, p.out_rows) = (ob.row0, ob.rows);
-        (p.y0, p.y1) = (ob.y0, ob.y1);
-        let res = match residual {
-            Some(r) => Bind::Band(r, i),
-            None => Bind::Raw(&kern.dummy),
+        let band = Band {
+            x,
+            i,
+            out: &out,
+            rows: (ob.y0, ob.y1),
+            affine: match norm {
+                Some(n) => Bind::Tensor(n.affine),
+                None => Bind::Raw(&kern.dummy),
+            },
+            residual: match residual {
+                Some(r) => Bind::Band(r, i),
+                None => Bind::Raw(&kern.dummy),
+            },
+            norm: match norm {
+                None => 0,
+                Some(InputNorm { silu: false, .. }) => 1,
+                Some(InputNorm { silu: true, .. }) => 2,
+            },
         };
-        let affine = match norm {
-            Some(n) => Bind::Tensor(n.affine),
-            None => Bind::Raw(&kern.dummy),
-        };
-        if let Some(wt) = cw.texture {
-            let band = super::conv2d_texture::Band {
-                x,
-                i,
-                out: &out,
-                rows: (ob.y0, ob.y1),
-                affine: affine.clone(),
-                residual: res.clone(),
-            };
-            if super::conv2d_texture::dispatch(rec, kern, &band, mode, cw, wt, &p)? {
-                continue;
-            }
-        }
-        let Some(weight) = cw.weight else {
-            return Err(Error::Input(format!(
-                "conv2d: {} input channels exceed the device's {} texture layers of 4 channels; \
-                 the storage kernel (--conv-kernel storage) takes them",
-                cw.cin,
-                rec.gpu.device().limits().max_texture_array_layers
-            )));
-        };
-        let gx = ow.div_ceil(PIXELS).div_ceil(WORKGROUP[0]);
-        let gy = (ob.y1 - ob.y0).div_ceil(WORKGROUP[1]);
-        // Uniform windows pay off for 3×3 stride-1 convolutions with work for every core in
-        // each of their many dispatches (measured on lavapipe: 1.3× at 64², slower at 32²).
-        let uniform = kern.conv2d_uniform.as_ref().filter(|_| {
-            cw.k == 3 && mode != ConvMode::Down && gx * gy >= kern.uniform_min_workgroups
-        });
-        let Some(uniform) = uniform else {
-            let binds = [
-                Bind::Band(x, i),
-                Bind::Weight(weight),
-                Bind::Weight(cw.bias),
-                res,
-                Bind::Band(&out, i),
-                affine,
-            ];
-            rec.dispatch(
-                &kern.conv2d,
-                &binds,
-                bytemuck::bytes_of(&p),
-                [gx, gy, blocks],
-            );
-            continue;
-        };
-        // One dispatch per block of 8 output channels and window of input channels.
-        let chunk = window_channels(cw.k);
-        let kk = (cw.k * cw.k) as u64;
-        for b in 0..blocks {
-            for ci0 in (0..cw.cin).step_by(chunk as usize) {
-                let ci1 = (ci0 + chunk).min(cw.cin);
-                let mut q = p;
-                (q.wblock, q.oc8_base, q.ci0, q.ci1) = (0, b, ci0, ci1);
-                q.accumulate = (ci0 > 0) as u32;
-                // A bound residual is added by the last chunk, one held in place by the first.
-                q.has_residual = match has_residual {
-                    1 if ci1 == cw.cin => 1,
-                    2 if ci0 == 0 => 2,
-                    _ => 0,
-                };
-                let offset = 16 * (b as u64 * p.wblock as u64 + ci0 as u64 * kk * 2);
-                let binds = [
-                    Bind::Band(x, i),
-                    Bind::WeightWindow(weight, offset, 16 * WINDOW),
-                    Bind::Weight(cw.bias),
-                    res.clone(),
-                    Bind::Band(&out, i),
-                    affine.clone(),
-                ];
-                rec.dispatch(uniform, &binds, bytemuck::bytes_of(&q), [gx, gy, 1]);
-            }
-        }
+        let mut q = p;
+        (q.out_row0, q.out_rows) = (ob.row0, ob.rows);
+        dispatch_band(rec, kern, &band, mode, cw, &q)?;
     }
     if in_place {
         out.set_halos_valid(false);
     }
     Ok(out)
+}
+
+/// Output rows per dispatch when at most `in_rows` (≥ 4) input rows are packed.
+pub fn chunk_rows(mode: ConvMode, k: u32, in_rows: u32) -> u32 {
+    let in_rows = in_rows.max(4);
+    let halo = k - 1;
+    match mode {
+        ConvMode::Same => in_rows.saturating_sub(halo),
+        ConvMode::Up => 2 * in_rows.saturating_sub(halo),
+        ConvMode::Down => in_rows.saturating_sub(1) / 2,
+    }
+    .max(1)
+}
+
+/// One row band of a convolution: input band `i` of `x`, output rows `rows` into band `i` of
+/// `out`, with the input's normalisation (`norm` as `pack_input.wgsl` takes it) and the
+/// residual as bound.
+struct Band<'a> {
+    x: &'a Tensor,
+    i: usize,
+    out: &'a Tensor,
+    rows: (u32, u32),
+    affine: Bind<'a>,
+    residual: Bind<'a>,
+    norm: u32,
+}
+
+/// Output columns per texture (a multiple of 8): the widest texture the device takes, less the
+/// border and slack columns (`tuning.cols` lowers it for tests).
+fn column_step(rec: &Recorder, kern: &Kernels, mode: ConvMode, k: u32) -> Result<u32> {
+    let max_cols = (rec.gpu.device().limits().max_texture_dimension_2d)
+        .saturating_sub(2 + 2 * PIXELS)
+        .min(kern.tuning.cols);
+    match chunk_rows(mode, k, max_cols) / 8 * 8 {
+        0 => Err(Error::Input(format!(
+            "conv2d: textures of {max_cols} columns hold no chunk of 8 output columns"
+        ))),
+        step => Ok(step),
+    }
+}
+
+/// Records one band's convolution, a chunk of rows and columns at a time.
+fn dispatch_band(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    band: &Band,
+    mode: ConvMode,
+    cw: ConvRef,
+    p: &ConvParams,
+) -> Result<()> {
+    let Band { x, i, out, .. } = *band;
+    let ib = &x.bands()[i];
+    let (y_begin, y_end) = band.rows;
+    let ow = out.w;
+    let blocks = cw.cout.div_ceil(8);
+    let xstep = column_step(rec, kern, mode, cw.k)?;
+    let in_f16 = rec.pool.f16();
+    // Output rows in chunks, so that the input texture stays small whatever the image size.
+    let step = chunk_rows(mode, cw.k, kern.tuning.rows);
+    let mut y = y_begin;
+    while y < y_end {
+        let y1 = (y + step).min(y_end);
+        let (lo, hi) = rows_read(mode, cw.k, x.h, y, y1);
+        // Output columns in chunks too where a row is wider than a texture. Invocations past a
+        // chunk's last column compute from stale texels; what they store is overwritten by the
+        // next chunk.
+        let mut xa = 0;
+        while xa < ow {
+            let xb = (xa + xstep).min(ow);
+            let (clo, chi) = rows_read(mode, cw.k, x.w, xa, xb);
+            let size = super::pack_input::texture_size(cw.cin, chi - clo, hi - lo, in_f16);
+            let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
+            let aff = band.affine.clone();
+            let view = super::pack_input::pack(rec, kern, x, i, rows, cols, aff, band.norm, size)?;
+            let binds = [
+                Bind::Texture(&view),
+                Bind::Texture(cw.texture),
+                Bind::Weight(cw.bias),
+                band.residual.clone(),
+                Bind::Band(out, i),
+            ];
+            let mut q = *p;
+            (q.in_row0, q.y0, q.y1) = (lo, y, y1);
+            (q.x_begin, q.col0, q.x_end) = (xa, clo, xb);
+            let (conv, form) = kern.conv(in_f16, cw.texture_f16, xb - xa);
+            let [wx, wy] = form.workgroup;
+            let gx = (xb - xa).div_ceil(PIXELS).div_ceil(wx);
+            let gy = (y1 - y).div_ceil(wy);
+            rec.dispatch(&conv, &binds, bytemuck::bytes_of(&q), [gx, gy, blocks]);
+            xa = xb;
+        }
+        y = y1;
+    }
+    Ok(())
 }

@@ -1,37 +1,27 @@
-//! Convolution weights on the GPU and the per-block layout the convolution kernels read.
+//! Convolution weights on the GPU: the weight texture that `conv2d.wgsl` reads, made once at
+//! load time, and the bias.
 
 use crate::gpu::Weight;
 
-/// vec4 in the uniform weight window of `conv2d_uniform.wgsl` (64 KiB, WebGPU's default
-/// `maxUniformBufferBindingSize`).
-pub const WINDOW: u64 = 4096;
-
-/// Conv weights on the GPU: a buffer in the layout of [`relayout`] (storage and uniform
-/// kernels) or a texture (the texture kernel), bias padded to a multiple of 4.
+/// Conv weights on the GPU: a texture ([`weight_texture`]) and the bias, padded to a multiple
+/// of 4.
 pub struct ConvWeights {
-    pub weight: Option<Weight>,
+    pub texture: WeightTexture,
     pub bias: Weight,
     pub cin: u32,
     pub cout: u32,
     pub k: u32,
-    /// The same weights as a texture for `conv2d_texture.wgsl` ([`super::pack_input::weight_texture`]), made
-    /// where the device uses [`crate::kernels::ConvVariant::Texture`].
-    pub texture: Option<wgpu::TextureView>,
-    /// Whether that texture holds f16 values (the layout of `conv2d_texture_oct.wgsl`).
-    pub texture_f16: bool,
 }
 
 /// Convolution weights as a launch reads them: [`ConvWeights`] of the model, or weights made on
-/// the GPU for one call (attention's keys and values: a texture only).
+/// the GPU for one call (attention's keys and values).
 #[derive(Clone, Copy)]
 pub struct ConvRef<'a> {
-    /// In the layout of [`relayout`]; `None` for texture-only weights.
-    pub weight: Option<&'a Weight>,
-    /// Padded to a multiple of 4.
-    pub bias: &'a Weight,
-    pub texture: Option<&'a wgpu::TextureView>,
+    pub texture: &'a wgpu::TextureView,
     /// Whether `texture` holds f16 values.
     pub texture_f16: bool,
+    /// Padded to a multiple of 4.
+    pub bias: &'a Weight,
     pub cin: u32,
     pub cout: u32,
     pub k: u32,
@@ -40,10 +30,9 @@ pub struct ConvRef<'a> {
 impl ConvWeights {
     pub fn as_ref(&self) -> ConvRef<'_> {
         ConvRef {
-            weight: self.weight.as_ref(),
+            texture: &self.texture.view,
+            texture_f16: self.texture.f16,
             bias: &self.bias,
-            texture: self.texture.as_ref(),
-            texture_f16: self.texture_f16,
             cin: self.cin,
             cout: self.cout,
             k: self.k,
@@ -51,33 +40,82 @@ impl ConvWeights {
     }
 }
 
-/// vec4 of weights per block of 8 output channels: `cin·k·k` pairs of vec4, padded to a
-/// multiple of 16 vec4 (256 bytes, the uniform-buffer offset alignment).
-pub fn block_vec4(cin: usize, k: usize) -> usize {
-    (cin * k * k * 2).next_multiple_of(16)
+/// A convolution's weights as the texture `conv2d.wgsl` reads ([`weight_texture`]).
+pub struct WeightTexture {
+    pub view: wgpu::TextureView,
+    /// Whether it holds f16 values (rgba32uint, 8 a texel) rather than f32.
+    pub f16: bool,
+    pub bytes: u64,
 }
 
-/// PyTorch `[cout, cin, k, k]` → per block of 8 output channels `[cin][k·k][8]` (two vec4, output
-/// channels past `cout` zero), each block padded to [`block_vec4`], then one [`WINDOW`] of zeros
-/// so that a uniform window starting in the last block stays inside the buffer.
-pub fn relayout(w: &[f32], cout: usize, cin: usize, k: usize) -> Vec<f32> {
-    let kk = k * k;
-    let block = 4 * block_vec4(cin, k);
-    let blocks = cout.div_ceil(8);
-    let mut out = vec![0.0; blocks * block + 4 * WINDOW as usize];
-    for o in 0..cout {
-        let (b, j) = (o / 8, o % 8);
-        for i in 0..cin {
+/// PyTorch weights `w` (`[cout, cin, k, k]`) as the texture array that `conv2d.wgsl` reads:
+/// texel `(c·2·k·k + tap·2 + h, q, block)` holds output channels `8·block + 4h .. +3` of input
+/// channel `4q + c` at `tap` (zero past `cout` and `cin`; an even number of rows q). If `f16`
+/// and every weight is within f16's range, its f16 layout instead: texel `(c·k·k + tap, q,
+/// block)` of a rgba32uint texture holds output channels `8·block .. +7` of input channel
+/// `8q + c`.
+pub fn weight_texture(
+    gpu: &crate::gpu::Gpu,
+    w: &[f32],
+    cout: u32,
+    cin: u32,
+    k: u32,
+    f16: bool,
+) -> WeightTexture {
+    let usage = wgpu::TextureUsages::TEXTURE_BINDING
+        | wgpu::TextureUsages::STORAGE_BINDING
+        | wgpu::TextureUsages::COPY_DST;
+    let f16 = f16 && w.iter().all(|v| v.abs() <= half::f16::MAX.to_f32());
+    let (kk, blocks, octs) = (
+        (k * k) as usize,
+        cout.div_ceil(8) as usize,
+        cin.div_ceil(8) as usize,
+    );
+    let (cout, cin, width) = (cout as usize, cin as usize, 8 * kk);
+    // Texel rows a block: octs of 8 input channels (f16) or twice as many quads of 4 (f32).
+    let rows = if f16 { octs } else { 2 * octs };
+    // Either way 8 values a row and texel column per output channel block: the same count.
+    let mut data = vec![0f32; 8 * width * octs * blocks];
+    for b in 0..blocks {
+        for ci in 0..cin {
             for t in 0..kk {
-                out[b * block + (i * kk + t) * 8 + j] = w[(o * cin + i) * kk + t];
+                // The first of the 8 values of output channels 8·b .. +7 at (ci, t).
+                let at = match f16 {
+                    true => 8 * ((b * rows + ci / 8) * width + (ci % 8) * kk + t),
+                    false => 4 * ((b * rows + ci / 4) * width + (ci % 4) * 2 * kk + 2 * t),
+                };
+                for j in 0..8.min(cout - 8 * b) {
+                    data[at + j] = w[((8 * b + j) * cin + ci) * kk + t];
+                }
             }
         }
     }
-    out
+    let size = [width as u32, rows as u32, blocks as u32];
+    let (texture, view) = crate::gpu::float_array(gpu.device(), "conv weights", size, f16, usage);
+    if f16 {
+        let halves: Vec<half::f16> = data.iter().map(|v| half::f16::from_f32(*v)).collect();
+        write_texture(gpu, &texture, bytemuck::cast_slice(&halves));
+    } else {
+        write_texture(gpu, &texture, bytemuck::cast_slice(&data));
+    }
+    WeightTexture {
+        view,
+        f16,
+        bytes: crate::gpu::texture_bytes(size),
+    }
 }
 
-/// Input channels per dispatch of the uniform-window variant: as many as fit one window, a
-/// multiple of 8 so that every window starts 256-byte aligned.
-pub fn window_channels(k: u32) -> u32 {
-    ((WINDOW as u32 / (2 * k * k)) / 8 * 8).max(8)
+/// Writes all of `texture` (16-byte texels) from `data`.
+fn write_texture(gpu: &crate::gpu::Gpu, texture: &wgpu::Texture, data: &[u8]) {
+    let size = texture.size();
+    gpu.queue().write_texture(
+        texture.as_image_copy(),
+        data,
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(16 * size.width),
+            rows_per_image: Some(size.height),
+        },
+        size,
+    );
 }

@@ -49,7 +49,7 @@ fn copy(
     };
     let (gx, gy) = groups_1d((y1 - y0) as u64 * src.w as u64, 64);
     rec.dispatch(
-        &kern.copy_rows,
+        &kern.named("copy_rows"),
         &[Bind::Band(src, si), Bind::Band(dst, di)],
         bytemuck::bytes_of(&p),
         [gx, gy, src.c],

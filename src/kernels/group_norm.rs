@@ -91,7 +91,7 @@ pub fn norm_affine(
             _ => Bind::Raw(&kern.dummy),
         };
         rec.dispatch(
-            &kern.group_norm_stats,
+            &kern.named("group_norm_stats"),
             &[Bind::Band(x, i), Bind::Tensor(&partials), input4],
             bytemuck::bytes_of(&sp),
             [chunks[i], nw.groups, 1],
@@ -112,7 +112,7 @@ pub fn norm_affine(
         Bind::Tensor(&affine),
     ];
     rec.dispatch(
-        &kern.group_norm_merge,
+        &kern.named("group_norm_merge"),
         &binds,
         bytemuck::bytes_of(&mp),
         [nw.groups, 1, 1],
@@ -142,7 +142,7 @@ pub fn group_norm(
         let (gx, gy) = groups_1d(pixels as u64, 64);
         let binds = [Bind::Band(x, i), Bind::Tensor(&affine), Bind::Band(&out, i)];
         rec.dispatch(
-            &kern.group_norm_apply,
+            &kern.named("group_norm_apply"),
             &binds,
             bytemuck::bytes_of(&ap),
             [gx, gy, x.c],

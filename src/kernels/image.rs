@@ -61,7 +61,7 @@ pub fn image_to_tensor(
             _pad: [0; 2],
         };
         rec.dispatch(
-            &kern.image_to_tensor,
+            &kern.named("image_to_tensor"),
             &[Bind::Raw(&src), Bind::Band(&out, i)],
             bytemuck::bytes_of(&p),
             [pad_w.div_ceil(8), b.rows.div_ceil(8), 1],
@@ -102,7 +102,7 @@ pub fn tensor_to_image(
             y1: b.y1,
         };
         rec.dispatch(
-            &kern.tensor_to_image,
+            &kern.named("tensor_to_image"),
             &[Bind::Band(x, i), Bind::Tensor(&out)],
             bytemuck::bytes_of(&p),
             [w.div_ceil(8), (b.y1.min(h) - b.y0).div_ceil(8), 1],

@@ -1,54 +1,26 @@
 //! Kernel launchers: one per `.wgsl` file in `src/shaders`, same name. A launcher takes tensors,
-//! weights and parameters (never model structs), checks shapes, and records one or two dispatches.
+//! weights and parameters (never model structs), checks shapes, and records its dispatches.
+//! [`Kernels`] makes each pipeline when first used and keeps it, keyed by [`PipelineKey`].
 
 pub mod attention;
 pub mod conv2d;
-pub mod conv2d_texture;
+pub mod conv_form;
 pub mod conv_weights;
+pub mod conv_wgsl;
 pub mod copy_rows;
-pub mod f16;
 pub mod group_norm;
 pub mod image;
 pub mod pack_input;
 pub mod posterior;
+pub mod preprocess;
 
-pub use f16::{f16_source, oct_source, F16Kernels, Precision};
+pub use conv_form::{choose, AdapterClass, ConvForm, Precision, Staging, Tuning, PIXELS};
 
-/// Every shader source, by kernel name.
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Every shader source but the convolution family's (see [`conv_wgsl`]), by kernel name.
 pub const SOURCES: &[(&str, &str)] = &[
-    ("conv2d", include_str!("../shaders/conv2d.wgsl")),
-    (
-        "conv2d_uniform",
-        include_str!("../shaders/conv2d_uniform.wgsl"),
-    ),
-    (
-        "conv2d_texture",
-        include_str!("../shaders/conv2d_texture.wgsl"),
-    ),
-    // Subgroups are native only: not in the web build.
-    #[cfg(not(target_arch = "wasm32"))]
-    (
-        "conv2d_texture_sg",
-        include_str!("../shaders/conv2d_texture_sg.wgsl"),
-    ),
-    (
-        "conv2d_texture_wg",
-        include_str!("../shaders/conv2d_texture_wg.wgsl"),
-    ),
-    (
-        "conv2d_texture_oct_wg",
-        include_str!("../shaders/conv2d_texture_oct_wg.wgsl"),
-    ),
-    (
-        "conv2d_texture_oct",
-        include_str!("../shaders/conv2d_texture_oct.wgsl"),
-    ),
-    // Subgroups are native only: not in the web build.
-    #[cfg(not(target_arch = "wasm32"))]
-    (
-        "conv2d_texture_oct_sg",
-        include_str!("../shaders/conv2d_texture_oct_sg.wgsl"),
-    ),
     ("pack_input", include_str!("../shaders/pack_input.wgsl")),
     ("pack_weights", include_str!("../shaders/pack_weights.wgsl")),
     (
@@ -80,93 +52,29 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
 
-/// A compute pipeline and its bind group layout, both made once.
-pub struct Kernel {
-    /// The shader's name, as in [`SOURCES`].
-    pub name: &'static str,
-    pub pipeline: wgpu::ComputePipeline,
-    pub layout: wgpu::BindGroupLayout,
+/// The source of every pipeline: a kernel of [`SOURCES`], in its f16 form (`#if F16`: the
+/// pack kernels' rgba32uint textures) or not, or a member of the convolution family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PipelineKey {
+    Named(&'static str, bool),
+    Conv(ConvForm),
 }
 
-/// The compute pipelines, created once per device and reused by every call.
-pub struct Kernels {
-    /// Which convolution kernel these kernels use.
-    pub variant: ConvVariant,
-    /// `conv2d.wgsl`: weights in a storage buffer.
-    pub conv2d: Kernel,
-    /// `conv2d_uniform.wgsl`, made for [`ConvVariant::Uniform`] only.
-    pub conv2d_uniform: Option<Kernel>,
-    /// Fewest workgroups per dispatch for which `conv2d_uniform` is used (tests lower it).
-    pub uniform_min_workgroups: u32,
-    /// `conv2d_texture.wgsl`, used for convolutions whose weights have a texture (model
-    /// weights under [`ConvVariant::Texture`]; attention's products everywhere).
-    pub conv2d_texture: Kernel,
-    /// `conv2d_texture_sg.wgsl`, the same sharing weight fetches across subgroups of 8: made on
-    /// CPU adapters with such subgroups (lavapipe) for workgroups of a multiple of 8
-    /// invocations, used instead where `texture_subgroups`.
-    pub conv2d_texture_sg: Option<Kernel>,
-    /// Whether the texture convolutions use `conv2d_texture_sg` where it was made (tests turn
-    /// it off to check the other).
-    pub texture_subgroups: bool,
-    /// Whether the texture convolutions stage their weights in workgroup memory
-    /// (`conv2d_texture_wg.wgsl`, `conv2d_texture_oct_wg.wgsl`, made when first needed) where no
-    /// subgroup form applies: on by default on GPUs, whose plain kernel is bound by texel
-    /// fetches; off on CPU adapters, where barriers cost more than the fetches they save (3×
-    /// slower on lavapipe; tests turn it on there to check it).
-    pub texture_shared: bool,
-    /// `conv2d_texture_wg.wgsl`, made when first needed.
-    conv2d_texture_wg: std::sync::OnceLock<Kernel>,
-    /// `conv2d_texture.wgsl`'s workgroup shape (x: groups of 8 pixels along a row, y: rows).
-    pub texture_workgroup: [u32; 2],
-    /// The subgroup forms (f32, f16) half as wide and twice as tall, for rows of at most half
-    /// the workgroup's width (see [`Kernels::texture_conv`]): made when first needed.
-    narrow_sg: [std::sync::OnceLock<Kernel>; 2],
-    device: wgpu::Device,
-    /// Input rows the texture kernel packs at a time (see [`conv2d_texture::TEXTURE_ROWS_CPU`]; tests
-    /// lower it to exercise the row chunks).
-    pub texture_rows: u32,
-    /// Most input columns the texture kernel packs at a time (besides the device's texture
-    /// width limit, which always applies; tests lower it to exercise the column chunks).
-    pub texture_cols: u32,
-    /// `pack_input.wgsl`: the texture convolution's input.
-    pub pack_input: Kernel,
-    /// `pack_weights.wgsl`: attention's keys and values as texture convolution weights.
-    pub pack_weights: Kernel,
-    /// The kernels of f16 textures, made for [`Precision::F16`] only.
-    pub f16: Option<F16Kernels>,
-    pub group_norm_stats: Kernel,
-    pub group_norm_merge: Kernel,
-    pub group_norm_apply: Kernel,
-    /// `attention.wgsl`: attention in one dispatch, where the chunked form does not fit.
-    pub attention: Kernel,
-    /// `attention_softmax.wgsl`: the online softmax of the chunked attention.
-    pub attention_softmax: Kernel,
-    /// Keys per chunk of the chunked attention (see [`attention::attention`]); 0 uses
-    /// `attention.wgsl` alone (tests vary it).
-    pub attention_chunk: u32,
-    /// Zeros, the bias of attention's products.
-    pub(crate) zero_bias: crate::gpu::Weight,
-    pub image_to_tensor: Kernel,
-    pub tensor_to_image: Kernel,
-    pub posterior: Kernel,
-    pub copy_rows: Kernel,
-    /// Bound where a kernel's optional input is unused.
-    pub(crate) dummy: wgpu::Buffer,
-    /// Bound as the pack kernels' overflow flag with f32 textures (apart from `dummy`, which
-    /// the same dispatch may read).
-    pub(crate) unused_flag: wgpu::Buffer,
+impl PipelineKey {
+    /// The WGSL of this pipeline.
+    pub fn source(&self) -> String {
+        match *self {
+            PipelineKey::Named(name, f16) => {
+                let defines: &[&str] = if f16 { &["F16"] } else { &[] };
+                preprocess::preprocess(source(name), defines, &[])
+            }
+            PipelineKey::Conv(form) => conv_wgsl::source(&form),
+        }
+    }
 }
 
-pub(crate) fn pipeline(
-    device: &wgpu::Device,
-    name: &'static str,
-    constants: &[(&str, f64)],
-) -> Kernel {
-    pipeline_from(device, name, source(name).into(), constants)
-}
-
-/// The source of kernel `name` (see [`SOURCES`]).
-pub(crate) fn source(name: &str) -> &'static str {
+/// The source of kernel `name` of [`SOURCES`] (empty for none: the pipeline then fails loudly).
+fn source(name: &str) -> &'static str {
     SOURCES
         .iter()
         .find(|(n, _)| *n == name)
@@ -174,180 +82,155 @@ pub(crate) fn source(name: &str) -> &'static str {
         .unwrap_or_default()
 }
 
-pub(crate) fn pipeline_from(
-    device: &wgpu::Device,
-    name: &'static str,
-    src: std::borrow::Cow<'static, str>,
-    constants: &[(&str, f64)],
-) -> Kernel {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(src),
-    });
-    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(name),
-        layout: None,
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: wgpu::PipelineCompilationOptions {
-            constants,
-            ..Default::default()
-        },
-        cache: None,
-    });
-    let layout = pipeline.get_bind_group_layout(0);
-    Kernel {
-        name,
-        pipeline,
-        layout,
-    }
+/// A compute pipeline and its bind group layout.
+#[derive(Clone)]
+pub struct Kernel {
+    /// The shader's name (profiles group dispatches by it).
+    pub name: &'static str,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
 }
 
-/// Which convolution kernel a device gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConvVariant {
-    /// Weights in one storage buffer, every block of output channels in one dispatch.
-    Storage,
-    /// Weights through 64 KiB uniform windows, one dispatch per block and window, for the 3×3
-    /// stride-1 convolutions large enough to keep every core busy (storage otherwise): faster
-    /// where storage loads are gathers (CPU drivers), more dispatches.
-    Uniform,
-    /// Every convolution's input packed into an rgba32float texture (4 channels a texel,
-    /// normalised, zero border) and its weights in a texture made at load time, one dispatch
-    /// per convolution: the fastest measured everywhere — lavapipe (2.6× storage over a 256²
-    /// decode: a texel fetch costs about one per-lane storage load and brings 4 values) and an
-    /// H100 through Vulkan (1.4× at 1024², 1.8× at 512²). Inputs are packed in chunks of rows
-    /// (and of columns past the texture width limit), so the one input texture stays small;
-    /// weights are textures only (the storage kernel serves only inputs of more channels than
-    /// the texture layer limit holds, where the weights must be buffers: such a model errors).
-    Texture,
-}
-
-impl ConvVariant {
-    /// Its name on the command line: `storage`, `uniform` or `texture`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvVariant::Storage => "storage",
-            ConvVariant::Uniform => "uniform",
-            ConvVariant::Texture => "texture",
-        }
-    }
-
-    /// The default: `Texture` on every adapter (see there; `Storage` holds less memory).
-    pub fn for_gpu(_gpu: &crate::gpu::Gpu) -> ConvVariant {
-        ConvVariant::Texture
-    }
+/// The pipelines of one device, made when first used, and the few buffers every call binds.
+pub struct Kernels {
+    device: wgpu::Device,
+    /// What the adapter offers the convolution family.
+    pub class: AdapterClass,
+    /// Tuning knobs (defaults: [`Tuning::for_adapter`]); tests and benchmarks change them.
+    pub tuning: Tuning,
+    pipelines: Mutex<HashMap<PipelineKey, Kernel>>,
+    /// Zeros, the bias of attention's products.
+    pub(crate) zero_bias: crate::gpu::Weight,
+    /// Bound where a kernel's optional input is unused.
+    pub(crate) dummy: wgpu::Buffer,
+    /// Bound as the pack kernels' overflow flag with f32 textures (apart from `dummy`, which
+    /// the same dispatch may read).
+    pub(crate) unused_flag: wgpu::Buffer,
 }
 
 impl Kernels {
+    /// With the adapter's default tuning.
     pub fn new(gpu: &crate::gpu::Gpu) -> Kernels {
-        Kernels::with_conv(gpu, ConvVariant::for_gpu(gpu))
+        let class = AdapterClass::of(gpu);
+        Kernels::with_tuning(gpu, Tuning::for_adapter(class))
     }
 
-    pub fn with_conv(gpu: &crate::gpu::Gpu, conv: ConvVariant) -> Kernels {
-        Kernels::build(gpu, conv, None, Precision::F32)
-    }
-
-    /// The f16 kernels, or an error naming `what` needed them.
-    fn f16_kernels(&self, what: &str) -> crate::Result<&F16Kernels> {
-        self.f16
-            .as_ref()
-            .ok_or_else(|| crate::Error::Input(format!("internal: {what} without f16 kernels")))
-    }
-
-    /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for the pool's texture
-    /// format, and the overflow flag to bind with it (the pool's with f16 textures); also
-    /// whether the textures are f16.
-    pub fn pack(
-        &self,
-        weights: bool,
-        pool: &crate::gpu::BufferPool,
-    ) -> crate::Result<(&Kernel, wgpu::Buffer, bool)> {
-        let flag = pool.overflow_flag();
-        let kernel = match (flag.is_some(), weights) {
-            (false, false) => &self.pack_input,
-            (false, true) => &self.pack_weights,
-            (true, false) => &self.f16_kernels("f16 textures")?.pack_input,
-            (true, true) => &self.f16_kernels("f16 textures")?.pack_weights,
-        };
-        let f16 = flag.is_some();
-        Ok((
-            kernel,
-            flag.unwrap_or_else(|| self.unused_flag.clone()),
-            f16,
-        ))
-    }
-
-    /// With the texture kernel's workgroup shape (default: [`conv2d_texture::TEXTURE_WORKGROUP_CPU`] on
-    /// CPU adapters, [`conv2d_texture::TEXTURE_WORKGROUP_GPU`] elsewhere), and the f16 pack
-    /// kernels if `precision` is [`Precision::F16`].
-    pub fn build(
-        gpu: &crate::gpu::Gpu,
-        conv: ConvVariant,
-        texture_workgroup: Option<[u32; 2]>,
-        precision: Precision,
-    ) -> Kernels {
+    pub fn with_tuning(gpu: &crate::gpu::Gpu, tuning: Tuning) -> Kernels {
         let device = gpu.device();
-        let twg = texture_workgroup.unwrap_or(if gpu.is_cpu() {
-            conv2d_texture::TEXTURE_WORKGROUP_CPU
-        } else {
-            conv2d_texture::TEXTURE_WORKGROUP_GPU
-        });
-        let wg_constants = [("WGX", twg[0] as f64), ("WGY", twg[1] as f64)];
-        // The subgroup forms: on CPU adapters with subgroups of 8, for whole subgroups only (a
-        // workgroup of a multiple of 8 invocations).
-        let sg = gpu.is_cpu() && gpu.has_subgroups_of(8) && (twg[0] * twg[1]).is_multiple_of(8);
+        let buffer = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
         Kernels {
-            variant: conv,
-            conv2d: pipeline(device, "conv2d", &[]),
-            conv2d_uniform: (conv == ConvVariant::Uniform)
-                .then(|| pipeline(device, "conv2d_uniform", &[])),
-            uniform_min_workgroups: conv2d::UNIFORM_MIN_WORKGROUPS,
-            conv2d_texture: pipeline(device, "conv2d_texture", &wg_constants),
-            conv2d_texture_sg: sg.then(|| pipeline(device, "conv2d_texture_sg", &wg_constants)),
-            texture_subgroups: true,
-            texture_shared: !gpu.is_cpu(),
-            conv2d_texture_wg: Default::default(),
-            texture_workgroup: twg,
-            narrow_sg: Default::default(),
             device: device.clone(),
-            texture_cols: u32::MAX,
-            texture_rows: if gpu.is_cpu() {
-                conv2d_texture::TEXTURE_ROWS_CPU
-            } else {
-                conv2d_texture::TEXTURE_ROWS_GPU
-            },
-            pack_input: pipeline(device, "pack_input", &[]),
-            pack_weights: pipeline(device, "pack_weights", &[]),
-            f16: (precision == Precision::F16).then(|| F16Kernels::new(device, twg, sg)),
-            group_norm_stats: pipeline(device, "group_norm_stats", &[]),
-            group_norm_merge: pipeline(device, "group_norm_merge", &[]),
-            group_norm_apply: pipeline(device, "group_norm_apply", &[]),
-            attention: pipeline(device, "attention", &[]),
-            attention_softmax: pipeline(device, "attention_softmax", &[]),
-            attention_chunk: attention::CHUNK,
+            class: AdapterClass::of(gpu),
+            tuning,
+            pipelines: Mutex::new(HashMap::new()),
             zero_bias: crate::gpu::Weight::upload(
                 device,
                 gpu.queue(),
                 "zero bias",
                 &[0.0; attention::CHUNK_MAX as usize],
             ),
-            image_to_tensor: pipeline(device, "image_to_tensor", &[]),
-            tensor_to_image: pipeline(device, "tensor_to_image", &[]),
-            posterior: pipeline(device, "posterior", &[]),
-            copy_rows: pipeline(device, "copy_rows", &[]),
-            dummy: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("unused input"),
-                size: 16,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            }),
-            unused_flag: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("unused overflow flag"),
-                size: 16,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            }),
+            dummy: buffer("unused input"),
+            unused_flag: buffer("unused overflow flag"),
+        }
+    }
+
+    /// The pipeline of `key`, made now if it has not been.
+    pub fn get(&self, key: PipelineKey) -> Kernel {
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        pipelines
+            .entry(key)
+            .or_insert_with(|| self.make(key))
+            .clone()
+    }
+
+    /// Kernel `name` of [`SOURCES`] (f32 form).
+    pub fn named(&self, name: &'static str) -> Kernel {
+        self.get(PipelineKey::Named(name, false))
+    }
+
+    /// The convolution form [`choose`] picks for these operand formats and output width.
+    pub fn conv(&self, input_f16: bool, weights_f16: bool, width: u32) -> (Kernel, ConvForm) {
+        let form = choose(self.class, &self.tuning, input_f16, weights_f16, width);
+        (self.get(PipelineKey::Conv(form)), form)
+    }
+
+    /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for the pool's texture
+    /// format, and the overflow flag to bind with it (the pool's with f16 textures).
+    pub fn pack(&self, weights: bool, pool: &crate::gpu::BufferPool) -> (Kernel, wgpu::Buffer) {
+        let name = if weights {
+            "pack_weights"
+        } else {
+            "pack_input"
+        };
+        let kernel = self.get(PipelineKey::Named(name, pool.f16()));
+        let flag = pool.overflow_flag();
+        (kernel, flag.unwrap_or_else(|| self.unused_flag.clone()))
+    }
+
+    /// Makes the pipelines a call at `precision` needs (all but forms for rarer layers and the
+    /// f32-input forms an f16 overflow would need), so that a first call does not wait for them.
+    pub fn prepare(&self, precision: Precision) {
+        let f16 = precision == Precision::F16;
+        for (name, _) in SOURCES {
+            let f16 = f16 && name.starts_with("pack_");
+            self.get(PipelineKey::Named(name, f16));
+        }
+        // Wide rows, and narrow ones where the subgroup forms narrow their workgroup.
+        for width in [u32::MAX, PIXELS] {
+            self.conv(f16, f16, width);
+        }
+    }
+
+    fn make(&self, key: PipelineKey) -> Kernel {
+        let (name, constants) = match key {
+            PipelineKey::Named(name, _) => (name, vec![]),
+            PipelineKey::Conv(form) => {
+                let [x, y] = form.workgroup;
+                (form.name(), vec![("WGX", x as f64), ("WGY", y as f64)])
+            }
+        };
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(key.source().into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    ..Default::default()
+                },
+                cache: None,
+            });
+        let layout = pipeline.get_bind_group_layout(0);
+        Kernel {
+            name,
+            pipeline,
+            layout,
+        }
+    }
+}
+
+impl AdapterClass {
+    pub fn of(gpu: &crate::gpu::Gpu) -> AdapterClass {
+        AdapterClass {
+            cpu: gpu.is_cpu(),
+            // Not in the browser: the subgroup forms rely on wgpu's WGSL taking subgroup
+            // built-ins without `enable subgroups;`.
+            subgroups_of_8: cfg!(not(target_arch = "wasm32")) && gpu.has_subgroups_of(8),
         }
     }
 }

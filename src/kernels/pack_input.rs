@@ -1,9 +1,8 @@
-//! Launcher for `pack_input.wgsl`, and the textures the texture convolution kernel
-//! (`conv2d_texture.wgsl`, for CPU adapters) reads: each convolution's input packed 4 channels a
-//! texel with a zero border, and the weights, made once at load time.
+//! Launcher for `pack_input.wgsl`: each convolution's input, a chunk of rows at a time, packed
+//! into the texture that `conv2d.wgsl` reads (4 channels a texel, or 8 as f16), normalised on
+//! the way, with a zero border.
 
-use super::conv2d::block_vec4;
-use super::conv2d_texture::TEXTURE_PIXELS;
+use super::conv_form::PIXELS;
 use super::Kernels;
 use crate::gpu::{Bind, Recorder, Tensor};
 use crate::Result;
@@ -30,14 +29,13 @@ pub struct PackParams {
     pub aligned: u32,
 }
 
-/// Input texture size (width, height, layers) that `conv2d_texture.wgsl` reads for one input
-/// band of `rows` rows: a zero border column and row on each side, and columns of slack on the
-/// right so that the pixels of a last, partly used invocation read zeros too. Layers of 4
-/// channels, an even number of them (`conv2d_texture_oct.wgsl` reads them in pairs), or if
-/// `f16` of 8 channels.
+/// Input texture size (width, height, layers) that `conv2d.wgsl` reads for one input band of
+/// `rows` rows: a zero border column and row on each side, and columns of slack on the right so
+/// that the pixels of a last, partly used invocation read zeros too. Layers of 4 channels, an
+/// even number of them (the 8-channel forms read them in pairs), or if `f16` of 8 channels.
 pub fn texture_size(cin: u32, w: u32, rows: u32, f16: bool) -> [u32; 3] {
     let layers = cin.div_ceil(8) * if f16 { 1 } else { 2 };
-    [w + 2 + 2 * TEXTURE_PIXELS, rows + 2, layers]
+    [w + 2 + 2 * PIXELS, rows + 2, layers]
 }
 
 /// Records packing `rows` (band-local first row, count) and `cols` (first, count) of band `i` of `x` (normalised by
@@ -56,7 +54,7 @@ pub fn pack(
     size: [u32; 3],
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(crate::gpu::TextureSlot::Input, size)?;
-    let (kernel, flag, _) = kern.pack(false, &rec.pool)?;
+    let (kernel, flag) = kern.pack(false, &rec.pool);
     let b = &x.bands()[i];
     let p = PackParams {
         cin: x.c,
@@ -73,7 +71,7 @@ pub fn pack(
         aligned: (x.w.is_multiple_of(4) && cols.0.is_multiple_of(4)) as u32,
     };
     rec.dispatch(
-        kernel,
+        &kernel,
         &[
             Bind::Band(x, i),
             affine,
@@ -92,87 +90,4 @@ pub fn pack(
         ],
     );
     Ok(view)
-}
-
-/// The weights in `relayout` (the output of [`super::conv2d::relayout`]) as the texture array that
-/// `conv2d_texture.wgsl` reads: texel `(c·2·k·k + tap·2 + h, q, block)` holds output channels
-/// `8·block + 4h .. +3` of input channel `4q + c` at `tap` (zero past `cin`; an even number of
-/// rows q). If `f16` and every weight is within f16's range, the f16 layout of
-/// `conv2d_texture_oct.wgsl` instead: texel `(c·k·k + tap, q, block)` of a rgba32uint texture
-/// holds output channels `8·block .. +7` of input channel `8q + c`. Returns the texture, whether
-/// it is f16, and its bytes.
-pub fn weight_texture(
-    gpu: &crate::gpu::Gpu,
-    relayout: &[f32],
-    cout: u32,
-    cin: u32,
-    k: u32,
-    f16: bool,
-) -> (wgpu::TextureView, bool, u64) {
-    let usage = wgpu::TextureUsages::TEXTURE_BINDING
-        | wgpu::TextureUsages::STORAGE_BINDING
-        | wgpu::TextureUsages::COPY_DST;
-    let (kk, blocks) = ((k * k) as usize, cout.div_ceil(8));
-    let octs = cin.div_ceil(8);
-    if f16 && relayout.iter().all(|v| v.abs() <= half::f16::MAX.to_f32()) {
-        // Each run of 8 output channels of `relayout` is one texel.
-        let width = 8 * kk;
-        let block = 4 * block_vec4(cin as usize, k as usize);
-        let mut data = vec![half::f16::ZERO; 8 * width * (octs * blocks) as usize];
-        for b in 0..blocks as usize {
-            for ci in 0..cin as usize {
-                let (q, c) = (ci / 8, ci % 8);
-                for t in 0..kk {
-                    let src = b * block + (ci * kk + t) * 8;
-                    let dst = 8 * ((b * octs as usize + q) * width + c * kk + t);
-                    for (d, v) in data[dst..dst + 8].iter_mut().zip(&relayout[src..src + 8]) {
-                        *d = half::f16::from_f32(*v);
-                    }
-                }
-            }
-        }
-        let size = [width as u32, octs, blocks];
-        let (texture, view) =
-            crate::gpu::float_array(gpu.device(), "conv weights", size, true, usage);
-        write_texture(gpu, &texture, bytemuck::cast_slice(&data));
-        return (view, true, crate::gpu::texture_bytes(size));
-    }
-    let quads = 2 * octs;
-    let width = 8 * kk;
-    let block = 4 * block_vec4(cin as usize, k as usize);
-    let mut data = vec![0f32; 4 * width * (quads * blocks) as usize];
-    for b in 0..blocks as usize {
-        for q in 0..quads as usize {
-            for c in 0..4 {
-                let ci = 4 * q + c;
-                if ci >= cin as usize {
-                    continue;
-                }
-                for t in 0..kk {
-                    let src = b * block + (ci * kk + t) * 8;
-                    let dst = 4 * ((b * quads as usize + q) * width + c * 2 * kk + t * 2);
-                    data[dst..dst + 8].copy_from_slice(&relayout[src..src + 8]);
-                }
-            }
-        }
-    }
-    let size = [width as u32, quads, blocks];
-    let (texture, view) = crate::gpu::float_array(gpu.device(), "conv weights", size, false, usage);
-    write_texture(gpu, &texture, bytemuck::cast_slice(&data));
-    (view, false, crate::gpu::texture_bytes(size))
-}
-
-/// Writes all of `texture` (16-byte texels) from `data`.
-fn write_texture(gpu: &crate::gpu::Gpu, texture: &wgpu::Texture, data: &[u8]) {
-    let size = texture.size();
-    gpu.queue().write_texture(
-        texture.as_image_copy(),
-        data,
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(16 * size.width),
-            rows_per_image: Some(size.height),
-        },
-        size,
-    );
 }

@@ -43,7 +43,7 @@ pub fn posterior(
     };
     let (gx, gy) = groups_1d(c as u64 * pixels as u64, 64);
     rec.dispatch(
-        &kern.posterior,
+        &kern.named("posterior"),
         &[Bind::Tensor(moments), Bind::Tensor(&out)],
         bytemuck::bytes_of(&p),
         [gx, gy, 1],

@@ -1,6 +1,6 @@
-// Writes a block of a convolution's input row band into the texture array that
-// `conv2d_texture.wgsl` reads (rgba32float, 4 channels a texel) or, made with F16 (see below),
-// the f16 one that `conv2d_texture_oct.wgsl` reads (rgba32uint, 8 channels a texel as f16 pairs).
+// Writes a block of a convolution's input row band into the texture array that `conv2d.wgsl`
+// reads (rgba32float, 4 channels a texel) or, with F16 defined, the f16 one (rgba32uint, 8
+// channels a texel as f16 pairs).
 // Texel (s + 1, t + 1, layer q) holds input channels 4q .. 4q + 3 (8q .. 8q + 7) at band-local row
 // row_lo + t (t < rows), column col_lo + s (s < cols), normalised on the way (GroupNorm, then
 // SiLU if asked). Everything else in the written area — the border column on each side, the row
@@ -25,17 +25,23 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
 @group(0) @binding(1) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
+#if F16
+@group(0) @binding(2) var dst: texture_storage_2d_array<rgba32uint, write>;
+#else
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
+#endif
 @group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
 // `input` again, 4 columns a value, where `aligned` (else a stand-in): on lavapipe a storage load
 // is a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
 @group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-// The f16 form: the launcher makes it by swapping `rgba32float` for `rgba32uint` and the lines
-// marked `// f32` for those marked `// f16:` (`kernels::f16_source`). Values beyond f16's range
-// are reported in `overflow`.
-override F16: bool = false;
+// The f16 form (F16 defined) reports values beyond f16's range in `overflow`.
+#if F16
+const F16: bool = true;
+#else
+const F16: bool = false;
+#endif
 const F16_MAX: f32 = 65504.0;
 
 // Packed columns per invocation: texels 4k + 1 .. 4k + 4 of invocation k (and texel 0 of the
@@ -94,8 +100,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if (k == 0u) {
-        textureStore(dst, vec2<u32>(0u, ty), q, vec4<f32>(0.0)); // f32
-        // f16: textureStore(dst, vec2<u32>(0u, ty), q, vec4<u32>(0u));
+        #if !F16
+        textureStore(dst, vec2<u32>(0u, ty), q, vec4<f32>(0.0));
+        #else
+        textureStore(dst, vec2<u32>(0u, ty), q, vec4<u32>(0u));
+        #endif
     }
     for (var i = 0u; i < PX; i++) {
         let tx = tx0 + i;
@@ -106,8 +115,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
                 atomicOr(&overflow, 1u);
             }
-            textureStore(dst, vec2<u32>(tx, ty), q, v); // f32
-            // f16: textureStore(dst, vec2<u32>(tx, ty), q, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+            #if !F16
+            textureStore(dst, vec2<u32>(tx, ty), q, v);
+            #else
+            textureStore(dst, vec2<u32>(tx, ty), q, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+            #endif
         }
     }
 }

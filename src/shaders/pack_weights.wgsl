@@ -1,7 +1,7 @@
 // Writes 1×1 convolution weights made from an activation `src` ([rows, tokens]) into the texture
-// layout that `conv2d_texture.wgsl` reads — texel (c·2 + h, q, block) holds output channels
-// 8·block + 4h .. +3 of input channel 4q + c — or, made with F16 (as `pack_input.wgsl`), the
-// f16 layout of `conv2d_texture_oct.wgsl`: texel (c, q, block) holds output channels
+// layout that `conv2d.wgsl` reads — texel (c·2 + h, q, block) holds output channels
+// 8·block + 4h .. +3 of input channel 4q + c — or, with F16 defined (as `pack_input.wgsl`), its
+// f16 layout: texel (c, q, block) holds output channels
 // 8·block .. +7 of input channel 8q + c. Weight (out o, in i) is
 //   transpose = 1: src[i, t0 + o] · scale   (attention's keys: out = key, in = channel)
 //   transpose = 0: src[o, t0 + i] · scale   (attention's values: out = channel, in = key)
@@ -19,11 +19,19 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> src: array<f32>;
+#if F16
+@group(0) @binding(1) var dst: texture_storage_2d_array<rgba32uint, write>;
+#else
 @group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
+#endif
 @group(0) @binding(2) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
 @group(0) @binding(3) var<uniform> p: Params;
 
-override F16: bool = false;
+#if F16
+const F16: bool = true;
+#else
+const F16: bool = false;
+#endif
 const F16_MAX: f32 = 65504.0;
 
 // Weight (out o, in i); zero outside.
@@ -62,6 +70,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (F16 && !(all(abs(v) <= vec4<f32>(F16_MAX)) && all(abs(v1) <= vec4<f32>(F16_MAX)))) {
         atomicOr(&overflow, 1u);
     }
-    textureStore(dst, vec2<u32>(x, q), block, v); // f32
-    // f16: textureStore(dst, vec2<u32>(x, q), block, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+    #if !F16
+    textureStore(dst, vec2<u32>(x, q), block, v);
+    #else
+    textureStore(dst, vec2<u32>(x, q), block, vec4<u32>(pack2x16float(v.xy), pack2x16float(v.zw), pack2x16float(v1.xy), pack2x16float(v1.zw)));
+    #endif
 }

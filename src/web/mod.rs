@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::kernels::ConvVariant;
+use crate::kernels::{AdapterClass, Tuning};
 use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions, Precision};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -38,11 +38,9 @@ export interface LoadOptions {
   /** Most bytes of any one activation buffer (default: the device's binding limit). Larger
    *  activations are split into row bands; results do not change. */
   maxBufferBytes?: number;
-  /** Convolution kernel: "texture" (default, the fastest measured) or "storage" (less GPU
-   *  memory: weights held once, no input texture). `Vae.convKernel` names the one in use. */
-  convKernel?: "texture" | "storage";
-  /** Whether the texture kernel stages its weights in workgroup memory (default: true on GPUs,
-   *  false on fallback/CPU adapters, where it is slower). `Vae.textureForm` names the form. */
+  /** Tuning, for tests: whether the convolutions stage their weights in workgroup memory
+   *  (default: true on GPUs, false on fallback/CPU adapters, where it is slower).
+   *  `Vae.convStaging` names the form in use. */
   sharedWeights?: boolean;
   /** "f32" (default, exact) or "f16": weights and convolution inputs as f16 textures (half
    *  their memory; no shader-f16 needed), f32 accumulation and statistics. A call whose
@@ -105,7 +103,10 @@ pub struct Vae {
     inner: Rc<Inner>,
 }
 
-fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOptions), String> {
+/// The parsed options, and `sharedWeights` where given (applied once the adapter is known).
+type Parsed = (source::Feed, LoadOptions, GpuOptions, Option<bool>);
+
+fn load_options(options: &JsValue) -> Result<Parsed, String> {
     let get = |k: &str| match options.is_object() {
         true => Reflect::get(options, &k.into()).unwrap_or(JsValue::UNDEFINED),
         false => JsValue::UNDEFINED,
@@ -135,16 +136,6 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
             _ => return Err("maxBufferBytes must be a positive number".into()),
         },
     };
-    let conv_kernel = match get("convKernel").as_string().as_deref() {
-        None => None,
-        Some("texture") => Some(ConvVariant::Texture),
-        Some("storage") => Some(ConvVariant::Storage),
-        Some(other) => {
-            return Err(format!(
-                "convKernel must be \"texture\" or \"storage\", got {other:?}"
-            ))
-        }
-    };
     let shared_weights = match get("sharedWeights") {
         v if v.is_undefined() || v.is_null() => None,
         v => match v.as_bool() {
@@ -171,14 +162,10 @@ fn load_options(options: &JsValue) -> Result<(source::Feed, LoadOptions, GpuOpti
     let load = LoadOptions {
         scaling_factor,
         max_band_bytes,
-        conv_kernel,
-        texture_workgroup: None,
-        texture_rows: None,
-        no_subgroups: false,
-        shared_weights,
         precision,
+        tuning: None,
     };
-    Ok((feed, load, GpuOptions { limits }))
+    Ok((feed, load, GpuOptions { limits }, shared_weights))
 }
 
 #[wasm_bindgen]
@@ -190,10 +177,17 @@ impl Vae {
         #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            let (mut feed, load, gpu_opts) = load_options(&options).map_err(js_error)?;
+            let (mut feed, mut load, gpu_opts, staged) =
+                load_options(&options).map_err(js_error)?;
             let gpu = Gpu::new(&gpu_opts)
                 .await
                 .map_err(|e| js_error(e.to_string()))?;
+            // `sharedWeights` (a tuning knob, for tests): weights staged in workgroup memory.
+            if let Some(staged) = staged {
+                let mut tuning = Tuning::for_adapter(AdapterClass::of(&gpu));
+                tuning.staged = staged;
+                load.tuning = Some(tuning);
+            }
             let loader = crate::Vae::loader(&gpu, load);
             let vae = source::load_from(&source, loader, &mut feed)
                 .await
@@ -297,17 +291,11 @@ impl Vae {
         self.inner.vae.gpu().adapter_name()
     }
 
-    /// The convolution kernel in use: `storage`, `uniform` or `texture` (CPU adapters).
-    #[wasm_bindgen(getter, js_name = convKernel)]
-    pub fn conv_kernel(&self) -> String {
-        self.inner.vae.conv_kernel().name().to_string()
-    }
-
-    /// How the texture kernel reads its weights: `workgroup` (staged in workgroup memory, on
-    /// GPUs) or `plain` (on CPU adapters); empty under another kernel.
-    #[wasm_bindgen(getter, js_name = textureForm)]
-    pub fn texture_form(&self) -> String {
-        self.inner.vae.texture_form().to_string()
+    /// How the convolutions share their weight fetches: `workgroup` (staged in workgroup
+    /// memory, on GPUs) or `plain` (on CPU adapters).
+    #[wasm_bindgen(getter, js_name = convStaging)]
+    pub fn conv_staging(&self) -> String {
+        self.inner.vae.conv_staging().name().to_string()
     }
 
     /// What the convolutions read: `f16` if loaded so and no activation has exceeded f16's

@@ -86,9 +86,9 @@ describe("page", () => {
     assert.match(line, /^bench size=32 encode_s=[\d.]+ decode_s=[\d.]+ encode_gflops=[\d.]+ decode_gflops=[\d.]+ peak_gpu_mib=\d+ precision=f32$/);
     for (const [, v] of line.matchAll(/=([\d.]+)/g)) assert.ok(Number(v) > 0, line);
     // The log names the adapter, the convolution kernel it chose and the precision.
-    const adapter = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv kernel"));
+    const adapter = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv staging"));
     console.log(adapter);
-    assert.match(adapter ?? "", /conv kernel (storage|uniform|texture) \((workgroup|plain|-)\); precision f32$/);
+    assert.match(adapter ?? "", /conv staging (workgroup|plain); precision f32$/);
   });
 
   test("errors show in the page and the page keeps working", async () => {

@@ -3,9 +3,8 @@
 #![allow(dead_code)]
 
 use sdxl_vae::gpu::{BufferPool, Weight};
-use sdxl_vae::kernels::conv2d::{relayout, ConvWeights};
-use sdxl_vae::kernels::pack_input::weight_texture;
-use sdxl_vae::kernels::{ConvVariant, Kernels};
+use sdxl_vae::kernels::conv_weights::{weight_texture, ConvWeights};
+use sdxl_vae::kernels::{AdapterClass, Kernels, Staging, Tuning};
 use sdxl_vae::model::Ops;
 use sdxl_vae::{Gpu, GpuOptions};
 
@@ -90,30 +89,25 @@ pub fn env() -> Env {
     Env { gpu, kern }
 }
 
-/// One environment per convolution kernel variant; the texture kernel in each of its forms:
-/// plain, with its weights staged in workgroup memory (as on GPUs), and where the adapter has
-/// subgroups of 8 (lavapipe) sharing weight fetches across them.
+/// One environment per form of the convolution family's staging: plain, weights staged in
+/// workgroup memory (as on GPUs), and where the adapter has subgroups of 8 (lavapipe) weight
+/// fetches shared across them.
 pub fn conv_envs() -> Vec<Env> {
     let gpu = gpu();
-    let has_sg = gpu.is_cpu() && gpu.has_subgroups_of(8);
-    let mut variants = vec![
-        (ConvVariant::Storage, false, false),
-        (ConvVariant::Uniform, false, false),
-        (ConvVariant::Texture, false, false),
-        (ConvVariant::Texture, false, true),
-    ];
+    let class = AdapterClass::of(&gpu);
+    let has_sg = class.cpu && class.subgroups_of_8;
+    let mut forms = vec![Staging::Plain, Staging::Workgroup];
     if has_sg {
-        variants.push((ConvVariant::Texture, true, false));
+        forms.push(Staging::Subgroup);
     }
-    variants
+    forms
         .into_iter()
-        .map(|(v, sg, shared)| {
-            let mut kern = Kernels::with_conv(&gpu, v);
-            // Small test shapes take the uniform-window kernel too.
-            kern.uniform_min_workgroups = 0;
-            kern.texture_subgroups = sg;
-            kern.texture_shared = shared;
-            assert_eq!(kern.conv2d_texture_sg.is_some(), has_sg);
+        .map(|staging| {
+            let mut tuning = Tuning::for_adapter(class);
+            tuning.subgroups = staging == Staging::Subgroup;
+            tuning.staged = staging == Staging::Workgroup;
+            let kern = Kernels::with_tuning(&gpu, tuning);
+            assert_eq!(kern.conv(false, false, u32::MAX).1.staging, staging);
             Env {
                 gpu: gpu.clone(),
                 kern,
@@ -136,17 +130,13 @@ impl Env {
         cin: usize,
         k: usize,
     ) -> ConvWeights {
-        let r = relayout(wt, cout, cin, k);
-        let texture = (self.kern.variant == ConvVariant::Texture)
-            .then(|| weight_texture(&self.gpu, &r, cout as u32, cin as u32, k as u32, false).0);
+        let texture = weight_texture(&self.gpu, wt, cout as u32, cin as u32, k as u32, false);
         ConvWeights {
-            weight: (self.kern.variant != ConvVariant::Texture).then(|| self.weight(&r)),
+            texture,
             bias: self.weight(bias),
             cin: cin as u32,
             cout: cout as u32,
             k: k as u32,
-            texture,
-            texture_f16: false,
         }
     }
 

@@ -40,7 +40,7 @@ fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
     }
     let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
     let file = synthetic_safetensors(&VaeConfig::sdxl(), Layout::Ldm, SynthDtype::F32, "");
-    let mut loader = Vae::loader(&gpu, globals.load.clone());
+    let mut loader = Vae::loader(&gpu, globals.tuning.apply(&gpu, &globals.load));
     for chunk in file.chunks(1 << 20) {
         loader.push(chunk).context("synthetic weights")?;
     }
@@ -104,14 +104,9 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
     let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
     println!(
-        "adapter {}; conv kernel {}{}; precision {}",
+        "adapter {}; conv staging {}; precision {}",
         gpu.adapter_name(),
-        vae.conv_kernel().name(),
-        match vae.texture_form() {
-            "subgroups" => " (weights shared across subgroups)",
-            "workgroup" => " (weights staged in workgroup memory)",
-            _ => "",
-        },
+        vae.conv_staging().name(),
         vae.precision().name()
     );
     println!(
@@ -135,9 +130,9 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
 
 fn profile(vae: &Vae, gpu: &Gpu, image: &Image) -> CliResult<()> {
     println!(
-        "adapter {}; conv kernel {}",
+        "adapter {}; conv staging {}",
         gpu.adapter_name(),
-        vae.conv_kernel().name()
+        vae.conv_staging().name()
     );
     gpu.set_profiling(true);
     let t = Instant::now();

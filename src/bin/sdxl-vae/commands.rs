@@ -18,6 +18,7 @@ use crate::tensorio::{read_latent, write_latent, write_raw};
 pub struct Globals {
     pub gpu: GpuOptions,
     pub load: LoadOptions,
+    pub tuning: crate::tuning::TuningArgs,
 }
 
 /// A model on a GPU. `vae` is declared first so it is dropped before the device it lives on.
@@ -31,7 +32,7 @@ impl Model {
     pub fn load(weights: &Path, globals: &Globals) -> CliResult<Model> {
         read_weights_info(weights)?;
         let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
-        let vae = Vae::load_file(&gpu, weights, globals.load.clone())
+        let vae = Vae::load_file(&gpu, weights, globals.tuning.apply(&gpu, &globals.load))
             .context(format!("cannot load weights {}", weights.display()))?;
         Ok(Model { vae, gpu })
     }

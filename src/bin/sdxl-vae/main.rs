@@ -18,14 +18,14 @@ mod imageio;
 mod synth;
 #[cfg(not(target_arch = "wasm32"))]
 mod tensorio;
+#[cfg(not(target_arch = "wasm32"))]
+mod tuning;
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
 #[cfg(not(target_arch = "wasm32"))]
 use clap::{Parser, Subcommand, ValueEnum};
-#[cfg(not(target_arch = "wasm32"))]
-use sdxl_vae::kernels::ConvVariant;
 #[cfg(not(target_arch = "wasm32"))]
 use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions, Precision};
 
@@ -54,28 +54,12 @@ struct Cli {
     /// larger activations are split into row bands, with the same results
     #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
     max_buffer: Option<u64>,
-    /// Convolution kernel (default: texture, the fastest measured; storage holds less GPU memory)
-    #[arg(long, global = true, value_enum)]
-    conv_kernel: Option<ConvKernel>,
-    /// Workgroup shape of the texture kernel, XxY (x: groups of 8 pixels along a row, y: rows),
-    /// for tuning (default: 8x4 on CPU adapters, 8x8 on GPUs)
-    #[arg(long, global = true, value_name = "XxY", value_parser = parse_workgroup)]
-    texture_workgroup: Option<[u32; 2]>,
-    /// Input rows the texture kernel packs at a time, at least 4, for tuning (default: 64 on CPU
-    /// adapters, 256 on GPUs)
-    #[arg(long, global = true, value_name = "ROWS")]
-    texture_rows: Option<u32>,
-    /// Don't share the texture kernel's weight fetches across subgroups (lavapipe), for comparing
-    #[arg(long, global = true)]
-    no_subgroups: bool,
-    /// Whether the texture kernel stages its weights in workgroup memory, for comparing
-    /// (default: true on GPUs, false on CPU adapters)
-    #[arg(long, global = true, value_name = "BOOL")]
-    shared_weights: Option<bool>,
     /// What the convolutions read: f32 (exact) or f16 weights and inputs, accumulated in f32,
     /// half the texture memory; a call whose activations exceed f16's range runs again in f32
     #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
     precision: PrecisionArg,
+    #[command(flatten)]
+    tuning: tuning::TuningArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -87,17 +71,6 @@ enum Limits {
     Adapter,
     /// WebGPU's default limits, as a browser grants on a modest adapter
     WebgpuDefault,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Clone, Copy, ValueEnum)]
-enum ConvKernel {
-    /// Weights in one storage buffer, one dispatch per convolution
-    Storage,
-    /// Weights through 64 KiB uniform windows
-    Uniform,
-    /// Input packed into a texture (4 channels a texel) and weights in textures
-    Texture,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -138,17 +111,6 @@ fn parse_scaling_factor(s: &str) -> Result<f32, String> {
 
 /// A byte count with an optional K, M or G suffix (powers of 1024).
 #[cfg(not(target_arch = "wasm32"))]
-/// `XxY` with x·y between 1 and 256 (WebGPU's default `maxComputeInvocationsPerWorkgroup`).
-fn parse_workgroup(s: &str) -> Result<[u32; 2], String> {
-    let parsed = s
-        .split_once(['x', 'X'])
-        .and_then(|(x, y)| Some([x.parse::<u32>().ok()?, y.parse::<u32>().ok()?]));
-    match parsed {
-        Some([x, y]) if x >= 1 && y >= 1 && x * y <= 256 => Ok([x, y]),
-        _ => Err(format!("{s:?}: expected XxY with 1 ≤ X·Y ≤ 256, e.g. 8x4")),
-    }
-}
-
 fn parse_bytes(s: &str) -> Result<u64, String> {
     let (num, mult) = match s.char_indices().last() {
         Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
@@ -177,20 +139,13 @@ fn run(cli: Cli) -> CliResult<()> {
         load: LoadOptions {
             scaling_factor: cli.scaling_factor,
             max_band_bytes: cli.max_buffer,
-            conv_kernel: cli.conv_kernel.map(|k| match k {
-                ConvKernel::Storage => ConvVariant::Storage,
-                ConvKernel::Uniform => ConvVariant::Uniform,
-                ConvKernel::Texture => ConvVariant::Texture,
-            }),
-            texture_workgroup: cli.texture_workgroup,
-            texture_rows: cli.texture_rows,
-            no_subgroups: cli.no_subgroups,
-            shared_weights: cli.shared_weights,
             precision: match cli.precision {
                 PrecisionArg::F32 => Precision::F32,
                 PrecisionArg::F16 => Precision::F16,
             },
+            tuning: None,
         },
+        tuning: cli.tuning,
     };
     match &cli.command {
         Command::Encode(args) => commands::encode(args, &globals),

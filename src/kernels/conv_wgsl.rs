@@ -1,0 +1,477 @@
+//! The convolution family's source: `conv2d.wgsl` specialised for a [`ConvForm`], with the rest
+//! of its `main` written here — each step's loops over 8 pixels, taps and input channels
+//! unrolled, so that every sum and operand stays in a register. What each part computes is said
+//! in `conv2d.wgsl`; which form runs where, in docs/kernels.md.
+
+use super::conv_form::{ConvForm, Staging, PIXELS};
+use super::preprocess::preprocess;
+
+const TEMPLATE: &str = include_str!("../shaders/conv2d.wgsl");
+const P: usize = PIXELS as usize;
+const XYZW: [char; 4] = ['x', 'y', 'z', 'w'];
+
+/// The WGSL of `form` (its workgroup shape is set by pipeline constants, not here).
+pub fn source(form: &ConvForm) -> String {
+    let g = Gen {
+        quad: form.quad(),
+        sg: form.staging == Staging::Subgroup,
+        wg: form.staging == Staging::Workgroup,
+    };
+    let mut defines = Vec::new();
+    for (on, name) in [
+        (g.quad, "QUAD"),
+        (form.input_f16, "IN_F16"),
+        (form.weights_f16, "W_F16"),
+        (g.sg, "SG"),
+        (g.wg, "WG"),
+    ] {
+        if on {
+            defines.push(name);
+        }
+    }
+    // Read-only storage textures in the subgroup form (see `conv2d.wgsl`): no mip level.
+    let (tex_f32, tex_u32) = match g.sg {
+        true => (
+            "texture_storage_2d_array<rgba32float, read>",
+            "texture_storage_2d_array<rgba32uint, read>",
+        ),
+        false => ("texture_2d_array<f32>", "texture_2d_array<u32>"),
+    };
+    // The texel offset of step weight j of each lane's three (`lane_j`): QUAD j = c·6 + kx·2 + h
+    // at wx + j + 12·c; Oct j = c·3 + kx at tap0 + j + 6·c.
+    let wo = match g.quad {
+        true => "lane_j + 12 * (lane_j / vec3<i32>(6))",
+        false => "lane_j + 6 * (lane_j / vec3<i32>(3))",
+    };
+    let body = g.body();
+    let slots = [
+        ("TEX_F32", tex_f32),
+        ("TEX_U32", tex_u32),
+        ("LEVEL", g.level()),
+        ("WO", wo),
+        ("BODY", body.as_str()),
+    ];
+    preprocess(TEMPLATE, &defines, &slots)
+}
+
+/// Which form the body is written for.
+struct Gen {
+    /// 4 input channels a step from one rgba32float texel (else 8, an `Oct`).
+    quad: bool,
+    /// Weight texels broadcast across subgroups of 8.
+    sg: bool,
+    /// Weight texels read from workgroup memory.
+    wg: bool,
+}
+
+/// The two products of one input value `v` (a scalar) with weights `wa` (output channels 0..3)
+/// and `wb` (4..7) into pixel `j`'s sums, at `ind` spaces.
+fn fma(ind: usize, j: usize, wa: &str, wb: &str, v: &str) -> String {
+    let s = " ".repeat(ind);
+    format!(
+        "{s}lo{j} = fma({wa}, vec4<f32>({v}), lo{j});\n{s}hi{j} = fma({wb}, vec4<f32>({v}), hi{j});"
+    )
+}
+
+impl Gen {
+    fn level(&self) -> &'static str {
+        if self.sg {
+            ""
+        } else {
+            ", 0"
+        }
+    }
+
+    fn load(&self, tex: &str, coords: &str, layer: &str) -> String {
+        format!(
+            "textureLoad({tex}, vec2<i32>({coords}), {layer}{})",
+            self.level()
+        )
+    }
+
+    /// The input texel(s) at column `x` of row `ty`, step `q`.
+    fn fetch(&self, x: &str) -> String {
+        match self.quad {
+            true => self.load("src", &format!("{x}, ty"), "q"),
+            false => format!("fetch_in({x}, ty, q)"),
+        }
+    }
+
+    /// The loop over steps `q` of `groups` (staged `n` texels a step where `wg`, step q's first
+    /// texel at `wq`), and what closes it beyond its own brace.
+    fn steps(&self, groups: &str, n: &str) -> (String, &'static str) {
+        if !self.wg {
+            return (format!("for (var q = 0; q < {groups}; q++) {{"), "");
+        }
+        let open = format!(
+            "let n = {n};
+        let qr = WS / n;
+        for (var qb = 0; qb < {groups}; qb += qr) {{
+            stage(qb, n, qr, {groups}, blk, li);
+            for (var q = qb; q < min(qb + qr, {groups}); q++) {{
+            let wq = (q - qb) * n;"
+        );
+        (open, "\n        }")
+    }
+
+    /// The three weight texels each lane fetches per 3×3 step (`sg` only), texel `base` + its offsets.
+    fn sg_fetch(&self, base: &str) -> String {
+        if !self.sg {
+            return String::new();
+        }
+        let mut s = String::new();
+        for k in 0..3 {
+            let w = self.load("wt", &format!("{base} + wo{k}, q"), "blk");
+            s += &format!("                let wl{k} = {w};\n");
+        }
+        s
+    }
+
+    /// A row of the input texels a 3×3 step reads: `name{t}` at column `x` + t for t < `n`.
+    fn rows(&self, name: &str, x: &str, n: usize) -> String {
+        let lines: Vec<String> = (0..n)
+            .map(|t| {
+                format!(
+                    "                let {name}{t} = {};",
+                    self.fetch(&format!("{x} + {t}"))
+                )
+            })
+            .collect();
+        lines.join("\n")
+    }
+
+    /// The products of a 3×3 step's row: input `r(j, kx)` of pixel j at tap kx.
+    fn fmas3(&self, r: &dyn Fn(usize, usize) -> String) -> String {
+        if self.quad {
+            self.quad_fmas3(r)
+        } else {
+            self.oct_fmas(r, 3, "tap0", "9")
+        }
+    }
+
+    fn quad_fmas3(&self, r: &dyn Fn(usize, usize) -> String) -> String {
+        // Weight texel i of the step (c·18 + kx·2 + h: input channel c, tap kx, half h).
+        let w = |i: usize| {
+            if self.sg {
+                // Step weight j = c·6 + kx·2 + h was fetched by lane j % 8 into wl{j / 8}.
+                let j = i / 18 * 6 + i % 18;
+                format!("subgroupBroadcast(wl{}, {}u)", j / 8, j % 8)
+            } else if self.wg {
+                format!("wsh[wq + wx + {i}]")
+            } else {
+                self.load("wt", &format!("wx + {i}, q"), "blk")
+            }
+        };
+        let weights = |kx: usize, c: usize| {
+            let comp = XYZW[c];
+            format!(
+                "                let wa{kx}{comp} = {};\n                let wb{kx}{comp} = {};",
+                w(c * 18 + kx * 2),
+                w(c * 18 + kx * 2 + 1)
+            )
+        };
+        let product = |j: usize, kx: usize, c: usize| {
+            let comp = XYZW[c];
+            let v = format!("{}.{comp}", r(j, kx));
+            fma(
+                16,
+                j,
+                &format!("wa{kx}{comp}"),
+                &format!("wb{kx}{comp}"),
+                &v,
+            )
+        };
+        let mut out = Vec::new();
+        if self.sg {
+            // Pixel by pixel: one pixel's 8 sums stay in registers through its 12 products.
+            for kx in 0..3 {
+                out.extend((0..4).map(|c| weights(kx, c)));
+            }
+            for j in 0..P {
+                for kx in 0..3 {
+                    out.extend((0..4).map(|c| product(j, kx, c)));
+                }
+            }
+        } else {
+            for kx in 0..3 {
+                for c in 0..4 {
+                    out.push(weights(kx, c));
+                    out.extend((0..P).map(|j| product(j, kx, c)));
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The products of `taps` taps (weights from tap `tap0` of `kk` a channel) over one Oct of
+    /// input channels: input `r(j, kx)` of pixel j at tap kx.
+    fn oct_fmas(
+        &self,
+        r: &dyn Fn(usize, usize) -> String,
+        taps: usize,
+        tap0: &str,
+        kk: &str,
+    ) -> String {
+        let product = |j: usize, kx: usize, c: usize| {
+            let v = format!("chan({}, {c})", r(j, kx));
+            fma(16, j, &format!("w{kx}_{c}.a"), &format!("w{kx}_{c}.b"), &v)
+        };
+        let mut out = Vec::new();
+        if self.sg {
+            // 1×1: lane c fetches input channel c's texel. Then pixel by pixel.
+            if taps == 1 {
+                let w = self.load("wt", "lane_j.x, q", "blk");
+                out.push(format!("                let wl = {w};"));
+            }
+            for kx in 0..taps {
+                for c in 0..8 {
+                    // 3×3: step weight j = c·3 + kx was fetched by lane j % 8 into wl{j / 8}.
+                    let (j, src) = match taps {
+                        3 => (c * 3 + kx, format!("wl{}", (c * 3 + kx) / 8)),
+                        _ => (c, "wl".to_string()),
+                    };
+                    out.push(format!(
+                        "                let w{kx}_{c} = unpack8(subgroupBroadcast({src}, {}u));",
+                        j % 8
+                    ));
+                }
+            }
+            for j in 0..P {
+                for kx in 0..taps {
+                    out.extend((0..8).map(|c| product(j, kx, c)));
+                }
+            }
+            return out.join("\n");
+        }
+        for kx in 0..taps {
+            for c in 0..8 {
+                let w = match self.wg {
+                    true => format!("wsh[wq + {c} * {kk} + {tap0} + {kx}]"),
+                    false => format!("fetch_w({c}, {tap0} + {kx}, {kk}, q, blk)"),
+                };
+                out.push(format!("                let w{kx}_{c} = {w};"));
+                out.extend((0..P).map(|j| product(j, kx, c)));
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The 1×1 stride-1 step: P input texels, then their products.
+    fn one(&self) -> String {
+        let mut out: Vec<String> = (0..P)
+            .map(|j| {
+                format!(
+                    "                let v{j} = {};",
+                    self.fetch(&format!("x0 + {j}"))
+                )
+            })
+            .collect();
+        if !self.quad {
+            out.push(self.oct_fmas(&|j, kx| format!("v{}", j + kx), 1, "0", "1"));
+            return out.join("\n");
+        }
+        let product = |j: usize, c: usize| {
+            let comp = XYZW[c];
+            fma(
+                16,
+                j,
+                &format!("wa{comp}"),
+                &format!("wb{comp}"),
+                &format!("v{j}.{comp}"),
+            )
+        };
+        let weights = |c: usize, wa: String, wb: String| {
+            let comp = XYZW[c];
+            format!("                let wa{comp} = {wa};\n                let wb{comp} = {wb};")
+        };
+        if self.sg {
+            // The 8 weight texels of a step, one per lane, broadcast; then pixel by pixel.
+            let w = self.load("wt", "lane_j.x, q", "blk");
+            out.push(format!("                let wl = {w};"));
+            for c in 0..4 {
+                let b = |h: usize| format!("subgroupBroadcast(wl, {}u)", 2 * c + h);
+                out.push(weights(c, b(0), b(1)));
+            }
+            for j in 0..P {
+                out.extend((0..4).map(|c| product(j, c)));
+            }
+            return out.join("\n");
+        }
+        for c in 0..4 {
+            let w = |h: usize| match self.wg {
+                true => format!("wsh[wq + {}]", 2 * c + h),
+                false => self.load("wt", &format!("{}, q", 2 * c + h), "blk"),
+            };
+            out.push(weights(c, w(0), w(1)));
+            out.extend((0..P).map(|j| product(j, c)));
+        }
+        out.join("\n")
+    }
+
+    /// Any other k and stride, tap by tap.
+    fn generic(&self) -> String {
+        let mut out = Vec::new();
+        if self.quad {
+            for (c, comp) in XYZW.iter().enumerate() {
+                let w = |h: usize| match self.wg {
+                    true => format!("wsh[wq + wx + {c} * kk2 + {h}]"),
+                    false => self.load("wt", &format!("wx + {c} * kk2 + {h}, q"), "blk"),
+                };
+                out.push(format!(
+                    "                    let wa{comp} = {};\n                    let wb{comp} = {};",
+                    w(0),
+                    w(1)
+                ));
+            }
+        }
+        for j in 0..P {
+            let v = self.fetch(&format!("tx + {j} * step"));
+            out.push(format!("                    let v{j} = {v};"));
+            if self.quad {
+                for comp in XYZW {
+                    let (wa, wb) = (format!("wa{comp}"), format!("wb{comp}"));
+                    out.push(fma(20, j, &wa, &wb, &format!("v{j}.{comp}")));
+                }
+            }
+        }
+        if !self.quad {
+            for c in 0..8 {
+                let w = match self.wg {
+                    true => format!("wsh[wq + {c} * kk + tap]"),
+                    false => format!("fetch_w({c}, tap, kk, q, blk)"),
+                };
+                out.push(format!("                    let w{c} = {w};"));
+                for j in 0..P {
+                    let (wa, wb) = (format!("w{c}.a"), format!("w{c}.b"));
+                    out.push(fma(20, j, &wa, &wb, &format!("chan(v{j}, {c})")));
+                }
+            }
+        }
+        out.join("\n")
+    }
+
+    /// The rest of `main`: the sums, the paths by kernel size and stride, the stores.
+    fn body(&self) -> String {
+        // Per form: the steps (groups of input channels), a 3×3 step row's weight offset, the
+        // generic path's weights per input channel and its tap's offset, and staged texels a step.
+        let (groups, count, step_w, kk, tap, n3, ng) = match self.quad {
+            true => (
+                "quads",
+                "let quads = i32((p.cin + 3u) / 4u);",
+                "let wx = ky * 6;",
+                "let kk2 = i32(p.k * p.k * 2u);",
+                "let wx = (ky * i32(p.k) + kx) * 2;",
+                "72",
+                "4 * kk2",
+            ),
+            false => (
+                "octs",
+                "let octs = i32((p.cin + 7u) / 8u);",
+                "let tap0 = ky * 3;",
+                "let kk = i32(p.k * p.k);",
+                "let tap = ky * i32(p.k) + kx;",
+                "72",
+                "8 * kk",
+            ),
+        };
+        let fetch_base = if self.quad { "wx" } else { "tap0" };
+        let sg_fetch = self.sg_fetch(fetch_base);
+        let (q3, c3) = self.steps(groups, n3);
+        let (q1, c1) = self.steps(groups, "8");
+        let (qg, cg) = self.steps(groups, ng);
+        let acc: Vec<String> = (0..P)
+            .map(|j| {
+                format!(
+                    "    var lo{j} = init(oc8 * 2u, oy, ox0 + {j}u, b0);\n    var hi{j} = init(oc8 * 2u + 1u, oy, ox0 + {j}u, b1);"
+                )
+            })
+            .collect();
+        let acc = acc.join("\n");
+        let same_rows = self.rows("r", "x0", P + 2);
+        let same = self.fmas3(&|j, kx| format!("r{}", j + kx));
+        // Upsampled: logical columns ox0 − 1 + t read source column (ox0 − 1 + t) >> 1 (ox0 is even).
+        let up_rows = self.rows("s", "sx0", P / 2 + 2);
+        let up = self.fmas3(&|j, kx| format!("s{}", (j + kx).div_ceil(2)));
+        let one = self.one();
+        let generic = self.generic();
+        // Stride 2 (subgroup forms): pixel j's tap kx reads texel x0 + 2j + kx, 2P + 1 a step.
+        let down = match self.sg {
+            true => {
+                let rows = self.rows("d", "x0", 2 * P + 1);
+                let products = self.fmas3(&|j, kx| format!("d{}", 2 * j + kx));
+                format!(
+                    "    }} else if (p.k == 3u && p.stride == 2u && p.upsample == 0u) {{
+        let x0 = i32(ox0) * 2 - i32(p.pad) + 1 - i32(p.col0);
+        for (var q = 0; q < {groups}; q++) {{
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = i32(oy) * 2 + ky - i32(p.pad) + ty0;
+                {step_w}
+{sg_fetch}{rows}
+{products}
+            }}
+        }}
+"
+                )
+            }
+            false => String::new(),
+        };
+        let stores: Vec<String> = (0..P)
+            .map(|j| {
+                format!(
+                    "    store(oc8 * 2u, oy, ox0 + {j}u, lo{j});\n    store(oc8 * 2u + 1u, oy, ox0 + {j}u, hi{j});"
+                )
+            })
+            .collect();
+        let mut stores = stores.join("\n");
+        if self.sg || self.wg {
+            let inner: Vec<String> = stores.lines().map(|l| format!("    {l}")).collect();
+            stores = format!("    if (in_output) {{\n{}\n    }}", inner.join("\n"));
+        }
+        format!(
+            "{acc}
+    {count}
+    if (p.k == 3u && p.stride == 1u && p.upsample == 0u) {{
+        let x0 = i32(ox0) - i32(p.col0);
+        {q3}
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = i32(oy) + ky - 1 + ty0;
+                {step_w}
+{sg_fetch}{same_rows}
+{same}
+            }}
+        }}{c3}
+    }} else if (p.k == 3u && p.stride == 1u) {{
+        let sx0 = i32(ox0 / 2u) - i32(p.col0);
+        {q3}
+            for (var ky = 0; ky < 3; ky++) {{
+                let ty = ((i32(oy) + ky - 1) >> 1u) + ty0;
+                {step_w}
+{sg_fetch}{up_rows}
+{up}
+            }}
+        }}{c3}
+    }} else if (p.k == 1u && p.stride == 1u && p.upsample == 0u) {{
+        let x0 = i32(ox0) + 1 - i32(p.col0);
+        let ty = i32(oy) + ty0;
+        {q1}
+{one}
+        }}{c1}
+{down}    }} else {{
+        let step = i32(p.stride);
+        let pad = i32(p.pad);
+        {kk}
+        {qg}
+            for (var ky = 0; ky < i32(p.k); ky++) {{
+                let ty = i32(oy) * step + ky - pad + ty0;
+                for (var kx = 0; kx < i32(p.k); kx++) {{
+                    let tx = i32(ox0) * step + kx - pad + 1 - i32(p.col0);
+                    {tap}
+{generic}
+                }}
+            }}
+        }}{cg}
+    }}
+{stores}"
+        )
+    }
+}
