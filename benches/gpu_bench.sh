@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one go: checks the engine against the diffusers fixtures on this adapter,
-# then times diffusers (CUDA fp32 with TF32 off, and fp16) and the engine (Vulkan; f32, f16 and
-# the storage kernel) at 512² and 1024², with and without WebGPU's default limits. Every step is time-boxed and logged, so one
-# failure does not lose the rest.
+# then times diffusers (CUDA fp32 with TF32 off, and fp16) and the engine (Vulkan; f32 and f16)
+# at 512² and 1024², with and without WebGPU's default limits. Every step is time-boxed and
+# logged, so one failure does not lose the rest.
 #
 #   benches/gpu_bench.sh BIN [OUTDIR]
 #
 # BIN is a release `sdxl-vae`; python3 needs torch with CUDA, diffusers and numpy.
-# SKIP_DIFFUSERS=1 times the engine alone; KERNELS="texture f16" picks the engine variants (default:
-# texture f16 storage); TUNE_WORKGROUPS (below) compares workgroup shapes.
+# SKIP_DIFFUSERS=1 times the engine alone; KERNELS="f32 f16 f32_plain f16_plain" picks the
+# engine variants (default: f32 f16; `_plain`: weights not staged in workgroup memory);
+# TUNE_WORKGROUPS (below) compares workgroup shapes (the hidden tuning flags: docs/kernels.md).
 set -u
 BIN=${1:?usage: gpu_bench.sh BIN [OUTDIR]}
 OUT=${2:-${OUT:-/tmp/gpu_bench}}
@@ -68,23 +69,23 @@ if [ -z "${SKIP_DIFFUSERS:-}" ]; then
     done
   done
 fi
-# TUNE_WORKGROUPS="8x4 8x8 …": the texture kernel's workgroup shapes at 1024² (f32 and f16),
+# TUNE_WORKGROUPS="8x4 8x8 …": the convolution's workgroup shapes at 1024² (f32 and f16),
 # then the rest.
 if [ -n "${TUNE_WORKGROUPS:-}" ]; then
   for wg in $TUNE_WORKGROUPS; do
-    step tune_${wg}_f32 60 "$BIN" bench --weights synthetic --size 1024 --reps 3 --texture-workgroup $wg
+    step tune_${wg}_f32 60 "$BIN" bench --weights synthetic --size 1024 --reps 3 --workgroup $wg
     step tune_${wg}_f16 60 "$BIN" --precision f16 bench --weights synthetic --size 1024 --reps 3 \
-      --texture-workgroup $wg
+      --workgroup $wg
   done
 fi
-# The default (texture kernel, f32), then f16 weights and convolution inputs, then the
-# storage-buffer kernel; `_plain`: the texture kernel without weights staged in workgroup memory.
-for k in ${KERNELS:-texture f16 storage}; do
+# The default (f32), then f16 weights and convolution inputs; `_plain`: without weights staged
+# in workgroup memory.
+for k in ${KERNELS:-f32 f16}; do
   case $k in
     f16) opts=(--precision f16) ;;
-    f16_plain) opts=(--precision f16 --shared-weights false) ;;
-    texture_plain) opts=(--conv-kernel texture --shared-weights false) ;;
-    *) opts=(--conv-kernel $k) ;;
+    f16_plain) opts=(--precision f16 --staged false) ;;
+    f32_plain) opts=(--staged false) ;;
+    *) opts=() ;;
   esac
   step engine_512_$k 90 "$BIN" "${opts[@]}" bench --weights synthetic --size 512 --reps 5
   step engine_1024_$k 150 "$BIN" "${opts[@]}" bench --weights synthetic --size 1024 --reps 3
@@ -103,5 +104,5 @@ grep -h "band" "$OUT"/dry_run_512.log
 grep -h "^diffusers size=" "$OUT"/diffusers_*.log
 for f in "$OUT"/tune_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
 for f in "$OUT"/engine_*.log; do echo "$(basename "$f" .log): $(grep -h '^bench size=' "$f")"; done
-grep -h adapter "$OUT"/engine_512_texture.log | head -1
+grep -h adapter "$OUT"/engine_512_f32.log | head -1
 for f in "$OUT"/engine_*profile*.log; do echo "$(basename "$f" .log):"; grep -E "profiled|dispatches" "$f" | head -24; done

@@ -195,7 +195,7 @@ fn main() {
     } else {
         vec![has("f16")]
     };
-    // `BENCH_WORKGROUP=XxY`: the texture kernel's workgroup shape.
+    // `BENCH_WORKGROUP=XxY`: the convolution's workgroup shape.
     let workgroup = std::env::var("BENCH_WORKGROUP").ok().map(|s| {
         let (x, y) = s.split_once('x').expect("BENCH_WORKGROUP=XxY");
         [x, y].map(|v| v.parse().expect("BENCH_WORKGROUP=XxY"))

@@ -77,11 +77,11 @@ fn conv2d_matches_cpu_twin() {
             (3, 13, 5, 35, 3, ConvMode::Up, true),
             (9, 10, 6, 34, 3, ConvMode::Down, false),
             (17, 9, 3, 50, 3, ConvMode::Same, false),
-            // More input channels than one uniform window holds: chunks accumulate into the output.
+            // More input channels than a workgroup stages at once (4 steps): several stages.
             (240, 10, 4, 21, 3, ConvMode::Same, true),
             (232, 9, 4, 6, 3, ConvMode::Up, false),
-            // Wider than a texture may be (16384 on lavapipe): the texture kernel packs column
-            // chunks (its weights have no buffer to fall back on).
+            // Wider than a texture may be (16384 on lavapipe): the input is packed in column
+            // chunks.
             (2, 3, 2, 16400, 3, ConvMode::Same, true),
         ];
         for (cin, cout, h, w, k, mode, res) in cases {

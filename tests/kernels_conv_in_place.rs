@@ -11,8 +11,7 @@ use support::{assert_close, conv_envs, Env, Rng};
 /// Results written into buffers already held: `conv(x) (+ GroupNorm on load) + r` added into
 /// `r`'s own buffers (every mode, whole and banded, in chunks of input channels, column chunks),
 /// and a 1×1 convolution that narrows its input written over that input. Each equals its CPU
-/// twin; each is in place where it may be (the 1×1 only where the texture kernel runs it) and
-/// not where a clone of the buffers is held, whose values then stay as they were.
+/// twin; each is in place where it may be and not where a clone of the buffers is held, whose values then stay as they were.
 #[test]
 fn convolutions_in_place_match_cpu_twin() {
     for e in &conv_envs() {

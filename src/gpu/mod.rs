@@ -61,7 +61,7 @@ impl Gpu {
             LimitsChoice::Adapter => adapter.limits(),
             LimitsChoice::WebGpuDefault => wgpu::Limits::default(),
         };
-        // Subgroups (native only) let the texture kernel share weight fetches on CPU adapters.
+        // Subgroups (native only) let the convolutions share weight fetches on CPU adapters.
         let required_features = adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {

@@ -250,7 +250,7 @@ impl BufferPool {
     }
 
     /// The texture array of `slot` (rgba32float, or f16: see [`BufferPool::set_f16`];
-    /// written as storage, read by `conv2d_texture.wgsl`),
+    /// written as storage, read by `conv2d.wgsl`),
     /// at least `size` (width, height, layers). One texture a slot serves every convolution:
     /// it is replaced by one covering both sizes when a larger one is asked for (work already
     /// recorded keeps the old one alive until it has run).
@@ -295,10 +295,7 @@ impl Weight {
         let buf = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
-            // Conv weights are also read through uniform windows on CPU adapters.
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::UNIFORM
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));

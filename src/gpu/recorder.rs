@@ -20,8 +20,6 @@ pub enum Bind<'b> {
     /// Band `i` of a tensor: its `[c, rows, w]` buffer.
     Band(&'b Tensor, usize),
     Weight(&'b Weight),
-    /// `size` bytes of a weight buffer from byte `offset` (a uniform window).
-    WeightWindow(&'b Weight, u64, u64),
     Raw(&'b wgpu::Buffer),
     /// A texture view (sampled or storage, as the kernel declares it).
     Texture(&'b wgpu::TextureView),
@@ -275,13 +273,6 @@ impl<'g> Recorder<'g> {
                     Bind::Tensor(t) => band_binding(t, 0),
                     Bind::Band(t, i) => band_binding(t, *i),
                     Bind::Weight(w) => w.buf.as_entire_binding(),
-                    Bind::WeightWindow(w, offset, size) => {
-                        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &w.buf,
-                            offset: *offset,
-                            size: std::num::NonZeroU64::new(*size),
-                        })
-                    }
                     Bind::Raw(b) => b.as_entire_binding(),
                     Bind::Texture(v) => wgpu::BindingResource::TextureView(v),
                 };

@@ -78,7 +78,7 @@ enum Limits {
 enum PrecisionArg {
     /// f32 weights and activations: exact
     F32,
-    /// f16 weights and convolution inputs (texture kernel), f32 accumulation and statistics
+    /// f16 weights and convolution inputs, f32 accumulation and statistics
     F16,
 }
 
