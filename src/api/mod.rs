@@ -186,7 +186,7 @@ impl Vae {
                 limit: device,
             });
         }
-        crate::bands::plan(cfg, h, w, limit)
+        crate::bands::starts(cfg, h, w, limit)
     }
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.

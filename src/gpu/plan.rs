@@ -33,9 +33,9 @@ pub struct Plan {
     pub textures: [[u32; 3]; 2],
 }
 
-/// Packs the requests of `events` into buffers: largest first, each into the smallest buffer
+/// Assigns the requests of `events` to buffers: largest first, each into the smallest buffer
 /// already planned that is large enough and free for its whole lifetime, else a new one.
-pub fn pack(events: &[PlanEvent]) -> Plan {
+pub fn assign(events: &[PlanEvent]) -> Plan {
     let mut reqs: Vec<(u64, usize, usize)> = Vec::new();
     let (mut live, mut peak_live) = (0u64, 0u64);
     for (t, e) in events.iter().enumerate() {
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn disjoint_lifetimes_share_a_buffer_and_overlapping_ones_do_not() {
         // 0: 100 (freed), 1: 60 while 0 is alive, 2: 80 after 0 is freed.
-        let p = pack(&[Take(100), Take(60), Free(0), Take(80), Free(1), Free(2)]);
+        let p = assign(&[Take(100), Take(60), Free(0), Take(80), Free(1), Free(2)]);
         assert_eq!(p.assign[0], p.assign[2], "{p:?}");
         assert_ne!(p.assign[0], p.assign[1]);
         assert_eq!(p.sizes.iter().sum::<u64>(), 160);
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn large_requests_are_placed_first() {
         // Arrival order would put the small one into the big freed buffer and allocate again.
-        let p = pack(&[
+        let p = assign(&[
             Take(10),
             Take(100),
             Free(1),

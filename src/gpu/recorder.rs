@@ -2,7 +2,7 @@
 //! validation and out-of-memory errors with error scopes, and reads results back with
 //! `map_async` (awaited, never blocking on the web).
 
-use super::plan::{pack, Plan, PlanLog, PlannedBuffers};
+use super::plan::{assign, Plan, PlanLog, PlannedBuffers};
 use super::tensor::BufferSource;
 use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
 use crate::{Error, Result};
@@ -37,7 +37,7 @@ fn band_binding(t: &Tensor, i: usize) -> wgpu::BindingResource<'_> {
 enum Alloc {
     /// The pool, by liveness in arrival order.
     Greedy,
-    /// Nothing is allocated or recorded; requests are logged for [`pack`].
+    /// Nothing is allocated or recorded; requests are logged for [`assign`].
     Planning {
         log: PlanLog,
         stand_in: wgpu::Buffer,
@@ -155,7 +155,7 @@ impl<'g> Recorder<'g> {
                     .map_err(|_| Error::Input("plan log poisoned".into()))?;
                 Ok(Plan {
                     textures: *textures,
-                    ..pack(&log.events)
+                    ..assign(&log.events)
                 })
             }
             _ => Err(Error::Input("internal: not a planning recording".into())),

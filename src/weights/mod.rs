@@ -8,8 +8,8 @@ pub mod config;
 pub mod convert;
 mod error;
 mod header;
+mod manifest;
 pub mod names;
-mod plan;
 mod reader;
 pub mod synthetic;
 
@@ -21,7 +21,7 @@ pub use names::Layout;
 pub use safetensors::Dtype;
 
 use header::{Header, TensorEntry, LEN_BYTES};
-use plan::Plan;
+use manifest::Manifest;
 use reader::{ReadEvents, StreamReader};
 
 /// What a file holds, known once its header has been read.
@@ -61,7 +61,7 @@ pub struct WeightsLoader<S: WeightSink> {
 struct Model<S> {
     sink: S,
     scaling_factor: f32,
-    plan: Option<Plan>,
+    manifest: Option<Manifest>,
     scratch: Vec<f32>,
 }
 
@@ -73,7 +73,7 @@ impl<S: WeightSink> WeightsLoader<S> {
             model: Model {
                 sink,
                 scaling_factor: scaling_factor.unwrap_or(SDXL_SCALING_FACTOR),
-                plan: None,
+                manifest: None,
                 scratch: Vec::new(),
             },
             failed: None,
@@ -97,7 +97,7 @@ impl<S: WeightSink> WeightsLoader<S> {
     }
 
     pub fn info(&self) -> Option<&ModelInfo> {
-        self.model.plan.as_ref().map(|p| &p.info)
+        self.model.manifest.as_ref().map(|p| &p.info)
     }
 
     /// Most bytes held at once for tensors that straddle chunks (0 when every wanted tensor
@@ -112,8 +112,8 @@ impl<S: WeightSink> WeightsLoader<S> {
             return Err(WeightsError::Stopped(message).into());
         }
         self.reader.finish()?;
-        match self.model.plan {
-            Some(plan) => Ok((self.model.sink, plan.info)),
+        match self.model.manifest {
+            Some(manifest) => Ok((self.model.sink, manifest.info)),
             // finish() succeeds only after the header, so this is unreachable in practice.
             None => Err(WeightsError::InvalidHeader("no header was read".into()).into()),
         }
@@ -124,16 +124,16 @@ impl<S: WeightSink> ReadEvents for Model<S> {
     type Error = crate::Error;
 
     fn header(&mut self, header: &Header) -> crate::Result<Vec<bool>> {
-        let plan = plan::plan(header, self.scaling_factor)?;
-        self.sink.begin(&plan.info)?;
-        let wanted = plan.targets.iter().map(Option::is_some).collect();
-        self.plan = Some(plan);
+        let manifest = manifest::manifest(header, self.scaling_factor)?;
+        self.sink.begin(&manifest.info)?;
+        let wanted = manifest.targets.iter().map(Option::is_some).collect();
+        self.manifest = Some(manifest);
         Ok(wanted)
     }
 
     fn tensor(&mut self, index: usize, entry: &TensorEntry, bytes: &[u8]) -> crate::Result<()> {
         let target = self
-            .plan
+            .manifest
             .as_ref()
             .and_then(|p| p.targets.get(index)?.as_ref());
         let Some((name, shape)) = target else {
@@ -169,7 +169,7 @@ pub fn read_info(mut r: impl Read) -> Result<ModelInfo, WeightsError> {
         });
     }
     let header = header::parse(&json)?;
-    Ok(plan::plan(&header, SDXL_SCALING_FACTOR)?.info)
+    Ok(manifest::manifest(&header, SDXL_SCALING_FACTOR)?.info)
 }
 
 /// Reads `n` bytes, or fewer if the reader ends first.

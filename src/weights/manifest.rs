@@ -9,7 +9,7 @@ use super::names::{self, Layout};
 use super::{convert, ModelInfo, WeightsError};
 
 /// What to do with each tensor of the file.
-pub struct Plan {
+pub struct Manifest {
     pub info: ModelInfo,
     /// Per `header.tensors` entry: canonical name and diffusers shape if the model uses it.
     pub targets: Vec<Option<(String, Vec<usize>)>>,
@@ -25,7 +25,7 @@ struct Found {
     prefix: &'static str,
 }
 
-pub fn plan(header: &Header, scaling_factor: f32) -> Result<Plan, WeightsError> {
+pub fn manifest(header: &Header, scaling_factor: f32) -> Result<Manifest, WeightsError> {
     let found = translate(header)?;
     let config = VaeConfig::infer(&found.shapes, scaling_factor)?;
     let expected = expected_tensors(&config);
@@ -47,7 +47,7 @@ pub fn plan(header: &Header, scaling_factor: f32) -> Result<Plan, WeightsError> 
         file_bytes: header.file_bytes(),
         ignored_tensors: header.tensors.len() - expected.len(),
     };
-    Ok(Plan { info, targets })
+    Ok(Manifest { info, targets })
 }
 
 impl Found {
