@@ -16,6 +16,7 @@ pub mod model;
 mod web;
 pub mod weights;
 
+pub use api::options::{Choices, OptionKind, OptionValue, UserOption, OPTIONS};
 pub use api::{
     Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Vae, VaeLoader,
 };

@@ -2,7 +2,7 @@
 // an image or a latent, runs encode/decode and shows every view. State for tests and people alike
 // is in <body data-state>: starting, no-webgpu, idle, loading, loaded, working, done, error.
 
-import init, { Vae, onPanic, psnr, ssim } from "../sdxl_vae.js";
+import init, { Vae, onPanic, psnr, ssim, userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
 import { clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
@@ -23,6 +23,19 @@ async function adapterName(fromEngine) {
   }
 }
 
+
+/** The user options `Vae.load` takes, from URL parameters of the same names (e.g.
+ *  `?precision=f16&limits=webgpu-default&maxBufferBytes=64M&scalingFactor=0.18215`): numbers as
+ *  numbers, the rest as text; the module checks them. */
+function optionsFromUrl() {
+  const params = new URLSearchParams(location.search);
+  const options = {};
+  for (const { name, kind } of userOptions()) {
+    const v = params.get(name);
+    if (v !== null) options[name] = kind === "number" && v.trim() !== "" ? Number(v) : v;
+  }
+  return options;
+}
 function setState(s) { document.body.dataset.state = s; }
 
 function log(msg) {
@@ -106,10 +119,10 @@ async function loadWeights(what) {
     if (url) opened = await openUrl(url, abort.signal);
     const scale = $("weights-choice").selectedOptions[0]?.dataset.scale;
     state.vae = await Vae.load(opened.source, {
-      signal: abort.signal,
+      // The picker entry's factor, unless the URL names one.
       scalingFactor: url && scale ? Number(scale) : undefined,
-      // ?precision=f16: f16 weights and convolution inputs (half the texture memory).
-      precision: new URLSearchParams(location.search).get("precision") ?? undefined,
+      ...optionsFromUrl(),
+      signal: abort.signal,
       onProgress: (loaded, total) => progress(loaded, total, t0),
     });
     ok = true;

@@ -26,11 +26,12 @@ export class VaeWorker {
     });
   }
 
-  /** source: URL string | Blob/File | ArrayBuffer | Uint8Array (an ArrayBuffer is transferred). */
-  load(source, { onProgress, scalingFactor, precision, signal } = {}) {
+  /** source: URL string | Blob/File | ArrayBuffer | Uint8Array (an ArrayBuffer is transferred);
+   *  options: those of `Vae.load`, every one forwarded. */
+  load(source, { onProgress, signal, ...options } = {}) {
     signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort" }));
     const transfer = source instanceof ArrayBuffer ? [source] : [];
-    return this.call({ op: "load", source, scalingFactor, precision }, onProgress, transfer);
+    return this.call({ op: "load", source, options }, onProgress, transfer);
   }
 
   encode(image) { return this.call({ op: "encode", image }); }

@@ -17,9 +17,8 @@ async function handle(msg) {
       vae?.free();
       vae = null;
       vae = await Vae.load(msg.source, {
+        ...msg.options,
         signal: abort.signal,
-        scalingFactor: msg.scalingFactor,
-        precision: msg.precision,
         onProgress: (loaded, total) => postMessage({ id: msg.id, progress: [loaded, total] }),
       });
       return [{

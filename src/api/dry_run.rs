@@ -6,7 +6,35 @@ use crate::gpu::plan::Plan;
 use crate::gpu::{texture_bytes, BufferPool, Tensor};
 use crate::model::Ops;
 use crate::Result;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Plans kept: a few call shapes (an editor alternating encodes and decodes at one size).
+const PLANS_KEPT: usize = 4;
+
+/// The call a plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    Encode { sample: bool },
+    Decode,
+}
+
+/// What a call's buffer plan depends on: the call, its input's size and its row bands (the
+/// model, the device and the tuning are the `Vae`'s own; the f16 state changes only texture
+/// formats, which the pool makes as they are asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PlanKey {
+    call: Call,
+    width: u32,
+    height: u32,
+    starts: Vec<u32>,
+}
+
+/// The latest plans, newest first, and how many planning walks were made.
+#[derive(Default)]
+pub(super) struct Plans {
+    kept: Mutex<Vec<(PlanKey, Plan)>>,
+    walks: std::sync::atomic::AtomicU32,
+}
 
 /// What one encode or decode records, found by recording it without running it.
 #[derive(Clone, Copy, Debug)]
@@ -24,21 +52,63 @@ pub struct DryRun {
 }
 
 impl Vae {
-    /// Records a call twice: once only to log the buffers it asks for and when it lets go of
-    /// them, then with buffers packed from that log (see [`crate::gpu::plan`]).
+    /// The key of a call on an input of `width × height` (pixels to encode, latent values to
+    /// decode).
+    pub(super) fn plan_key(&self, call: Call, width: u32, height: u32) -> Result<PlanKey> {
+        let (lw, lh) = match call {
+            Call::Encode { .. } => (round8(width) / 8, round8(height) / 8),
+            Call::Decode => (width, height),
+        };
+        Ok(PlanKey {
+            call,
+            width,
+            height,
+            starts: self.band_starts(lw, lh)?,
+        })
+    }
+
+    /// Records a call with buffers packed from a plan (see [`crate::gpu::plan`]): the plan kept
+    /// for `key` (an earlier call of the same shape, or the same call before an f16 overflow
+    /// made it run again), else one made by recording the call once more only to log the
+    /// buffers it asks for and when it lets go of them.
     pub(super) fn planned<'a, F>(
         &'a self,
         pool: &Arc<BufferPool>,
+        key: Option<PlanKey>,
         record: F,
     ) -> Result<(Ops<'a>, Tensor, Plan)>
     where
         F: Fn(Ops<'a>) -> Result<(Ops<'a>, Tensor)>,
     {
-        let (ops, t) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?)?;
-        drop(t);
-        let plan = ops.into_plan()?;
+        let kept = |k: &PlanKey| {
+            let plans = self.plans.kept.lock().ok()?;
+            plans.iter().find(|(c, _)| c == k).map(|(_, p)| p.clone())
+        };
+        let plan = match key.as_ref().and_then(kept) {
+            Some(plan) => plan,
+            None => {
+                let (ops, t) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?)?;
+                drop(t);
+                let plan = ops.into_plan()?;
+                self.plans
+                    .walks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let (Some(key), Ok(mut plans)) = (key, self.plans.kept.lock()) {
+                    plans.retain(|(k, _)| *k != key);
+                    plans.insert(0, (key, plan.clone()));
+                    plans.truncate(PLANS_KEPT);
+                }
+                plan
+            }
+        };
         let (ops, t) = record(Ops::planned(&self.gpu, pool.clone(), &self.kernels, &plan)?)?;
         Ok((ops, t, plan))
+    }
+
+    /// How many calls were recorded only to plan their buffers (the others reused a plan).
+    #[doc(hidden)]
+    pub fn planning_walks(&self) -> u32 {
+        self.plans.walks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records an encode of a `width × height` image and a decode of its latent, each with a
@@ -59,7 +129,7 @@ impl Vae {
         let textures = |plan: &Plan| plan.textures.map(texture_bytes).iter().sum::<u64>();
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
         pool.set_f16(f16);
-        let (ops, _, plan) = self.planned(&pool, |ops| self.encode_ops(ops, &image, None))?;
+        let (ops, _, plan) = self.planned(&pool, None, |ops| self.encode_ops(ops, &image, None))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
         let enc = DryRun {
@@ -72,7 +142,7 @@ impl Vae {
         let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
         pool.set_f16(f16);
-        let (ops, _, plan) = self.planned(&pool, |ops| self.decode_ops(ops, &latent))?;
+        let (ops, _, plan) = self.planned(&pool, None, |ops| self.decode_ops(ops, &latent))?;
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
         let dec = DryRun {

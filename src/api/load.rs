@@ -87,6 +87,7 @@ impl VaeLoader {
             info,
             weight_bytes,
             max_band_bytes: self.max_band_bytes,
+            plans: Default::default(),
         })
     }
 }

@@ -11,6 +11,8 @@ use crate::{Error, Result};
 
 mod dry_run;
 mod load;
+pub mod options;
+use dry_run::Call;
 pub use dry_run::DryRun;
 pub use load::{LoadOptions, VaeLoader};
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub struct Vae {
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
+    /// The buffer plans of the latest calls, by what they depend on (see [`Vae::planned`]).
+    plans: dry_run::Plans,
 }
 
 fn round8(v: u32) -> u32 {
@@ -236,8 +240,15 @@ impl Vae {
         }
         let (data, (width, height)) = self
             .f16_guarded(|| async {
-                let (ops, z, _) =
-                    self.planned(&self.pool, |ops| self.encode_ops(ops, image, seed))?;
+                let key = self.plan_key(
+                    Call::Encode {
+                        sample: seed.is_some(),
+                    },
+                    w,
+                    h,
+                )?;
+                let record = |ops| self.encode_ops(ops, image, seed);
+                let (ops, z, _) = self.planned(&self.pool, Some(key), record)?;
                 Ok((ops.read_f32(&z).await?, (z.w, z.h)))
             })
             .await?;
@@ -280,8 +291,9 @@ impl Vae {
         let (w, h) = (latent.image_width, latent.image_height);
         let rgba = self
             .f16_guarded(|| async {
-                let (mut ops, out, _) =
-                    self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+                let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
+                let record = |ops| self.decode_ops(ops, latent);
+                let (mut ops, out, _) = self.planned(&self.pool, Some(key), record)?;
                 let px = ops.tensor_to_image(&out, w, h)?;
                 drop(out);
                 ops.read_bytes(&px).await
@@ -298,7 +310,9 @@ impl Vae {
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
         let (full, (fw, fh)) = self
             .f16_guarded(|| async {
-                let (ops, out, _) = self.planned(&self.pool, |ops| self.decode_ops(ops, latent))?;
+                let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
+                let record = |ops| self.decode_ops(ops, latent);
+                let (ops, out, _) = self.planned(&self.pool, Some(key), record)?;
                 let size = (out.w as usize, out.h as usize);
                 Ok((ops.read_f32(&out).await?, size))
             })

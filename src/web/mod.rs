@@ -7,6 +7,7 @@
 //! with a JS `Error` whose message is the engine's.
 
 mod convert;
+mod options;
 mod source;
 
 use std::cell::RefCell;
@@ -14,13 +15,13 @@ use std::future::Future;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::kernels::{AdapterClass, Tuning};
-use crate::{Gpu, GpuOptions, LimitsChoice, LoadOptions, Precision};
+use crate::Gpu;
+use options::load_options;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -35,9 +36,9 @@ export interface LoadOptions {
   scalingFactor?: number;
   /** "adapter" (default): everything the adapter offers; "webgpu-default": WebGPU's default limits. */
   limits?: "adapter" | "webgpu-default";
-  /** Most bytes of any one activation buffer (default: the device's binding limit). Larger
-   *  activations are split into row bands; results do not change. */
-  maxBufferBytes?: number;
+  /** Most bytes of any one activation buffer (default: the device's binding limit), a number
+   *  or text such as "64M". Larger activations are split into row bands; results do not change. */
+  maxBufferBytes?: number | string;
   /** Tuning, for tests: whether the convolutions stage their weights in workgroup memory
    *  (default: true on GPUs, false on fallback/CPU adapters, where it is slower).
    *  `Vae.convStaging` names the form in use. */
@@ -46,6 +47,15 @@ export interface LoadOptions {
    *  their memory; no shader-f16 needed), f32 accumulation and statistics. A call whose
    *  activations exceed f16's range runs again with f32 inputs, and `Vae.precision` turns "f32". */
   precision?: "f32" | "f16";
+}
+/** One of the options `Vae.load` takes (`userOptions()`); the page reads the same names from
+ *  its URL. */
+export interface UserOption {
+  name: string;
+  kind: "number" | "bytes" | "choice";
+  /** The words a "choice" takes. */
+  values?: string[];
+  doc: string;
 }
 /** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
 export interface Latent {
@@ -101,71 +111,6 @@ struct Inner {
 #[wasm_bindgen]
 pub struct Vae {
     inner: Rc<Inner>,
-}
-
-/// The parsed options, and `sharedWeights` where given (applied once the adapter is known).
-type Parsed = (source::Feed, LoadOptions, GpuOptions, Option<bool>);
-
-fn load_options(options: &JsValue) -> Result<Parsed, String> {
-    let get = |k: &str| match options.is_object() {
-        true => Reflect::get(options, &k.into()).unwrap_or(JsValue::UNDEFINED),
-        false => JsValue::UNDEFINED,
-    };
-    let on_progress = get("onProgress").dyn_into::<Function>().ok();
-    let signal = get("signal").dyn_into::<web_sys::AbortSignal>().ok();
-    let scaling_factor = match get("scalingFactor") {
-        v if v.is_undefined() || v.is_null() => None,
-        v => match v.as_f64() {
-            Some(f) if f.is_finite() && f > 0.0 => Some(f as f32),
-            _ => return Err("scalingFactor must be a positive number".into()),
-        },
-    };
-    let limits = match get("limits").as_string().as_deref() {
-        None | Some("adapter") => LimitsChoice::Adapter,
-        Some("webgpu-default") => LimitsChoice::WebGpuDefault,
-        Some(other) => {
-            return Err(format!(
-                "limits must be \"adapter\" or \"webgpu-default\", got {other:?}"
-            ))
-        }
-    };
-    let max_band_bytes = match get("maxBufferBytes") {
-        v if v.is_undefined() || v.is_null() => None,
-        v => match v.as_f64() {
-            Some(b) if b.is_finite() && b >= 1.0 => Some(b as u64),
-            _ => return Err("maxBufferBytes must be a positive number".into()),
-        },
-    };
-    let shared_weights = match get("sharedWeights") {
-        v if v.is_undefined() || v.is_null() => None,
-        v => match v.as_bool() {
-            Some(b) => Some(b),
-            None => return Err("sharedWeights must be true or false".into()),
-        },
-    };
-    let precision = match get("precision").as_string().as_deref() {
-        None => Precision::F32,
-        Some("f32") => Precision::F32,
-        Some("f16") => Precision::F16,
-        Some(other) => {
-            return Err(format!(
-                "precision must be \"f32\" or \"f16\", got {other:?}"
-            ))
-        }
-    };
-    let feed = source::Feed {
-        on_progress,
-        signal,
-        loaded: 0,
-        total: None,
-    };
-    let load = LoadOptions {
-        scaling_factor,
-        max_band_bytes,
-        precision,
-        tuning: None,
-    };
-    Ok((feed, load, GpuOptions { limits }, shared_weights))
 }
 
 #[wasm_bindgen]

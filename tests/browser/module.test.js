@@ -235,4 +235,25 @@ describe("module", () => {
     assert.deepEqual(r.size, [64, 48]);
     assert.ok(maxAbsDiff(r.data, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data).worst <= LATENT_TOL);
   });
+
+  test("the worker forwards every user option, and userOptions() lists them", async () => {
+    const r = await page.evaluate(async (image) => {
+      const { VaeWorker } = await import("/web/vae-client.js");
+      const w = new VaeWorker();
+      const url = new URL("/weights/small.safetensors", location.href).href;
+      const info = await w.load(url, { precision: "f16", limits: "webgpu-default", maxBufferBytes: "80K", scalingFactor: 0.5 });
+      const latent = await w.encode(img(image));
+      const bad = await w.load(url, { limits: "huge" }).then(() => "", (e) => e.message);
+      w.terminate();
+      return { info, data: [...latent.data], options: m.userOptions(), bad };
+    }, fixtureImage());
+    assert.equal(r.info.precision, "f16");
+    assert.equal(r.info.scalingFactor, 0.5);
+    const le = maxAbsDiff(r.data, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+    assert.ok(le.worst <= 1e-2 && le.worst > 1e-5, `f16 latent error ${le.worst}`);
+    assert.match(r.bad, /limits must be "adapter" or "webgpu-default"/);
+    assert.deepEqual(r.options.map((o) => [o.name, o.kind]),
+      [["scalingFactor", "number"], ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"]]);
+    assert.deepEqual(r.options[1].values, ["f32", "f16"]);
+  });
 });

@@ -91,6 +91,16 @@ describe("page", () => {
     assert.match(adapter ?? "", /conv staging (workgroup|plain); precision f32$/);
   });
 
+  test("user options come from the URL under their module names", async () => {
+    await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&precision=f16&limits=webgpu-default&maxBufferBytes=80K`);
+    await waitState(["loaded"]);
+    const line = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv staging"));
+    assert.match(line ?? "", /precision f16$/);
+    await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&precision=f8`);
+    await waitState(["error"]);
+    assert.match(await page.textContent("#error-text"), /precision must be "f32" or "f16", got "f8"/);
+  });
+
   test("errors show in the page and the page keeps working", async () => {
     const expectError = async (pattern) => {
       await waitState(["error"]);

@@ -25,9 +25,9 @@ mod tuning;
 use std::process::ExitCode;
 
 #[cfg(not(target_arch = "wasm32"))]
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[cfg(not(target_arch = "wasm32"))]
-use sdxl_vae::{GpuOptions, LimitsChoice, LoadOptions, Precision};
+use sdxl_vae::{Choices, OptionKind, OptionValue, OPTIONS};
 
 #[cfg(not(target_arch = "wasm32"))]
 use commands::{DecodeArgs, EncodeArgs, Globals, InfoArgs, RoundtripArgs};
@@ -44,42 +44,11 @@ use eval::EvalArgs;
     about = "The SDXL VAE (diffusers AutoencoderKL) on wgpu"
 )]
 struct Cli {
-    /// Device limits to request
-    #[arg(long, global = true, value_enum, default_value_t = Limits::Adapter)]
-    limits: Limits,
-    /// Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]
-    #[arg(long, global = true, value_name = "F", value_parser = parse_scaling_factor)]
-    scaling_factor: Option<f32>,
-    /// Most bytes of any one activation buffer, e.g. 64M (default: the device's binding limit);
-    /// larger activations are split into row bands, with the same results
-    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_bytes)]
-    max_buffer: Option<u64>,
-    /// What the convolutions read: f32 (exact) or f16 weights and inputs, accumulated in f32,
-    /// half the texture memory; a call whose activations exceed f16's range runs again in f32
-    #[arg(long, global = true, value_enum, default_value_t = PrecisionArg::F32)]
-    precision: PrecisionArg,
+    // The user options' global flags come from `sdxl_vae::OPTIONS` (see `user_options`).
     #[command(flatten)]
     tuning: tuning::TuningArgs,
     #[command(subcommand)]
     command: Command,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Clone, Copy, ValueEnum)]
-enum Limits {
-    /// Everything the adapter offers
-    Adapter,
-    /// WebGPU's default limits, as a browser grants on a modest adapter
-    WebgpuDefault,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Clone, Copy, ValueEnum)]
-enum PrecisionArg {
-    /// f32 weights and activations: exact
-    F32,
-    /// f16 weights and convolution inputs, f32 accumulation and statistics
-    F16,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -101,50 +70,48 @@ enum Command {
     Synth(synth::SynthArgs),
 }
 
+/// The global flag of each user option of `sdxl_vae::OPTIONS`, its value checked as the
+/// library checks it.
 #[cfg(not(target_arch = "wasm32"))]
-fn parse_scaling_factor(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("expected a positive number, got {s:?}")),
+fn user_options() -> Vec<clap::Arg> {
+    OPTIONS
+        .iter()
+        .map(|o| {
+            let arg = clap::Arg::new(o.cli).long(o.cli).global(true).help(o.doc);
+            match o.kind {
+                OptionKind::Choice(words) => arg.value_parser(words.to_vec()),
+                OptionKind::Number => arg.value_name("F").value_parser(check(o.cli)),
+                OptionKind::Bytes => arg.value_name("BYTES").value_parser(check(o.cli)),
+            }
+        })
+        .collect()
+}
+
+/// A value parser that keeps the text once `Choices::set` takes it.
+#[cfg(not(target_arch = "wasm32"))]
+fn check(name: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        Choices::default().set(name, OptionValue::Text(s))?;
+        Ok(s.to_string())
     }
 }
 
-/// A byte count with an optional K, M or G suffix (powers of 1024).
 #[cfg(not(target_arch = "wasm32"))]
-fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    match num.parse::<u64>() {
-        Ok(n) if n > 0 => n
-            .checked_mul(mult)
-            .ok_or_else(|| format!("{s:?} is too large")),
-        _ => Err(format!(
-            "expected a positive byte count such as 65536 or 64M, got {s:?}"
-        )),
+fn run(cli: Cli, matches: &clap::ArgMatches) -> CliResult<()> {
+    let mut choices = Choices::default();
+    for o in OPTIONS {
+        // Global flags are found on the subcommand's matches too.
+        let given = std::iter::successors(Some(matches), |m| m.subcommand().map(|(_, m)| m))
+            .find_map(|m| m.get_one::<String>(o.cli));
+        if let Some(v) = given {
+            choices
+                .set(o.cli, OptionValue::Text(v))
+                .map_err(error::invalid)?;
+        }
     }
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn run(cli: Cli) -> CliResult<()> {
-    let limits = match cli.limits {
-        Limits::Adapter => LimitsChoice::Adapter,
-        Limits::WebgpuDefault => LimitsChoice::WebGpuDefault,
-    };
     let globals = Globals {
-        gpu: GpuOptions { limits },
-        load: LoadOptions {
-            scaling_factor: cli.scaling_factor,
-            max_band_bytes: cli.max_buffer,
-            precision: match cli.precision {
-                PrecisionArg::F32 => Precision::F32,
-                PrecisionArg::F16 => Precision::F16,
-            },
-            tuning: None,
-        },
+        gpu: choices.gpu,
+        load: choices.load,
         tuning: cli.tuning,
     };
     match &cli.command {
@@ -175,8 +142,12 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{place}: {}", one_line(&message));
         std::process::exit(1);
     }));
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().args(user_options()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e.to_string()));

@@ -1,0 +1,182 @@
+//! The options a user chooses, in one table that every surface follows: the command line's
+//! global flags (`--{cli}`), `Vae.load`'s options and the page's URL parameters (both named
+//! `{js}`), whose values all go through [`Choices::set`]; the worker forwards whatever it is
+//! given. `tests/options.rs` checks the CLI's help and the TypeScript `LoadOptions` against it.
+
+use super::{GpuOptions, LimitsChoice, LoadOptions, Precision};
+
+/// How an option's value is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionKind {
+    /// A positive number.
+    Number,
+    /// A positive whole number of bytes; as text, with an optional K, M or G (powers of 1024).
+    Bytes,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+}
+
+/// One user option.
+#[derive(Clone, Copy, Debug)]
+pub struct UserOption {
+    /// Its name in `Vae.load`'s options and as the page's URL parameter.
+    pub js: &'static str,
+    /// Its global flag on the command line, without the `--`.
+    pub cli: &'static str,
+    pub kind: OptionKind,
+    /// What it does (the CLI's help; the TypeScript type says the same).
+    pub doc: &'static str,
+}
+
+/// Every user option. Defaults are what an absent option means.
+pub const OPTIONS: &[UserOption] = &[
+    UserOption {
+        js: "scalingFactor",
+        cli: "scaling-factor",
+        kind: OptionKind::Number,
+        doc: "Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]",
+    },
+    UserOption {
+        js: "precision",
+        cli: "precision",
+        kind: OptionKind::Choice(&["f32", "f16"]),
+        doc: "What the convolutions read: f32 (exact, the default) or f16 weights and inputs, \
+              accumulated in f32, half the texture memory; a call whose activations exceed \
+              f16's range runs again in f32",
+    },
+    UserOption {
+        js: "limits",
+        cli: "limits",
+        kind: OptionKind::Choice(&["adapter", "webgpu-default"]),
+        doc: "Device limits to request: everything the adapter offers (the default) or \
+              WebGPU's default limits, as a browser grants on a modest adapter",
+    },
+    UserOption {
+        js: "maxBufferBytes",
+        cli: "max-buffer",
+        kind: OptionKind::Bytes,
+        doc: "Most bytes of any one activation buffer, e.g. 64M [default: the device's binding \
+              limit]; larger activations are split into row bands, with the same results",
+    },
+];
+
+/// An option's value as it arrives: a number (from JS) or text (a flag, a URL parameter, or a
+/// JS string).
+#[derive(Clone, Copy, Debug)]
+pub enum OptionValue<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for OptionValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionValue::Number(v) => write!(f, "{v}"),
+            OptionValue::Text(t) => write!(f, "{t:?}"),
+        }
+    }
+}
+
+/// What a user chose: the model's options and the device's.
+#[derive(Clone, Debug, Default)]
+pub struct Choices {
+    pub load: LoadOptions,
+    pub gpu: GpuOptions,
+}
+
+impl Choices {
+    /// Sets the option named `name` (its `js` or `cli` name) to `value`; the error names the
+    /// option and what it takes.
+    pub fn set(&mut self, name: &str, value: OptionValue) -> Result<(), String> {
+        let opt = OPTIONS
+            .iter()
+            .find(|o| o.js == name || o.cli == name)
+            .ok_or_else(|| format!("unknown option {name:?}"))?;
+        let number = || match value {
+            OptionValue::Number(v) => Some(v),
+            OptionValue::Text(t) => parse_number(t, opt.kind),
+        };
+        match opt.kind {
+            OptionKind::Number | OptionKind::Bytes => {
+                let v = number().filter(|v| v.is_finite() && *v > 0.0);
+                let v = v.filter(|v| opt.kind != OptionKind::Bytes || *v >= 1.0);
+                let Some(v) = v else {
+                    return Err(format!("{} must be a positive number, got {value}", opt.js));
+                };
+                match opt.js {
+                    "scalingFactor" => self.load.scaling_factor = Some(v as f32),
+                    _ => self.load.max_band_bytes = Some(v as u64),
+                }
+            }
+            OptionKind::Choice(words) => {
+                let word = match value {
+                    OptionValue::Text(t) if words.contains(&t) => t,
+                    _ => {
+                        let words = words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>();
+                        return Err(format!(
+                            "{} must be {}, got {value}",
+                            opt.js,
+                            words.join(" or ")
+                        ));
+                    }
+                };
+                match word {
+                    "f32" => self.load.precision = Precision::F32,
+                    "f16" => self.load.precision = Precision::F16,
+                    "adapter" => self.gpu.limits = LimitsChoice::Adapter,
+                    _ => self.gpu.limits = LimitsChoice::WebGpuDefault,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A number written as text; for [`OptionKind::Bytes`] with an optional K, M or G suffix.
+fn parse_number(text: &str, kind: OptionKind) -> Option<f64> {
+    let (num, mult) = match (kind, text.char_indices().last()) {
+        (OptionKind::Bytes, Some((i, 'K' | 'k'))) => (&text[..i], 1u64 << 10),
+        (OptionKind::Bytes, Some((i, 'M' | 'm'))) => (&text[..i], 1 << 20),
+        (OptionKind::Bytes, Some((i, 'G' | 'g'))) => (&text[..i], 1 << 30),
+        _ => (text, 1),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    Some(v * mult as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_parses_from_text_and_rejects_nonsense() {
+        let mut c = Choices::default();
+        c.set("scaling-factor", OptionValue::Text("0.18215"))
+            .unwrap();
+        c.set("maxBufferBytes", OptionValue::Text("64M")).unwrap();
+        c.set("precision", OptionValue::Text("f16")).unwrap();
+        c.set("limits", OptionValue::Text("webgpu-default"))
+            .unwrap();
+        assert_eq!(c.load.scaling_factor, Some(0.18215));
+        assert_eq!(c.load.max_band_bytes, Some(64 << 20));
+        assert_eq!(c.load.precision, Precision::F16);
+        assert!(matches!(c.gpu.limits, LimitsChoice::WebGpuDefault));
+        c.set("maxBufferBytes", OptionValue::Number(4096.0))
+            .unwrap();
+        assert_eq!(c.load.max_band_bytes, Some(4096));
+        for (name, bad) in [
+            ("scalingFactor", OptionValue::Text("-1")),
+            ("scalingFactor", OptionValue::Number(f64::NAN)),
+            ("max-buffer", OptionValue::Text("lots")),
+            ("maxBufferBytes", OptionValue::Number(0.5)),
+            ("precision", OptionValue::Text("f8")),
+            ("limits", OptionValue::Number(1.0)),
+        ] {
+            let e = Choices::default().set(name, bad).unwrap_err();
+            assert!(e.contains("must be"), "{name}: {e}");
+        }
+        assert!(Choices::default()
+            .set("speed", OptionValue::Number(1.0))
+            .is_err());
+    }
+}

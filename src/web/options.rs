@@ -1,0 +1,81 @@
+//! `Vae.load`'s options, read by the table of user options (`crate::OPTIONS`), and that table
+//! for the page, which takes the same names as URL parameters.
+
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::source;
+use crate::{Choices, GpuOptions, LoadOptions, OptionKind, OptionValue, OPTIONS};
+
+/// The parsed options, and `sharedWeights` where given (applied once the adapter is known).
+pub(super) type Parsed = (source::Feed, LoadOptions, GpuOptions, Option<bool>);
+
+pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
+    let get = |k: &str| match options.is_object() {
+        true => Reflect::get(options, &k.into()).unwrap_or(JsValue::UNDEFINED),
+        false => JsValue::UNDEFINED,
+    };
+    let on_progress = get("onProgress").dyn_into::<Function>().ok();
+    let signal = get("signal").dyn_into::<web_sys::AbortSignal>().ok();
+    let mut choices = Choices::default();
+    for o in OPTIONS {
+        let v = get(o.js);
+        let value = if v.is_undefined() || v.is_null() {
+            continue;
+        } else if let Some(n) = v.as_f64() {
+            OptionValue::Number(n)
+        } else if let Some(t) = v.as_string() {
+            choices.set(o.js, OptionValue::Text(&t))?;
+            continue;
+        } else {
+            OptionValue::Text("")
+        };
+        choices.set(o.js, value)?;
+    }
+    let shared_weights = match get("sharedWeights") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => match v.as_bool() {
+            Some(b) => Some(b),
+            None => return Err("sharedWeights must be true or false".into()),
+        },
+    };
+    let feed = source::Feed {
+        on_progress,
+        signal,
+        loaded: 0,
+        total: None,
+    };
+    Ok((feed, choices.load, choices.gpu, shared_weights))
+}
+
+/// The user options `Vae.load` takes, which the page also reads from its URL.
+#[wasm_bindgen(js_name = userOptions, unchecked_return_type = "UserOption[]")]
+pub fn user_options() -> Array {
+    OPTIONS
+        .iter()
+        .map(|o| {
+            let entry = Object::new();
+            let (kind, values) = match o.kind {
+                OptionKind::Number => ("number", None),
+                OptionKind::Bytes => ("bytes", None),
+                OptionKind::Choice(words) => ("choice", Some(words)),
+            };
+            let set = |k: &str, v: JsValue| Reflect::set(&entry, &k.into(), &v).is_ok();
+            set("name", o.js.into());
+            set("kind", kind.into());
+            set("doc", o.doc.into());
+            if let Some(words) = values {
+                set(
+                    "values",
+                    words
+                        .iter()
+                        .map(|w| JsValue::from(*w))
+                        .collect::<Array>()
+                        .into(),
+                );
+            }
+            JsValue::from(entry)
+        })
+        .collect()
+}

@@ -1,0 +1,86 @@
+//! Buffer plans are kept per call shape: a repeated call, and the rerun in f32 after an f16
+//! overflow, are recorded once (no planning walk), with the same results.
+
+mod support;
+
+use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
+use sdxl_vae::weights::{Layout, VaeConfig};
+use sdxl_vae::{Gpu, Image, Latent, LoadOptions, Precision, Vae};
+use support::Rng;
+
+fn small_vae(gpu: &Gpu, precision: Precision) -> Vae {
+    let cfg = VaeConfig {
+        block_out_channels: vec![32, 32, 64, 64],
+        ..VaeConfig::sdxl()
+    };
+    let opts = LoadOptions {
+        precision,
+        ..Default::default()
+    };
+    let mut loader = Vae::loader(gpu, opts);
+    loader
+        .push(&synthetic_safetensors(
+            &cfg,
+            Layout::Diffusers,
+            SynthDtype::F32,
+            "",
+        ))
+        .unwrap();
+    loader.finish().unwrap()
+}
+
+#[test]
+fn plans_are_kept_per_call_shape() {
+    let gpu = support::gpu();
+    let vae = small_vae(&gpu, Precision::F32);
+    let mut rng = Rng(11);
+    let latent = Latent::new(8, 6, rng.vec(4 * 48, -2.0, 2.0)).unwrap();
+    let first = pollster::block_on(vae.decode_raw(&latent)).unwrap();
+    assert_eq!(vae.planning_walks(), 1);
+    let again = pollster::block_on(vae.decode_raw(&latent)).unwrap();
+    pollster::block_on(vae.decode(&latent)).unwrap();
+    assert_eq!(
+        vae.planning_walks(),
+        1,
+        "the same decode shape reuses its plan"
+    );
+    assert_eq!(first.data, again.data, "a kept plan gives the same result");
+    let image = Image {
+        width: 40,
+        height: 24,
+        rgba: (0..4 * 40 * 24).map(|i| (i * 7 % 251) as u8).collect(),
+    };
+    let mean = pollster::block_on(vae.encode(&image)).unwrap();
+    let mean_again = pollster::block_on(vae.encode(&image)).unwrap();
+    assert_eq!(mean.data, mean_again.data);
+    assert_eq!(vae.planning_walks(), 2, "encode: one plan");
+    pollster::block_on(vae.encode_sample(&image, 3)).unwrap();
+    assert_eq!(vae.planning_walks(), 3, "sampling is another call");
+    let other = Latent::new(5, 7, rng.vec(4 * 35, -2.0, 2.0)).unwrap();
+    pollster::block_on(vae.decode_raw(&other)).unwrap();
+    assert_eq!(vae.planning_walks(), 4, "another size, another plan");
+    // Row bands change the plan: a smaller buffer limit splits the same latent into bands.
+    let mut banded = small_vae(&gpu, Precision::F32);
+    pollster::block_on(banded.decode_raw(&latent)).unwrap();
+    banded.set_max_band_bytes(Some(80 * 1024));
+    let split = pollster::block_on(banded.decode_raw(&latent)).unwrap();
+    assert_eq!(banded.planning_walks(), 2, "new row bands, new plan");
+    support::assert_close("banded decode", &split.data, &first.data, 1e-4, 1e-4);
+}
+
+/// The f16 model's call that overflows runs again in f32 on the plan it made.
+#[test]
+fn the_rerun_after_an_f16_overflow_reuses_its_plan() {
+    let gpu = support::gpu();
+    let vae = small_vae(&gpu, Precision::F16);
+    let mut rng = Rng(10);
+    let latent = Latent::new(8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
+    let out = pollster::block_on(vae.decode_raw(&latent)).unwrap();
+    assert_eq!(vae.precision(), Precision::F32, "overflow seen");
+    assert!(out.data.iter().all(|v| v.is_finite()));
+    assert_eq!(
+        vae.planning_walks(),
+        1,
+        "one plan for the call and its rerun"
+    );
+}

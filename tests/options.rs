@@ -1,0 +1,74 @@
+//! The table of user options (`sdxl_vae::OPTIONS`) and the surfaces that must follow it: the
+//! command line's global flags and the TypeScript `LoadOptions` of the module. (The page reads
+//! the table itself through `userOptions()`, and the worker forwards every option: both are
+//! exercised in tests/browser.)
+
+use sdxl_vae::{OptionKind, OPTIONS};
+use std::collections::BTreeSet;
+use std::process::Command;
+
+/// The `--flags` of `sdxl-vae --help` (global options; tuning flags are hidden).
+fn cli_flags() -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO_BIN_EXE_sdxl-vae"))
+        .arg("--help")
+        .output()
+        .expect("sdxl-vae runs");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    help.split_whitespace()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| w.trim_end_matches([',', '.', ']']).to_string())
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect()
+}
+
+#[test]
+fn cli_flags_are_the_table_of_user_options() {
+    let flags = cli_flags();
+    let mut want: BTreeSet<String> = OPTIONS.iter().map(|o| o.cli.to_string()).collect();
+    want.extend(["help".to_string(), "version".to_string()]);
+    assert_eq!(flags, want, "sdxl-vae --help");
+}
+
+/// `export interface LoadOptions { … }` of the module's TypeScript types: each key and its type.
+fn ts_load_options() -> Vec<(String, String)> {
+    let src = include_str!("../src/web/mod.rs");
+    let start = src
+        .find("export interface LoadOptions {")
+        .expect("LoadOptions in src/web/mod.rs");
+    let body = &src[start..];
+    let body = &body[..body.find("\n}").expect("the interface closes")];
+    body.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("/**") && !l.starts_with('*') && !l.starts_with("export"))
+        .filter_map(|l| l.split_once("?:"))
+        .map(|(k, t)| {
+            (
+                k.trim().to_string(),
+                t.trim().trim_end_matches(';').to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn typescript_load_options_are_the_table_and_the_loader_hooks() {
+    let keys = ts_load_options();
+    let names: BTreeSet<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let mut want: BTreeSet<&str> = OPTIONS.iter().map(|o| o.js).collect();
+    // The load's own hooks, and one tuning knob for tests.
+    want.extend(["onProgress", "signal", "sharedWeights"]);
+    assert_eq!(names, want);
+    for o in OPTIONS {
+        let ts = &keys.iter().find(|(k, _)| k == o.js).unwrap().1;
+        let expected = match o.kind {
+            OptionKind::Number => "number".to_string(),
+            OptionKind::Bytes => "number | string".to_string(),
+            OptionKind::Choice(words) => {
+                let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                quoted.join(" | ")
+            }
+        };
+        assert_eq!(ts, &expected, "the type of {}", o.js);
+    }
+}
