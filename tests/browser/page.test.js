@@ -92,10 +92,12 @@ describe("page", () => {
   });
 
   test("user options come from the URL under their module names", async () => {
-    await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&precision=f16&limits=webgpu-default&maxBufferBytes=80K`);
-    await waitState(["loaded"]);
-    const line = (await page.textContent("#log")).split("\n").find((l) => l.includes("conv staging"));
-    assert.match(line ?? "", /precision f16$/);
+    const options = "precision=f16&limits=webgpu-default&maxBufferBytes=80K";
+    await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&${options}&bench=32&reps=1`);
+    await page.waitForFunction(() => document.body.dataset.bench || document.body.dataset.state === "error",
+      null, { timeout: 120_000 });
+    const line = await page.evaluate(() => document.body.dataset.bench ?? document.getElementById("error-text").textContent);
+    assert.match(line, /^bench size=32 .* precision=f16$/);
     await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}&precision=f8`);
     await waitState(["error"]);
     assert.match(await page.textContent("#error-text"), /precision must be "f32" or "f16", got "f8"/);
