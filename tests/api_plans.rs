@@ -3,31 +3,8 @@
 
 mod support;
 
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{Layout, VaeConfig};
-use sdxl_vae::{Gpu, Image, Latent, LoadOptions, Precision, Vae};
-use support::Rng;
-
-fn small_vae(gpu: &Gpu, precision: Precision) -> Vae {
-    let cfg = VaeConfig {
-        block_out_channels: vec![32, 32, 64, 64],
-        ..VaeConfig::sdxl()
-    };
-    let opts = LoadOptions {
-        precision,
-        ..Default::default()
-    };
-    let mut loader = Vae::loader(gpu, opts);
-    loader
-        .push(&synthetic_safetensors(
-            &cfg,
-            Layout::Diffusers,
-            SynthDtype::F32,
-            "",
-        ))
-        .unwrap();
-    loader.finish().unwrap()
-}
+use sdxl_vae::{Image, Latent, Precision};
+use support::{small_vae, Rng};
 
 #[test]
 fn plans_are_kept_per_call_shape() {

@@ -13,10 +13,8 @@ use sdxl_vae::kernels::conv_weights::weight_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
 use sdxl_vae::kernels::{AdapterClass, Kernels, Precision, Staging, Tuning};
 use sdxl_vae::model::Ops;
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{Layout, VaeConfig};
-use sdxl_vae::{Error, Gpu, Image, Latent, LoadOptions, Vae};
-use support::{assert_close, worst, Rng};
+use sdxl_vae::{Error, Gpu, Image, Latent};
+use support::{assert_close, small_vae, worst, Rng};
 
 /// Rounded to f16 (nearest even) and back.
 fn round(v: &[f32]) -> Vec<f32> {
@@ -318,23 +316,6 @@ fn chunked_attention_in_f16_is_close_to_cpu_twin_and_guarded() {
         Err(Error::F16Overflow) => {}
         other => panic!("a value of 1e5 gave {:?}", other.map(|_| ())),
     }
-}
-
-fn small_vae(gpu: &Gpu, precision: Precision) -> Vae {
-    let cfg = VaeConfig {
-        block_out_channels: vec![32, 32, 64, 64],
-        ..VaeConfig::sdxl()
-    };
-    let opts = LoadOptions {
-        precision,
-        ..Default::default()
-    };
-    let mut loader = Vae::loader(gpu, opts);
-    let file = synthetic_safetensors(&cfg, Layout::Diffusers, SynthDtype::F32, "");
-    loader.push(&file).unwrap();
-    let vae = loader.finish().unwrap();
-    assert_eq!(vae.precision(), precision);
-    vae
 }
 
 /// A whole model in f16 against its f32 run: the encoder's latent and the decoder's output

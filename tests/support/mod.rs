@@ -144,3 +144,26 @@ impl Env {
         Weight::upload(self.gpu.device(), self.gpu.queue(), "test", data)
     }
 }
+
+/// A small synthetic model (blocks 32, 32, 64, 64) loaded at `precision`.
+pub fn small_vae(gpu: &Gpu, precision: sdxl_vae::Precision) -> sdxl_vae::Vae {
+    let cfg = sdxl_vae::weights::VaeConfig {
+        block_out_channels: vec![32, 32, 64, 64],
+        ..sdxl_vae::weights::VaeConfig::sdxl()
+    };
+    let opts = sdxl_vae::LoadOptions {
+        precision,
+        ..Default::default()
+    };
+    let mut loader = sdxl_vae::Vae::loader(gpu, opts);
+    let file = sdxl_vae::weights::synthetic::synthetic_safetensors(
+        &cfg,
+        sdxl_vae::weights::Layout::Diffusers,
+        sdxl_vae::weights::synthetic::SynthDtype::F32,
+        "",
+    );
+    loader.push(&file).unwrap();
+    let vae = loader.finish().unwrap();
+    assert_eq!(vae.precision(), precision);
+    vae
+}
