@@ -47,13 +47,7 @@ pub struct SoftmaxParams {
 
 /// Most channels either form holds per query (`attention.wgsl`'s `MAX_C`).
 pub const MAX_CHANNELS: u32 = 1024;
-/// Keys per chunk of the chunked form: 32 chunks at 1024² (16384 tokens), each a 32 MiB score
-/// block (fewer keys where the binding limit requires). 512 keys are 128 texture layers in the
-/// second product, no more than the VAE's 512-channel convolutions: the shared input texture
-/// does not grow for attention.
-pub const CHUNK: u32 = 512;
-/// Most keys per chunk: 256 texture layers of 4 keys (WebGPU's default `maxTextureArrayLayers`).
-pub const CHUNK_MAX: u32 = 1024;
+pub use super::tuning::{ATTENTION_CHUNK as CHUNK, ATTENTION_CHUNK_MAX as CHUNK_MAX};
 
 /// Keys per chunk for the chunked form of attention over `c` channels and `h × w` tokens with
 /// activation buffers of at most `max_binding` bytes, or `None` where it does not fit (the knob

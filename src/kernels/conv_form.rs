@@ -1,6 +1,8 @@
-//! The convolution family's key ([`ConvForm`]), the tuning it is chosen under ([`Tuning`]) and
-//! the one function that chooses it ([`choose`]). The forms, where each runs and what it was
+//! The convolution family's key ([`ConvForm`]) and the one function that chooses it
+//! ([`choose`]) for an adapter class under a [`Tuning`]. The forms, where each runs and what it was
 //! measured to win are in docs/kernels.md; the source of each is `conv_wgsl::source`.
+
+use super::tuning::{AdapterClass, Tuning};
 
 /// Output pixels per invocation, along a row (8 output channels each): the register tile.
 pub const PIXELS: u32 = 8;
@@ -78,55 +80,6 @@ impl ConvForm {
             (false, Staging::Plain) => "conv2d_oct",
             (false, Staging::Subgroup) => "conv2d_oct_sg",
             (false, Staging::Workgroup) => "conv2d_oct_wg",
-        }
-    }
-}
-
-/// Knobs for benchmarks and tests; [`Tuning::for_adapter`] holds the measured defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tuning {
-    /// The convolution's workgroup shape (see [`ConvForm::workgroup`]).
-    pub workgroup: [u32; 2],
-    /// Use the subgroup forms where the adapter allows them.
-    pub subgroups: bool,
-    /// Stage weights in workgroup memory where no subgroup form runs.
-    pub staged: bool,
-    /// Input rows packed at a time: convolutions run in chunks of output rows that read at
-    /// most this many, so that the one input texture stays small whatever the image size.
-    pub rows: u32,
-    /// Most input columns packed at a time (besides the device's texture width limit).
-    pub cols: u32,
-    /// Keys per chunk of the chunked attention; 0: `attention.wgsl` alone.
-    pub attention_chunk: u32,
-}
-
-/// What the adapter offers the family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AdapterClass {
-    /// A CPU implementation (lavapipe, SwiftShader, WARP).
-    pub cpu: bool,
-    /// Subgroups of exactly 8 invocations.
-    pub subgroups_of_8: bool,
-}
-
-impl Tuning {
-    /// The defaults measured on each class of adapter (docs/kernels.md): on CPUs 8×4 workgroups,
-    /// weights shared across subgroups where there are subgroups of 8 (barriers cost more
-    /// than the fetches staging saves: 3× slower on lavapipe), 64 rows a pack; on GPUs 8×8
-    /// with weights staged in workgroup memory, 256 rows a pack (each pack → convolution is a
-    /// pipeline drain).
-    pub fn for_adapter(class: AdapterClass) -> Tuning {
-        let (workgroup, staged, rows) = match class.cpu {
-            true => ([8, 4], false, 64),
-            false => ([8, 8], true, 256),
-        };
-        Tuning {
-            workgroup,
-            subgroups: true,
-            staged,
-            rows,
-            cols: u32::MAX,
-            attention_chunk: super::attention::CHUNK,
         }
     }
 }

@@ -13,8 +13,10 @@ pub mod image;
 pub mod pack_input;
 pub mod posterior;
 pub mod preprocess;
+pub mod tuning;
 
-pub use conv_form::{choose, AdapterClass, ConvForm, Precision, Staging, Tuning, PIXELS};
+pub use conv_form::{choose, ConvForm, Precision, Staging, PIXELS};
+pub use tuning::{AdapterClass, Tuning};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -134,7 +136,7 @@ impl Kernels {
                 device,
                 gpu.queue(),
                 "zero bias",
-                &[0.0; attention::CHUNK_MAX as usize],
+                &[0.0; tuning::ATTENTION_CHUNK_MAX as usize],
             ),
             dummy: buffer("unused input"),
             unused_flag: buffer("unused overflow flag"),
@@ -220,17 +222,6 @@ impl Kernels {
             name,
             pipeline,
             layout,
-        }
-    }
-}
-
-impl AdapterClass {
-    pub fn of(gpu: &crate::gpu::Gpu) -> AdapterClass {
-        AdapterClass {
-            cpu: gpu.is_cpu(),
-            // Not in the browser: the subgroup forms rely on wgpu's WGSL taking subgroup
-            // built-ins without `enable subgroups;`.
-            subgroups_of_8: cfg!(not(target_arch = "wasm32")) && gpu.has_subgroups_of(8),
         }
     }
 }
