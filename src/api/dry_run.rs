@@ -6,6 +6,7 @@ use crate::gpu::plan::Plan;
 use crate::gpu::{texture_bytes, BufferPool, Tensor};
 use crate::model::Ops;
 use crate::Result;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Plans kept: a few call shapes (an editor alternating encodes and decodes at one size).
@@ -29,11 +30,11 @@ pub(super) struct PlanKey {
     starts: Vec<u32>,
 }
 
-/// The latest plans, newest first, and how many planning walks were made.
+/// The latest plans, newest first, and how many were made.
 #[derive(Default)]
 pub(super) struct Plans {
     kept: Mutex<Vec<(PlanKey, Plan)>>,
-    walks: std::sync::atomic::AtomicU32,
+    made: AtomicU32,
 }
 
 /// What one encode or decode records, found by recording it without running it.
@@ -67,10 +68,10 @@ impl Vae {
         })
     }
 
-    /// Records a call with buffers packed from a plan (see [`crate::gpu::plan`]): the plan kept
-    /// for `key` (an earlier call of the same shape, or the same call before an f16 overflow
-    /// made it run again), else one made by recording the call once more only to log the
-    /// buffers it asks for and when it lets go of them.
+    /// Records a call once — logging the buffers it asks for and when it lets go of them, and
+    /// keeping its work — then encodes that work onto buffers packed from a plan (see
+    /// [`crate::gpu::plan`]): the plan kept for `key` (an earlier call of the same shape, or the
+    /// same call before an f16 overflow made it run again), else one made from the log.
     pub(super) fn planned<'a, F>(
         &'a self,
         pool: &Arc<BufferPool>,
@@ -78,8 +79,9 @@ impl Vae {
         record: F,
     ) -> Result<(Ops<'a>, Tensor, Plan)>
     where
-        F: Fn(Ops<'a>) -> Result<(Ops<'a>, Tensor)>,
+        F: FnOnce(Ops<'a>) -> Result<(Ops<'a>, Tensor)>,
     {
+        let (ops, t) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?)?;
         let kept = |k: &PlanKey| {
             let plans = self.plans.kept.lock().ok()?;
             plans.iter().find(|(c, _)| c == k).map(|(_, p)| p.clone())
@@ -87,12 +89,8 @@ impl Vae {
         let plan = match key.as_ref().and_then(kept) {
             Some(plan) => plan,
             None => {
-                let (ops, t) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?)?;
-                drop(t);
-                let plan = ops.into_plan()?;
-                self.plans
-                    .walks
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let plan = ops.plan()?;
+                self.plans.made.fetch_add(1, Ordering::Relaxed);
                 if let (Some(key), Ok(mut plans)) = (key, self.plans.kept.lock()) {
                     plans.retain(|(k, _)| *k != key);
                     plans.insert(0, (key, plan.clone()));
@@ -101,14 +99,14 @@ impl Vae {
                 plan
             }
         };
-        let (ops, t) = record(Ops::planned(&self.gpu, pool.clone(), &self.kernels, &plan)?)?;
+        let (ops, t) = ops.realize(&plan, &t)?;
         Ok((ops, t, plan))
     }
 
-    /// How many calls were recorded only to plan their buffers (the others reused a plan).
+    /// How many buffer plans calls have made (the others reused a kept one).
     #[doc(hidden)]
-    pub fn planning_walks(&self) -> u32 {
-        self.plans.walks.load(std::sync::atomic::Ordering::Relaxed)
+    pub fn plans_made(&self) -> u32 {
+        self.plans.made.load(Ordering::Relaxed)
     }
 
     /// Records an encode of a `width × height` image and a decode of its latent, each with a

@@ -1,7 +1,8 @@
 //! Planned buffer assignment: a call is recorded once without touching the GPU, logging every
-//! band buffer it asks for and when it lets go of it; the intervals are then packed into as few
-//! bytes of buffers as a best-fit-decreasing pass finds, and the call is recorded again with
-//! those buffers. The greedy pool reuses by liveness too, but in arrival order, which strands
+//! band buffer it asks for and when it lets go of it, and keeping its dispatches with each
+//! activation named by its request; the intervals are then packed into as few bytes of buffers
+//! as a best-fit-decreasing pass finds, and the kept dispatches are encoded onto those buffers
+//! (`Recorder::realize`). The greedy pool reuses by liveness too, but in arrival order, which strands
 //! large free buffers behind small requests (at 1024² it held ~45% more than was alive at once).
 
 use super::BufferPool;
@@ -131,6 +132,17 @@ impl PlannedBuffers {
             assign: plan.assign.clone(),
             next: AtomicUsize::new(0),
         })
+    }
+
+    /// The buffer of request `req`.
+    pub(crate) fn buffer_of(&self, req: usize) -> Option<wgpu::Buffer> {
+        self.assign.get(req).map(|&b| self.bufs[b].clone())
+    }
+
+    /// Hands out no more buffers through [`PlannedBuffers::next`]: the requests were resolved
+    /// by id ([`PlannedBuffers::buffer_of`]), and what is recorded after them takes from the pool.
+    pub(crate) fn used_up(&self) {
+        self.next.store(self.assign.len(), Ordering::Relaxed);
     }
 
     /// Buffers for the next `n` requests (one tensor's bands), or `None` once the plan is used

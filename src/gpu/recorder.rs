@@ -9,7 +9,9 @@ use crate::{Error, Result};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
+mod deferred;
 mod readback;
+use deferred::{keep, Deferred, Real, StandIns};
 use readback::pop_scopes;
 
 /// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
@@ -25,28 +27,29 @@ pub enum Bind<'b> {
     Texture(&'b wgpu::TextureView),
 }
 
-fn band_binding(t: &Tensor, i: usize) -> wgpu::BindingResource<'_> {
-    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-        buffer: t.bands()[i].buffer(),
-        offset: 0,
-        size: std::num::NonZeroU64::new(t.band_bytes(i).max(4)),
-    })
+/// Band `i` of `t` as bound: its buffer, up to the tensor's bytes.
+fn band_binding(t: &Tensor, i: usize) -> Real {
+    Real::Buffer(t.bands()[i].buffer().clone(), Some(t.band_bytes(i).max(4)))
 }
 
-/// Where a recording's activation buffers come from.
+/// Where a recording's activation buffers come from. (One per recording, so the planning
+/// variant's size does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Alloc {
     /// The pool, by liveness in arrival order.
     Greedy,
-    /// Nothing is allocated or recorded; requests are logged for [`assign`].
+    /// No activation is allocated and nothing is encoded: requests are logged for [`assign`],
+    /// and the work is kept, to be encoded by [`Recorder::realize`].
     Planning {
         log: PlanLog,
         stand_in: wgpu::Buffer,
         /// The largest texture of each slot asked for (width, height, layers), and what stands
-        /// in for them.
+        /// in for each slot's texture.
         textures: [[u32; 3]; 2],
-        texture_stand_in: wgpu::TextureView,
+        stand_ins: StandIns,
+        ops: Vec<Deferred>,
     },
-    /// The buffers of a plan made by a planning recording of the same call.
+    /// The buffers of the plan a planning recording was realized with.
     Planned(PlannedBuffers),
 }
 
@@ -97,8 +100,8 @@ impl<'g> Recorder<'g> {
         })
     }
 
-    /// A recording that only logs its buffer requests (see [`Recorder::into_plan`]): nothing is
-    /// allocated, dispatched or uploaded.
+    /// A recording that logs its buffer requests (see [`Recorder::plan`]) and keeps its work
+    /// for [`Recorder::realize`]: no activation is allocated and nothing is encoded.
     pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
         let stand_in = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -118,36 +121,17 @@ impl<'g> Recorder<'g> {
                 log: Default::default(),
                 stand_in,
                 textures: [[0; 3]; 2],
-                texture_stand_in: super::pool::float_array(
-                    &gpu.device,
-                    "planning stand-in",
-                    [1, 1, 1],
-                    false,
-                    wgpu::TextureUsages::TEXTURE_BINDING,
-                )
-                .1,
+                stand_ins: [(); 2].map(|_| {
+                    let usage = wgpu::TextureUsages::TEXTURE_BINDING;
+                    super::pool::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage).1
+                }),
+                ops: Vec::new(),
             },
         })
     }
 
-    /// A recording whose activations use the buffers of `plan`, made by a planning recording
-    /// of the same call.
-    pub fn planned(gpu: &'g Gpu, pool: Arc<BufferPool>, plan: &Plan) -> Result<Recorder<'g>> {
-        let planned = PlannedBuffers::new(&pool, plan)?;
-        for slot in [TextureSlot::Input, TextureSlot::Weights] {
-            let size = plan.textures[slot as usize];
-            if size.iter().all(|&d| d > 0) {
-                // Made once, at the largest size the call needs.
-                pool.texture(slot, size)?;
-            }
-        }
-        let mut rec = Recorder::new(gpu, pool)?;
-        rec.alloc = Alloc::Planned(planned);
-        Ok(rec)
-    }
-
-    /// The buffer plan of a planning recording (whose tensors must all be dropped first).
-    pub fn into_plan(self) -> Result<Plan> {
+    /// The buffer plan of a planning recording: tensors still held are alive to the end.
+    pub fn plan(&self) -> Result<Plan> {
         match &self.alloc {
             Alloc::Planning { log, textures, .. } => {
                 let log = log
@@ -160,10 +144,6 @@ impl<'g> Recorder<'g> {
             }
             _ => Err(Error::Input("internal: not a planning recording".into())),
         }
-    }
-
-    fn planning_mode(&self) -> bool {
-        matches!(self.alloc, Alloc::Planning { .. })
     }
 
     /// A new activation of shape `[c, h, w]` in one buffer.
@@ -193,22 +173,19 @@ impl<'g> Recorder<'g> {
     pub fn texture(&mut self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
         if let Alloc::Planning {
             textures,
-            texture_stand_in,
+            stand_ins,
             ..
         } = &mut self.alloc
         {
             let t = &mut textures[slot as usize];
             *t = [0, 1, 2].map(|i| t[i].max(size[i]));
-            return Ok(texture_stand_in.clone());
+            return Ok(stand_ins[slot as usize].clone());
         }
         self.pool.texture(slot, size)
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels).
     pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
-        if let Alloc::Planning { stand_in, .. } = &self.alloc {
-            return stand_in.clone();
-        }
         let contents: Vec<u8> = if data.len() < 16 {
             [data, &[0u8; 16][data.len()..]].concat()
         } else {
@@ -225,9 +202,19 @@ impl<'g> Recorder<'g> {
 
     /// Records a copy of `data` into `t` (held whole), ordered after everything recorded so far.
     pub fn copy_in(&mut self, data: &[u8], t: &Tensor) {
-        if self.planning_mode() {
+        if let Alloc::Planning { stand_ins, ops, .. } = &mut self.alloc {
+            ops.push(Deferred::CopyIn {
+                data: data.to_vec(),
+                dst: keep(&Bind::Tensor(t), stand_ins),
+            });
             return;
         }
+        let dst = t.buffer().clone();
+        self.copy_bytes(data, &dst);
+    }
+
+    /// Records a copy of `data` into the start of `dst`.
+    fn copy_bytes(&mut self, data: &[u8], dst: &wgpu::Buffer) {
         let bytes = (data.len() as u64).next_multiple_of(4);
         if bytes == 0 {
             return;
@@ -243,7 +230,7 @@ impl<'g> Recorder<'g> {
                 usage: wgpu::BufferUsages::COPY_SRC,
             });
         self.encoder
-            .copy_buffer_to_buffer(&src, 0, t.buffer(), 0, Some(bytes));
+            .copy_buffer_to_buffer(&src, 0, dst, 0, Some(bytes));
     }
 
     /// Records one dispatch of `kernel` with `binds` at bindings 0.. and `params` as a uniform
@@ -255,10 +242,38 @@ impl<'g> Recorder<'g> {
         params: &[u8],
         groups: [u32; 3],
     ) {
-        if self.planning_mode() {
+        if let Alloc::Planning { stand_ins, ops, .. } = &mut self.alloc {
+            ops.push(Deferred::Dispatch {
+                kernel: kernel.clone(),
+                binds: binds.iter().map(|b| keep(b, stand_ins)).collect(),
+                params: params.to_vec(),
+                groups,
+            });
             self.dispatches += 1;
             return;
         }
+        let real: Vec<Real> = binds
+            .iter()
+            .map(|b| match b {
+                Bind::Tensor(t) => band_binding(t, 0),
+                Bind::Band(t, i) => band_binding(t, *i),
+                Bind::Weight(w) => Real::Buffer(w.buf.clone(), None),
+                Bind::Raw(b) => Real::Buffer((*b).clone(), None),
+                Bind::Texture(v) => Real::View((*v).clone()),
+            })
+            .collect();
+        self.encode_dispatch(kernel, &real, params, groups);
+    }
+
+    /// Encodes one dispatch of `kernel` with `binds` at bindings 0.. and `params` as a uniform
+    /// buffer at the next binding.
+    fn encode_dispatch(
+        &mut self,
+        kernel: &crate::kernels::Kernel,
+        binds: &[Real],
+        params: &[u8],
+        groups: [u32; 3],
+    ) {
         let device = &self.gpu.device;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -268,18 +283,9 @@ impl<'g> Recorder<'g> {
         let mut entries: Vec<wgpu::BindGroupEntry> = binds
             .iter()
             .enumerate()
-            .map(|(i, b)| {
-                let resource = match b {
-                    Bind::Tensor(t) => band_binding(t, 0),
-                    Bind::Band(t, i) => band_binding(t, *i),
-                    Bind::Weight(w) => w.buf.as_entire_binding(),
-                    Bind::Raw(b) => b.as_entire_binding(),
-                    Bind::Texture(v) => wgpu::BindingResource::TextureView(v),
-                };
-                wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource,
-                }
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.binding(),
             })
             .collect();
         entries.push(wgpu::BindGroupEntry {

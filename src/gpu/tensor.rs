@@ -259,6 +259,34 @@ impl Tensor {
         }
     }
 
+    /// The plan request of each band, for a tensor of a planning recording.
+    pub(crate) fn requests(&self) -> Option<&[usize]> {
+        match &self.inner.owner {
+            Owner::Planning(_, ids) => Some(ids),
+            _ => None,
+        }
+    }
+
+    /// The same tensor (shape, bands, channels) over `bufs`, one per band, which a plan owns.
+    pub(crate) fn over(&self, bufs: Vec<wgpu::Buffer>) -> Tensor {
+        let inner = TensorInner {
+            pool: self.inner.pool.clone(),
+            owner: Owner::Planned,
+            bands: (self.bands().iter().zip(bufs))
+                .map(|(b, buf)| Band { buf, ..*b })
+                .collect(),
+            halos_valid: AtomicBool::new(self.halos_valid()),
+        };
+        #[allow(clippy::arc_with_non_send_sync)]
+        let inner = Arc::new(inner);
+        Tensor {
+            inner,
+            c: self.c,
+            h: self.h,
+            w: self.w,
+        }
+    }
+
     /// The buffer of a tensor held whole (one band).
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         debug_assert!(!self.is_banded());

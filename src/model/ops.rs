@@ -23,7 +23,7 @@ impl<'a> Ops<'a> {
         })
     }
 
-    /// Ops that only log their buffer requests (see [`Recorder::planning`]).
+    /// Ops that log their buffer requests and keep their work (see [`Recorder::planning`]).
     pub fn planning(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
         Ok(Ops {
             rec: Recorder::planning(gpu, pool)?,
@@ -31,22 +31,23 @@ impl<'a> Ops<'a> {
         })
     }
 
-    /// Ops whose activations use the buffers of `plan` (see [`Recorder::planned`]).
-    pub fn planned(
-        gpu: &'a Gpu,
-        pool: Arc<BufferPool>,
-        kern: &'a Kernels,
-        plan: &Plan,
-    ) -> Result<Ops<'a>> {
-        Ok(Ops {
-            rec: Recorder::planned(gpu, pool, plan)?,
-            kern,
-        })
+    /// The buffer plan of planning ops (tensors still held are alive to the end).
+    pub fn plan(&self) -> Result<Plan> {
+        self.rec.plan()
     }
 
-    /// The buffer plan of planning ops.
-    pub fn into_plan(self) -> Result<Plan> {
-        self.rec.into_plan()
+    /// Planning ops' work encoded onto the buffers of `plan`, and `t` over them (see
+    /// [`Recorder::realize`]).
+    pub fn realize(self, plan: &Plan, t: &Tensor) -> Result<(Ops<'a>, Tensor)> {
+        let rec = self.rec.realize(plan)?;
+        let t = rec.resolve(t)?;
+        Ok((
+            Ops {
+                rec,
+                kern: self.kern,
+            },
+            t,
+        ))
     }
 
     pub fn conv(
