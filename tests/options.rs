@@ -1,7 +1,8 @@
 //! The table of user options (`sdxl_vae::OPTIONS`) and the surfaces that must follow it: the
-//! command line's global flags and the TypeScript `LoadOptions` of the module. (The page reads
-//! the table itself through `userOptions()`, and the worker forwards every option: both are
-//! exercised in tests/browser.)
+//! command line's global flags, and the TypeScript `LoadOptions` of the module, whose types must
+//! say what each option's kind takes (tests/browser/run.sh checks the built `.d.ts` carries it).
+//! The page reads the table itself through `userOptions()`, and the worker forwards every
+//! option: both are exercised in tests/browser.
 
 use sdxl_vae::{OptionKind, OPTIONS};
 use std::collections::BTreeSet;
@@ -32,12 +33,8 @@ fn cli_flags_are_the_table_of_user_options() {
 
 /// `export interface LoadOptions { … }` of the module's TypeScript types: each key and its type.
 fn ts_load_options() -> Vec<(String, String)> {
-    let src = include_str!("../src/web/mod.rs");
-    let start = src
-        .find("export interface LoadOptions {")
-        .expect("LoadOptions in src/web/mod.rs");
-    let body = &src[start..];
-    let body = &body[..body.find("\n}").expect("the interface closes")];
+    let body = sdxl_vae::api::options::LOAD_OPTIONS_TS;
+    assert!(body.starts_with("export interface LoadOptions {\n") && body.ends_with("}\n"));
     body.lines()
         .map(str::trim)
         .filter(|l| !l.starts_with("/**") && !l.starts_with('*') && !l.starts_with("export"))

@@ -1,7 +1,8 @@
 //! The options a user chooses, in one table that every surface follows: the command line's
-//! global flags (`--{cli}`), `Vae.load`'s options and the page's URL parameters (both named
-//! `{js}`), whose values all go through [`Choices::set`]; the worker forwards whatever it is
-//! given. `tests/options.rs` checks the CLI's help and the TypeScript `LoadOptions` against it.
+//! global flags (`--{cli}`), `Vae.load`'s options, their TypeScript type ([`LOAD_OPTIONS_TS`])
+//! and the page's URL parameters (named `{js}`), whose values all go through [`Choices::set`];
+//! the worker forwards whatever it is given. `tests/options.rs` checks the CLI's help and the
+//! TypeScript types against the table's kinds.
 
 use super::{GpuOptions, LimitsChoice, LoadOptions, Precision};
 
@@ -28,37 +29,59 @@ pub struct UserOption {
     pub doc: &'static str,
 }
 
-/// Every user option. Defaults are what an absent option means.
-pub const OPTIONS: &[UserOption] = &[
-    UserOption {
-        js: "scalingFactor",
-        cli: "scaling-factor",
-        kind: OptionKind::Number,
-        doc: "Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]",
+/// `OPTIONS` and `LOAD_OPTIONS_TS` from one list: each option's JS name, flag, kind, TypeScript
+/// type and doc.
+macro_rules! user_options {
+    ($({ $js:literal, $cli:literal, $kind:expr, $ts:literal, $doc:literal }),* $(,)?) => {
+        /// Every user option. Defaults are what an absent option means.
+        pub const OPTIONS: &[UserOption] = &[$(UserOption {
+            js: $js,
+            cli: $cli,
+            kind: $kind,
+            doc: $doc,
+        }),*];
+
+        /// `Vae.load`'s options as the module's TypeScript declares them: the load's own hooks,
+        /// one tuning knob for tests, and every user option.
+        pub const LOAD_OPTIONS_TS: &str = concat!(
+            "export interface LoadOptions {\n",
+            "  /** Called after each chunk: bytes pushed so far, and the file size once known. */\n",
+            "  onProgress?: (loaded: number, total: number | undefined) => void;\n",
+            "  /** Aborts the download and the load; the promise rejects. */\n",
+            "  signal?: AbortSignal;\n",
+            "  /** Tuning, for tests: whether the convolutions stage their weights in workgroup ",
+            "memory (default: on GPUs, not on fallback/CPU adapters, where it is slower); ",
+            "`Vae.convStaging` names the form in use. */\n",
+            "  sharedWeights?: boolean;\n",
+            $("  /** ", $doc, " */\n  ", $js, "?: ", $ts, ";\n",)*
+            "}\n"
+        );
+    };
+}
+
+user_options! {
+    {
+        "scalingFactor", "scaling-factor", OptionKind::Number, "number",
+        "Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]"
     },
-    UserOption {
-        js: "precision",
-        cli: "precision",
-        kind: OptionKind::Choice(&["f32", "f16"]),
-        doc: "What the convolutions read: f32 (exact, the default) or f16 weights and inputs, \
-              accumulated in f32, half the texture memory; a call whose activations exceed \
-              f16's range runs again in f32",
+    {
+        "precision", "precision", OptionKind::Choice(&["f32", "f16"]), "\"f32\" | \"f16\"",
+        "What the convolutions read: f32 (exact, the default) or f16 weights and inputs, \
+         accumulated in f32, half the texture memory; a call whose activations exceed f16's \
+         range runs again in f32"
     },
-    UserOption {
-        js: "limits",
-        cli: "limits",
-        kind: OptionKind::Choice(&["adapter", "webgpu-default"]),
-        doc: "Device limits to request: everything the adapter offers (the default) or \
-              WebGPU's default limits, as a browser grants on a modest adapter",
+    {
+        "limits", "limits", OptionKind::Choice(&["adapter", "webgpu-default"]),
+        "\"adapter\" | \"webgpu-default\"",
+        "Device limits to request: everything the adapter offers (the default) or WebGPU's \
+         default limits, as a browser grants on a modest adapter"
     },
-    UserOption {
-        js: "maxBufferBytes",
-        cli: "max-buffer",
-        kind: OptionKind::Bytes,
-        doc: "Most bytes of any one activation buffer, e.g. 64M [default: the device's binding \
-              limit]; larger activations are split into row bands, with the same results",
+    {
+        "maxBufferBytes", "max-buffer", OptionKind::Bytes, "number | string",
+        "Most bytes of any one activation buffer, e.g. 64M [default: the device's binding \
+         limit]; larger activations are split into row bands, with the same results"
     },
-];
+}
 
 /// An option's value as it arrives: a number (from JS) or text (a flag, a URL parameter, or a
 /// JS string).

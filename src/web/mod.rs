@@ -23,31 +23,14 @@ use crate::kernels::{AdapterClass, Tuning};
 use crate::Gpu;
 use options::load_options;
 
+/// `Vae.load`'s options, from the table of user options.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_LOAD_OPTIONS: &'static str = crate::api::options::LOAD_OPTIONS_TS;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** What `Vae.load` accepts as weights: a URL, or the file's bytes in any streamable form. */
 export type WeightsSource = string | Response | Blob | ReadableStream<Uint8Array> | ArrayBuffer | ArrayBufferView;
-export interface LoadOptions {
-  /** Called after each chunk: bytes pushed so far, and the file size once known. */
-  onProgress?: (loaded: number, total: number | undefined) => void;
-  /** Aborts the download and the load; the promise rejects. */
-  signal?: AbortSignal;
-  /** Latent scaling factor (default 0.13025, SDXL's; SD 1.x VAEs use 0.18215). */
-  scalingFactor?: number;
-  /** "adapter" (default): everything the adapter offers; "webgpu-default": WebGPU's default limits. */
-  limits?: "adapter" | "webgpu-default";
-  /** Most bytes of any one activation buffer (default: the device's binding limit), a number
-   *  or text such as "64M". Larger activations are split into row bands; results do not change. */
-  maxBufferBytes?: number | string;
-  /** Tuning, for tests: whether the convolutions stage their weights in workgroup memory
-   *  (default: true on GPUs, false on fallback/CPU adapters, where it is slower).
-   *  `Vae.convStaging` names the form in use. */
-  sharedWeights?: boolean;
-  /** "f32" (default, exact) or "f16": weights and convolution inputs as f16 textures (half
-   *  their memory; no shader-f16 needed), f32 accumulation and statistics. A call whose
-   *  activations exceed f16's range runs again with f32 inputs, and `Vae.precision` turns "f32". */
-  precision?: "f32" | "f16";
-}
 /** One of the options `Vae.load` takes (`userOptions()`); the page reads the same names from
  *  its URL. */
 export interface UserOption {

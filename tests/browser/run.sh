@@ -14,6 +14,10 @@ for f in index.html sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts web/app.js web/va
   [ -f "dist/$f" ] || { echo "dist/$f is missing" >&2; exit 1; }
 done
 echo "dist/sdxl_vae_bg.wasm: $(stat -c %s dist/sdxl_vae_bg.wasm) bytes"
+# The types carry the table of user options (src/api/options.rs).
+for member in 'scalingFactor?: number;' 'precision?: "f32" | "f16";' 'maxBufferBytes?: number | string;'; do
+  grep -qF "$member" dist/sdxl_vae.d.ts || { echo "dist/sdxl_vae.d.ts lacks $member" >&2; exit 1; }
+done
 
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/page.test.js
