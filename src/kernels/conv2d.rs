@@ -257,6 +257,11 @@ pub(crate) fn conv2d_to(
         col0: 0,
         x_end: ow,
     };
+    // How `pack_input.wgsl` normalises the input, and what it binds for it.
+    let (affine, norm_mode) = match norm {
+        None => (Bind::Raw(&kern.dummy), 0),
+        Some(n) => (Bind::Tensor(n.affine), 1 + n.silu as u32),
+    };
     for (i, ob) in out.bands().iter().enumerate() {
         let ib = &x.bands()[i];
         let (lo, hi) = rows_read(mode, cw.k, x.h, ob.y0, ob.y1);
@@ -274,19 +279,12 @@ pub(crate) fn conv2d_to(
             i,
             out: &out,
             rows: (ob.y0, ob.y1),
-            affine: match norm {
-                Some(n) => Bind::Tensor(n.affine),
-                None => Bind::Raw(&kern.dummy),
-            },
+            affine: affine.clone(),
             residual: match residual {
                 Some(r) => Bind::Band(r, i),
                 None => Bind::Raw(&kern.dummy),
             },
-            norm: match norm {
-                None => 0,
-                Some(InputNorm { silu: false, .. }) => 1,
-                Some(InputNorm { silu: true, .. }) => 2,
-            },
+            norm: norm_mode,
         };
         let mut q = p;
         (q.out_row0, q.out_rows) = (ob.row0, ob.rows);

@@ -21,15 +21,14 @@ pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
     let mut choices = Choices::default();
     for o in OPTIONS {
         let v = get(o.js);
-        let value = if v.is_undefined() || v.is_null() {
+        if v.is_undefined() || v.is_null() {
             continue;
-        } else if let Some(n) = v.as_f64() {
-            OptionValue::Number(n)
-        } else if let Some(t) = v.as_string() {
-            choices.set(o.js, OptionValue::Text(&t))?;
-            continue;
-        } else {
-            OptionValue::Text("")
+        }
+        // A number as such; anything else by its text, which the option then rejects or takes.
+        let text = v.as_string().unwrap_or_else(|| format!("{v:?}"));
+        let value = match v.as_f64() {
+            Some(n) => OptionValue::Number(n),
+            None => OptionValue::Text(&text),
         };
         choices.set(o.js, value)?;
     }
