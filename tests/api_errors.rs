@@ -84,13 +84,13 @@ fn malformed_images_and_latents_are_rejected() {
         Err(Error::Input(_))
     ));
 
-    let e = Latent::new(4, 4, vec![0.0; 63]).unwrap_err().to_string();
+    let e = Latent::new(4, 4, 4, vec![0.0; 63]).unwrap_err().to_string();
     assert!(e.contains("64") && e.contains("63"), "{e}");
     let mut nan = vec![0.0; 64];
     nan[5] = f32::NAN;
-    let e = Latent::new(4, 4, nan).unwrap_err().to_string();
+    let e = Latent::new(4, 4, 4, nan).unwrap_err().to_string();
     assert!(e.contains("value 5"), "{e}");
-    let mut lat = Latent::new(2, 2, vec![0.0; 16]).unwrap();
+    let mut lat = Latent::new(4, 2, 2, vec![0.0; 16]).unwrap();
     lat.image_width = 17;
     let e = pollster::block_on(vae.decode(&lat))
         .unwrap_err()

@@ -11,7 +11,7 @@ fn plans_are_kept_per_call_shape() {
     let gpu = support::gpu();
     let vae = small_vae(&gpu, Precision::F32);
     let mut rng = Rng(11);
-    let latent = Latent::new(8, 6, rng.vec(4 * 48, -2.0, 2.0)).unwrap();
+    let latent = Latent::new(4, 8, 6, rng.vec(4 * 48, -2.0, 2.0)).unwrap();
     let first = pollster::block_on(vae.decode_raw(&latent)).unwrap();
     assert_eq!(vae.plans_made(), 1);
     let again = pollster::block_on(vae.decode_raw(&latent)).unwrap();
@@ -29,7 +29,7 @@ fn plans_are_kept_per_call_shape() {
     assert_eq!(vae.plans_made(), 2, "encode: one plan");
     pollster::block_on(vae.encode_sample(&image, 3)).unwrap();
     assert_eq!(vae.plans_made(), 3, "sampling is another call");
-    let other = Latent::new(5, 7, rng.vec(4 * 35, -2.0, 2.0)).unwrap();
+    let other = Latent::new(4, 5, 7, rng.vec(4 * 35, -2.0, 2.0)).unwrap();
     pollster::block_on(vae.decode_raw(&other)).unwrap();
     assert_eq!(vae.plans_made(), 4, "another size, another plan");
     // Row bands change the plan: a smaller buffer limit splits the same latent into bands.
@@ -47,7 +47,7 @@ fn the_rerun_after_an_f16_overflow_reuses_its_plan() {
     let gpu = support::gpu();
     let vae = small_vae(&gpu, Precision::F16);
     let mut rng = Rng(10);
-    let latent = Latent::new(8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
+    let latent = Latent::new(4, 8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
     let out = pollster::block_on(vae.decode_raw(&latent)).unwrap();
     assert_eq!(vae.precision(), Precision::F32, "overflow seen");
     // The rerun reads f32 textures, twice the layers of the f16 ones its plan was made with.

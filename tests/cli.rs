@@ -22,7 +22,8 @@ fn small_config() -> VaeConfig {
         layers_per_block: 2,
         latent_channels: 4,
         norm_num_groups: 32,
-        scaling_factor: SCALING,
+        use_quant_conv: true,
+        use_post_quant_conv: true,
     }
 }
 

@@ -6,127 +6,15 @@ mod support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
-use sdxl_vae::{cpu, Gpu, Image, Latent, LoadOptions, Precision, Vae};
-use std::path::PathBuf;
+use sdxl_vae::{cpu, LoadOptions, Precision};
+use support::fixtures::{check_image, load, load_with, npy, png};
 use support::{assert_close, gpu};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// A float32 `.npy` file: shape and values.
-fn npy(name: &str) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let arr = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = arr.shape().to_vec();
-    (shape, arr.into_vec::<f32>().unwrap())
-}
-
-fn png(name: &str) -> Image {
-    let img = image::open(fixture(name)).unwrap().to_rgba8();
-    Image {
-        width: img.width(),
-        height: img.height(),
-        rgba: img.into_raw(),
-    }
-}
 
 fn small_config() -> VaeConfig {
     VaeConfig {
         block_out_channels: vec![32, 32, 64, 64],
         ..VaeConfig::sdxl()
     }
-}
-
-/// Streams `file` into the loader in `chunk`-byte pieces.
-fn load(gpu: &Gpu, file: &[u8], chunk: usize) -> Vae {
-    load_with(gpu, file, chunk, LoadOptions::default())
-}
-
-fn load_with(gpu: &Gpu, file: &[u8], chunk: usize, opts: LoadOptions) -> Vae {
-    let mut loader = Vae::loader(gpu, opts);
-    for c in file.chunks(chunk) {
-        loader.push(c).unwrap();
-    }
-    loader.finish().unwrap()
-}
-
-/// Encode `img` and compare the posterior mean; decode diffusers' mean and compare the raw output
-/// and (with `eight_bit`) the 8-bit image. Returns the worst (latent, decoded) errors.
-fn check_image(
-    vae: &Vae,
-    variant: &str,
-    img: &str,
-    latent_tol: f32,
-    decoded_tol: f32,
-    eight_bit: bool,
-) -> (f32, f32) {
-    let image = png(&format!("img_{img}.png"));
-    let lat = pollster::block_on(vae.encode(&image)).unwrap();
-    let (shape, mean) = npy(&format!("{variant}_{img}_mean.npy"));
-    assert_eq!(
-        shape,
-        [1, 4, lat.height as u64, lat.width as u64],
-        "{variant} {img}: latent shape"
-    );
-    let le = assert_close(
-        &format!("{variant} {img} latent mean"),
-        &lat.data,
-        &mean,
-        latent_tol,
-        0.0,
-    );
-
-    let (dshape, decoded) = npy(&format!("{variant}_{img}_decoded.npy"));
-    let z = Latent {
-        width: shape[3] as u32,
-        height: shape[2] as u32,
-        data: mean,
-        image_width: image.width,
-        image_height: image.height,
-    };
-    let raw = pollster::block_on(vae.decode_raw(&z)).unwrap();
-    assert_eq!(
-        dshape,
-        [1, 3, raw.height as u64, raw.width as u64],
-        "{variant} {img}: decoded shape"
-    );
-    let de = assert_close(
-        &format!("{variant} {img} decoded"),
-        &raw.data,
-        &decoded,
-        decoded_tol,
-        0.0,
-    );
-    if !eight_bit {
-        return (le, de);
-    }
-
-    // The 8-bit image equals diffusers' postprocessing of its own output, up to one level where
-    // a value lies within the tolerance of a rounding boundary.
-    let px = pollster::block_on(vae.decode(&z)).unwrap();
-    let want = cpu::tensor_to_image(
-        &decoded,
-        raw.width as usize,
-        raw.height as usize,
-        raw.width as usize,
-        raw.height as usize,
-    );
-    assert_eq!((px.width, px.height), (image.width, image.height));
-    let worst = px
-        .rgba
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| a.abs_diff(*b))
-        .max()
-        .unwrap();
-    assert!(
-        worst <= 1,
-        "{variant} {img}: 8-bit image differs by {worst} levels"
-    );
-    (le, de)
 }
 
 #[test]

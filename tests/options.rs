@@ -59,7 +59,8 @@ fn typescript_load_options_are_the_table_and_the_loader_hooks() {
     for o in OPTIONS {
         let ts = &keys.iter().find(|(k, _)| k == o.js).unwrap().1;
         let expected = match o.kind {
-            OptionKind::Number => "number".to_string(),
+            OptionKind::Number | OptionKind::Real => "number".to_string(),
+            OptionKind::Json => "object | string".to_string(),
             OptionKind::Bytes => "number | string".to_string(),
             OptionKind::Choice(words) => {
                 let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();

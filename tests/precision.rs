@@ -346,7 +346,7 @@ fn model_in_f16_is_close_to_f32() {
     let l16 = pollster::block_on(v16.encode(&image)).unwrap();
     let err = assert_close("f16 latent", &l16.data, &l32.data, 2e-2, 0.0);
     assert!(err > 1e-6, "f16 latent equals f32");
-    let latent = Latent::new(16, 12, rng.vec(4 * 16 * 12, -3.0, 3.0)).unwrap();
+    let latent = Latent::new(4, 16, 12, rng.vec(4 * 16 * 12, -3.0, 3.0)).unwrap();
     let d32 = pollster::block_on(v32.decode_raw(&latent)).unwrap();
     let d16 = pollster::block_on(v16.decode_raw(&latent)).unwrap();
     let err = assert_close("f16 decode", &d16.data, &d32.data, 3e-2, 0.0);
@@ -368,7 +368,7 @@ fn overflow_in_f16_reruns_in_f32_and_stays_there() {
         small_vae(&gpu, Precision::F16),
     );
     let mut rng = Rng(10);
-    let latent = Latent::new(8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
+    let latent = Latent::new(4, 8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
     let d32 = pollster::block_on(v32.decode_raw(&latent)).unwrap();
     let first = pollster::block_on(v16.decode_raw(&latent)).unwrap();
     assert_eq!(v16.precision(), Precision::F32, "overflow seen");

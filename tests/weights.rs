@@ -119,7 +119,7 @@ fn unwanted_tensors_are_not_buffered() {
         .iter()
         .map(|(_, s)| s.iter().product::<usize>() * 4)
         .max();
-    let mut loader = sdxl_vae::weights::WeightsLoader::new(Recorder::default(), None);
+    let mut loader = sdxl_vae::weights::WeightsLoader::new(Recorder::default(), Default::default());
     for c in file.chunks(4096) {
         loader.push(c).unwrap_or_else(|e| panic!("{e}"));
     }
@@ -130,7 +130,7 @@ fn unwanted_tensors_are_not_buffered() {
     );
     loader.finish().unwrap_or_else(|e| panic!("{e}"));
 
-    let mut whole = sdxl_vae::weights::WeightsLoader::new(Recorder::default(), None);
+    let mut whole = sdxl_vae::weights::WeightsLoader::new(Recorder::default(), Default::default());
     whole.push(&file).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         whole.peak_buffered_bytes(),
@@ -143,7 +143,13 @@ fn unwanted_tensors_are_not_buffered() {
 fn total_bytes_and_info_known_once_header_arrived() {
     let file = synthetic_safetensors(&tiny(), Layout::Ldm, SynthDtype::BF16, "vae.");
     let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap_or_default()) as usize;
-    let mut loader = sdxl_vae::weights::WeightsLoader::new(Recorder::default(), Some(0.18215));
+    let mut loader = sdxl_vae::weights::WeightsLoader::new(
+        Recorder::default(),
+        sdxl_vae::weights::FamilyChoice {
+            scaling_factor: Some(0.18215),
+            ..Default::default()
+        },
+    );
     loader
         .push(&file[..header_end - 1])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -160,7 +166,7 @@ fn total_bytes_and_info_known_once_header_arrived() {
         info.dtypes,
         vec![("BF16".to_string(), expected_tensors(&tiny()).len())]
     );
-    assert_eq!(info.config.scaling_factor, 0.18215);
+    assert_eq!(info.family.factors.scaling, 0.18215);
     loader
         .push(&file[header_end..])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -246,8 +252,8 @@ fn f16_and_bf16_decode_like_naive_twins() {
 
 #[test]
 fn config_inference() {
-    let sd1 = VaeConfig {
-        scaling_factor: 0.18215,
+    let no_quant = VaeConfig {
+        use_quant_conv: false,
         ..VaeConfig::sdxl()
     };
     let odd = VaeConfig {
@@ -257,10 +263,16 @@ fn config_inference() {
         layers_per_block: 3,
         ..small()
     };
-    for config in [VaeConfig::sdxl(), sd1, small(), tiny(), odd] {
+    for config in [
+        VaeConfig::sdxl(),
+        VaeConfig::kl16(),
+        no_quant,
+        small(),
+        tiny(),
+        odd,
+    ] {
         let shapes = expected_tensors(&config).into_iter().collect();
-        let got =
-            VaeConfig::infer(&shapes, config.scaling_factor).unwrap_or_else(|e| panic!("{e}"));
+        let got = VaeConfig::infer(&shapes).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(got, config);
     }
 }
@@ -272,7 +284,7 @@ fn read_info_reads_the_header_only() {
     let tensors = model_tensors(&tiny(), Layout::Ldm, "", |_, t| Some(t));
     let n = tensors.len();
     let file = write_safetensors(&tensors);
-    let info = read_info(&file[..]).unwrap_or_else(|e| panic!("{e}"));
+    let info = read_info(&file[..], &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (info.layout, info.file_bytes, info.dtypes.clone()),
         (Layout::Ldm, file.len() as u64, vec![("F32".into(), n)])
@@ -293,7 +305,8 @@ fn read_info_reads_the_header_only() {
         offset += bytes;
     }
     let json = serde_json::Value::Object(header).to_string();
-    let info = read_info(&raw_file(&json, &[])[..]).unwrap_or_else(|e| panic!("{e}"));
+    let info =
+        read_info(&raw_file(&json, &[])[..], &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (info.layout, info.param_count, &info.config),
         (Layout::Ldm, 83_653_863, &sdxl)

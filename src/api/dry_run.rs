@@ -1,7 +1,7 @@
 //! Recording a call without running it: buffer planning for every call, and the dry run that
 //! reports what a call at a given size would need.
 
-use super::{round8, Image, Latent, Vae, LATENT_CHANNELS};
+use super::{round8, Image, Latent, Vae};
 use crate::gpu::plan::Plan;
 use crate::gpu::{texture_bytes, BufferPool, Tensor};
 use crate::model::Ops;
@@ -137,7 +137,8 @@ impl Vae {
             peak_live_bytes: plan.peak_live + textures(&plan),
         };
         let (lw, lh) = (round8(width) / 8, round8(height) / 8);
-        let latent = Latent::new(lw, lh, vec![0.0; LATENT_CHANNELS * (lw * lh) as usize])?;
+        let c = self.latent_channels();
+        let latent = Latent::new(c, lw, lh, vec![0.0; (c * lw * lh) as usize])?;
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
         pool.set_f16(f16);
         let (ops, _, plan) = self.planned(&pool, None, |ops| self.decode_ops(ops, &latent))?;

@@ -4,13 +4,14 @@ use super::{Gpu, Precision, Vae};
 use crate::gpu::BufferPool;
 use crate::kernels::{AdapterClass, Kernels, Tuning};
 use crate::model::{AutoencoderKl, WeightStore};
-use crate::weights::{ModelInfo, WeightSink, WeightsLoader};
+use crate::weights::{FamilyChoice, ModelInfo, WeightSink, WeightsLoader};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
-    /// Overrides the scaling factor (default 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215).
-    pub scaling_factor: Option<f32>,
+    /// The family and latent factors where the user knows them; a file's shapes cannot tell SD
+    /// 1.x from SDXL, nor SD3 from FLUX.1 (see [`crate::weights::family`]).
+    pub family: FamilyChoice,
     /// Most bytes of any one activation buffer (default: the device's binding limit); see
     /// [`Vae::set_max_band_bytes`].
     pub max_band_bytes: Option<u64>,
@@ -105,7 +106,7 @@ impl Vae {
         let kernels = Kernels::with_tuning(gpu, tuning);
         kernels.prepare(opts.precision);
         VaeLoader {
-            loader: WeightsLoader::new(sink, opts.scaling_factor),
+            loader: WeightsLoader::new(sink, opts.family),
             kernels,
             max_band_bytes: opts.max_band_bytes,
         }

@@ -33,11 +33,14 @@ pub struct RawImage {
     pub data: Vec<f32>,
 }
 
-/// A latent: `[4, height, width]` f32 (NCHW without the batch), unscaled (diffusers' `latent_dist.mean`).
+/// A latent: `[channels, height, width]` f32 (NCHW without the batch), unscaled (diffusers'
+/// `latent_dist.mean`; see [`Vae::to_diffusion`] for the space a diffusion model sees).
 /// `image_width`/`image_height` is the image size the decoder crops to (8× the latent size unless
 /// the latent came from an image whose sides were not multiples of 8).
 #[derive(Clone, Debug)]
 pub struct Latent {
+    /// 4 (SD 1.x, SDXL and their tiny twins) or 16 (SD3, FLUX.1).
+    pub channels: u32,
     pub width: u32,
     pub height: u32,
     pub data: Vec<f32>,
@@ -45,13 +48,11 @@ pub struct Latent {
     pub image_height: u32,
 }
 
-/// Latent channels of every supported VAE.
-pub const LATENT_CHANNELS: usize = 4;
-
 impl Latent {
-    /// A latent of `[4, height, width]` values; decodes to an image of 8× its size.
-    pub fn new(width: u32, height: u32, data: Vec<f32>) -> Result<Latent> {
+    /// A latent of `[channels, height, width]` values; decodes to an image of 8× its size.
+    pub fn new(channels: u32, width: u32, height: u32, data: Vec<f32>) -> Result<Latent> {
         let lat = Latent {
+            channels,
             width,
             height,
             data,
@@ -64,12 +65,11 @@ impl Latent {
 
     fn check(&self) -> Result<()> {
         let (w, h) = (self.width as usize, self.height as usize);
-        if w == 0 || h == 0 || self.data.len() != LATENT_CHANNELS * w * h {
+        let c = self.channels as usize;
+        if c == 0 || w == 0 || h == 0 || self.data.len() != c * w * h {
             return Err(Error::Input(format!(
-                "latent of {}×{} needs {} values, got {}",
-                w,
-                h,
-                LATENT_CHANNELS * w * h,
+                "latent of {c}×{h}×{w} needs {} values, got {}",
+                c * w * h,
                 self.data.len()
             )));
         }
@@ -114,8 +114,56 @@ impl Vae {
         &self.info
     }
 
+    /// The latent factors: see [`Vae::to_diffusion`].
     pub fn scaling_factor(&self) -> f32 {
-        self.info.config.scaling_factor
+        self.info.family.factors.scaling
+    }
+
+    pub fn shift_factor(&self) -> f32 {
+        self.info.family.factors.shift
+    }
+
+    /// The model's family (`sdxl`, `sd3`, `taesd`, …; see [`crate::weights::Family`]).
+    pub fn family(&self) -> crate::weights::Family {
+        self.info.family.family
+    }
+
+    /// Channels of this model's latents.
+    pub fn latent_channels(&self) -> u32 {
+        self.info.config.latent_channels as u32
+    }
+
+    /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model
+    /// sees: `(x − shift) · scale`.
+    pub fn to_diffusion(&self, latent: &mut Latent) {
+        let f = self.info.family.factors;
+        latent
+            .data
+            .iter_mut()
+            .for_each(|v| *v = (*v - f.shift) * f.scaling);
+    }
+
+    /// The inverse of [`Vae::to_diffusion`]: `x / scale + shift`, what [`Vae::decode`] takes.
+    pub fn from_diffusion(&self, latent: &mut Latent) {
+        let f = self.info.family.factors;
+        latent
+            .data
+            .iter_mut()
+            .for_each(|v| *v = *v / f.scaling + f.shift);
+    }
+
+    /// Checks a latent's channels against the model's.
+    fn check_latent(&self, latent: &Latent) -> Result<()> {
+        latent.check()?;
+        let want = self.latent_channels();
+        if latent.channels != want {
+            return Err(Error::Input(format!(
+                "the latent has {} channels; this {} model's latents have {want}",
+                latent.channels,
+                self.family()
+            )));
+        }
+        Ok(())
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -217,13 +265,11 @@ impl Vae {
             .map(|s| s * scale)
             .collect();
         let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
-        let moments = self.model.encoder.forward(&mut ops, x)?;
-        let moments = ops.conv(
-            &moments,
-            &self.model.quant_conv,
-            crate::kernels::conv2d::ConvMode::Same,
-            None,
-        )?;
+        let mut moments = self.model.encoder.forward(&mut ops, x)?;
+        if let Some(quant_conv) = &self.model.quant_conv {
+            let same = crate::kernels::conv2d::ConvMode::Same;
+            moments = ops.conv(&moments, quant_conv, same, None)?;
+        }
         let moments = ops.whole(&moments)?;
         let z = ops.posterior(&moments, seed)?;
         Ok((ops, z))
@@ -253,6 +299,7 @@ impl Vae {
             })
             .await?;
         Ok(Latent {
+            channels: self.latent_channels(),
             width,
             height,
             data,
@@ -267,21 +314,14 @@ impl Vae {
         mut ops: Ops<'a>,
         latent: &Latent,
     ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
-        latent.check()?;
+        self.check_latent(latent)?;
         let starts = self.band_starts(latent.width, latent.height)?;
-        let z = ops.tensor_from(
-            LATENT_CHANNELS as u32,
-            latent.height,
-            latent.width,
-            &latent.data,
-        )?;
-        let z = ops.reband(&z, &starts)?;
-        let z = ops.conv(
-            &z,
-            &self.model.post_quant_conv,
-            crate::kernels::conv2d::ConvMode::Same,
-            None,
-        )?;
+        let z = ops.tensor_from(latent.channels, latent.height, latent.width, &latent.data)?;
+        let mut z = ops.reband(&z, &starts)?;
+        if let Some(post_quant_conv) = &self.model.post_quant_conv {
+            let same = crate::kernels::conv2d::ConvMode::Same;
+            z = ops.conv(&z, post_quant_conv, same, None)?;
+        }
         let out = self.model.decoder.forward(&mut ops, z)?;
         Ok((ops, out))
     }

@@ -5,6 +5,8 @@
 //! TypeScript types against the table's kinds.
 
 use super::{GpuOptions, LimitsChoice, LoadOptions, Precision};
+use crate::weights::family::{Family, FAMILY_CHOICES};
+use crate::weights::DiffusersConfig;
 
 /// How an option's value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,8 +15,13 @@ pub enum OptionKind {
     Number,
     /// A positive whole number of bytes; as text, with an optional K, M or G (powers of 1024).
     Bytes,
+    /// Any finite number (zero and negatives too).
+    Real,
     /// One of these words.
     Choice(&'static [&'static str]),
+    /// A JSON document: on the command line the path of a file holding it; in JS an object or
+    /// its JSON text.
+    Json,
 }
 
 /// One user option.
@@ -61,8 +68,26 @@ macro_rules! user_options {
 
 user_options! {
     {
+        "family", "family", OptionKind::Choice(&FAMILY_CHOICES),
+        "\"auto\" | \"sdxl\" | \"sd1\" | \"sd3\" | \"flux\" | \"taesdxl\" | \"taesd\" | \"taesd3\" | \"taef1\"",
+        "The model the VAE belongs to, which sets the latent factors: a file's shapes cannot tell \
+         SD 1.x from SDXL, nor SD3 from FLUX.1 [default: auto: from config.json, else sdxl for \
+         4 channels, flux or sd3 for 16 (flux for LDM names without a prefix)]"
+    },
+    {
         "scalingFactor", "scaling-factor", OptionKind::Number, "number",
-        "Latent scaling factor [default: 0.13025, the SDXL VAE's; SD 1.x VAEs use 0.18215]"
+        "Latent scaling factor [default: the family's: sdxl 0.13025, sd1 0.18215, sd3 1.5305, \
+         flux 0.3611]"
+    },
+    {
+        "shiftFactor", "shift-factor", OptionKind::Real, "number",
+        "Latent shift factor: a diffusion model sees (latent − shift) × scale [default: the \
+         family's: 0 for SD 1.x/SDXL, sd3 0.0609, flux 0.1159]"
+    },
+    {
+        "config", "config", OptionKind::Json, "object | string",
+        "A diffusers config.json for the VAE (its factors and latent channels); on the command \
+         line a file path [default: the config.json beside the weights, where there is one]"
     },
     {
         "precision", "precision", OptionKind::Choice(&["f32", "f16"]), "\"f32\" | \"f16\"",
@@ -120,6 +145,19 @@ impl Choices {
             OptionValue::Text(t) => parse_number(t, opt.kind),
         };
         match opt.kind {
+            OptionKind::Real => {
+                let Some(v) = number().filter(|v| v.is_finite()) else {
+                    return Err(format!("{} must be a number, got {value}", opt.js));
+                };
+                self.load.family.shift_factor = Some(v as f32);
+            }
+            OptionKind::Json => {
+                let OptionValue::Text(text) = value else {
+                    return Err(format!("{} must be a JSON object, got {value}", opt.js));
+                };
+                let config = DiffusersConfig::parse(text).map_err(|e| e.to_string())?;
+                self.load.family.config = Some(config);
+            }
             OptionKind::Number | OptionKind::Bytes => {
                 let v = number().filter(|v| v.is_finite() && *v > 0.0);
                 let v = v.filter(|v| opt.kind != OptionKind::Bytes || *v >= 1.0);
@@ -127,7 +165,7 @@ impl Choices {
                     return Err(format!("{} must be a positive number, got {value}", opt.js));
                 };
                 match opt.js {
-                    "scalingFactor" => self.load.scaling_factor = Some(v as f32),
+                    "scalingFactor" => self.load.family.scaling_factor = Some(v as f32),
                     _ => self.load.max_band_bytes = Some(v as u64),
                 }
             }
@@ -144,6 +182,7 @@ impl Choices {
                     }
                 };
                 match word {
+                    _ if opt.js == "family" => self.load.family.family = Family::parse(word),
                     "f32" => self.load.precision = Precision::F32,
                     "f16" => self.load.precision = Precision::F16,
                     "adapter" => self.gpu.limits = LimitsChoice::Adapter,
@@ -180,7 +219,21 @@ mod tests {
         c.set("precision", OptionValue::Text("f16")).unwrap();
         c.set("limits", OptionValue::Text("webgpu-default"))
             .unwrap();
-        assert_eq!(c.load.scaling_factor, Some(0.18215));
+        c.set("shift-factor", OptionValue::Text("-0.5")).unwrap();
+        c.set("family", OptionValue::Text("sd3")).unwrap();
+        c.set("config", OptionValue::Text(r#"{"shift_factor": 0.1}"#))
+            .unwrap();
+        assert_eq!(c.load.family.shift_factor, Some(-0.5));
+        assert_eq!(c.load.family.family, Some(Family::Sd3));
+        assert_eq!(
+            c.load.family.config.as_ref().unwrap().shift_factor,
+            Some(0.1)
+        );
+        assert!(Choices::default()
+            .set("config", OptionValue::Text("[1]"))
+            .unwrap_err()
+            .contains("config.json"));
+        assert_eq!(c.load.family.scaling_factor, Some(0.18215));
         assert_eq!(c.load.max_band_bytes, Some(64 << 20));
         assert_eq!(c.load.precision, Precision::F16);
         assert!(matches!(c.gpu.limits, LimitsChoice::WebGpuDefault));
@@ -190,6 +243,8 @@ mod tests {
         for (name, bad) in [
             ("scalingFactor", OptionValue::Text("-1")),
             ("scalingFactor", OptionValue::Number(f64::NAN)),
+            ("shiftFactor", OptionValue::Text("none")),
+            ("family", OptionValue::Text("sd2")),
             ("max-buffer", OptionValue::Text("lots")),
             ("maxBufferBytes", OptionValue::Number(0.5)),
             ("precision", OptionValue::Text("f8")),

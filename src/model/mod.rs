@@ -15,21 +15,26 @@ use crate::kernels::conv2d::ConvWeights;
 use crate::weights::VaeConfig;
 use crate::Result;
 
-/// diffusers `AutoencoderKL`: encoder, `quant_conv`, decoder, `post_quant_conv`.
+/// diffusers `AutoencoderKL`: encoder, `quant_conv`, decoder, `post_quant_conv` (the 1×1 convs
+/// absent in SD3's and FLUX.1's VAEs).
 pub struct AutoencoderKl {
     pub encoder: Encoder,
-    pub quant_conv: ConvWeights,
+    pub quant_conv: Option<ConvWeights>,
     pub decoder: Decoder,
-    pub post_quant_conv: ConvWeights,
+    pub post_quant_conv: Option<ConvWeights>,
 }
 
 impl AutoencoderKl {
     pub fn from_store(store: &mut WeightStore, cfg: &VaeConfig) -> Result<AutoencoderKl> {
         Ok(AutoencoderKl {
             encoder: Encoder::new(store, "encoder", cfg)?,
-            quant_conv: store.conv("quant_conv")?,
+            quant_conv: (cfg.use_quant_conv)
+                .then(|| store.conv("quant_conv"))
+                .transpose()?,
             decoder: Decoder::new(store, "decoder", cfg)?,
-            post_quant_conv: store.conv("post_quant_conv")?,
+            post_quant_conv: (cfg.use_post_quant_conv)
+                .then(|| store.conv("post_quant_conv"))
+                .transpose()?,
         })
     }
 }

@@ -74,10 +74,24 @@ pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
             Float32Array::new(&data).to_vec()
         }
         None => {
-            return Err("latent.data must be a Float32Array (4·height·width values, NCHW)".into())
+            return Err(
+                "latent.data must be a Float32Array (channels·height·width values, NCHW)".into(),
+            )
         }
     };
-    let mut latent = Latent::new(width, height, values).map_err(|e| e.to_string())?;
+    // `channels` may be left out: the data's length tells it.
+    let cells = width as usize * height as usize;
+    let channels = match get(v, "channels").is_undefined() {
+        true if values.len() % cells == 0 => (values.len() / cells) as u32,
+        true => {
+            return Err(format!(
+                "latent.data holds {} values, not a whole number of {width}×{height} channels",
+                values.len()
+            ))
+        }
+        false => size(v, "latent", "channels")?,
+    };
+    let mut latent = Latent::new(channels, width, height, values).map_err(|e| e.to_string())?;
     if !get(v, "imageWidth").is_undefined() || !get(v, "imageHeight").is_undefined() {
         latent.image_width = size(v, "latent", "imageWidth")?;
         latent.image_height = size(v, "latent", "imageHeight")?;
@@ -87,6 +101,7 @@ pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
 
 pub fn latent_to_js(l: &Latent) -> Result<JsValue, String> {
     let o = Object::new();
+    set(&o, "channels", &l.channels.into())?;
     set(&o, "width", &l.width.into())?;
     set(&o, "height", &l.height.into())?;
     set(&o, "data", &Float32Array::from(l.data.as_slice()).into())?;

@@ -35,13 +35,16 @@ export type WeightsSource = string | Response | Blob | ReadableStream<Uint8Array
  *  its URL. */
 export interface UserOption {
   name: string;
-  kind: "number" | "bytes" | "choice";
+  kind: "number" | "real" | "bytes" | "choice" | "json";
   /** The words a "choice" takes. */
   values?: string[];
   doc: string;
 }
-/** `[4, height, width]` f32, NCHW without the batch, unscaled (diffusers' `latent_dist.mean`). */
+/** `[channels, height, width]` f32, NCHW without the batch, unscaled (diffusers'
+ * `latent_dist.mean`); a diffusion model sees `(x − vae.shiftFactor) × vae.scalingFactor`. */
 export interface Latent {
+  /** 4 or 16 (`vae.latentChannels`); on input it may be left out (the data's length tells). */
+  channels?: number;
   width: number;
   height: number;
   data: Float32Array;
@@ -233,9 +236,39 @@ impl Vae {
         self.inner.vae.precision().name().to_string()
     }
 
+    /// A diffusion model sees `(latent − shiftFactor) × scalingFactor`.
     #[wasm_bindgen(getter, js_name = scalingFactor)]
     pub fn scaling_factor(&self) -> f32 {
         self.inner.vae.scaling_factor()
+    }
+
+    #[wasm_bindgen(getter, js_name = shiftFactor)]
+    pub fn shift_factor(&self) -> f32 {
+        self.inner.vae.shift_factor()
+    }
+
+    /// The model's family: `sdxl`, `sd1`, `sd3`, `flux`, `taesdxl`, `taesd`, `taesd3`, `taef1`.
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> String {
+        self.inner.vae.family().name().to_string()
+    }
+
+    /// Where the family came from: `given`, `from config.json` or `default` (guessed from the
+    /// file's shapes and names).
+    #[wasm_bindgen(getter, js_name = familySource)]
+    pub fn family_source(&self) -> String {
+        self.inner.vae.info().family.family_source.to_string()
+    }
+
+    /// The architecture: `kl` (AutoencoderKL) or `tae` (AutoencoderTiny).
+    #[wasm_bindgen(getter)]
+    pub fn kind(&self) -> String {
+        self.inner.vae.info().kind.to_string()
+    }
+
+    #[wasm_bindgen(getter, js_name = latentChannels)]
+    pub fn latent_channels(&self) -> u32 {
+        self.inner.vae.latent_channels()
     }
 
     /// Bytes of the weights on the GPU.
@@ -275,7 +308,9 @@ impl Vae {
             .map(|(d, n)| format!("{n}×{d}"))
             .collect();
         format!(
-            "{:?} layout, {}, {} parameters, blocks {:?}",
+            "{} {}, {:?} layout, {}, {} parameters, blocks {:?}",
+            info.family.family,
+            info.kind,
             info.layout,
             dtypes.join(" "),
             info.param_count,

@@ -24,8 +24,14 @@ pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
         if v.is_undefined() || v.is_null() {
             continue;
         }
-        // A number as such; anything else by its text, which the option then rejects or takes.
-        let text = v.as_string().unwrap_or_else(|| format!("{v:?}"));
+        // A number as such; anything else by its text, which the option then rejects or takes
+        // (an object as its JSON).
+        let json = || js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string());
+        let text = match (o.kind, v.as_string()) {
+            (_, Some(s)) => s,
+            (OptionKind::Json, None) if v.is_object() => json().unwrap_or_default(),
+            _ => format!("{v:?}"),
+        };
         let value = match v.as_f64() {
             Some(n) => OptionValue::Number(n),
             None => OptionValue::Text(&text),
@@ -57,7 +63,9 @@ pub fn user_options() -> Array {
             let entry = Object::new();
             let (kind, values) = match o.kind {
                 OptionKind::Number => ("number", None),
+                OptionKind::Real => ("real", None),
                 OptionKind::Bytes => ("bytes", None),
+                OptionKind::Json => ("json", None),
                 OptionKind::Choice(words) => ("choice", Some(words)),
             };
             let set = |k: &str, v: JsValue| Reflect::set(&entry, &k.into(), &v).is_ok();

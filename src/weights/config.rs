@@ -18,15 +18,14 @@ pub struct VaeConfig {
     pub latent_channels: usize,
     /// GroupNorm groups: 32 in every released VAE; a file's shapes cannot tell.
     pub norm_num_groups: usize,
-    /// Latent scale for diffusion pipelines: 0.13025 for SDXL, 0.18215 for SD 1.x; not in the file.
-    pub scaling_factor: f32,
+    /// Whether the 1×1 `quant_conv` follows the encoder (SD 1.x, SDXL) or not (SD3, FLUX.1).
+    pub use_quant_conv: bool,
+    /// Whether the 1×1 `post_quant_conv` precedes the decoder.
+    pub use_post_quant_conv: bool,
 }
 
-/// The SDXL VAE's scaling factor, the default when none is given.
-pub const SDXL_SCALING_FACTOR: f32 = 0.13025;
-
 impl VaeConfig {
-    /// stabilityai/sdxl-vae (SD 1.x VAEs have the same shapes, scaling factor 0.18215).
+    /// stabilityai/sdxl-vae (SD 1.x VAEs have the same shapes).
     pub fn sdxl() -> VaeConfig {
         VaeConfig {
             in_channels: 3,
@@ -35,16 +34,24 @@ impl VaeConfig {
             layers_per_block: 2,
             latent_channels: 4,
             norm_num_groups: 32,
-            scaling_factor: SDXL_SCALING_FACTOR,
+            use_quant_conv: true,
+            use_post_quant_conv: true,
+        }
+    }
+
+    /// The 16-channel VAE of SD3 and FLUX.1: SDXL's blocks, no quant convs.
+    pub fn kl16() -> VaeConfig {
+        VaeConfig {
+            latent_channels: 16,
+            use_quant_conv: false,
+            use_post_quant_conv: false,
+            ..VaeConfig::sdxl()
         }
     }
 
     /// Infers the configuration from canonical (diffusers) names and shapes. Only reads the
     /// shapes that define it; [`expected_tensors`] then checks every tensor against it.
-    pub fn infer(
-        shapes: &HashMap<String, Vec<usize>>,
-        scaling_factor: f32,
-    ) -> Result<VaeConfig, WeightsError> {
+    pub fn infer(shapes: &HashMap<String, Vec<usize>>) -> Result<VaeConfig, WeightsError> {
         let resnet_conv1 =
             |i: usize, j: usize| format!("encoder.down_blocks.{i}.resnets.{j}.conv1.weight");
         let n_blocks = (0..)
@@ -69,7 +76,8 @@ impl VaeConfig {
             layers_per_block,
             latent_channels: dim(shapes, "decoder.conv_in.weight", 1)?,
             norm_num_groups: 32,
-            scaling_factor,
+            use_quant_conv: shapes.contains_key("quant_conv.weight"),
+            use_post_quant_conv: shapes.contains_key("post_quant_conv.weight"),
         })
     }
 }
@@ -89,14 +97,18 @@ fn dim(
 }
 
 /// Every tensor `config` needs: canonical name and diffusers shape, in diffusers'
-/// `state_dict()` order (encoder, decoder, quant_conv, post_quant_conv).
+/// `state_dict()` order (encoder, decoder, quant_conv, post_quant_conv where used).
 pub fn expected_tensors(config: &VaeConfig) -> Vec<(String, Vec<usize>)> {
     let mut t = Tensors(Vec::new());
     encoder(config, &mut t);
     decoder(config, &mut t);
     let latent = config.latent_channels;
-    t.conv("quant_conv", 2 * latent, 2 * latent, 1);
-    t.conv("post_quant_conv", latent, latent, 1);
+    if config.use_quant_conv {
+        t.conv("quant_conv", 2 * latent, 2 * latent, 1);
+    }
+    if config.use_post_quant_conv {
+        t.conv("post_quant_conv", latent, latent, 1);
+    }
     t.0
 }
 

@@ -67,6 +67,12 @@ pub enum WeightsError {
         first: String,
         second: String,
     },
+    /// The named family does not fit the file, or no family does.
+    #[error("{0}")]
+    WrongFamily(String),
+    /// A diffusers `config.json` that cannot be read or does not fit the weights.
+    #[error("config.json: {0}")]
+    BadConfig(String),
     #[error("cannot infer the VAE configuration: {0}")]
     CannotInferConfig(String),
     #[error("{extra} bytes after the last tensor; the file should end at byte {file_bytes}")]

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::config::{expected_tensors, param_count, VaeConfig};
+use super::family::{FamilyChoice, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
 use super::{convert, ModelInfo, WeightsError};
@@ -25,9 +26,15 @@ struct Found {
     prefix: &'static str,
 }
 
-pub fn manifest(header: &Header, scaling_factor: f32) -> Result<Manifest, WeightsError> {
+pub fn manifest(header: &Header, choice: &FamilyChoice) -> Result<Manifest, WeightsError> {
     let found = translate(header)?;
-    let config = VaeConfig::infer(&found.shapes, scaling_factor)?;
+    let config = VaeConfig::infer(&found.shapes)?;
+    let kind = Kind::Kl;
+    if let Some(c) = &choice.config {
+        c.check(kind, config.latent_channels)?;
+    }
+    let ldm_unprefixed = found.layout == Layout::Ldm && found.prefix.is_empty();
+    let family = choice.resolve(kind, config.latent_channels, ldm_unprefixed)?;
     let expected = expected_tensors(&config);
     let n_blocks = config.block_out_channels.len();
     let mut targets = vec![None; header.tensors.len()];
@@ -44,6 +51,8 @@ pub fn manifest(header: &Header, scaling_factor: f32) -> Result<Manifest, Weight
         dtypes: dtypes.into_iter().collect(),
         param_count: param_count(&expected),
         config,
+        kind,
+        family,
         file_bytes: header.file_bytes(),
         ignored_tensors: header.tensors.len() - expected.len(),
     };

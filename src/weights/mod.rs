@@ -5,8 +5,10 @@
 //! accepted, and each tensor reaches the [`WeightSink`] as f32 under its diffusers name as soon as
 //! its last byte has arrived. Host memory stays near the largest tensor plus one chunk.
 pub mod config;
+pub mod config_json;
 pub mod convert;
 mod error;
+pub mod family;
 mod header;
 mod manifest;
 pub mod names;
@@ -15,8 +17,10 @@ pub mod synthetic;
 
 use std::io::Read;
 
-pub use config::{expected_tensors, param_count, VaeConfig, SDXL_SCALING_FACTOR};
+pub use config::{expected_tensors, param_count, VaeConfig};
+pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
+pub use family::{Factors, Family, FamilyChoice, Kind, Resolved, Source};
 pub use names::Layout;
 pub use safetensors::Dtype;
 
@@ -33,6 +37,10 @@ pub struct ModelInfo {
     /// Values in the model's tensors (83,653,863 for SDXL).
     pub param_count: usize,
     pub config: VaeConfig,
+    /// The architecture: `AutoencoderKL` or `AutoencoderTiny`.
+    pub kind: Kind,
+    /// The family and latent factors, and where each came from.
+    pub family: Resolved,
     /// Size of the whole file.
     pub file_bytes: u64,
     /// Tensors in the file that are not part of the VAE (`loss.*`, a UNet's, …).
@@ -60,19 +68,19 @@ pub struct WeightsLoader<S: WeightSink> {
 /// The loader's state that reader events act on.
 struct Model<S> {
     sink: S,
-    scaling_factor: f32,
+    choice: FamilyChoice,
     manifest: Option<Manifest>,
     scratch: Vec<f32>,
 }
 
 impl<S: WeightSink> WeightsLoader<S> {
-    /// `scaling_factor` overrides the default [`SDXL_SCALING_FACTOR`] (a file cannot tell it).
-    pub fn new(sink: S, scaling_factor: Option<f32>) -> Self {
+    /// `choice` names the family and factors where the user knows them (a file cannot tell).
+    pub fn new(sink: S, choice: FamilyChoice) -> Self {
         WeightsLoader {
             reader: StreamReader::default(),
             model: Model {
                 sink,
-                scaling_factor: scaling_factor.unwrap_or(SDXL_SCALING_FACTOR),
+                choice,
                 manifest: None,
                 scratch: Vec::new(),
             },
@@ -124,7 +132,7 @@ impl<S: WeightSink> ReadEvents for Model<S> {
     type Error = crate::Error;
 
     fn header(&mut self, header: &Header) -> crate::Result<Vec<bool>> {
-        let manifest = manifest::manifest(header, self.scaling_factor)?;
+        let manifest = manifest::manifest(header, &self.choice)?;
         self.sink.begin(&manifest.info)?;
         let wanted = manifest.targets.iter().map(Option::is_some).collect();
         self.manifest = Some(manifest);
@@ -144,9 +152,9 @@ impl<S: WeightSink> ReadEvents for Model<S> {
     }
 }
 
-/// Header only: layout, dtypes, parameter count, inferred config (for `sdxl-vae info`). Reads
-/// just the header's bytes and assumes the default scaling factor.
-pub fn read_info(mut r: impl Read) -> Result<ModelInfo, WeightsError> {
+/// Header only: layout, dtypes, parameter count, inferred config, family (for `sdxl-vae info`).
+/// Reads just the header's bytes.
+pub fn read_info(mut r: impl Read, choice: &FamilyChoice) -> Result<ModelInfo, WeightsError> {
     let len_bytes = read_up_to(&mut r, LEN_BYTES)?;
     let Ok(len_field) = <[u8; 8]>::try_from(len_bytes.as_slice()) else {
         return Err(WeightsError::Truncated {
@@ -169,7 +177,7 @@ pub fn read_info(mut r: impl Read) -> Result<ModelInfo, WeightsError> {
         });
     }
     let header = header::parse(&json)?;
-    Ok(manifest::manifest(&header, SDXL_SCALING_FACTOR)?.info)
+    Ok(manifest::manifest(&header, choice)?.info)
 }
 
 /// Reads `n` bytes, or fewer if the reader ends first.

@@ -2,6 +2,8 @@
 //! seeded generator, and tolerance checks that report the worst error and where it occurred.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use sdxl_vae::gpu::{BufferPool, Weight};
 use sdxl_vae::kernels::conv_weights::{weight_texture, ConvWeights};
 use sdxl_vae::kernels::{AdapterClass, Kernels, Staging, Tuning};

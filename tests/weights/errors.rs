@@ -246,7 +246,7 @@ fn trailing_bytes() {
 #[test]
 fn header_errors_come_before_any_data() {
     let file = ldm_file_with(|name, t| (name != "post_quant_conv.bias").then_some(t));
-    let mut loader = WeightsLoader::new(Recorder::default(), None);
+    let mut loader = WeightsLoader::new(Recorder::default(), Default::default());
     assert!(loader.push(&file[..header_end(&file)]).is_err());
     assert!(loader.info().is_none());
 }
@@ -258,7 +258,7 @@ fn errors_are_sticky() {
         fail_on: Some("encoder.conv_in.bias".into()),
         ..Recorder::default()
     };
-    let mut loader = WeightsLoader::new(sink, None);
+    let mut loader = WeightsLoader::new(sink, Default::default());
     let file = tiny_file();
     let first = loader
         .push(&file)

@@ -109,7 +109,7 @@ pub fn load_into(
     bytes: &[u8],
     chunk: usize,
 ) -> sdxl_vae::Result<(Recorder, ModelInfo)> {
-    let mut loader = WeightsLoader::new(sink, None);
+    let mut loader = WeightsLoader::new(sink, Default::default());
     for c in bytes.chunks(chunk.max(1)) {
         loader.push(c)?;
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pollster::block_on;
-use sdxl_vae::weights::{read_info, ModelInfo};
+use sdxl_vae::weights::{read_info, DiffusersConfig, Kind, ModelInfo};
 use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
 use crate::error::{invalid, CliResult, Context};
@@ -30,11 +30,21 @@ pub struct Model {
 impl Model {
     /// Checks the weights header, starts the GPU and uploads the weights.
     pub fn load(weights: &Path, globals: &Globals) -> CliResult<Model> {
-        read_weights_info(weights)?;
+        let mut load = globals.load.clone();
+        load.family.config = config_for(weights, globals)?;
+        read_weights_info(weights, &load)?;
         let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
-        let vae = Vae::load_file(&gpu, weights, globals.tuning.apply(&gpu, &globals.load))
+        let vae = Vae::load_file(&gpu, weights, globals.tuning.apply(&gpu, &load))
             .context(format!("cannot load weights {}", weights.display()))?;
         Ok(Model { vae, gpu })
+    }
+
+    /// Says which family and factors a scaled latent used, where the user did not name both.
+    pub fn note_family(&self, globals: &Globals) {
+        let f = &globals.load.family;
+        if f.family.is_none() || f.scaling_factor.is_none() || f.shift_factor.is_none() {
+            eprintln!("note: {}", family_line(self.vae.info()));
+        }
     }
 
     /// Says so where f16 was asked for and an activation exceeded its range (the call ran
@@ -49,15 +59,49 @@ impl Model {
     }
 }
 
+/// `--config`, or else the diffusers `config.json` beside the weights where it describes a VAE.
+fn config_for(weights: &Path, globals: &Globals) -> CliResult<Option<DiffusersConfig>> {
+    if globals.load.family.config.is_some() {
+        return Ok(globals.load.family.config.clone());
+    }
+    let beside = weights.with_file_name("config.json");
+    let Ok(text) = std::fs::read_to_string(&beside) else {
+        return Ok(None);
+    };
+    match DiffusersConfig::parse(&text) {
+        // A config of another class (a UNet's, a pipeline's) is not this file's.
+        Ok(c) if c.kind.is_some() => Ok(Some(c)),
+        Ok(_) => Ok(None),
+        Err(e) if text.contains("\"_class_name\": \"Autoencoder") => {
+            Err(invalid(format!("{}: {e}", beside.display())))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// One line saying which family and factors a model was loaded with, and why.
+pub fn family_line(info: &ModelInfo) -> String {
+    let r = &info.family;
+    let how = match r.family_source {
+        sdxl_vae::weights::Source::Default => "guessed from the file; --family to change",
+        sdxl_vae::weights::Source::Config => "from config.json",
+        sdxl_vae::weights::Source::User => "given",
+    };
+    format!(
+        "family {} ({how}): scaling factor {} ({}), shift factor {} ({})",
+        r.family, r.factors.scaling, r.scaling_source, r.factors.shift, r.shift_source
+    )
+}
+
 /// Reads only the header, and checks the file holds all the data the header describes.
-pub fn read_weights_info(path: &Path) -> CliResult<ModelInfo> {
+pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo> {
     let shown = path.display();
     let file = File::open(path).context(format!("cannot open weights {shown}"))?;
     let len = file
         .metadata()
         .context(format!("cannot read weights {shown}"))?
         .len();
-    let info = read_info(BufReader::new(file))
+    let info = read_info(BufReader::new(file), &load.family)
         .map_err(sdxl_vae::Error::from)
         .context(format!("weights {shown}"))?;
     if len < info.file_bytes {
@@ -85,7 +129,8 @@ pub struct EncodeArgs {
     /// Seed of the posterior sample
     #[arg(long, default_value_t = 0, requires = "sample")]
     seed: u64,
-    /// Multiply by the scaling factor (the latent a diffusion model consumes)
+    /// Write the latent a diffusion model sees, (mean − shift) × scale, with the family's
+    /// factors (see --family, --scaling-factor, --shift-factor)
     #[arg(long)]
     scaled: bool,
 }
@@ -102,8 +147,8 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
     let mut latent = encoded.context(format!("encoding {}", args.image.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     if args.scaled {
-        let factor = model.vae.scaling_factor();
-        latent.data.iter_mut().for_each(|v| *v *= factor);
+        model.vae.to_diffusion(&mut latent);
+        model.note_family(globals);
     }
     write_latent(&args.output, &latent)?;
     println!(
@@ -127,7 +172,7 @@ pub struct DecodeArgs {
     /// Also write the decoder output before clamping, float32 [1, 3, H, W] .npy
     #[arg(long)]
     raw: Option<PathBuf>,
-    /// The latent is scaled: divide by the scaling factor first
+    /// The latent is a diffusion model's, (mean − shift) × scale: undo that first
     #[arg(long)]
     scaled: bool,
 }
@@ -136,8 +181,8 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     let mut latent = read_latent(&args.latent)?;
     let model = Model::load(&args.weights, globals)?;
     if args.scaled {
-        let factor = model.vae.scaling_factor();
-        latent.data.iter_mut().for_each(|v| *v /= factor);
+        model.vae.from_diffusion(&mut latent);
+        model.note_family(globals);
     }
     let context = format!("decoding {}", args.latent.display());
     let start = Instant::now();
@@ -219,17 +264,15 @@ pub struct InfoArgs {
 }
 
 pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
-    let info = read_weights_info(&args.weights)?;
+    let mut load = globals.load.clone();
+    load.family.config = config_for(&args.weights, globals)?;
+    let info = read_weights_info(&args.weights, &load)?;
     let c = &info.config;
     let dtypes: Vec<String> = info
         .dtypes
         .iter()
         .map(|(d, n)| format!("{d} ×{n}"))
         .collect();
-    let scaling = match globals.load.scaling_factor {
-        Some(s) => format!("{s} (--scaling-factor)"),
-        None => format!("{} (default; not stored in the file)", c.scaling_factor),
-    };
     println!("file        {}", args.weights.display());
     println!(
         "size        {} bytes ({:.1} MiB)",
@@ -237,6 +280,11 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         info.file_bytes as f64 / (1024.0 * 1024.0)
     );
     println!("layout      {}", info.layout);
+    let model = match info.kind {
+        Kind::Kl => "AutoencoderKL",
+        Kind::Tiny => "AutoencoderTiny",
+    };
+    println!("model       {model} ({})", info.kind);
     println!("dtypes      {}", dtypes.join(", "));
     println!("parameters  {}", info.param_count);
     println!(
@@ -249,7 +297,10 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         "channels    image {} in / {} out, latent {}, norm groups {}",
         c.in_channels, c.out_channels, c.latent_channels, c.norm_num_groups
     );
-    println!("scaling     {scaling}");
+    println!(
+        "{}",
+        family_line(&info).replacen("family ", "family      ", 1)
+    );
     if info.ignored_tensors > 0 {
         println!(
             "ignored     {} tensors not part of the VAE",

@@ -80,8 +80,14 @@ fn user_options() -> Vec<clap::Arg> {
             let arg = clap::Arg::new(o.cli).long(o.cli).global(true).help(o.doc);
             match o.kind {
                 OptionKind::Choice(words) => arg.value_parser(words.to_vec()),
-                OptionKind::Number => arg.value_name("F").value_parser(check(o.cli)),
+                OptionKind::Number | OptionKind::Real => {
+                    arg.value_name("F").value_parser(check(o.cli))
+                }
                 OptionKind::Bytes => arg.value_name("BYTES").value_parser(check(o.cli)),
+                // A path, read (and checked) once the flags are parsed.
+                OptionKind::Json => arg
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(String)),
             }
         })
         .collect()
@@ -103,11 +109,15 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> CliResult<()> {
         // Global flags are found on the subcommand's matches too.
         let given = std::iter::successors(Some(matches), |m| m.subcommand().map(|(_, m)| m))
             .find_map(|m| m.get_one::<String>(o.cli));
-        if let Some(v) = given {
-            choices
-                .set(o.cli, OptionValue::Text(v))
-                .map_err(error::invalid)?;
-        }
+        let Some(v) = given else { continue };
+        let text = match o.kind {
+            OptionKind::Json => std::fs::read_to_string(v)
+                .map_err(|e| error::invalid(format!("cannot read --{} {v}: {e}", o.cli)))?,
+            _ => v.clone(),
+        };
+        choices
+            .set(o.cli, OptionValue::Text(&text))
+            .map_err(|e| error::invalid(format!("--{} {v}: {e}", o.cli)))?;
     }
     let globals = Globals {
         gpu: choices.gpu,

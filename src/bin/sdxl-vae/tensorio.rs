@@ -14,8 +14,6 @@ use sdxl_vae::api::{Latent, RawImage};
 
 use crate::error::{invalid, CliResult, Context};
 
-/// Channels of the SDXL VAE latent.
-pub const LATENT_CHANNELS: u64 = 4;
 /// Name of the tensor in a latent safetensors file.
 pub const LATENT_TENSOR: &str = "latent";
 const META_WIDTH: &str = "image_width";
@@ -27,11 +25,11 @@ fn is_safetensors(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
 }
 
-/// Writes `latent` as float32 `[1, 4, h, w]`.
+/// Writes `latent` as float32 `[1, C, h, w]`.
 pub fn write_latent(path: &Path, latent: &Latent) -> CliResult<()> {
     let shape = [
         1,
-        LATENT_CHANNELS,
+        u64::from(latent.channels),
         u64::from(latent.height),
         u64::from(latent.width),
     ];
@@ -69,7 +67,8 @@ fn write_npy(path: &Path, shape: &[u64], data: &[f32]) -> CliResult<()> {
     writer.finish().context(&context)
 }
 
-/// Reads a latent `[1, 4, h, w]` or `[4, h, w]` (f32; f16, bf16 and f64 are converted).
+/// Reads a latent `[1, C, h, w]` or `[C, h, w]` (f32; f16, bf16 and f64 are converted); the
+/// model checks C against its own latent channels.
 pub fn read_latent(path: &Path) -> CliResult<Latent> {
     let (shape, data, image_size) = if is_safetensors(path) {
         read_safetensors(path)?
@@ -77,8 +76,8 @@ pub fn read_latent(path: &Path) -> CliResult<Latent> {
         let (shape, data) = read_npy(path)?;
         (shape, data, None)
     };
-    let (h, w) = latent_dims(path, &shape)?;
-    let mut latent = Latent::new(w, h, data).context(format!("latent {}", path.display()))?;
+    let (c, h, w) = latent_dims(path, &shape)?;
+    let mut latent = Latent::new(c, w, h, data).context(format!("latent {}", path.display()))?;
     if let Some((iw, ih)) = image_size {
         // The image is cropped from the 8×-sized decoder output, so its size must fall within the
         // last latent cell; anything else is not a size this latent came from.
@@ -94,8 +93,8 @@ pub fn read_latent(path: &Path) -> CliResult<Latent> {
     Ok(latent)
 }
 
-/// (height, width) of a latent shape, or an error that says what was expected.
-fn latent_dims(path: &Path, shape: &[u64]) -> CliResult<(u32, u32)> {
+/// (channels, height, width) of a latent shape, or an error that says what was expected.
+fn latent_dims(path: &Path, shape: &[u64]) -> CliResult<(u32, u32, u32)> {
     let dims = match shape {
         [1, c, h, w] | [c, h, w] => Some((*c, *h, *w)),
         _ => None,
@@ -103,17 +102,12 @@ fn latent_dims(path: &Path, shape: &[u64]) -> CliResult<(u32, u32)> {
     let shown = path.display();
     let Some((c, h, w)) = dims else {
         return Err(invalid(format!(
-            "latent {shown} has shape {shape:?}; expected [1, 4, height, width] or [4, height, width]"
+            "latent {shown} has shape {shape:?}; expected [1, channels, height, width] or [channels, height, width]"
         )));
     };
-    if c != LATENT_CHANNELS {
-        return Err(invalid(format!(
-            "latent {shown} has {c} channels (shape {shape:?}); the SDXL VAE's latents have {LATENT_CHANNELS}"
-        )));
-    }
     let side = |v: u64| u32::try_from(v).ok().filter(|&v| v > 0);
-    match (side(h), side(w)) {
-        (Some(h), Some(w)) => Ok((h, w)),
+    match (side(c).filter(|&c| c <= 1024), side(h), side(w)) {
+        (Some(c), Some(h), Some(w)) => Ok((c, h, w)),
         _ => Err(invalid(format!(
             "latent {shown} has an empty or oversized shape {shape:?}"
         ))),

@@ -1,0 +1,126 @@
+//! A diffusers `config.json` (the file beside `diffusion_pytorch_model.safetensors`): only the
+//! fields that the weights' shapes cannot tell are read — the class, the latent channels (checked
+//! against the file) and the two latent factors. Unknown fields are ignored, as diffusers does.
+use super::family::{Family, Kind, FAMILIES};
+use super::WeightsError;
+
+/// The fields of a diffusers VAE config this crate uses.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiffusersConfig {
+    /// `_class_name`: `AutoencoderKL` or `AutoencoderTiny` (others are refused).
+    pub kind: Option<Kind>,
+    pub latent_channels: Option<usize>,
+    pub scaling_factor: Option<f32>,
+    pub shift_factor: Option<f32>,
+}
+
+/// Largest config accepted: real ones are under 2 KiB.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+impl DiffusersConfig {
+    pub fn parse(text: &str) -> Result<DiffusersConfig, WeightsError> {
+        let bad = |m: String| WeightsError::BadConfig(m);
+        if text.len() > MAX_CONFIG_BYTES {
+            return Err(bad(format!(
+                "{} bytes, more than the {MAX_CONFIG_BYTES} allowed",
+                text.len()
+            )));
+        }
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| bad(format!("not a JSON object: {e}")))?;
+        let kind = match map.get("_class_name") {
+            None => None,
+            Some(v) => Some(match v.as_str() {
+                Some("AutoencoderKL") => Kind::Kl,
+                Some("AutoencoderTiny") => Kind::Tiny,
+                _ => return Err(bad(format!(
+                    "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderTiny)"
+                ))),
+            }),
+        };
+        let number = |key: &str| -> Result<Option<f64>, WeightsError> {
+            match map.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => match v.as_f64() {
+                    Some(x) if x.is_finite() => Ok(Some(x)),
+                    _ => Err(bad(format!("{key} is {v}, not a number"))),
+                },
+            }
+        };
+        let latent_channels = match number("latent_channels")? {
+            None => None,
+            Some(c) if c >= 1.0 && c <= 1024.0 && c.fract() == 0.0 => Some(c as usize),
+            Some(c) => return Err(bad(format!("latent_channels {c} is not a channel count"))),
+        };
+        let positive = |key: &str| -> Result<Option<f32>, WeightsError> {
+            match number(key)? {
+                Some(v) if v <= 0.0 => Err(bad(format!("{key} {v} is not positive"))),
+                v => Ok(v.map(|v| v as f32)),
+            }
+        };
+        Ok(DiffusersConfig {
+            kind,
+            latent_channels,
+            scaling_factor: positive("scaling_factor")?,
+            shift_factor: number("shift_factor")?.map(|v| v as f32),
+        })
+    }
+
+    /// The family whose published scaling factor this config carries (AutoencoderKL only:
+    /// every tiny autoencoder's config says 1.0).
+    pub fn family(&self, kind: Kind) -> Option<Family> {
+        let s = self.scaling_factor?;
+        FAMILIES.into_iter().find(|f| {
+            f.kind() == kind && kind == Kind::Kl && (f.factors().scaling - s).abs() < 1e-6
+        })
+    }
+
+    /// Checks the config describes the file's model.
+    pub fn check(&self, kind: Kind, latent_channels: usize) -> Result<(), WeightsError> {
+        if let Some(k) = self.kind.filter(|&k| k != kind) {
+            return Err(WeightsError::BadConfig(format!(
+                "config.json describes a {k} model, the weights a {kind} model"
+            )));
+        }
+        if let Some(c) = self.latent_channels.filter(|&c| c != latent_channels) {
+            return Err(WeightsError::BadConfig(format!(
+                "config.json says {c} latent channels, the weights have {latent_channels}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_factors_of_sd3_and_refuses_nonsense() {
+        let sd3 = r#"{"_class_name": "AutoencoderKL", "latent_channels": 16,
+            "scaling_factor": 1.5305, "shift_factor": 0.0609, "use_quant_conv": false}"#;
+        let c = DiffusersConfig::parse(sd3).unwrap();
+        assert_eq!(c.kind, Some(Kind::Kl));
+        assert_eq!(c.latent_channels, Some(16));
+        assert_eq!(c.family(Kind::Kl), Some(Family::Sd3));
+        assert!(c.check(Kind::Kl, 4).is_err());
+        c.check(Kind::Kl, 16).unwrap();
+        let tiny =
+            r#"{"_class_name": "AutoencoderTiny", "scaling_factor": 1.0, "shift_factor": 0.0}"#;
+        assert_eq!(
+            DiffusersConfig::parse(tiny).unwrap().family(Kind::Tiny),
+            None
+        );
+        for bad in [
+            "[]",
+            "{",
+            r#"{"_class_name": "UNet2DConditionModel"}"#,
+            r#"{"scaling_factor": -1}"#,
+            r#"{"scaling_factor": "big"}"#,
+            r#"{"latent_channels": 2.5}"#,
+        ] {
+            let e = DiffusersConfig::parse(bad).unwrap_err().to_string();
+            assert!(e.starts_with("config.json: "), "{bad}: {e}");
+        }
+    }
+}

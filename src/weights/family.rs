@@ -1,0 +1,230 @@
+//! Which VAE a file holds: its architecture ([`Kind`]), its family (the model it belongs to,
+//! which fixes the latent factors), and the factors that map its latents into the space a
+//! diffusion model sees. The one place that names families and knows their factors.
+//!
+//! Shapes tell the architecture and the latent channels, never the family: SD 1.x and SDXL share
+//! every shape, and so do SD3 and FLUX.1. The family is therefore chosen by, in order: the user
+//! (`--family`), a diffusers `config.json`, or a guess from the file (which the CLI and the page
+//! report). Factors follow the same order per factor: an explicit `--scaling-factor` /
+//! `--shift-factor`, then the config, then the family's published values.
+use std::fmt;
+
+use super::WeightsError;
+
+/// The network a file describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// diffusers `AutoencoderKL` (SD 1.x, SDXL, SD3, FLUX.1).
+    Kl,
+    /// diffusers `AutoencoderTiny` (the TAESD family).
+    Tiny,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Kl => "kl",
+            Kind::Tiny => "tae",
+        })
+    }
+}
+
+/// The model a VAE belongs to; fixes its latent channels and factors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Sd1,
+    Sdxl,
+    Sd3,
+    Flux,
+    /// Tiny autoencoders, each the fast twin of one of the above.
+    Taesd,
+    Taesdxl,
+    Taesd3,
+    Taef1,
+}
+
+/// `z = (mean − shift) · scale` is the latent a diffusion model sees; `mean = z / scale + shift`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Factors {
+    pub scaling: f32,
+    pub shift: f32,
+}
+
+/// Where a model's family or a factor came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Named by the user (an option or flag).
+    User,
+    /// From a diffusers `config.json`.
+    Config,
+    /// The family's published value, or the family guessed from the file.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::User => "given",
+            Source::Config => "from config.json",
+            Source::Default => "default",
+        })
+    }
+}
+
+/// Every family, by the name options and the page use.
+pub const FAMILIES: [Family; 8] = [
+    Family::Sdxl,
+    Family::Sd1,
+    Family::Sd3,
+    Family::Flux,
+    Family::Taesdxl,
+    Family::Taesd,
+    Family::Taesd3,
+    Family::Taef1,
+];
+
+/// Names of [`FAMILIES`], in order (for option tables).
+pub const FAMILY_NAMES: [&str; 8] = [
+    "sdxl", "sd1", "sd3", "flux", "taesdxl", "taesd", "taesd3", "taef1",
+];
+
+/// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name.
+pub const FAMILY_CHOICES: [&str; 9] = [
+    "auto", "sdxl", "sd1", "sd3", "flux", "taesdxl", "taesd", "taesd3", "taef1",
+];
+
+impl Family {
+    pub fn name(self) -> &'static str {
+        let i = FAMILIES.iter().position(|&f| f == self).unwrap_or(0);
+        FAMILY_NAMES[i]
+    }
+
+    pub fn parse(name: &str) -> Option<Family> {
+        let i = FAMILY_NAMES.iter().position(|&n| n == name)?;
+        Some(FAMILIES[i])
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Family::Sd1 | Family::Sdxl | Family::Sd3 | Family::Flux => Kind::Kl,
+            _ => Kind::Tiny,
+        }
+    }
+
+    pub fn latent_channels(self) -> usize {
+        match self {
+            Family::Sd3 | Family::Flux | Family::Taesd3 | Family::Taef1 => 16,
+            _ => 4,
+        }
+    }
+
+    /// The published factors (diffusers configs; a tiny autoencoder shares its big twin's, so
+    /// its unscaled latents are interchangeable with the twin's).
+    pub fn factors(self) -> Factors {
+        let (scaling, shift) = match self {
+            Family::Sd1 | Family::Taesd => (0.18215, 0.0),
+            Family::Sdxl | Family::Taesdxl => (0.13025, 0.0),
+            Family::Sd3 | Family::Taesd3 => (1.5305, 0.0609),
+            Family::Flux | Family::Taef1 => (0.3611, 0.1159),
+        };
+        Factors { scaling, shift }
+    }
+
+    /// The family assumed for a file nobody named: the most used one of its kind and channels.
+    /// A 16-channel file in LDM names without a prefix is FLUX.1's `ae.safetensors`; otherwise
+    /// SD3's.
+    pub fn guess(kind: Kind, latent_channels: usize, ldm_unprefixed: bool) -> Option<Family> {
+        Some(match (kind, latent_channels) {
+            (Kind::Kl, 4) => Family::Sdxl,
+            (Kind::Kl, 16) if ldm_unprefixed => Family::Flux,
+            (Kind::Kl, 16) => Family::Sd3,
+            (Kind::Tiny, 4) => Family::Taesdxl,
+            (Kind::Tiny, 16) => Family::Taef1,
+            _ => return None,
+        })
+    }
+
+    /// Checks a named family against what the file holds.
+    pub fn check(self, kind: Kind, latent_channels: usize) -> Result<(), WeightsError> {
+        if self.kind() == kind && self.latent_channels() == latent_channels {
+            return Ok(());
+        }
+        Err(WeightsError::WrongFamily(format!(
+            "family {} is a {}-channel {} model, but the file holds a {latent_channels}-channel {kind} model",
+            self.name(),
+            self.latent_channels(),
+            self.kind(),
+        )))
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the user asked for; every field optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FamilyChoice {
+    pub family: Option<Family>,
+    pub scaling_factor: Option<f32>,
+    pub shift_factor: Option<f32>,
+    /// A diffusers `config.json` for the model.
+    pub config: Option<super::config_json::DiffusersConfig>,
+}
+
+/// The family and factors a model was loaded with, and where each came from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Resolved {
+    pub family: Family,
+    pub family_source: Source,
+    pub factors: Factors,
+    pub scaling_source: Source,
+    pub shift_source: Source,
+}
+
+impl FamilyChoice {
+    /// Resolves the family and factors for a file of `kind` with `latent_channels`.
+    pub fn resolve(
+        &self,
+        kind: Kind,
+        latent_channels: usize,
+        ldm_unprefixed: bool,
+    ) -> Result<Resolved, WeightsError> {
+        let cfg = self.config.as_ref();
+        let (family, family_source) = match (self.family, cfg.and_then(|c| c.family(kind))) {
+            (Some(f), _) => (f, Source::User),
+            (None, Some(f)) => (f, Source::Config),
+            (None, None) => {
+                let f = Family::guess(kind, latent_channels, ldm_unprefixed).ok_or_else(|| {
+                    WeightsError::WrongFamily(format!(
+                        "no known family has a {latent_channels}-channel {kind} model"
+                    ))
+                })?;
+                (f, Source::Default)
+            }
+        };
+        family.check(kind, latent_channels)?;
+        let pick = |user: Option<f32>, config: Option<f32>, default: f32| match (user, config) {
+            (Some(v), _) => (v, Source::User),
+            (None, Some(v)) => (v, Source::Config),
+            (None, None) => (default, Source::Default),
+        };
+        let d = family.factors();
+        let (scaling, scaling_source) = pick(
+            self.scaling_factor,
+            cfg.and_then(|c| c.scaling_factor),
+            d.scaling,
+        );
+        let (shift, shift_source) =
+            pick(self.shift_factor, cfg.and_then(|c| c.shift_factor), d.shift);
+        Ok(Resolved {
+            family,
+            family_source,
+            factors: Factors { scaling, shift },
+            scaling_source,
+            shift_source,
+        })
+    }
+}
