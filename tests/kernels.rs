@@ -178,7 +178,15 @@ fn image_conversions_match_cpu_twins() {
             }
             let mut ops = e.ops();
             let t = ops
-                .image_to_tensor(&rgba, w as u32, h as u32, pw as u32, ph as u32, starts)
+                .image_to_tensor(
+                    &rgba,
+                    w as u32,
+                    h as u32,
+                    pw as u32,
+                    ph as u32,
+                    starts,
+                    Default::default(),
+                )
                 .unwrap();
             // Gathering copies the halo-free rows only: compare the halo rows through a
             // re-split that takes them from the bands themselves.

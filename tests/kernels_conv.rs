@@ -303,3 +303,65 @@ fn workgroup_cases(e: &Env, shared: bool) {
     run_conv(e, &mut rng, 21, 8, 6, 17, 3, ConvMode::Down, false, &[0]);
     run_conv(e, &mut rng, 150, 9, 3, 13, 1, ConvMode::Same, true, &[0]);
 }
+
+/// AutoencoderTiny's pieces: the stride-2 convolution with padding 1 (odd sides too, whole and
+/// in row bands), and ReLU after bias and residual (the residual's buffers taking the result).
+#[test]
+fn conv2d_stride2_pad1_and_relu_match_cpu_twin() {
+    use sdxl_vae::kernels::conv2d::Activation;
+    for e in &conv_envs() {
+        let mut rng = Rng(23);
+        for (cin, cout, h, w, res, starts) in [
+            (5, 7, 8, 10, false, &[0][..]),
+            (6, 9, 7, 9, true, &[0]),
+            (64, 64, 12, 36, false, &[0, 4, 8]),
+            (3, 5, 8, 6, true, &[0, 2, 6]),
+        ] {
+            run_conv(
+                e,
+                &mut rng,
+                cin,
+                cout,
+                h,
+                w,
+                3,
+                ConvMode::DownPad1,
+                res,
+                starts,
+            );
+        }
+        for (mode, h, w, starts) in [
+            (ConvMode::Same, 9, 13, &[0, 4][..]),
+            (ConvMode::Up, 4, 6, &[0]),
+            (ConvMode::DownPad1, 8, 8, &[0, 2]),
+        ] {
+            let (cin, cout) = (6, 6);
+            let x = rng.vec(cin * h * w, -1.0, 1.0);
+            let wt = rng.vec(cout * cin * 9, -0.5, 0.5);
+            let b = rng.vec(cout, -0.5, 0.5);
+            let (oh, ow) = out_size(mode, h as u32, w as u32);
+            let r = rng.vec(cout * (oh * ow) as usize, -1.0, 1.0);
+            for residual in [false, true] {
+                let res = residual.then_some(&r[..]);
+                let want: Vec<f32> = cpu::conv2d(&x, (cin, h, w), &wt, &b, cout, 3, mode, res)
+                    .into_iter()
+                    .map(|v| v.max(0.0))
+                    .collect();
+                let cw = e.conv_weights(&wt, &b, cout, cin, 3);
+                let mut ops = e.ops();
+                let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+                let xt = ops.reband(&xt, starts).unwrap();
+                let rt = residual.then(|| {
+                    let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
+                    let out_starts = conv2d::out_starts(mode, starts).unwrap();
+                    ops.reband(&rt, &out_starts).unwrap()
+                });
+                let out = ops.conv_act(&xt, &cw, mode, rt, Activation::Relu).unwrap();
+                let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+                assert!(got.iter().all(|&v| v >= 0.0) && want.iter().any(|&v| v == 0.0));
+                let what = format!("relu conv {mode:?} res={residual} bands {starts:?}");
+                assert_close(&what, &got, &want, 1e-5, 1e-4);
+            }
+        }
+    }
+}

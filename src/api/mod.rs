@@ -3,6 +3,7 @@
 
 use crate::gpu::BufferPool;
 pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
+use crate::kernels::image::PixelRange;
 pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};
 use crate::model::{AutoencoderKl, Ops};
@@ -264,7 +265,7 @@ impl Vae {
         let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
             .map(|s| s * scale)
             .collect();
-        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts)?;
+        let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts, PixelRange::Signed)?;
         let mut moments = self.model.encoder.forward(&mut ops, x)?;
         if let Some(quant_conv) = &self.model.quant_conv {
             let same = crate::kernels::conv2d::ConvMode::Same;
@@ -334,7 +335,7 @@ impl Vae {
                 let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
                 let record = |ops| self.decode_ops(ops, latent);
                 let (mut ops, out, _) = self.planned(&self.pool, Some(key), record)?;
-                let px = ops.tensor_to_image(&out, w, h)?;
+                let px = ops.tensor_to_image(&out, w, h, PixelRange::Signed)?;
                 drop(out);
                 ops.read_bytes(&px).await
             })

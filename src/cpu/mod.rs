@@ -34,10 +34,10 @@ pub fn conv2d(
         };
         x[(c * h + y) * w + xx] as f64
     };
-    let (stride, pad) = if mode == ConvMode::Down {
-        (2i64, 0i64)
-    } else {
-        (1, (k as i64 - 1) / 2)
+    let (stride, pad) = match mode {
+        ConvMode::Down => (2i64, 0i64),
+        ConvMode::DownPad1 => (2, (k as i64 - 1) / 2),
+        ConvMode::Same | ConvMode::Up => (1, (k as i64 - 1) / 2),
     };
     let mut out = vec![0f32; cout * oh * ow];
     for o in 0..cout {

@@ -17,6 +17,23 @@ pub enum ConvMode {
     Down,
     /// diffusers Upsample2D: nearest 2× upsample, then stride 1 "same": output = 2× input.
     Up,
+    /// AutoencoderTiny's downsampling conv: stride 2, zero padding 1 on every side.
+    DownPad1,
+}
+
+impl ConvMode {
+    /// Stride 2 (output rows = input rows / 2, bands split at even rows).
+    fn halves(self) -> bool {
+        matches!(self, ConvMode::Down | ConvMode::DownPad1)
+    }
+}
+
+/// What the convolution does to its result after the bias and residual.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activation {
+    #[default]
+    None,
+    Relu,
 }
 
 /// `Params` of `conv2d.wgsl` (what each field means is said there).
@@ -43,6 +60,8 @@ pub struct ConvParams {
     pub x_begin: u32,
     pub col0: u32,
     pub x_end: u32,
+    pub relu: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Output size of `mode` for an input of `h × w` (3×3 kernels; 1×1 only with `Same`).
@@ -50,6 +69,7 @@ pub fn out_size(mode: ConvMode, h: u32, w: u32) -> (u32, u32) {
     match mode {
         ConvMode::Same => (h, w),
         ConvMode::Down => ((h + 1 - 3) / 2 + 1, (w + 1 - 3) / 2 + 1),
+        ConvMode::DownPad1 => (h.div_ceil(2), w.div_ceil(2)),
         ConvMode::Up => (2 * h, 2 * w),
     }
 }
@@ -60,10 +80,8 @@ pub fn out_starts(mode: ConvMode, starts: &[u32]) -> Result<Vec<u32>> {
     match mode {
         ConvMode::Same => Ok(starts.to_vec()),
         ConvMode::Up => Ok(starts.iter().map(|s| 2 * s).collect()),
-        ConvMode::Down if starts.iter().all(|s| s % 2 == 0) => {
-            Ok(starts.iter().map(|s| s / 2).collect())
-        }
-        ConvMode::Down => Err(Error::Input(format!(
+        _ if starts.iter().all(|s| s % 2 == 0) => Ok(starts.iter().map(|s| s / 2).collect()),
+        ConvMode::Down | ConvMode::DownPad1 => Err(Error::Input(format!(
             "conv2d: cannot downsample row bands starting at odd rows {starts:?}"
         ))),
     }
@@ -75,6 +93,7 @@ pub(super) fn rows_read(mode: ConvMode, k: u32, in_h: u32, y0: u32, y1: u32) -> 
     let (lo, hi) = match mode {
         ConvMode::Same => (y0 as i64 - r, y1 as i64 + r),
         ConvMode::Down => (2 * y0 as i64, 2 * (y1 as i64 - 1) + 3),
+        ConvMode::DownPad1 => (2 * y0 as i64 - 1, 2 * (y1 as i64 - 1) + 2),
         ConvMode::Up => (
             (y0 as i64 - r).div_euclid(2),
             (y1 as i64 - 1 + r).div_euclid(2) + 1,
@@ -130,6 +149,24 @@ pub fn conv2d_ref(
     conv2d_to(rec, kern, x, norm, cw, mode, Dest::New(residual))
 }
 
+/// `act(conv(x) + bias + residual)`; the residual's own buffers take the result where nothing
+/// else holds them (as [`Dest::AddTo`]).
+pub fn conv2d_act(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    x: &Tensor,
+    cw: ConvRef,
+    mode: ConvMode,
+    residual: Option<Tensor>,
+    act: Activation,
+) -> Result<Tensor> {
+    let dest = match residual {
+        Some(r) => Dest::AddTo(r),
+        None => Dest::New(None),
+    };
+    conv2d_act_to(rec, kern, x, None, cw, mode, dest, act)
+}
+
 /// A 1×1 convolution that does not widen `x`, written over the first `cout` channels of `x`'s
 /// own buffers (each chunk of rows is read from the packed texture before any of them is
 /// written) where nothing else holds `x`; into a new tensor otherwise.
@@ -158,10 +195,26 @@ pub(crate) fn conv2d_to(
     mode: ConvMode,
     dest: Dest,
 ) -> Result<Tensor> {
+    conv2d_act_to(rec, kern, x, norm, cw, mode, dest, Activation::None)
+}
+
+/// [`conv2d_to`] with an activation after the bias and residual.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_act_to(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    x: &Tensor,
+    norm: Option<InputNorm>,
+    cw: ConvRef,
+    mode: ConvMode,
+    dest: Dest,
+    act: Activation,
+) -> Result<Tensor> {
     // In place only where nothing else can see the buffers change.
     if let Dest::AddTo(acc) = &dest {
         if !acc.is_unique() {
-            return conv2d_to(rec, kern, x, norm, cw, mode, Dest::New(Some(acc)));
+            let dest = Dest::New(Some(acc));
+            return conv2d_act_to(rec, kern, x, norm, cw, mode, dest, act);
         }
     }
     let residual = match &dest {
@@ -239,7 +292,7 @@ pub(crate) fn conv2d_to(
         out_h: oh,
         out_w: ow,
         k: cw.k,
-        stride: if mode == ConvMode::Down { 2 } else { 1 },
+        stride: if mode.halves() { 2 } else { 1 },
         pad: if mode == ConvMode::Down {
             0
         } else {
@@ -256,6 +309,8 @@ pub(crate) fn conv2d_to(
         x_begin: 0,
         col0: 0,
         x_end: ow,
+        relu: (act == Activation::Relu) as u32,
+        _pad: [0; 3],
     };
     // How `pack_input.wgsl` normalises the input, and what it binds for it.
     let (affine, norm_mode) = match norm {
@@ -303,7 +358,7 @@ pub fn chunk_rows(mode: ConvMode, k: u32, in_rows: u32) -> u32 {
     match mode {
         ConvMode::Same => in_rows.saturating_sub(halo),
         ConvMode::Up => 2 * in_rows.saturating_sub(halo),
-        ConvMode::Down => in_rows.saturating_sub(1) / 2,
+        ConvMode::Down | ConvMode::DownPad1 => in_rows.saturating_sub(1) / 2,
     }
     .max(1)
 }

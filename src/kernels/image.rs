@@ -4,6 +4,15 @@ use super::Kernels;
 use crate::gpu::{Bind, Recorder, Tensor};
 use crate::{Error, Result};
 
+/// The values a model's images are: pixels `v` in 0..=255 as `v/127.5 − 1` (AutoencoderKL) or
+/// `v/255` (AutoencoderTiny's own convention inside diffusers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PixelRange {
+    #[default]
+    Signed,
+    Unit,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ToTensorParams {
@@ -13,7 +22,9 @@ pub struct ToTensorParams {
     pub dst_h: u32,
     pub row0: u32,
     pub rows: u32,
-    pub _pad: [u32; 2],
+    /// 1: [`PixelRange::Unit`].
+    pub unit: u32,
+    pub _pad: u32,
 }
 
 #[repr(C)]
@@ -27,9 +38,12 @@ pub struct ToImageParams {
     pub rows: u32,
     pub y0: u32,
     pub y1: u32,
+    /// 1: [`PixelRange::Unit`].
+    pub unit: u32,
+    pub _pad: [u32; 3],
 }
 
-/// RGBA8 pixels (`w × h`) → `[3, H, W]` in [−1, 1], edge-replicated to `pad_w × pad_h`, in row
+/// RGBA8 pixels (`w × h`) → `[3, H, W]` in `range`, edge-replicated to `pad_w × pad_h`, in row
 /// bands starting at `starts` (halo rows written too).
 #[allow(clippy::too_many_arguments)]
 pub fn image_to_tensor(
@@ -41,6 +55,7 @@ pub fn image_to_tensor(
     pad_w: u32,
     pad_h: u32,
     starts: &[u32],
+    range: PixelRange,
 ) -> Result<Tensor> {
     if w == 0 || h == 0 || rgba.len() != 4 * w as usize * h as usize || pad_w < w || pad_h < h {
         return Err(Error::Input(format!(
@@ -58,7 +73,8 @@ pub fn image_to_tensor(
             dst_h: pad_h,
             row0: b.row0,
             rows: b.rows,
-            _pad: [0; 2],
+            unit: (range == PixelRange::Unit) as u32,
+            _pad: 0,
         };
         rec.dispatch(
             &kern.named("image_to_tensor"),
@@ -71,14 +87,15 @@ pub fn image_to_tensor(
     Ok(out)
 }
 
-/// `[3, H, W]` decoder output (any row bands) → RGBA8 cropped to `w × h`, in a tensor-shaped
-/// buffer of `h·w` u32.
+/// `[3, H, W]` decoder output in `range` (any row bands) → RGBA8 cropped to `w × h`, in a
+/// tensor-shaped buffer of `h·w` u32.
 pub fn tensor_to_image(
     rec: &mut Recorder,
     kern: &Kernels,
     x: &Tensor,
     w: u32,
     h: u32,
+    range: PixelRange,
 ) -> Result<Tensor> {
     if x.c != 3 || w > x.w || h > x.h || w == 0 || h == 0 {
         return Err(Error::Input(format!(
@@ -100,6 +117,8 @@ pub fn tensor_to_image(
             rows: b.rows,
             y0: b.y0,
             y1: b.y1,
+            unit: (range == PixelRange::Unit) as u32,
+            _pad: [0; 3],
         };
         rec.dispatch(
             &kern.named("tensor_to_image"),

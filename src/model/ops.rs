@@ -3,9 +3,11 @@
 use crate::gpu::plan::Plan;
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
 use crate::kernels::conv2d::{
-    conv2d, conv2d_over_input, conv2d_to, ConvMode, ConvWeights, Dest, InputNorm,
+    conv2d, conv2d_act, conv2d_over_input, conv2d_to, Activation, ConvMode, ConvWeights, Dest,
+    InputNorm,
 };
 use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
+use crate::kernels::image::PixelRange;
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
 use crate::Result;
 use std::sync::Arc;
@@ -139,8 +141,10 @@ impl<'a> Ops<'a> {
         pad_w: u32,
         pad_h: u32,
         starts: &[u32],
+        range: PixelRange,
     ) -> Result<Tensor> {
-        image::image_to_tensor(&mut self.rec, self.kern, rgba, w, h, pad_w, pad_h, starts)
+        let (rec, k) = (&mut self.rec, self.kern);
+        image::image_to_tensor(rec, k, rgba, w, h, pad_w, pad_h, starts, range)
     }
 
     /// `t` in one buffer (itself if it already is).
@@ -153,8 +157,27 @@ impl<'a> Ops<'a> {
         copy_rows::reband(&mut self.rec, self.kern, t, starts)
     }
 
-    pub fn tensor_to_image(&mut self, x: &Tensor, w: u32, h: u32) -> Result<Tensor> {
-        image::tensor_to_image(&mut self.rec, self.kern, x, w, h)
+    pub fn tensor_to_image(
+        &mut self,
+        x: &Tensor,
+        w: u32,
+        h: u32,
+        range: PixelRange,
+    ) -> Result<Tensor> {
+        image::tensor_to_image(&mut self.rec, self.kern, x, w, h, range)
+    }
+
+    /// `act(conv(x) + bias + residual)`, into the residual's buffers where nothing else holds
+    /// them.
+    pub fn conv_act(
+        &mut self,
+        x: &Tensor,
+        w: &ConvWeights,
+        mode: ConvMode,
+        residual: Option<Tensor>,
+        act: Activation,
+    ) -> Result<Tensor> {
+        conv2d_act(&mut self.rec, self.kern, x, w.as_ref(), mode, residual, act)
     }
 
     pub fn posterior(&mut self, moments: &Tensor, seed: Option<u64>) -> Result<Tensor> {

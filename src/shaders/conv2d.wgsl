@@ -1,6 +1,6 @@
 // 2-D convolution over one image, K×K with K = 1 or 3: stride 1 with "same" padding, or stride 2
-// with diffusers' Downsample2D (0,1,0,1) zero pad; optional nearest-2× upsampled input
-// (Upsample2D); bias and residual add in the epilogue. Both operands are texture arrays, so every
+// with diffusers' Downsample2D (0,1,0,1) zero pad or with padding 1 (AutoencoderTiny); optional
+// nearest-2× upsampled input (Upsample2D); bias, residual add and ReLU in the epilogue. Both operands are texture arrays, so every
 // load is a texel fetch that brings 4 or 8 values and needs no bounds logic:
 // - the input, written by `pack_input.wgsl` for each chunk of rows: texel (x + 1, row − in_row0
 //   + 1, layer) holds a group of input channels at (row, x), already normalised (GroupNorm, SiLU),
@@ -46,6 +46,10 @@ struct Params {
     x_begin: u32,      // first output column of this dispatch (a multiple of 8)
     col0: u32,         // global input column held at texel column 1
     x_end: u32,        // output columns x_end.. are another dispatch's: not stored
+    relu: u32,         // 1: max(0, ·) of the result (after bias and residual)
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 #if QUAD
@@ -150,6 +154,9 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
             var r = v[j];
             if (p.has_residual == 1u) {
                 r += residual[o];
+            }
+            if (p.relu != 0u) {
+                r = max(r, 0.0);
             }
             output[o] = r;
         }

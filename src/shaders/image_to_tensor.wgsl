@@ -1,4 +1,4 @@
-// RGBA8 image → [3, H, W] f32 tensor in [−1, 1] (x/127.5 − 1), edge-replicating the image to the
+// RGBA8 image → [3, H, W] f32 tensor in [−1, 1] (x/127.5 − 1) or, with `unit`, [0, 1] (x/255), edge-replicating the image to the
 // padded size (sides rounded up to multiples of 8). Writes the global rows row0 .. row0 + rows
 // (one row band of the tensor, halo rows included).
 
@@ -9,7 +9,7 @@ struct Params {
     dst_h: u32,
     row0: u32,
     rows: u32,
-    _p0: u32,
+    unit: u32, // 1: [0, 1]
     _p1: u32,
 }
 
@@ -28,6 +28,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let plane = p.dst_w * p.rows;
     let o = gid.y * p.dst_w + x;
     for (var c = 0u; c < 3u; c++) {
-        output[c * plane + o] = f32((px >> (8u * c)) & 255u) / 127.5 - 1.0;
+        let v = f32((px >> (8u * c)) & 255u);
+        output[c * plane + o] = select(v / 127.5 - 1.0, v / 255.0, p.unit != 0u);
     }
 }

@@ -33,9 +33,11 @@ impl DiffusersConfig {
             Some(v) => Some(match v.as_str() {
                 Some("AutoencoderKL") => Kind::Kl,
                 Some("AutoencoderTiny") => Kind::Tiny,
-                _ => return Err(bad(format!(
+                _ => {
+                    return Err(bad(format!(
                     "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderTiny)"
-                ))),
+                )))
+                }
             }),
         };
         let number = |key: &str| -> Result<Option<f64>, WeightsError> {
