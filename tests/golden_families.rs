@@ -1,14 +1,16 @@
 //! The VAE families beyond SDXL's shapes against diffusers (fixtures from
 //! `tests/fixtures/gen_family_fixtures.py`): the 16-channel AutoencoderKL of SD3 and FLUX.1 in
-//! every layout and in bf16, and how the family and its latent factors are chosen.
+//! every layout and in bf16, the tiny autoencoders (diffusers `AutoencoderTiny`) in every layout
+//! and half, and how the family and its latent factors are chosen.
 
 mod support;
 
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{DiffusersConfig, Family, FamilyChoice, Layout, Source, VaeConfig};
-use sdxl_vae::LoadOptions;
-use support::fixtures::{check_image, load, load_with, png};
-use support::gpu;
+use sdxl_vae::weights::synthetic::{synthetic_safetensors, synthetic_tiny, SynthDtype};
+use sdxl_vae::weights::tiny::TinyConfig;
+use sdxl_vae::weights::{DiffusersConfig, Family, FamilyChoice, Kind, Layout, Source, VaeConfig};
+use sdxl_vae::{Latent, LoadOptions, Vae};
+use support::fixtures::{check_image, load, load_with, npy, png};
+use support::{assert_close, gpu};
 
 fn kl16_small() -> VaeConfig {
     VaeConfig {
@@ -143,4 +145,120 @@ fn latent_with_the_wrong_channels_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("4 channels") && e.contains("16"), "{e}");
+}
+
+/// A tiny autoencoder against diffusers' `AutoencoderTiny`: `encode` then `to_diffusion` equals
+/// `encode(x).latents`; decoding those latents (after `from_diffusion`) equals `decode(..).sample`.
+/// Returns the worst (latent, decoded) errors.
+fn check_tiny(vae: &Vae, variant: &str, img: &str) -> (f32, f32) {
+    let image = png(&format!("img_{img}.png"));
+    let (shape, want) = npy(&format!("{variant}_{img}_latents.npy"));
+    let (dshape, decoded) = npy(&format!("{variant}_{img}_decoded.npy"));
+    let le = if vae.info().tiny.is_some_and(|t| t.encoder) {
+        let mut lat = pollster::block_on(vae.encode(&image)).unwrap();
+        assert_eq!(
+            shape,
+            [1, lat.channels as u64, lat.height as u64, lat.width as u64]
+        );
+        vae.to_diffusion(&mut lat);
+        assert_close(
+            &format!("{variant} {img} latents"),
+            &lat.data,
+            &want,
+            1e-4,
+            0.0,
+        )
+    } else {
+        let e = pollster::block_on(vae.encode(&image))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("without its encoder"), "{e}");
+        0.0
+    };
+    if !vae.info().tiny.is_some_and(|t| t.decoder) {
+        let lat = Latent::new(shape[1] as u32, shape[3] as u32, shape[2] as u32, want).unwrap();
+        let e = pollster::block_on(vae.decode(&lat))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("without its decoder"), "{e}");
+        return (le, 0.0);
+    }
+    let mut z = Latent::new(shape[1] as u32, shape[3] as u32, shape[2] as u32, want).unwrap();
+    (z.image_width, z.image_height) = (image.width, image.height);
+    vae.from_diffusion(&mut z);
+    let raw = pollster::block_on(vae.decode_raw(&z)).unwrap();
+    assert_eq!(dshape, [1, 3, raw.height as u64, raw.width as u64]);
+    let de = assert_close(
+        &format!("{variant} {img} decoded"),
+        &raw.data,
+        &decoded,
+        2e-4,
+        0.0,
+    );
+    let px = pollster::block_on(vae.decode(&z)).unwrap();
+    let (w, h) = (raw.width as usize, raw.height as usize);
+    let want_px = sdxl_vae::cpu::tensor_to_image(&decoded, w, h, w, h);
+    let worst = px
+        .rgba
+        .iter()
+        .zip(&want_px)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max();
+    assert!(
+        worst <= Some(1),
+        "{variant} {img}: 8-bit image off by {worst:?}"
+    );
+    (le, de)
+}
+
+fn tiny(latent: usize, encoder: bool, decoder: bool) -> TinyConfig {
+    TinyConfig {
+        latent_channels: latent,
+        encoder,
+        decoder,
+    }
+}
+
+/// TAESD/TAESDXL (4 channels) and TAESD3/TAEF1 (16) in diffusers names and taesd.py's own, whole
+/// and as the split encoder and decoder files, in f32 and f16.
+#[test]
+fn tiny_autoencoders_in_every_layout_match_diffusers() {
+    let gpu = gpu();
+    for (latent, variant, family) in [(4, "tae4", Family::Taesdxl), (16, "tae16", Family::Taef1)] {
+        for (layout, prefix) in [(Layout::Diffusers, "vae."), (Layout::Taesd, "")] {
+            let file = synthetic_tiny(&tiny(latent, true, true), layout, SynthDtype::F32, prefix);
+            let vae = load(&gpu, &file, 10_007);
+            assert_eq!((vae.family(), vae.info().kind), (family, Kind::Tiny));
+            // diffusers: sum of AutoencoderTiny(latent_channels=…).parameters().
+            assert_eq!(
+                vae.info().param_count,
+                if latent == 4 { 2_445_063 } else { 2_458_899 }
+            );
+            for img in ["64x48", "37x29"] {
+                let (le, de) = check_tiny(&vae, variant, img);
+                println!("{variant} {layout:?} {img}: latents {le:.2e}, decoded {de:.2e}");
+            }
+        }
+        for (enc, dec) in [(true, false), (false, true)] {
+            let cfg = tiny(latent, enc, dec);
+            let file = synthetic_tiny(&cfg, Layout::TaesdHalf, SynthDtype::F32, "");
+            let vae = load(&gpu, &file, 1 << 20);
+            assert_eq!(vae.info().tiny, Some(cfg));
+            let (le, de) = check_tiny(&vae, variant, "64x48");
+            println!("{variant} half enc={enc} dec={dec}: latents {le:.2e}, decoded {de:.2e}");
+        }
+    }
+}
+
+/// Row bands (forced by a small buffer limit) give the tiny autoencoder's unbanded results.
+#[test]
+fn tiny_autoencoder_over_row_bands_matches_diffusers() {
+    let gpu = gpu();
+    let file = synthetic_tiny(&tiny(4, true, true), Layout::Diffusers, SynthDtype::F32, "");
+    let mut vae = load(&gpu, &file, 1 << 20);
+    vae.set_max_band_bytes(Some(200 << 10));
+    let bands = vae.band_starts(8, 6).unwrap().len();
+    assert!(bands > 1, "{bands} bands");
+    let (le, de) = check_tiny(&vae, "tae4", "64x48");
+    println!("tae4 in {bands} row bands: latents {le:.2e}, decoded {de:.2e}");
 }

@@ -3,7 +3,7 @@
 use super::{Gpu, Precision, Vae};
 use crate::gpu::BufferPool;
 use crate::kernels::{AdapterClass, Kernels, Tuning};
-use crate::model::{AutoencoderKl, WeightStore};
+use crate::model::{AutoencoderKl, AutoencoderTiny, Model, WeightStore};
 use crate::weights::{FamilyChoice, ModelInfo, WeightSink, WeightsLoader};
 use crate::{Error, Result};
 
@@ -35,14 +35,14 @@ impl WeightSink for GpuSink {
     fn begin(&mut self, info: &ModelInfo) -> Result<()> {
         self.gpu.check_lost()?;
         let groups = info.config.norm_num_groups as u32;
-        self.store = Some(WeightStore::new(groups, self.precision));
+        self.store = Some(WeightStore::new(&self.gpu, groups, self.precision));
         Ok(())
     }
 
     fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
         match self.store.as_mut() {
             Some(s) => {
-                s.upload(&self.gpu, name, shape, data);
+                s.upload(name, shape, data);
                 Ok(())
             }
             None => Err(Error::Input(format!(
@@ -77,7 +77,10 @@ impl VaeLoader {
             .store
             .ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
         let weight_bytes = store.bytes;
-        let model = AutoencoderKl::from_store(&mut store, &info.config)?;
+        let model = match &info.tiny {
+            Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg)?),
+            None => Model::Kl(AutoencoderKl::from_store(&mut store, &info.config)?),
+        };
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
         pool.set_f16(sink.precision == Precision::F16);
         Ok(Vae {

@@ -6,11 +6,13 @@ pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
 use crate::kernels::image::PixelRange;
 pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};
-use crate::model::{AutoencoderKl, Ops};
+use crate::model::{Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
 use crate::{Error, Result};
 
 mod dry_run;
+mod latent;
+pub use latent::Latent;
 mod load;
 pub mod options;
 use dry_run::Call;
@@ -34,71 +36,11 @@ pub struct RawImage {
     pub data: Vec<f32>,
 }
 
-/// A latent: `[channels, height, width]` f32 (NCHW without the batch), unscaled (diffusers'
-/// `latent_dist.mean`; see [`Vae::to_diffusion`] for the space a diffusion model sees).
-/// `image_width`/`image_height` is the image size the decoder crops to (8× the latent size unless
-/// the latent came from an image whose sides were not multiples of 8).
-#[derive(Clone, Debug)]
-pub struct Latent {
-    /// 4 (SD 1.x, SDXL and their tiny twins) or 16 (SD3, FLUX.1).
-    pub channels: u32,
-    pub width: u32,
-    pub height: u32,
-    pub data: Vec<f32>,
-    pub image_width: u32,
-    pub image_height: u32,
-}
-
-impl Latent {
-    /// A latent of `[channels, height, width]` values; decodes to an image of 8× its size.
-    pub fn new(channels: u32, width: u32, height: u32, data: Vec<f32>) -> Result<Latent> {
-        let lat = Latent {
-            channels,
-            width,
-            height,
-            data,
-            image_width: width * 8,
-            image_height: height * 8,
-        };
-        lat.check()?;
-        Ok(lat)
-    }
-
-    fn check(&self) -> Result<()> {
-        let (w, h) = (self.width as usize, self.height as usize);
-        let c = self.channels as usize;
-        if c == 0 || w == 0 || h == 0 || self.data.len() != c * w * h {
-            return Err(Error::Input(format!(
-                "latent of {c}×{h}×{w} needs {} values, got {}",
-                c * w * h,
-                self.data.len()
-            )));
-        }
-        if self.image_width == 0
-            || self.image_height == 0
-            || self.image_width > 8 * self.width
-            || self.image_height > 8 * self.height
-        {
-            return Err(Error::Input(format!(
-                "image size {}×{} does not fit latent {w}×{h}",
-                self.image_width, self.image_height
-            )));
-        }
-        if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
-                "latent value {i} is not finite ({})",
-                self.data[i]
-            )));
-        }
-        Ok(())
-    }
-}
-
 pub struct Vae {
     gpu: Gpu,
     kernels: Kernels,
     pool: Arc<BufferPool>,
-    model: AutoencoderKl,
+    model: Model,
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
@@ -151,6 +93,14 @@ impl Vae {
             .data
             .iter_mut()
             .for_each(|v| *v = *v / f.scaling + f.shift);
+    }
+
+    /// The range of the model's image tensors.
+    fn pixel_range(&self) -> PixelRange {
+        match self.model {
+            Model::Kl(_) => PixelRange::Signed,
+            Model::Tiny(_) => PixelRange::Unit,
+        }
     }
 
     /// Checks a latent's channels against the model's.
@@ -252,7 +202,17 @@ impl Vae {
         self.encode_inner(image, Some(seed)).await
     }
 
-    /// Records the encoder up to the latent (`[4, h, w]`, held whole).
+    /// The tiny autoencoder's encoder or decoder, or an error naming the half the file lacks.
+    fn tiny_half<'m>(half: Option<&'m TinyCoder>, which: &str) -> Result<&'m TinyCoder> {
+        half.ok_or_else(|| {
+            Error::Input(format!(
+                "this tiny autoencoder was loaded without its {which} (its file holds only the other half)"
+            ))
+        })
+    }
+
+    /// Records the encoder up to the latent (`[C, h, w]`, held whole): the posterior's mean or
+    /// sample, or a tiny autoencoder's latent as its encoder gives it (diffusion space).
     fn encode_ops<'a>(
         &'a self,
         mut ops: Ops<'a>,
@@ -265,9 +225,26 @@ impl Vae {
         let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
             .map(|s| s * scale)
             .collect();
+        let kl = match &self.model {
+            Model::Kl(kl) => kl,
+            Model::Tiny(t) => {
+                let encoder = Self::tiny_half(t.encoder.as_ref(), "encoder")?;
+                if seed.is_some() {
+                    return Err(Error::Input(
+                        "a tiny autoencoder has no posterior to sample: encode gives its latent"
+                            .into(),
+                    ));
+                }
+                let range = PixelRange::Unit;
+                let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts, range)?;
+                let z = encoder.forward(&mut ops, x)?;
+                let z = ops.whole(&z)?;
+                return Ok((ops, z));
+            }
+        };
         let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts, PixelRange::Signed)?;
-        let mut moments = self.model.encoder.forward(&mut ops, x)?;
-        if let Some(quant_conv) = &self.model.quant_conv {
+        let mut moments = kl.encoder.forward(&mut ops, x)?;
+        if let Some(quant_conv) = &kl.quant_conv {
             let same = crate::kernels::conv2d::ConvMode::Same;
             moments = ops.conv(&moments, quant_conv, same, None)?;
         }
@@ -299,6 +276,12 @@ impl Vae {
                 Ok((ops.read_f32(&z).await?, (z.w, z.h)))
             })
             .await?;
+        let mut data = data;
+        if let Model::Tiny(_) = self.model {
+            // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
+            let f = self.info.family.factors;
+            data.iter_mut().for_each(|v| *v = *v / f.scaling + f.shift);
+        }
         Ok(Latent {
             channels: self.latent_channels(),
             width,
@@ -317,13 +300,29 @@ impl Vae {
     ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         self.check_latent(latent)?;
         let starts = self.band_starts(latent.width, latent.height)?;
-        let z = ops.tensor_from(latent.channels, latent.height, latent.width, &latent.data)?;
+        let (c, h, w) = (latent.channels, latent.height, latent.width);
+        let kl = match &self.model {
+            Model::Kl(kl) => kl,
+            Model::Tiny(t) => {
+                let decoder = Self::tiny_half(t.decoder.as_ref(), "decoder")?;
+                // Into diffusion space, then DecoderTiny's clamp tanh(x/3)·3.
+                let f = self.info.family.factors;
+                let data: Vec<f32> = (latent.data.iter())
+                    .map(|v| ((v - f.shift) * f.scaling / 3.0).tanh() * 3.0)
+                    .collect();
+                let z = ops.tensor_from(c, h, w, &data)?;
+                let z = ops.reband(&z, &starts)?;
+                let out = decoder.forward(&mut ops, z)?;
+                return Ok((ops, out));
+            }
+        };
+        let z = ops.tensor_from(c, h, w, &latent.data)?;
         let mut z = ops.reband(&z, &starts)?;
-        if let Some(post_quant_conv) = &self.model.post_quant_conv {
+        if let Some(post_quant_conv) = &kl.post_quant_conv {
             let same = crate::kernels::conv2d::ConvMode::Same;
             z = ops.conv(&z, post_quant_conv, same, None)?;
         }
-        let out = self.model.decoder.forward(&mut ops, z)?;
+        let out = kl.decoder.forward(&mut ops, z)?;
         Ok((ops, out))
     }
 
@@ -335,7 +334,7 @@ impl Vae {
                 let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
                 let record = |ops| self.decode_ops(ops, latent);
                 let (mut ops, out, _) = self.planned(&self.pool, Some(key), record)?;
-                let px = ops.tensor_to_image(&out, w, h, PixelRange::Signed)?;
+                let px = ops.tensor_to_image(&out, w, h, self.pixel_range())?;
                 drop(out);
                 ops.read_bytes(&px).await
             })
@@ -365,6 +364,10 @@ impl Vae {
                 let row = (c * fh + y) * fw;
                 data.extend_from_slice(&full[row..row + w]);
             }
+        }
+        if self.pixel_range() == PixelRange::Unit {
+            // diffusers' DecoderTiny returns x·2 − 1.
+            data.iter_mut().for_each(|v| *v = *v * 2.0 - 1.0);
         }
         Ok(RawImage {
             width: w as u32,

@@ -5,15 +5,23 @@ mod blocks;
 mod coders;
 mod ops;
 mod store;
+mod tiny;
 
 pub use blocks::{Attention, ResnetBlock};
 pub use coders::{Decoder, Encoder};
 pub use ops::Ops;
 pub use store::WeightStore;
+pub use tiny::{AutoencoderTiny, TinyCoder};
 
 use crate::kernels::conv2d::ConvWeights;
 use crate::weights::VaeConfig;
 use crate::Result;
+
+/// The network a [`crate::Vae`] runs.
+pub enum Model {
+    Kl(AutoencoderKl),
+    Tiny(AutoencoderTiny),
+}
 
 /// diffusers `AutoencoderKL`: encoder, `quant_conv`, decoder, `post_quant_conv` (the 1×1 convs
 /// absent in SD3's and FLUX.1's VAEs).

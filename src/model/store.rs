@@ -19,6 +19,7 @@ enum Stored {
 }
 
 pub struct WeightStore {
+    gpu: Gpu,
     map: HashMap<String, (Stored, Vec<usize>)>,
     /// Conv textures in f16 where the values allow.
     precision: Precision,
@@ -28,8 +29,9 @@ pub struct WeightStore {
 }
 
 impl WeightStore {
-    pub fn new(groups: u32, precision: Precision) -> WeightStore {
+    pub fn new(gpu: &Gpu, groups: u32, precision: Precision) -> WeightStore {
         WeightStore {
+            gpu: gpu.clone(),
             map: HashMap::new(),
             precision,
             bytes: 0,
@@ -38,7 +40,8 @@ impl WeightStore {
     }
 
     /// Uploads one tensor: conv and linear weights as textures, the rest as is.
-    pub fn upload(&mut self, gpu: &Gpu, name: &str, shape: &[usize], data: &[f32]) {
+    pub fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) {
+        let gpu = &self.gpu;
         let conv = match *shape {
             [o, i, k, _] => Some((o, i, k)),
             [o, i] => Some((o, i, 1)),
@@ -77,6 +80,13 @@ impl WeightStore {
 
     /// A conv (`[o, i, k, k]`) or linear (`[o, i]`, as a 1×1 conv) at `prefix`.
     pub fn conv(&mut self, prefix: &str) -> Result<ConvWeights> {
+        let mut w = self.conv_without_bias(prefix)?;
+        w.bias = self.take_buffer(&format!("{prefix}.bias"))?.0;
+        Ok(w)
+    }
+
+    /// A conv created without a bias (`bias=False`): its bias is zeros.
+    pub fn conv_without_bias(&mut self, prefix: &str) -> Result<ConvWeights> {
         let name = format!("{prefix}.weight");
         let (texture, shape) = match self.take(&name)? {
             (Stored::Conv(t), shape) => (t, shape),
@@ -86,7 +96,8 @@ impl WeightStore {
                 )))
             }
         };
-        let (bias, _) = self.take_buffer(&format!("{prefix}.bias"))?;
+        let zeros = vec![0.0; shape[0]];
+        let bias = Weight::upload(&self.gpu.device, &self.gpu.queue, &name, &zeros);
         Ok(ConvWeights {
             texture,
             bias,

@@ -7,6 +7,7 @@ use super::config::{expected_tensors, param_count, VaeConfig};
 use super::family::{FamilyChoice, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
+use super::tiny::{self, TinyConfig, TinyNames};
 use super::{convert, ModelInfo, WeightsError};
 
 /// What to do with each tensor of the file.
@@ -27,6 +28,9 @@ struct Found {
 }
 
 pub fn manifest(header: &Header, choice: &FamilyChoice) -> Result<Manifest, WeightsError> {
+    if let Some(names) = tiny_names(header) {
+        return tiny_manifest(header, choice, names);
+    }
     let found = translate(header)?;
     let config = VaeConfig::infer(&found.shapes)?;
     let kind = Kind::Kl;
@@ -52,6 +56,7 @@ pub fn manifest(header: &Header, choice: &FamilyChoice) -> Result<Manifest, Weig
         param_count: param_count(&expected),
         config,
         kind,
+        tiny: None,
         family,
         file_bytes: header.file_bytes(),
         ignored_tensors: header.tensors.len() - expected.len(),
@@ -138,4 +143,118 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
         layout,
         prefix,
     })
+}
+
+/// How the file names a tiny autoencoder's tensors, if it holds one and no AutoencoderKL.
+fn tiny_names(header: &Header) -> Option<TinyNames> {
+    let kl = header.tensors.iter().any(|t| {
+        let name = names::strip_prefix(&t.name).1;
+        name == "encoder.conv_in.weight" || name == "decoder.conv_in.weight"
+    });
+    if kl {
+        return None;
+    }
+    (header.tensors.iter()).find_map(|t| tiny::looks_tiny(names::strip_prefix(&t.name).1))
+}
+
+/// [`manifest`] for a tiny autoencoder: either half or both.
+fn tiny_manifest(
+    header: &Header,
+    choice: &FamilyChoice,
+    naming: TinyNames,
+) -> Result<Manifest, WeightsError> {
+    fn stripped(t: &TensorEntry) -> (&'static str, &str) {
+        names::strip_prefix(&t.name)
+    }
+    let split =
+        tiny::split_part((header.tensors.iter()).map(|t| (stripped(t).1, t.shape.as_slice())));
+    let mut found = Found {
+        index: HashMap::new(),
+        shapes: HashMap::new(),
+        layout: match naming {
+            TinyNames::Diffusers => Layout::Diffusers,
+            TinyNames::Original => Layout::Taesd,
+            TinyNames::Split => Layout::TaesdHalf,
+        },
+        prefix: "",
+    };
+    for (i, t) in header.tensors.iter().enumerate() {
+        let (prefix, name) = stripped(t);
+        if tiny::looks_tiny(name) != Some(naming) {
+            continue;
+        }
+        let Some(canonical) = tiny::tiny_canonical(name, naming, split) else {
+            continue;
+        };
+        if let Some(first) = found
+            .index
+            .get(&canonical)
+            .and_then(|&j| header.tensors.get(j))
+        {
+            return Err(WeightsError::DuplicateTensor {
+                canonical,
+                first: first.name.clone(),
+                second: t.name.clone(),
+            });
+        }
+        found.prefix = prefix;
+        found.shapes.insert(canonical.clone(), t.shape.clone());
+        found.index.insert(canonical, i);
+    }
+    let has = |part: &str| found.index.keys().any(|k| k.starts_with(part));
+    let (encoder, decoder) = (has("encoder."), has("decoder."));
+    let last = tiny::encoder_layers(0).len() - 1;
+    let latent = match encoder {
+        true => dim(&found.shapes, &format!("encoder.layers.{last}.weight"), 0)?,
+        false => dim(&found.shapes, "decoder.layers.0.weight", 1)?,
+    };
+    let cfg = TinyConfig {
+        latent_channels: latent,
+        encoder,
+        decoder,
+    };
+    let kind = Kind::Tiny;
+    if let Some(c) = &choice.config {
+        c.check(kind, latent)?;
+    }
+    let family = choice.resolve(kind, latent, false)?;
+    let expected = tiny::expected_tiny(&cfg);
+    let mut targets = vec![None; header.tensors.len()];
+    let mut dtypes = BTreeMap::<String, usize>::new();
+    for (name, shape) in &expected {
+        let (i, t) = found.check(header, name, shape, 0)?;
+        *dtypes.entry(t.dtype.to_string()).or_default() += 1;
+        if let Some(slot) = targets.get_mut(i) {
+            *slot = Some((name.clone(), shape.clone()));
+        }
+    }
+    let info = ModelInfo {
+        layout: found.layout,
+        dtypes: dtypes.into_iter().collect(),
+        param_count: param_count(&expected),
+        config: VaeConfig {
+            block_out_channels: vec![tiny::TINY_CHANNELS; 4],
+            layers_per_block: 0,
+            latent_channels: latent,
+            use_quant_conv: false,
+            use_post_quant_conv: false,
+            ..VaeConfig::sdxl()
+        },
+        kind,
+        tiny: Some(cfg),
+        family,
+        file_bytes: header.file_bytes(),
+        ignored_tensors: header.tensors.len() - expected.len(),
+    };
+    Ok(Manifest { info, targets })
+}
+
+/// Dimension `axis` of tensor `name`.
+fn dim(
+    shapes: &HashMap<String, Vec<usize>>,
+    name: &str,
+    axis: usize,
+) -> Result<usize, WeightsError> {
+    (shapes.get(name).and_then(|s| s.get(axis).copied()))
+        .ok_or_else(|| WeightsError::CannotInferConfig(format!("no {name} with axis {axis}")))
 }

@@ -14,6 +14,7 @@ mod manifest;
 pub mod names;
 mod reader;
 pub mod synthetic;
+pub mod tiny;
 
 use std::io::Read;
 
@@ -39,6 +40,9 @@ pub struct ModelInfo {
     pub config: VaeConfig,
     /// The architecture: `AutoencoderKL` or `AutoencoderTiny`.
     pub kind: Kind,
+    /// For a tiny autoencoder, its latent channels and halves (`config` then gives its channel
+    /// widths per scale, [64; 4], for row banding).
+    pub tiny: Option<tiny::TinyConfig>,
     /// The family and latent factors, and where each came from.
     pub family: Resolved,
     /// Size of the whole file.

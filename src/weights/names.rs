@@ -18,6 +18,10 @@ pub enum Layout {
     Diffusers,
     /// diffusers names with the attention as `query/key/value/proj_attn` (diffusers < 0.15).
     DiffusersOldAttention,
+    /// A tiny autoencoder's `nn.Sequential` indices of taesd.py (`encoder.1.conv.0.weight`).
+    Taesd,
+    /// One half of a tiny autoencoder in its own file, bare indices (`taesdxl_decoder.safetensors`).
+    TaesdHalf,
 }
 
 impl fmt::Display for Layout {
@@ -26,6 +30,8 @@ impl fmt::Display for Layout {
             Layout::Ldm => "LDM",
             Layout::Diffusers => "diffusers",
             Layout::DiffusersOldAttention => "diffusers (old attention names)",
+            Layout::Taesd => "taesd.py",
+            Layout::TaesdHalf => "taesd.py half",
         })
     }
 }
@@ -217,6 +223,12 @@ pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> Strin
     let segs: Vec<&str> = body.split('.').collect();
     let body = match layout {
         Layout::Diffusers => return canonical.to_string(),
+        Layout::Taesd => {
+            return super::tiny::tiny_file_name(canonical, super::tiny::TinyNames::Original)
+        }
+        Layout::TaesdHalf => {
+            return super::tiny::tiny_file_name(canonical, super::tiny::TinyNames::Split)
+        }
         Layout::DiffusersOldAttention => old_attention_body(&segs),
         Layout::Ldm => ldm_body(&segs, n_blocks),
     };

@@ -123,7 +123,27 @@ pub fn synthetic_safetensors(
     prefix: &str,
 ) -> Vec<u8> {
     let n_blocks = config.block_out_channels.len();
-    let tensors = expected_tensors(config);
+    synthetic_file(expected_tensors(config), layout, dtype, prefix, n_blocks)
+}
+
+/// The synthetic tiny autoencoder `cfg` (its halves) in `layout` (`Diffusers`, `Taesd`, or
+/// `TaesdHalf` for a file holding one half).
+pub fn synthetic_tiny(
+    cfg: &super::tiny::TinyConfig,
+    layout: Layout,
+    dtype: SynthDtype,
+    prefix: &str,
+) -> Vec<u8> {
+    synthetic_file(super::tiny::expected_tiny(cfg), layout, dtype, prefix, 0)
+}
+
+fn synthetic_file(
+    tensors: Vec<(String, Vec<usize>)>,
+    layout: Layout,
+    dtype: SynthDtype,
+    prefix: &str,
+    n_blocks: usize,
+) -> Vec<u8> {
     let entries: Vec<(String, Dtype, Vec<usize>)> = tensors
         .iter()
         .map(|(name, shape)| {

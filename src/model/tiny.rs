@@ -1,0 +1,104 @@
+//! diffusers `AutoencoderTiny` (the TAESD family): `EncoderTiny` and `DecoderTiny` as the
+//! sequence of layers `weights::tiny` lists, each ReLU fused into the convolution before it and
+//! each nearest upsampling into the convolution after it.
+
+use super::{Ops, WeightStore};
+use crate::gpu::Tensor;
+use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
+use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TinyConfig};
+use crate::{Error, Result};
+
+/// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
+/// is the identity).
+pub struct TinyBlock {
+    pub convs: [ConvWeights; 3],
+}
+
+impl TinyBlock {
+    fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+        let (same, relu) = (ConvMode::Same, Activation::Relu);
+        let h = ops.conv_act(&x, &self.convs[0], same, None, relu)?;
+        let h2 = ops.conv_act(&h, &self.convs[1], same, None, relu)?;
+        drop(h);
+        // The sum is written over `x`'s own buffers.
+        ops.conv_act(&h2, &self.convs[2], same, Some(x), relu)
+    }
+}
+
+/// One step of the sequence.
+pub enum Step {
+    Conv(ConvWeights, ConvMode, Activation),
+    Block(TinyBlock),
+}
+
+/// `EncoderTiny` or `DecoderTiny`: its steps in order.
+pub struct TinyCoder {
+    pub steps: Vec<Step>,
+}
+
+impl TinyCoder {
+    fn new(s: &mut WeightStore, part: &str, layers: &[Layer]) -> Result<TinyCoder> {
+        let mut steps = Vec::new();
+        let mut upsample = false;
+        for (k, layer) in layers.iter().enumerate() {
+            let p = format!("{part}.layers.{k}");
+            match *layer {
+                Layer::Conv(_, _, bias, stride2) => {
+                    let w = match bias {
+                        true => s.conv(&p)?,
+                        false => s.conv_without_bias(&p)?,
+                    };
+                    let mode = match (stride2, upsample) {
+                        (true, _) => ConvMode::DownPad1,
+                        (false, true) => ConvMode::Up,
+                        (false, false) => ConvMode::Same,
+                    };
+                    upsample = false;
+                    steps.push(Step::Conv(w, mode, Activation::None));
+                }
+                Layer::Block => {
+                    let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
+                    let convs = [conv(0, s)?, conv(2, s)?, conv(4, s)?];
+                    steps.push(Step::Block(TinyBlock { convs }));
+                }
+                Layer::Relu => match steps.last_mut() {
+                    Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
+                    _ => return Err(Error::Input(format!("{p}: a ReLU after no convolution"))),
+                },
+                Layer::Upsample => upsample = true,
+            }
+        }
+        Ok(TinyCoder { steps })
+    }
+
+    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+        let mut h = x;
+        for step in &self.steps {
+            h = match step {
+                Step::Conv(w, mode, act) => ops.conv_act(&h, w, *mode, None, *act)?,
+                Step::Block(b) => b.forward(ops, h)?,
+            };
+        }
+        Ok(h)
+    }
+}
+
+/// diffusers `AutoencoderTiny`, either half possibly absent (a split file holds one).
+pub struct AutoencoderTiny {
+    pub encoder: Option<TinyCoder>,
+    pub decoder: Option<TinyCoder>,
+}
+
+impl AutoencoderTiny {
+    pub fn from_store(s: &mut WeightStore, cfg: &TinyConfig) -> Result<AutoencoderTiny> {
+        let latent = cfg.latent_channels;
+        Ok(AutoencoderTiny {
+            encoder: (cfg.encoder)
+                .then(|| TinyCoder::new(s, "encoder", &encoder_layers(latent)))
+                .transpose()?,
+            decoder: (cfg.decoder)
+                .then(|| TinyCoder::new(s, "decoder", &decoder_layers(latent)))
+                .transpose()?,
+        })
+    }
+}
