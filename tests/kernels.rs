@@ -202,7 +202,9 @@ fn image_conversions_match_cpu_twins() {
         let mut ops = e.ops();
         let t = ops.tensor_from(3, ph as u32, pw as u32, &x).unwrap();
         let t = ops.reband(&t, &[0, 5, 6]).unwrap();
-        let px = ops.tensor_to_image(&t, w as u32, h as u32).unwrap();
+        let px = ops
+            .tensor_to_image(&t, w as u32, h as u32, Default::default())
+            .unwrap();
         let got = pollster::block_on(ops.read_bytes(&px)).unwrap();
         let diff = got
             .iter()
