@@ -5,7 +5,7 @@
 import init, { Vae, onPanic, psnr, ssim, userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
-import { clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
+import { channelFigures, clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const MB = 1024 * 1024;
@@ -117,10 +117,10 @@ async function loadWeights(what) {
   let ok = false;
   try {
     if (url) opened = await openUrl(url, abort.signal);
-    const scale = $("weights-choice").selectedOptions[0]?.dataset.scale;
+    const family = $("weights-choice").selectedOptions[0]?.dataset.family;
     state.vae = await Vae.load(opened.source, {
-      // The picker entry's factor, unless the URL names one.
-      scalingFactor: url && scale ? Number(scale) : undefined,
+      // The picker entry's family, unless the URL names one.
+      family: url && family ? family : undefined,
       ...optionsFromUrl(),
       signal: abort.signal,
       onProgress: (loaded, total) => progress(loaded, total, t0),
@@ -131,6 +131,8 @@ async function loadWeights(what) {
     $("t-load").textContent = ms(dt);
     $("adapter").textContent = `GPU: ${await adapterName(state.vae.adapterName)}`;
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
+    log(`family ${state.vae.family} (${state.vae.familySource}): ${state.vae.latentChannels} latent channels, ` +
+      `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
     log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
     state.source = what;
     setState("loaded");
@@ -151,18 +153,20 @@ async function loadWeights(what) {
 }
 
 function showLatent(latent) {
-  for (let c = 0; c < 4; c++) {
-    const [lo, hi] = drawChannel($(`ch${c}`), latent, c);
-    $(`r${c}`).textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
-  }
-  drawLatentRgb($("latent-rgb"), latent, state.vae.scalingFactor);
+  const channels = latent.data.length / (latent.width * latent.height);
+  channelFigures($("latent-grid"), channels).forEach(([canvas, range], c) => {
+    const [lo, hi] = drawChannel(canvas, latent, c);
+    range.textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
+  });
+  drawLatentRgb($("latent-rgb"), latent, state.vae);
+  $("rgb-family").textContent = `(${state.vae.family})`;
   $("dl-latent").disabled = false;
 }
 
 function showSizes() {
   const o = state.original, l = state.latent;
   const img = o ? `image ${o.width}×${o.height}` : "image –";
-  const lat = l ? `latent 4×${l.height}×${l.width}` : "latent –";
+  const lat = l ? `latent ${l.data.length / (l.width * l.height)}×${l.height}×${l.width}` : "latent –";
   const pad = o && (o.width % 8 || o.height % 8) ? " (edges padded to a multiple of 8, output cropped back)" : "";
   $("sizes").textContent = `${img}, ${lat}${pad}`;
 }
@@ -214,7 +218,8 @@ async function takeImage(blob) {
     const image = await imageFromBlob(blob);
     state.original = image;
     state.latent = null;
-    for (const id of ["reconstruction", "heatmap", "cmp-b", "ch0", "ch1", "ch2", "ch3", "latent-rgb"]) clear($(id));
+    for (const id of ["reconstruction", "heatmap", "cmp-b", "latent-rgb"]) clear($(id));
+    for (const c of document.querySelectorAll("#latent-grid canvas")) clear(c);
     drawImage($("original"), image);
     drawImage($("cmp-a"), image);
     showSizes();
@@ -290,10 +295,12 @@ function wire() {
   });
   $("compare-slider").addEventListener("input", (e) => setCompare($("cmp-b"), e.target.value));
   $("dl-latent").addEventListener("click", () => {
-    const l = state.latent;
-    const k = $("dl-scaled").checked ? state.vae.scalingFactor : 1;
-    const data = k === 1 ? l.data : l.data.map((v) => v * k);
-    download(npyBytes(data, [1, 4, l.height, l.width]), k === 1 ? "latent.npy" : "latent_scaled.npy");
+    const l = state.latent, vae = state.vae;
+    const scaled = $("dl-scaled").checked;
+    // The latent a diffusion model sees: (mean − shift) × scale.
+    const data = scaled ? l.data.map((v) => (v - vae.shiftFactor) * vae.scalingFactor) : l.data;
+    const channels = l.data.length / (l.width * l.height);
+    download(npyBytes(data, [1, channels, l.height, l.width]), scaled ? "latent_scaled.npy" : "latent.npy");
   });
   $("dl-png").addEventListener("click", () => $("reconstruction").toBlob((b) => download(b, "reconstruction.png")));
 }

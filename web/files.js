@@ -1,5 +1,5 @@
 // File formats of the page: images in (EXIF orientation applied), latents in and out as NumPy
-// .npy (float32, NCHW [1, 4, h, w]) or safetensors (tensor "latent", as the CLI writes).
+// .npy (float32, NCHW [1, C, h, w]) or safetensors (tensor "latent", as the CLI writes).
 
 /** Decodes an image file to ImageData, honouring its EXIF orientation. */
 export async function imageFromBlob(blob) {
@@ -31,16 +31,17 @@ export function npyBytes(data, shape) {
   return out;
 }
 
+/** A latent `{channels, width, height, data}`; the model checks the channels against its own. */
 function latentFromShape(shape, data, what) {
   const dims = shape.length === 4 ? shape : shape.length === 3 ? [1, ...shape] : null;
-  if (!dims || dims[0] !== 1 || dims[1] !== 4) {
-    throw new Error(`${what}: expected a latent of shape [1, 4, h, w] or [4, h, w], got [${shape}]`);
+  if (!dims || dims[0] !== 1 || !(dims[1] >= 1)) {
+    throw new Error(`${what}: expected a latent of shape [1, channels, h, w] or [channels, h, w], got [${shape}]`);
   }
-  const [, , height, width] = dims;
-  if (data.length !== 4 * height * width) {
-    throw new Error(`${what}: shape [${shape}] needs ${4 * height * width} values, the file has ${data.length}`);
+  const [, channels, height, width] = dims;
+  if (data.length !== channels * height * width) {
+    throw new Error(`${what}: shape [${shape}] needs ${channels * height * width} values, the file has ${data.length}`);
   }
-  return { width, height, data };
+  return { channels, width, height, data };
 }
 
 /** Parses a little-endian float32 C-order .npy latent. */

@@ -1,15 +1,46 @@
 // Drawing: latent channels as grayscale panels, the latent's RGB preview, images, the error
 // heatmap. Everything works on ImageData / Float32Array and draws into the page's canvases.
 
-/** ComfyUI's SDXL `latent_rgb_factors` (rows: latent channels; columns: R, G, B) and bias, for
- *  the scaled latent (mean × 0.13025); the result is in about [-1, 1]. */
-const SDXL_RGB = [
-  [0.3651, 0.4232, 0.4341],
-  [-0.2533, -0.0042, 0.1068],
-  [0.1076, 0.1111, -0.0362],
-  [-0.3165, -0.2492, -0.2188],
-];
-const SDXL_RGB_BIAS = [0.1084, -0.0175, -0.0011];
+/** Each family's linear latent → RGB preview, as ComfyUI's latent formats publish it
+ *  (`latent_rgb_factors`: rows latent channels, columns R, G, B; and the bias), for the latent a
+ *  diffusion model sees, `(mean − shift) × scale`; the result is in about [-1, 1]. A tiny
+ *  autoencoder's latents are its big twin's. */
+const RGB = {
+  sd1: {
+    factors: [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721],
+      [-0.2120, -0.2616, -0.7177]],
+    bias: [0, 0, 0],
+  },
+  sdxl: {
+    factors: [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362],
+      [-0.3165, -0.2492, -0.2188]],
+    bias: [0.1084, -0.0175, -0.0011],
+  },
+  sd3: {
+    factors: [[-0.0922, -0.0175, 0.0749], [0.0311, 0.0633, 0.0954], [0.1994, 0.0927, 0.0458],
+      [0.0856, 0.0339, 0.0902], [0.0587, 0.0272, -0.0496], [-0.0006, 0.1104, 0.0309],
+      [0.0978, 0.0306, 0.0427], [-0.0042, 0.1038, 0.1358], [-0.0194, 0.0020, 0.0669],
+      [-0.0488, 0.0130, -0.0268], [0.0922, 0.0988, 0.0951], [-0.0278, 0.0524, -0.0542],
+      [0.0332, 0.0456, 0.0895], [-0.0069, -0.0030, -0.0810], [-0.0596, -0.0465, -0.0293],
+      [-0.1448, -0.1463, -0.1189]],
+    bias: [0.2394, 0.2135, 0.1925],
+  },
+  flux: {
+    factors: [[-0.0346, 0.0244, 0.0681], [0.0034, 0.0210, 0.0687], [0.0275, -0.0668, -0.0433],
+      [-0.0174, 0.0160, 0.0617], [0.0859, 0.0721, 0.0329], [0.0004, 0.0383, 0.0115],
+      [0.0405, 0.0861, 0.0915], [-0.0236, -0.0185, -0.0259], [-0.0245, 0.0250, 0.1180],
+      [0.1008, 0.0755, -0.0421], [-0.0515, 0.0201, 0.0011], [0.0428, -0.0012, -0.0036],
+      [0.0817, 0.0765, 0.0749], [-0.1264, -0.0522, -0.1103], [-0.0280, -0.0881, -0.0499],
+      [-0.1262, -0.0982, -0.0778]],
+    bias: [-0.0329, -0.0718, -0.0851],
+  },
+};
+const TWIN = { taesd: "sd1", taesdxl: "sdxl", taesd3: "sd3", taef1: "flux" };
+
+/** The preview factors a family uses (its twin's for a tiny autoencoder). */
+export function rgbFactorsOf(family) {
+  return RGB[TWIN[family] ?? family] ?? RGB.sdxl;
+}
 
 export function drawImage(canvas, image) {
   canvas.width = image.width;
@@ -21,7 +52,7 @@ export function clear(canvas) {
   canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
 }
 
-/** Channel `c` of `[4, h, w]` data, stretched from its min..max to black..white. */
+/** Channel `c` of `[C, h, w]` data, stretched from its min..max to black..white. */
 export function drawChannel(canvas, latent, c) {
   const { width: w, height: h, data } = latent;
   const plane = data.subarray(c * w * h, (c + 1) * w * h);
@@ -38,20 +69,39 @@ export function drawChannel(canvas, latent, c) {
   return [lo, hi];
 }
 
-/** A linear 4→3 projection of the latent to colours (a preview, not a decode). */
-export function drawLatentRgb(canvas, latent, scalingFactor) {
+/** A linear channels→RGB projection of the latent with the family's factors (a preview, not a
+ *  decode); `vae` gives the family and its latent factors. */
+export function drawLatentRgb(canvas, latent, vae) {
   const { width: w, height: h, data } = latent;
-  const n = w * h;
+  const { factors, bias } = rgbFactorsOf(vae.family);
+  const [scale, shift] = [vae.scalingFactor, vae.shiftFactor];
+  const n = w * h, channels = Math.min(factors.length, data.length / n);
   const img = new ImageData(w, h);
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < 3; k++) {
-      let v = SDXL_RGB_BIAS[k];
-      for (let c = 0; c < 4; c++) v += SDXL_RGB[c][k] * data[c * n + i] * scalingFactor;
+      let v = bias[k];
+      for (let c = 0; c < channels; c++) v += factors[c][k] * (data[c * n + i] - shift) * scale;
       img.data[4 * i + k] = (v + 1) * 127.5;
     }
     img.data[4 * i + 3] = 255;
   }
   drawImage(canvas, img);
+}
+
+/** One figure per latent channel in `grid` (before its RGB preview), made or removed to match
+ *  `channels`; returns the channel canvases and range labels. */
+export function channelFigures(grid, channels) {
+  const figs = [...grid.querySelectorAll("figure.channel")];
+  for (const f of figs.slice(channels)) f.remove();
+  for (let c = figs.length; c < channels; c++) {
+    const fig = document.createElement("figure");
+    fig.className = "channel";
+    fig.innerHTML = `<figcaption>ch ${c} <span class="mono range" id="r${c}"></span></figcaption>` +
+      `<canvas id="ch${c}" class="pixel"></canvas>`;
+    grid.insertBefore(fig, grid.querySelector("figure:not(.channel)"));
+  }
+  grid.classList.toggle("many", channels > 4);
+  return [...grid.querySelectorAll("figure.channel")].map((f) => [f.querySelector("canvas"), f.querySelector(".range")]);
 }
 
 /** Colour map from black through red and yellow to white, t in [0, 1]. */
