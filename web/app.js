@@ -32,7 +32,7 @@ function optionsFromUrl() {
   const options = {};
   for (const { name, kind } of userOptions()) {
     const v = params.get(name);
-    if (v !== null) options[name] = kind === "number" && v.trim() !== "" ? Number(v) : v;
+    if (v !== null) options[name] = (kind === "number" || kind === "real") && v.trim() !== "" ? Number(v) : v;
   }
   return options;
 }

@@ -91,6 +91,34 @@ describe("module", () => {
     assert.ok(worst8 <= 0.5 + (DECODED_TOL * 255) / 2 + 1e-3, `8-bit error ${worst8}`);
   });
 
+  test("a 16-channel VAE and a tiny autoencoder match diffusers, with their families' factors", async () => {
+    const r = await page.evaluate(async (image) => {
+      const out = {};
+      for (const name of ["kl16", "tae4"]) {
+        const v = await m.Vae.load(`/weights/${name}.safetensors`);
+        const latent = await v.encode(img(image));
+        const raw = await v.decodeRaw(latent);
+        out[name] = { family: v.family, kind: v.kind, channels: v.latentChannels, scale: v.scalingFactor,
+          shift: v.shiftFactor, latentChannels: latent.channels, latent: [...latent.data], raw: [...raw.data] };
+        v.free();
+      }
+      return out;
+    }, fixtureImage());
+    const k = r.kl16, t = r.tae4;
+    assert.deepEqual([k.family, k.kind, k.channels, k.latentChannels], ["sd3", "kl", 16, 16]);
+    assert.deepEqual([t.family, t.kind, t.channels], ["taesdxl", "tae", 4]);
+    assert.ok(Math.abs(k.scale - 1.5305) < 1e-6 && Math.abs(k.shift - 0.0609) < 1e-6);
+    const le = maxAbsDiff(k.latent, readNpy(join(FIXTURES, "kl16_64x48_mean.npy")).data);
+    // The tiny autoencoder's latents, mapped into diffusion space, are AutoencoderTiny's.
+    const tz = t.latent.map((v) => (v - t.shift) * t.scale);
+    const te = maxAbsDiff(tz, readNpy(join(FIXTURES, "tae4_64x48_latents.npy")).data);
+    console.log(`kl16 latent err ${le.worst.toExponential(2)}; tae4 latent err ${te.worst.toExponential(2)}`);
+    assert.ok(le.worst <= LATENT_TOL, `kl16 latent error ${le.worst}`);
+    assert.ok(te.worst <= 1e-4, `tae latent error ${te.worst}`);
+    assert.equal(k.raw.length, 3 * 64 * 48);
+    assert.equal(t.raw.length, 3 * 64 * 48);
+  });
+
   test("Blob, ArrayBuffer, Uint8Array and f16 diffusers-layout sources", async () => {
     const r = await page.evaluate(async (image) => {
       const bytes = await (await fetch("/weights/small.safetensors")).arrayBuffer();

@@ -130,4 +130,24 @@ describe("page", () => {
     assert.match(await page.textContent("#sizes"), /image 37×29, latent 4×4×5 \(edges padded/);
     assert.ok(await nonBlank("reconstruction"));
   });
+
+  test("a 16-channel VAE shows 16 channel panels, and a tiny autoencoder 4 again", async () => {
+    await page.goto(`${srv.base}/index.html?weights=/weights/kl16.safetensors`);
+    await waitState(["loaded"]);
+    assert.match(await page.textContent("#log"), /family sd3 \(default\): 16 latent channels/);
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["done"]);
+    assert.match(await page.textContent("#sizes"), /latent 16×6×8/);
+    assert.equal(await page.locator("#latent-grid figure.channel").count(), 16);
+    for (const id of ["ch0", "ch15", "reconstruction"]) assert.ok(await nonBlank(id), `${id} is blank`);
+    assert.match(await page.textContent("#r15"), /\[-?[\d.]+, -?[\d.]+\]/);
+    await page.screenshot({ path: join(OUT, "page-16-channels.png"), fullPage: true });
+    await page.goto(`${srv.base}/index.html?weights=/weights/tae4.safetensors&family=taesd`);
+    await waitState(["loaded"]);
+    assert.match(await page.textContent("#log"), /family taesd \(given\)/);
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["done"]);
+    assert.equal(await page.locator("#latent-grid figure.channel").count(), 4);
+    assert.ok(await nonBlank("reconstruction"));
+  });
 });

@@ -22,6 +22,12 @@ pub struct SynthArgs {
     /// Tensor names and shapes
     #[arg(long, value_enum, default_value_t = NameLayout::Ldm)]
     layout: NameLayout,
+    /// Latent channels: 4 (SD 1.x, SDXL) or 16 (SD3, FLUX.1: no quant convs)
+    #[arg(long, default_value_t = 4)]
+    latent_channels: usize,
+    /// A tiny autoencoder (diffusers AutoencoderTiny) instead; --blocks is ignored
+    #[arg(long)]
+    tiny: bool,
     /// Output `.safetensors` file
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
@@ -49,8 +55,17 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
             args.blocks
         )));
     }
+    let latent = args.latent_channels;
+    if !(1..=64).contains(&latent) {
+        return Err(invalid(format!(
+            "--latent-channels takes 1 to 64, got {latent}"
+        )));
+    }
     let config = VaeConfig {
         block_out_channels: args.blocks.clone(),
+        latent_channels: latent,
+        use_quant_conv: latent == 4,
+        use_post_quant_conv: latent == 4,
         ..VaeConfig::sdxl()
     };
     let dtype = match args.dtype {
@@ -62,7 +77,21 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
         NameLayout::Ldm => Layout::Ldm,
         NameLayout::Diffusers => Layout::Diffusers,
     };
-    let bytes = synthetic_safetensors(&config, layout, dtype, "");
+    let bytes = match args.tiny {
+        false => synthetic_safetensors(&config, layout, dtype, ""),
+        true => {
+            let cfg = sdxl_vae::weights::tiny::TinyConfig {
+                latent_channels: latent,
+                encoder: true,
+                decoder: true,
+            };
+            let layout = match args.layout {
+                NameLayout::Ldm => Layout::Taesd,
+                NameLayout::Diffusers => Layout::Diffusers,
+            };
+            sdxl_vae::weights::synthetic::synthetic_tiny(&cfg, layout, dtype, "")
+        }
+    };
     std::fs::write(&args.output, &bytes)
         .context(format!("cannot write {}", args.output.display()))?;
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
