@@ -112,7 +112,7 @@ fn family_and_factors_are_chosen_in_order_and_map_latents_both_ways() {
             ..Default::default()
         },
     );
-    let e = loader.push(&file).err().expect("sdxl family refused");
+    let e = loader.push(&file).expect_err("sdxl family refused");
     let e = e.to_string();
     assert!(e.contains("sdxl") && e.contains("16-channel"), "{e}");
     let four = DiffusersConfig::parse(r#"{"latent_channels": 4}"#).unwrap();
@@ -126,11 +126,7 @@ fn family_and_factors_are_chosen_in_order_and_map_latents_both_ways() {
             ..Default::default()
         },
     );
-    let e = loader
-        .push(&file)
-        .err()
-        .expect("config refused")
-        .to_string();
+    let e = loader.push(&file).expect_err("config refused").to_string();
     assert!(e.contains("config.json") && e.contains("16"), "{e}");
 }
 

@@ -79,7 +79,10 @@ impl VaeLoader {
         let weight_bytes = store.bytes;
         let model = match &info.tiny {
             Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg)?),
-            None => Model::Kl(AutoencoderKl::from_store(&mut store, &info.config)?),
+            None => Model::Kl(Box::new(AutoencoderKl::from_store(
+                &mut store,
+                &info.config,
+            )?)),
         };
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
         pool.set_f16(sink.precision == Precision::F16);

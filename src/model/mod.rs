@@ -19,7 +19,7 @@ use crate::Result;
 
 /// The network a [`crate::Vae`] runs.
 pub enum Model {
-    Kl(AutoencoderKl),
+    Kl(Box<AutoencoderKl>),
     Tiny(AutoencoderTiny),
 }
 

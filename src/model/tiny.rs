@@ -28,7 +28,7 @@ impl TinyBlock {
 /// One step of the sequence.
 pub enum Step {
     Conv(ConvWeights, ConvMode, Activation),
-    Block(TinyBlock),
+    Block(Box<TinyBlock>),
 }
 
 /// `EncoderTiny` or `DecoderTiny`: its steps in order.
@@ -59,7 +59,7 @@ impl TinyCoder {
                 Layer::Block => {
                     let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
                     let convs = [conv(0, s)?, conv(2, s)?, conv(4, s)?];
-                    steps.push(Step::Block(TinyBlock { convs }));
+                    steps.push(Step::Block(Box::new(TinyBlock { convs })));
                 }
                 Layer::Relu => match steps.last_mut() {
                     Some(Step::Conv(_, _, act)) => *act = Activation::Relu,

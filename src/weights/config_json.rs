@@ -51,7 +51,7 @@ impl DiffusersConfig {
         };
         let latent_channels = match number("latent_channels")? {
             None => None,
-            Some(c) if c >= 1.0 && c <= 1024.0 && c.fract() == 0.0 => Some(c as usize),
+            Some(c) if (1.0..=1024.0).contains(&c) && c.fract() == 0.0 => Some(c as usize),
             Some(c) => return Err(bad(format!("latent_channels {c} is not a channel count"))),
         };
         let positive = |key: &str| -> Result<Option<f32>, WeightsError> {
