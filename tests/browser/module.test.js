@@ -281,7 +281,8 @@ describe("module", () => {
     assert.ok(le.worst <= 1e-2 && le.worst > 1e-5, `f16 latent error ${le.worst}`);
     assert.match(r.bad, /limits must be "adapter" or "webgpu-default"/);
     assert.deepEqual(r.options.map((o) => [o.name, o.kind]),
-      [["scalingFactor", "number"], ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"]]);
-    assert.deepEqual(r.options[1].values, ["f32", "f16"]);
+      [["family", "choice"], ["scalingFactor", "number"], ["shiftFactor", "real"], ["config", "json"],
+        ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"]]);
+    assert.deepEqual(r.options[4].values, ["f32", "f16"]);
   });
 });
