@@ -102,31 +102,24 @@ fn family_and_factors_are_chosen_in_order_and_map_latents_both_ways() {
     assert_eq!(v.info().family.shift_source, Source::User);
 
     // A family or config that does not fit the file is refused, naming both.
-    let mut loader = sdxl_vae::Vae::loader(
-        &gpu,
-        LoadOptions {
-            family: FamilyChoice {
-                family: Some(Family::Sdxl),
-                ..Default::default()
-            },
+    let refused = |choice: FamilyChoice| {
+        let opts = LoadOptions {
+            family: choice,
             ..Default::default()
-        },
-    );
-    let e = loader.push(&file).expect_err("sdxl family refused");
-    let e = e.to_string();
+        };
+        let mut loader = Vae::loader(&gpu, opts);
+        loader.push(&file).expect_err("refused").to_string()
+    };
+    let e = refused(FamilyChoice {
+        family: Some(Family::Sdxl),
+        ..Default::default()
+    });
     assert!(e.contains("sdxl") && e.contains("16-channel"), "{e}");
     let four = DiffusersConfig::parse(r#"{"latent_channels": 4}"#).unwrap();
-    let mut loader = sdxl_vae::Vae::loader(
-        &gpu,
-        LoadOptions {
-            family: FamilyChoice {
-                config: Some(four),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
-    let e = loader.push(&file).expect_err("config refused").to_string();
+    let e = refused(FamilyChoice {
+        config: Some(four),
+        ..Default::default()
+    });
     assert!(e.contains("config.json") && e.contains("16"), "{e}");
 }
 

@@ -80,10 +80,7 @@ impl Vae {
     /// sees: `(x − shift) · scale`.
     pub fn to_diffusion(&self, latent: &mut Latent) {
         let f = self.info.family.factors;
-        latent
-            .data
-            .iter_mut()
-            .for_each(|v| *v = (*v - f.shift) * f.scaling);
+        latent.data.iter_mut().for_each(|v| *v = f.to_diffusion(*v));
     }
 
     /// The inverse of [`Vae::to_diffusion`]: `x / scale + shift`, what [`Vae::decode`] takes.
@@ -92,7 +89,7 @@ impl Vae {
         latent
             .data
             .iter_mut()
-            .for_each(|v| *v = *v / f.scaling + f.shift);
+            .for_each(|v| *v = f.from_diffusion(*v));
     }
 
     /// The range of the model's image tensors.
@@ -262,7 +259,7 @@ impl Vae {
                 image.rgba.len()
             )));
         }
-        let (data, (width, height)) = self
+        let (mut data, (width, height)) = self
             .f16_guarded(|| async {
                 let key = self.plan_key(
                     Call::Encode {
@@ -276,11 +273,10 @@ impl Vae {
                 Ok((ops.read_f32(&z).await?, (z.w, z.h)))
             })
             .await?;
-        let mut data = data;
         if let Model::Tiny(_) = self.model {
             // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
             let f = self.info.family.factors;
-            data.iter_mut().for_each(|v| *v = *v / f.scaling + f.shift);
+            data.iter_mut().for_each(|v| *v = f.from_diffusion(*v));
         }
         Ok(Latent {
             channels: self.latent_channels(),
@@ -308,7 +304,7 @@ impl Vae {
                 // Into diffusion space, then DecoderTiny's clamp tanh(x/3)·3.
                 let f = self.info.family.factors;
                 let data: Vec<f32> = (latent.data.iter())
-                    .map(|v| ((v - f.shift) * f.scaling / 3.0).tanh() * 3.0)
+                    .map(|&v| (f.to_diffusion(v) / 3.0).tanh() * 3.0)
                     .collect();
                 let z = ops.tensor_from(c, h, w, &data)?;
                 let z = ops.reband(&z, &starts)?;

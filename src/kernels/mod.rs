@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod conv2d;
 pub mod conv_form;
+mod conv_geometry;
 pub mod conv_weights;
 pub mod conv_wgsl;
 pub mod copy_rows;

@@ -50,6 +50,18 @@ pub struct Factors {
     pub shift: f32,
 }
 
+impl Factors {
+    /// An unscaled latent value in the space a diffusion model sees: `(x − shift) · scale`.
+    pub fn to_diffusion(self, x: f32) -> f32 {
+        (x - self.shift) * self.scaling
+    }
+
+    /// The inverse: `z / scale + shift`.
+    pub fn from_diffusion(self, z: f32) -> f32 {
+        z / self.scaling + self.shift
+    }
+}
+
 /// Where a model's family or a factor came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
