@@ -1,7 +1,7 @@
 //! The VAE families beyond SDXL's shapes against diffusers (fixtures from
 //! `tests/fixtures/gen_family_fixtures.py`): the 16-channel AutoencoderKL of SD3 and FLUX.1 in
 //! every layout and in bf16, the tiny autoencoders (diffusers `AutoencoderTiny`) in every layout
-//! and half, and how the family and its latent factors are chosen.
+//! and half, PyTorch checkpoints, and how the family and its latent factors are chosen.
 
 mod support;
 
@@ -250,4 +250,23 @@ fn tiny_autoencoder_over_row_bands_matches_diffusers() {
     assert!(bands > 1, "{bands} bands");
     let (le, de) = check_tiny(&vae, "tae4", "64x48");
     println!("tae4 in {bands} row bands: latents {le:.2e}, decoded {de:.2e}");
+}
+
+/// PyTorch checkpoints (kl-f8-style zip and legacy, a bare state_dict of strided views, a full
+/// model) load their VAE and equal diffusers' AutoencoderKL on the same weights.
+#[test]
+fn checkpoints_match_diffusers() {
+    let gpu = gpu();
+    for name in [
+        "mini_ldm.ckpt",
+        "mini_ldm_legacy.ckpt",
+        "mini_views.pt",
+        "mini_full.ckpt",
+    ] {
+        let file = std::fs::read(support::fixtures::fixture(name)).unwrap();
+        let vae = load(&gpu, &file, 1 << 16);
+        assert_eq!(vae.family(), Family::Sd1, "{name}: a checkpoint's 4 channels guess SD 1.x");
+        let (le, de) = check_image(&vae, "mini", "64x48", 1e-4, 5e-4, true);
+        println!("{name}: latent {le:.2e}, decoded {de:.2e}");
+    }
 }

@@ -1,7 +1,9 @@
 //! Weights reader tests (CPU only): streaming in any chunk size, every checkpoint layout, dtype
 //! conversion; config inference, the name table against diffusers' (tests/fixtures) and the
 //! synthetic-weights rule against the Python generator's (`weights/model.rs`); and one test per
-//! error case (`weights/errors.rs`).
+//! error case (`weights/errors.rs`); PyTorch checkpoints (`weights/ckpt.rs`).
+#[path = "weights/ckpt.rs"]
+mod ckpt;
 #[path = "weights/errors.rs"]
 mod errors;
 #[path = "weights/model.rs"]

@@ -7,8 +7,9 @@ pub const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    /// The first bytes cannot start a safetensors file (an HTML error page, a `.ckpt` zip, …).
-    #[error("not a safetensors file: {0}")]
+    /// The first bytes start neither a safetensors file nor a PyTorch checkpoint (an HTML error
+    /// page, an image, …).
+    #[error("not a safetensors file (nor a PyTorch checkpoint): {0}")]
     NotSafetensors(String),
     /// The stream ended early; `what` says where ("file ended inside the header", a tensor name).
     #[error("file truncated: {what}: expected {expected} bytes, got {got}")]
@@ -79,6 +80,19 @@ pub enum WeightsError {
     TrailingBytes { extra: u64, file_bytes: u64 },
     #[error("reading the weights failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A PyTorch checkpoint's pickle uses what a checkpoint of tensors has no need of.
+    #[error("checkpoint pickle, byte {at}: {message}")]
+    Pickle { at: u64, message: String },
+    /// A pickle names a global outside the allowed few; nothing in it was run.
+    #[error(
+        "checkpoint pickle, byte {at}: refused global {name}: a checkpoint may name only \
+         collections.OrderedDict, torch._utils._rebuild_tensor_v2/_rebuild_parameter and \
+         torch storage types; nothing in the file was run"
+    )]
+    RefusedGlobal { name: String, at: u64 },
+    /// A PyTorch checkpoint whose structure is not what `torch.save` writes.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
     /// Returned by every call after the first error; carries that error's message.
     #[error("loading stopped after an earlier error: {0}")]
     Stopped(String),

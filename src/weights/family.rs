@@ -29,6 +29,15 @@ impl fmt::Display for Kind {
     }
 }
 
+/// What a file shows beyond its shapes, for guessing its family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// LDM names with no `first_stage_model.`/`vae.` prefix (FLUX.1's `ae.safetensors`).
+    pub ldm_unprefixed: bool,
+    /// A PyTorch checkpoint rather than safetensors.
+    pub checkpoint: bool,
+}
+
 /// The model a VAE belongs to; fixes its latent channels and factors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
@@ -145,10 +154,13 @@ impl Family {
     /// The family assumed for a file nobody named: the most used one of its kind and channels.
     /// A 16-channel file in LDM names without a prefix is FLUX.1's `ae.safetensors`; otherwise
     /// SD3's.
-    pub fn guess(kind: Kind, latent_channels: usize, ldm_unprefixed: bool) -> Option<Family> {
+    pub fn guess(kind: Kind, latent_channels: usize, evidence: Evidence) -> Option<Family> {
         Some(match (kind, latent_channels) {
+            // SDXL's VAE never shipped as a PyTorch checkpoint; SD 1.x's (kl-f8, ft-MSE/EMA) and
+            // SD 1.x model checkpoints did.
+            (Kind::Kl, 4) if evidence.checkpoint => Family::Sd1,
             (Kind::Kl, 4) => Family::Sdxl,
-            (Kind::Kl, 16) if ldm_unprefixed => Family::Flux,
+            (Kind::Kl, 16) if evidence.ldm_unprefixed => Family::Flux,
             (Kind::Kl, 16) => Family::Sd3,
             (Kind::Tiny, 4) => Family::Taesdxl,
             (Kind::Tiny, 16) => Family::Taef1,
@@ -202,14 +214,14 @@ impl FamilyChoice {
         &self,
         kind: Kind,
         latent_channels: usize,
-        ldm_unprefixed: bool,
+        evidence: Evidence,
     ) -> Result<Resolved, WeightsError> {
         let cfg = self.config.as_ref();
         let (family, family_source) = match (self.family, cfg.and_then(|c| c.family(kind))) {
             (Some(f), _) => (f, Source::User),
             (None, Some(f)) => (f, Source::Config),
             (None, None) => {
-                let f = Family::guess(kind, latent_channels, ldm_unprefixed).ok_or_else(|| {
+                let f = Family::guess(kind, latent_channels, evidence).ok_or_else(|| {
                     WeightsError::WrongFamily(format!(
                         "no known family has a {latent_channels}-channel {kind} model"
                     ))

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::config::{expected_tensors, param_count, VaeConfig};
-use super::family::{FamilyChoice, Kind};
+use super::family::{Evidence, FamilyChoice, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
 use super::tiny::{self, TinyConfig, TinyNames};
-use super::{convert, ModelInfo, WeightsError};
+use super::{convert, FileFormat, ModelInfo, WeightsError};
 
 /// What to do with each tensor of the file.
 pub struct Manifest {
@@ -27,18 +27,39 @@ struct Found {
     prefix: &'static str,
 }
 
-pub fn manifest(header: &Header, choice: &FamilyChoice) -> Result<Manifest, WeightsError> {
-    if let Some(names) = tiny_names(header) {
-        return tiny_manifest(header, choice, names);
+pub fn manifest(
+    header: &Header,
+    choice: &FamilyChoice,
+    format: FileFormat,
+) -> Result<Manifest, WeightsError> {
+    let checkpoint = format != FileFormat::Safetensors;
+    let mut manifest = match tiny_names(header) {
+        Some(names) => tiny_manifest(header, choice, names, checkpoint)?,
+        None => kl_manifest(header, choice, checkpoint)?,
+    };
+    manifest.info.format = format;
+    if checkpoint {
+        manifest.info.file_bytes = 0;
     }
+    Ok(manifest)
+}
+
+fn kl_manifest(
+    header: &Header,
+    choice: &FamilyChoice,
+    checkpoint: bool,
+) -> Result<Manifest, WeightsError> {
     let found = translate(header)?;
     let config = VaeConfig::infer(&found.shapes)?;
     let kind = Kind::Kl;
     if let Some(c) = &choice.config {
         c.check(kind, config.latent_channels)?;
     }
-    let ldm_unprefixed = found.layout == Layout::Ldm && found.prefix.is_empty();
-    let family = choice.resolve(kind, config.latent_channels, ldm_unprefixed)?;
+    let evidence = Evidence {
+        ldm_unprefixed: found.layout == Layout::Ldm && found.prefix.is_empty(),
+        checkpoint,
+    };
+    let family = choice.resolve(kind, config.latent_channels, evidence)?;
     let expected = expected_tensors(&config);
     let n_blocks = config.block_out_channels.len();
     let mut targets = vec![None; header.tensors.len()];
@@ -58,8 +79,10 @@ pub fn manifest(header: &Header, choice: &FamilyChoice) -> Result<Manifest, Weig
         kind,
         tiny: None,
         family,
+        format: FileFormat::Safetensors,
         file_bytes: header.file_bytes(),
         ignored_tensors: header.tensors.len() - expected.len(),
+        ignored_bytes: ignored_bytes(header, &targets),
     };
     Ok(Manifest { info, targets })
 }
@@ -162,6 +185,7 @@ fn tiny_manifest(
     header: &Header,
     choice: &FamilyChoice,
     naming: TinyNames,
+    checkpoint: bool,
 ) -> Result<Manifest, WeightsError> {
     fn stripped(t: &TensorEntry) -> (&'static str, &str) {
         names::strip_prefix(&t.name)
@@ -217,7 +241,11 @@ fn tiny_manifest(
     if let Some(c) = &choice.config {
         c.check(kind, latent)?;
     }
-    let family = choice.resolve(kind, latent, false)?;
+    let evidence = Evidence {
+        ldm_unprefixed: false,
+        checkpoint,
+    };
+    let family = choice.resolve(kind, latent, evidence)?;
     let expected = tiny::expected_tiny(&cfg);
     let mut targets = vec![None; header.tensors.len()];
     let mut dtypes = BTreeMap::<String, usize>::new();
@@ -243,8 +271,10 @@ fn tiny_manifest(
         kind,
         tiny: Some(cfg),
         family,
+        format: FileFormat::Safetensors,
         file_bytes: header.file_bytes(),
         ignored_tensors: header.tensors.len() - expected.len(),
+        ignored_bytes: ignored_bytes(header, &targets),
     };
     Ok(Manifest { info, targets })
 }
@@ -257,4 +287,12 @@ fn dim(
 ) -> Result<usize, WeightsError> {
     (shapes.get(name).and_then(|s| s.get(axis).copied()))
         .ok_or_else(|| WeightsError::CannotInferConfig(format!("no {name} with axis {axis}")))
+}
+
+/// Bytes of the file's tensors the model does not use.
+fn ignored_bytes(header: &Header, targets: &[Option<(String, Vec<usize>)>]) -> u64 {
+    (header.tensors.iter().zip(targets))
+        .filter(|(_, t)| t.is_none())
+        .map(|(e, _)| e.len())
+        .sum()
 }

@@ -1,9 +1,12 @@
-//! Weights: streaming safetensors reader, name translation, dtype conversion, config inference.
+//! Weights: streaming safetensors and PyTorch checkpoint readers, name translation, dtype
+//! conversion, config inference.
 //!
 //! Bytes arrive in chunks of any size (a `fetch` body, a file read loop) and go to
-//! [`WeightsLoader::push`]; the header is checked against the model before any tensor data is
-//! accepted, and each tensor reaches the [`WeightSink`] as f32 under its diffusers name as soon as
-//! its last byte has arrived. Host memory stays near the largest tensor plus one chunk.
+//! [`WeightsLoader::push`], which tells the format from the first bytes; the header (a
+//! checkpoint's pickle) is checked against the model before any tensor data is accepted, and each
+//! tensor reaches the [`WeightSink`] as f32 under its diffusers name as soon as its last byte has
+//! arrived. Host memory stays near the largest tensor plus one chunk.
+pub mod ckpt;
 pub mod config;
 pub mod config_json;
 pub mod convert;
@@ -21,17 +24,39 @@ use std::io::Read;
 pub use config::{expected_tensors, param_count, VaeConfig};
 pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
-pub use family::{Factors, Family, FamilyChoice, Kind, Resolved, Source};
+pub use family::{Evidence, Factors, Family, FamilyChoice, Kind, Resolved, Source};
 pub use names::Layout;
 pub use safetensors::Dtype;
 
-use header::{Header, TensorEntry, LEN_BYTES};
+use ckpt::CkptReader;
+use header::{Header, TensorEntry};
 use manifest::Manifest;
 use reader::{ReadEvents, StreamReader};
+
+/// The container a weights file comes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    Safetensors,
+    /// `torch.save`'s zip format (`.ckpt`, `.pt`, `.pth` since torch 1.6).
+    TorchZip,
+    /// `torch.save`'s older non-zip format.
+    TorchLegacy,
+}
+
+impl std::fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileFormat::Safetensors => "safetensors",
+            FileFormat::TorchZip => "PyTorch checkpoint (zip)",
+            FileFormat::TorchLegacy => "PyTorch checkpoint (legacy)",
+        })
+    }
+}
 
 /// What a file holds, known once its header has been read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
+    pub format: FileFormat,
     pub layout: Layout,
     /// Dtype name (`"F32"`, `"F16"`, `"BF16"`) and how many model tensors have it.
     pub dtypes: Vec<(String, usize)>,
@@ -45,10 +70,13 @@ pub struct ModelInfo {
     pub tiny: Option<tiny::TinyConfig>,
     /// The family and latent factors, and where each came from.
     pub family: Resolved,
-    /// Size of the whole file.
+    /// Size of the whole file as a safetensors header gives it; 0 for checkpoints, whose size
+    /// only the source knows.
     pub file_bytes: u64,
-    /// Tensors in the file that are not part of the VAE (`loss.*`, a UNet's, …).
+    /// Tensors in the file that are not part of the VAE (`loss.*`, a UNet's, …), and their
+    /// bytes: read past, never kept.
     pub ignored_tensors: usize,
+    pub ignored_bytes: u64,
 }
 
 /// Receives the model as it streams in; the GPU side uploads each tensor.
@@ -63,7 +91,7 @@ pub trait WeightSink {
 
 /// Push-based loader: feed the file's bytes in chunks of any size, then [`finish`](Self::finish).
 pub struct WeightsLoader<S: WeightSink> {
-    reader: StreamReader,
+    reader: Reader,
     model: Model<S>,
     /// Message of the first error; every later call fails with it.
     failed: Option<String>,
@@ -72,6 +100,7 @@ pub struct WeightsLoader<S: WeightSink> {
 /// The loader's state that reader events act on.
 struct Model<S> {
     sink: S,
+    format: FileFormat,
     choice: FamilyChoice,
     manifest: Option<Manifest>,
     scratch: Vec<f32>,
@@ -81,9 +110,10 @@ impl<S: WeightSink> WeightsLoader<S> {
     /// `choice` names the family and factors where the user knows them (a file cannot tell).
     pub fn new(sink: S, choice: FamilyChoice) -> Self {
         WeightsLoader {
-            reader: StreamReader::default(),
+            reader: Reader::Sniff(Vec::new()),
             model: Model {
                 sink,
+                format: FileFormat::Safetensors,
                 choice,
                 manifest: None,
                 scratch: Vec::new(),
@@ -103,9 +133,13 @@ impl<S: WeightSink> WeightsLoader<S> {
         result
     }
 
-    /// Size of the whole file, known once the header has arrived.
+    /// Size of the whole file, known once a safetensors header has arrived (a checkpoint does
+    /// not say).
     pub fn total_bytes(&self) -> Option<u64> {
-        self.reader.header().map(Header::file_bytes)
+        match &self.reader {
+            Reader::Safetensors(r) => r.header().map(Header::file_bytes),
+            _ => None,
+        }
     }
 
     pub fn info(&self) -> Option<&ModelInfo> {
@@ -115,7 +149,11 @@ impl<S: WeightSink> WeightsLoader<S> {
     /// Most bytes held at once for tensors that straddle chunks (0 when every wanted tensor
     /// arrived inside one chunk). Unwanted tensors never count.
     pub fn peak_buffered_bytes(&self) -> usize {
-        self.reader.peak_buffered_bytes()
+        match &self.reader {
+            Reader::Sniff(_) => 0,
+            Reader::Safetensors(r) => r.peak_buffered_bytes(),
+            Reader::Ckpt(r) => r.peak_buffered_bytes(),
+        }
     }
 
     /// Ends the stream: fails if it stopped short of the last tensor's last byte.
@@ -123,9 +161,10 @@ impl<S: WeightSink> WeightsLoader<S> {
         if let Some(message) = self.failed {
             return Err(WeightsError::Stopped(message).into());
         }
-        self.reader.finish()?;
-        match self.model.manifest {
-            Some(manifest) => Ok((self.model.sink, manifest.info)),
+        let mut model = self.model;
+        self.reader.finish(&mut model)?;
+        match model.manifest {
+            Some(manifest) => Ok((model.sink, manifest.info)),
             // finish() succeeds only after the header, so this is unreachable in practice.
             None => Err(WeightsError::InvalidHeader("no header was read".into()).into()),
         }
@@ -136,7 +175,7 @@ impl<S: WeightSink> ReadEvents for Model<S> {
     type Error = crate::Error;
 
     fn header(&mut self, header: &Header) -> crate::Result<Vec<bool>> {
-        let manifest = manifest::manifest(header, &self.choice)?;
+        let manifest = manifest::manifest(header, &self.choice, self.format)?;
         self.sink.begin(&manifest.info)?;
         let wanted = manifest.targets.iter().map(Option::is_some).collect();
         self.manifest = Some(manifest);
@@ -156,37 +195,88 @@ impl<S: WeightSink> ReadEvents for Model<S> {
     }
 }
 
-/// Header only: layout, dtypes, parameter count, inferred config, family (for `sdxl-vae info`).
-/// Reads just the header's bytes.
-pub fn read_info(mut r: impl Read, choice: &FamilyChoice) -> Result<ModelInfo, WeightsError> {
-    let len_bytes = read_up_to(&mut r, LEN_BYTES)?;
-    let Ok(len_field) = <[u8; 8]>::try_from(len_bytes.as_slice()) else {
-        return Err(WeightsError::Truncated {
-            what: "file ended inside the 8-byte header length".into(),
-            expected: LEN_BYTES,
-            got: len_bytes.len() as u64,
-        });
-    };
-    let len = u64::from_le_bytes(len_field);
-    header::check_len(len)?;
-    let json = read_up_to(&mut r, len)?;
-    if let Some(&first) = json.first() {
-        header::check_first_byte(first)?;
+/// The model a file holds (for `sdxl-vae info`), read up to its header or pickle only.
+pub fn read_info(mut r: impl Read, choice: &FamilyChoice) -> crate::Result<ModelInfo> {
+    struct Nothing;
+    impl WeightSink for Nothing {
+        fn begin(&mut self, _: &ModelInfo) -> crate::Result<()> {
+            Ok(())
+        }
+        fn tensor(&mut self, _: &str, _: &[usize], _: &[f32]) -> crate::Result<()> {
+            Ok(())
+        }
     }
-    if (json.len() as u64) < len {
-        return Err(WeightsError::Truncated {
-            what: "file ended inside the header".into(),
-            expected: LEN_BYTES + len,
-            got: LEN_BYTES + json.len() as u64,
-        });
+    let mut loader = WeightsLoader::new(Nothing, choice.clone());
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if let Some(info) = loader.info() {
+            return Ok(info.clone());
+        }
+        let n = r.read(&mut buf).map_err(WeightsError::Io)?;
+        if n == 0 {
+            // The stream ended before the header: finish() names where.
+            return loader.finish().map(|(_, info)| info);
+        }
+        loader.push(&buf[..n])?;
     }
-    let header = header::parse(&json)?;
-    Ok(manifest::manifest(&header, choice)?.info)
 }
 
-/// Reads `n` bytes, or fewer if the reader ends first.
-fn read_up_to(r: &mut impl Read, n: u64) -> Result<Vec<u8>, WeightsError> {
-    let mut buf = Vec::new();
-    r.take(n).read_to_end(&mut buf)?;
-    Ok(buf)
+/// The reader for the format the first bytes announce.
+enum Reader {
+    /// The first bytes, until there are enough to tell the format.
+    Sniff(Vec<u8>),
+    Safetensors(StreamReader),
+    Ckpt(Box<CkptReader>),
+}
+
+impl Reader {
+    fn push<S: WeightSink>(&mut self, chunk: &[u8], model: &mut Model<S>) -> crate::Result<()> {
+        if let Reader::Sniff(first) = self {
+            let take = (ckpt::SNIFF_BYTES - first.len()).min(chunk.len());
+            first.extend_from_slice(&chunk[..take]);
+            if first.len() < ckpt::SNIFF_BYTES {
+                return Ok(());
+            }
+            let first = std::mem::take(first);
+            self.choose(&first, model);
+            self.push(&first, model)?;
+            return self.push(&chunk[take..], model);
+        }
+        match self {
+            Reader::Safetensors(r) => r.push(chunk, model),
+            Reader::Ckpt(r) => r.push(chunk, model),
+            Reader::Sniff(_) => Ok(()),
+        }
+    }
+
+    fn choose<S>(&mut self, first: &[u8], model: &mut Model<S>) {
+        (*self, model.format) = match ckpt::sniff(first) {
+            Some(ckpt::Format::Zip) => (
+                Reader::Ckpt(Box::new(CkptReader::new(ckpt::Format::Zip))),
+                FileFormat::TorchZip,
+            ),
+            Some(ckpt::Format::Legacy) => (
+                Reader::Ckpt(Box::new(CkptReader::new(ckpt::Format::Legacy))),
+                FileFormat::TorchLegacy,
+            ),
+            None => (
+                Reader::Safetensors(StreamReader::default()),
+                FileFormat::Safetensors,
+            ),
+        };
+    }
+
+    fn finish<S: WeightSink>(mut self, model: &mut Model<S>) -> crate::Result<()> {
+        if let Reader::Sniff(first) = &mut self {
+            // Too short to tell: the safetensors reader says how it is truncated.
+            let first = std::mem::take(first);
+            self.choose(&first, model);
+            self.push(&first, model)?;
+        }
+        match &mut self {
+            Reader::Safetensors(r) => Ok(r.finish()?),
+            Reader::Ckpt(r) => r.finish(model),
+            Reader::Sniff(_) => Ok(()),
+        }
+    }
 }

@@ -93,7 +93,8 @@ pub fn family_line(info: &ModelInfo) -> String {
     )
 }
 
-/// Reads only the header, and checks the file holds all the data the header describes.
+/// Reads only the header (a checkpoint's pickle), and checks a safetensors file holds all the
+/// data its header describes; `file_bytes` is set to the file's size.
 pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo> {
     let shown = path.display();
     let file = File::open(path).context(format!("cannot open weights {shown}"))?;
@@ -101,21 +102,21 @@ pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo
         .metadata()
         .context(format!("cannot read weights {shown}"))?
         .len();
-    let info = read_info(BufReader::new(file), &load.family)
-        .map_err(sdxl_vae::Error::from)
-        .context(format!("weights {shown}"))?;
+    let mut info =
+        read_info(BufReader::new(file), &load.family).context(format!("weights {shown}"))?;
     if len < info.file_bytes {
         return Err(invalid(format!(
             "weights {shown} is truncated: its header describes {} bytes, the file has {len}",
             info.file_bytes
         )));
     }
+    info.file_bytes = len;
     Ok(info)
 }
 
 #[derive(clap::Args)]
 pub struct EncodeArgs {
-    /// Weights (.safetensors, diffusers or LDM names)
+    /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
     /// Input image (png, jpg, webp, bmp, tiff)
@@ -161,7 +162,7 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
 
 #[derive(clap::Args)]
 pub struct DecodeArgs {
-    /// Weights (.safetensors, diffusers or LDM names)
+    /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
     /// Latent: .npy ([1, 4, h, w] or [4, h, w]; f32, f16 or f64) or .safetensors
@@ -207,7 +208,7 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
 
 #[derive(clap::Args)]
 pub struct RoundtripArgs {
-    /// Weights (.safetensors, diffusers or LDM names)
+    /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
     /// Input image
@@ -259,7 +260,7 @@ pub fn roundtrip(args: &RoundtripArgs, globals: &Globals) -> CliResult<()> {
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
-    /// Weights (.safetensors)
+    /// Weights (.safetensors, or a PyTorch .ckpt/.pt/.pth)
     weights: PathBuf,
 }
 
@@ -279,6 +280,7 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         info.file_bytes,
         info.file_bytes as f64 / (1024.0 * 1024.0)
     );
+    println!("format      {}", info.format);
     println!("layout      {}", info.layout);
     let model = match info.kind {
         Kind::Kl => "AutoencoderKL",
@@ -303,8 +305,9 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
     );
     if info.ignored_tensors > 0 {
         println!(
-            "ignored     {} tensors not part of the VAE",
-            info.ignored_tensors
+            "ignored     {} tensors not part of the VAE ({:.1} MiB, read past)",
+            info.ignored_tensors,
+            info.ignored_bytes as f64 / (1024.0 * 1024.0)
         );
     }
     Ok(())

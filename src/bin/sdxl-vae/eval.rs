@@ -15,7 +15,7 @@ const MIN_SIZE: u32 = 11;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Weights (.safetensors, diffusers or LDM names)
+    /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
     /// Folder of images (png, jpg, jpeg, webp, bmp), taken in name order

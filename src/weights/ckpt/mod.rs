@@ -1,0 +1,424 @@
+//! Push-based reader of PyTorch checkpoints (`.ckpt`, `.pt`, `.pth`) in both `torch.save`
+//! formats, front to back, without running any pickle code:
+//!
+//! - **zip** (torch ≥ 1.6): `<dir>/data.pkl`, small records, then `<dir>/data/<key>` per storage;
+//! - **legacy**: five pickles (magic, protocol, sys_info, the object, its storage keys), then
+//!   each storage as an 8-byte element count and its bytes.
+//!
+//! The pickle gives the tensors (see [`plan`]); they are reported to [`ReadEvents`] as a
+//! safetensors-like [`Header`], then each wanted tensor as soon as its storage's last byte has
+//! arrived. Storages nobody wants are skipped as they stream past, never buffered: a full model
+//! checkpoint costs the memory of its largest VAE tensor, not of its UNet.
+mod content;
+mod pickle;
+mod plan;
+mod zip;
+
+use super::header::Header;
+use super::reader::ReadEvents;
+use super::WeightsError;
+use pickle::Parse;
+use plan::Plan;
+
+/// Largest pickle accepted (a full SDXL checkpoint's `data.pkl` is under 1 MiB).
+pub const MAX_PICKLE_BYTES: usize = 64 << 20;
+/// Largest small zip record (`version`, `byteorder`, …) accepted.
+const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Which `torch.save` format a stream's first bytes announce, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Zip,
+    Legacy,
+}
+
+/// Bytes needed to tell the format.
+pub const SNIFF_BYTES: usize = 4;
+
+/// The format of a stream starting with `first` (at least [`SNIFF_BYTES`] bytes).
+pub fn sniff(first: &[u8]) -> Option<Format> {
+    match first.get(..4)? {
+        b"PK\x03\x04" => Some(Format::Zip),
+        // PROTO 2, LONG1 of 10 bytes: the legacy magic number.
+        [0x80, 0x02, 0x8a, 0x0a] => Some(Format::Legacy),
+        _ => None,
+    }
+}
+
+enum State {
+    /// Buffering a zip local header.
+    Local,
+    /// Buffering a pickle until its STOP (zip: `data.pkl`; legacy: pickle number `legacy`).
+    Pickle { next_try: usize },
+    /// Buffering a small zip record until its data descriptor.
+    Record { name: String },
+    /// Buffering a data descriptor after an entry of `size` bytes.
+    Descriptor {
+        name: String,
+        size: u64,
+        zip64: bool,
+    },
+    /// Streaming an entry's bytes: storage `key` (if any) or bytes to skip.
+    Data {
+        name: String,
+        key: Option<String>,
+        left: u64,
+        size: u64,
+        after: After,
+    },
+    /// Buffering a legacy storage's 8-byte element count.
+    Count { index: usize },
+    /// The zip's central directory: read past, not used.
+    Tail,
+    /// A legacy file's last storage is done.
+    Done,
+}
+
+/// What follows an entry's data.
+#[derive(Clone, Copy)]
+enum After {
+    Local,
+    Descriptor { zip64: bool },
+    Count { index: usize },
+}
+
+enum Step {
+    /// Took this many bytes of the input.
+    Took(usize),
+    /// Took all of it; these bytes are to be read next instead.
+    Replace(Vec<u8>),
+}
+
+pub struct CkptReader {
+    format: Format,
+    state: State,
+    /// Bytes of a buffered state.
+    pending: Vec<u8>,
+    /// Bytes read so far.
+    pos: u64,
+    legacy: usize,
+    legacy_keys: Vec<String>,
+    plan: Option<Plan>,
+    /// Bytes so far of a wanted storage that straddles chunks.
+    partial: Vec<u8>,
+    scratch: Vec<u8>,
+    /// Wanted tensors handed on, of how many.
+    emitted: usize,
+    wanted: usize,
+    peak_buffered: usize,
+    skipped: u64,
+    /// Zip: the `data.pkl` entry's name and what follows its data.
+    pickle_entry: Option<(String, After)>,
+}
+
+impl CkptReader {
+    pub fn new(format: Format) -> Self {
+        CkptReader {
+            format,
+            state: match format {
+                Format::Zip => State::Local,
+                Format::Legacy => State::Pickle { next_try: 0 },
+            },
+            pending: Vec::new(),
+            pos: 0,
+            legacy: 0,
+            legacy_keys: Vec::new(),
+            plan: None,
+            partial: Vec::new(),
+            scratch: Vec::new(),
+            emitted: 0,
+            wanted: 0,
+            peak_buffered: 0,
+            skipped: 0,
+            pickle_entry: None,
+        }
+    }
+
+    pub fn header(&self) -> Option<&Header> {
+        self.plan.as_ref().map(|p| &p.header)
+    }
+
+    /// Most bytes held at once for a wanted storage that straddled chunks.
+    pub fn peak_buffered_bytes(&self) -> usize {
+        self.peak_buffered
+    }
+
+    /// Bytes of storages and records passed over without being kept.
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped
+    }
+
+    pub fn push<E: ReadEvents>(&mut self, chunk: &[u8], events: &mut E) -> Result<(), E::Error> {
+        let mut owned: Option<Vec<u8>> = None;
+        let mut off = 0;
+        loop {
+            let data = match &owned {
+                Some(v) => v.get(off..).unwrap_or(&[]),
+                None => chunk.get(off..).unwrap_or(&[]),
+            };
+            if data.is_empty() {
+                return Ok(());
+            }
+            match self.step(data, events)? {
+                Step::Took(n) => off += n,
+                Step::Replace(v) => {
+                    owned = Some(v);
+                    off = 0;
+                }
+            }
+        }
+    }
+
+    /// Checks the stream ended where a checkpoint may end, every wanted tensor delivered.
+    pub fn finish<E: ReadEvents>(&mut self, events: &mut E) -> Result<(), E::Error> {
+        // A pickle waits for more bytes before retrying; the stream's end is the last chance.
+        if let State::Pickle { next_try } = &mut self.state {
+            *next_try = 0;
+            let rest = std::mem::take(&mut self.pending);
+            self.pos -= rest.len() as u64;
+            self.push(&rest, events)?;
+        }
+        // An empty storage is complete without any byte arriving.
+        if matches!(self.state, State::Data { left: 0, .. }) {
+            self.data(&[], events)?;
+        }
+        let truncated = |what: String, at: u64| WeightsError::Truncated {
+            what,
+            expected: at + 1,
+            got: at,
+        };
+        let what = match &self.state {
+            State::Tail | State::Done => None,
+            State::Local if self.format == Format::Zip && self.pending.is_empty() => {
+                (self.plan.is_none()).then(|| "zip archive ended before data.pkl".to_string())
+            }
+            State::Local => Some("file ended inside a zip entry header".into()),
+            State::Pickle { .. } => Some("file ended inside the checkpoint's pickle".into()),
+            State::Record { name } => Some(format!("file ended inside zip entry {name}")),
+            State::Descriptor { name, .. } => Some(format!("file ended after zip entry {name}")),
+            State::Data { name, .. } => Some(format!("file ended inside {name}")),
+            State::Count { index } => Some(format!("file ended before storage {index}'s size")),
+        };
+        if let Some(what) = what {
+            return Err(truncated(what, self.pos).into());
+        }
+        if self.emitted < self.wanted {
+            let missing = self.first_missing().unwrap_or_default();
+            return Err(WeightsError::Checkpoint(format!(
+                "the file ended without the data of tensor {missing}"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    fn first_missing(&self) -> Option<String> {
+        let plan = self.plan.as_ref()?;
+        let s = plan.storages.values().find(|s| !s.views.is_empty())?;
+        Some(plan.header.tensors.get(*s.views.first()?)?.name.clone())
+    }
+
+    /// Appends up to `need` bytes in all to `pending`; true once it holds them.
+    fn fill(&mut self, data: &[u8], need: usize, took: &mut usize) -> bool {
+        let take = need.saturating_sub(self.pending.len()).min(data.len());
+        self.pending.extend_from_slice(&data[..take]);
+        *took = take;
+        self.pos += take as u64;
+        self.pending.len() >= need
+    }
+
+    fn step<E: ReadEvents>(&mut self, data: &[u8], events: &mut E) -> Result<Step, E::Error> {
+        let mut took = 0;
+        match &mut self.state {
+            State::Local => {
+                if !self.fill(data, zip::LOCAL_BYTES, &mut took) {
+                    return Ok(Step::Took(took));
+                }
+                let sig = &self.pending[..4];
+                if sig == zip::CENTRAL || sig == zip::END || sig == zip::END64 {
+                    self.pending.clear();
+                    self.state = State::Tail;
+                    return Ok(Step::Took(took));
+                }
+                if sig != zip::LOCAL {
+                    let at = self.pos - self.pending.len() as u64;
+                    let msg = format!("no zip entry header at byte {at}");
+                    return Err(WeightsError::Checkpoint(msg).into());
+                }
+                let need = zip::local_len(&self.pending);
+                let mut more = 0;
+                if !self.fill(&data[took..], need, &mut more) {
+                    return Ok(Step::Took(took + more));
+                }
+                let local = zip::local(&self.pending)?;
+                self.pending.clear();
+                self.entry(local)?;
+                Ok(Step::Took(took + more))
+            }
+            State::Pickle { next_try } => {
+                let next_try = *next_try;
+                let limit = MAX_PICKLE_BYTES - self.pending.len().min(MAX_PICKLE_BYTES);
+                let take = data.len().min(limit + 1);
+                self.pending.extend_from_slice(&data[..take]);
+                self.pos += take as u64;
+                if self.pending.len() < next_try {
+                    return Ok(Step::Took(take));
+                }
+                let base = self.pos - self.pending.len() as u64;
+                match pickle::parse(&self.pending, base)? {
+                    Parse::NeedMore if self.pending.len() > MAX_PICKLE_BYTES => {
+                        let msg = format!("its pickle is over {MAX_PICKLE_BYTES} bytes");
+                        Err(WeightsError::Checkpoint(msg).into())
+                    }
+                    Parse::NeedMore => {
+                        let n = self.pending.len();
+                        self.state = State::Pickle {
+                            next_try: (2 * n).max(n + 4096),
+                        };
+                        Ok(Step::Took(take))
+                    }
+                    Parse::Done(p, used) => {
+                        let rest = self.pending.split_off(used);
+                        self.pending.clear();
+                        self.pos -= rest.len() as u64;
+                        self.pickle(p, used, events)?;
+                        Ok(Step::Replace(rest))
+                    }
+                }
+            }
+            State::Record { name } => {
+                let take = data.len().min(MAX_RECORD_BYTES + 64);
+                self.pending.extend_from_slice(&data[..take]);
+                self.pos += take as u64;
+                let Some((size, desc)) = zip::find_descriptor(&self.pending) else {
+                    if self.pending.len() > MAX_RECORD_BYTES {
+                        let msg = format!("zip entry {name} is over {MAX_RECORD_BYTES} bytes");
+                        return Err(WeightsError::Checkpoint(msg).into());
+                    }
+                    return Ok(Step::Took(take));
+                };
+                if name.ends_with("/byteorder") && self.pending[..size] != *b"little" {
+                    let msg = "the checkpoint is big-endian (byteorder says so)";
+                    return Err(WeightsError::Checkpoint(msg.into()).into());
+                }
+                self.skipped += size as u64;
+                let rest = self.pending.split_off(size + desc);
+                self.pending.clear();
+                self.pos -= rest.len() as u64;
+                self.state = State::Local;
+                Ok(Step::Replace(rest))
+            }
+            State::Descriptor { name, size, zip64 } => {
+                let first = zip::descriptor_len(data, *zip64);
+                let need = match self.pending.len() {
+                    0 => first,
+                    _ => zip::descriptor_len(&self.pending, *zip64),
+                };
+                let (name, size, zip64) = (name.clone(), *size, *zip64);
+                if !self.fill(data, need, &mut took) {
+                    return Ok(Step::Took(took));
+                }
+                let recorded = zip::descriptor_size(&self.pending, zip64);
+                self.pending.clear();
+                if recorded != size {
+                    let msg = format!(
+                        "zip entry {name}: {size} bytes were read but its descriptor says \
+                         {recorded}"
+                    );
+                    return Err(WeightsError::Checkpoint(msg).into());
+                }
+                self.state = State::Local;
+                Ok(Step::Took(took))
+            }
+            State::Count { index } => {
+                let index = *index;
+                if !self.fill(data, 8, &mut took) {
+                    return Ok(Step::Took(took));
+                }
+                let count = u64::from_le_bytes(self.pending[..8].try_into().unwrap_or([0; 8]));
+                self.pending.clear();
+                self.legacy_storage(index, count)?;
+                Ok(Step::Took(took))
+            }
+            State::Data { .. } => self.data(data, events).map(Step::Took),
+            State::Tail => {
+                self.pos += data.len() as u64;
+                Ok(Step::Took(data.len()))
+            }
+            State::Done => Err(WeightsError::TrailingBytes {
+                extra: data.len() as u64,
+                file_bytes: self.pos,
+            }
+            .into()),
+        }
+    }
+
+    /// Decides what to do with a zip entry from its local header.
+    fn entry(&mut self, local: zip::Local) -> Result<(), WeightsError> {
+        let name = local.name;
+        // `<dir>/data.pkl`, `<dir>/data/<key>`; `<dir>` is any one folder.
+        let inner = (name.split_once('/')).map_or(String::new(), |(_, rest)| rest.to_string());
+        let after = match local.descriptor {
+            true => After::Descriptor { zip64: local.zip64 },
+            false => After::Local,
+        };
+        if local.method != 0 && (inner == "data.pkl" || inner.starts_with("data/")) {
+            return Err(WeightsError::Checkpoint(format!(
+                "zip entry {name} is compressed (method {}); torch.save stores entries \
+                 uncompressed, so this archive was repacked: unzip it and load the .ckpt inside",
+                local.method
+            )));
+        }
+        if inner == "data.pkl" {
+            if self.plan.is_some() {
+                return Err(WeightsError::Checkpoint(format!(
+                    "a second data.pkl: {name}"
+                )));
+            }
+            self.pickle_entry = Some((name, after));
+            self.state = State::Pickle { next_try: 0 };
+            return Ok(());
+        }
+        if let Some(key) = inner.strip_prefix("data/").map(str::to_string) {
+            let Some(plan) = &self.plan else {
+                return Err(WeightsError::Checkpoint(format!(
+                    "zip entry {name} comes before data.pkl"
+                )));
+            };
+            let storage = plan.storages.get(&key).ok_or_else(|| {
+                WeightsError::Checkpoint(format!("zip entry {name}: no tensor uses storage {key}"))
+            })?;
+            let size = storage.bytes();
+            if local.size.is_some_and(|s| s != size) {
+                return Err(WeightsError::Checkpoint(format!(
+                    "zip entry {name} holds {} bytes, but its storage needs {size}",
+                    local.size.unwrap_or(0)
+                )));
+            }
+            self.state = State::Data {
+                name,
+                key: Some(key),
+                left: size,
+                size,
+                after,
+            };
+            return Ok(());
+        }
+        if name.ends_with(".ckpt") || name.ends_with(".pt") || name.ends_with(".pth") {
+            return Err(WeightsError::Checkpoint(format!(
+                "this zip holds a checkpoint, {name}: unzip it and load that file"
+            )));
+        }
+        self.state = match local.size {
+            Some(size) => State::Data {
+                name,
+                key: None,
+                left: size,
+                size,
+                after,
+            },
+            None => State::Record { name },
+        };
+        Ok(())
+    }
+}
