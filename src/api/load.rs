@@ -66,9 +66,15 @@ impl VaeLoader {
         self.loader.push(chunk)
     }
 
-    /// Total file size once the header has arrived.
+    /// Total file size once a safetensors header has arrived (a checkpoint does not say).
     pub fn total_bytes(&self) -> Option<u64> {
         self.loader.total_bytes()
+    }
+
+    /// What the file holds, once its header (a checkpoint's pickle) has arrived: the model, and
+    /// the tensors outside it that are read past (a full model's UNet and text encoders).
+    pub fn info(&self) -> Option<&crate::weights::ModelInfo> {
+        self.loader.info()
     }
 
     pub fn finish(self) -> Result<Vae> {
@@ -118,7 +124,7 @@ impl Vae {
         }
     }
 
-    /// Streams a `.safetensors` file from disk in 1 MiB chunks.
+    /// Streams a weights file (safetensors or PyTorch checkpoint) from disk in 1 MiB chunks.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_file(gpu: &Gpu, path: &std::path::Path, opts: LoadOptions) -> Result<Vae> {
         use std::io::Read;

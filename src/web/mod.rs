@@ -266,6 +266,20 @@ impl Vae {
         self.inner.vae.info().kind.to_string()
     }
 
+    /// The container the weights came in: `safetensors`, `PyTorch checkpoint (zip)` or
+    /// `PyTorch checkpoint (legacy)`.
+    #[wasm_bindgen(getter)]
+    pub fn format(&self) -> String {
+        self.inner.vae.info().format.to_string()
+    }
+
+    /// Bytes of the file's tensors outside the VAE (a full model's UNet, text encoders, …),
+    /// read past and never kept.
+    #[wasm_bindgen(getter, js_name = ignoredBytes)]
+    pub fn ignored_bytes(&self) -> f64 {
+        self.inner.vae.info().ignored_bytes as f64
+    }
+
     #[wasm_bindgen(getter, js_name = latentChannels)]
     pub fn latent_channels(&self) -> u32 {
         self.inner.vae.latent_channels()

@@ -71,23 +71,43 @@ impl Feed {
         }
     }
 
-    /// Pushes one chunk and reports `(loaded, total)`; `total` falls back to the size the
-    /// safetensors header declares once it has arrived.
+    /// Pushes one chunk and reports `(loaded, total, file)`; `total` falls back to the size the
+    /// safetensors header declares once it has arrived; `file` (once the header or a
+    /// checkpoint's pickle has arrived) says what is read and what is read past.
     fn push(&mut self, loader: &mut VaeLoader, bytes: &[u8]) -> Result<(), String> {
         loader.push(bytes).map_err(|e| e.to_string())?;
         self.loaded += bytes.len() as u64;
         let total = self.total.or_else(|| loader.total_bytes());
         if let Some(f) = &self.on_progress {
             let total = total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
-            f.call2(
+            let file = loader.info().map_or(JsValue::UNDEFINED, file_object);
+            f.call3(
                 &JsValue::NULL,
                 &JsValue::from_f64(self.loaded as f64),
                 &total,
+                &file,
             )
             .map_err(|e| format!("onProgress threw: {}", js_message(&e)))?;
         }
         Ok(())
     }
+}
+
+/// `{format, kind, family, parameters, ignoredTensors, ignoredBytes}` of a file whose header
+/// has arrived.
+fn file_object(info: &crate::weights::ModelInfo) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| {
+        // Setting a plain data property on a fresh object cannot fail.
+        let _ = Reflect::set(&o, &k.into(), &v);
+    };
+    set("format", info.format.to_string().into());
+    set("kind", info.kind.to_string().into());
+    set("family", info.family.family.name().into());
+    set("parameters", JsValue::from_f64(info.param_count as f64));
+    set("ignoredTensors", JsValue::from_f64(info.ignored_tensors as f64));
+    set("ignoredBytes", JsValue::from_f64(info.ignored_bytes as f64));
+    o.into()
 }
 
 /// The message of a thrown JS value (an `Error`'s `message`, else its string form).
