@@ -36,6 +36,19 @@ pub struct UserOption {
     pub doc: &'static str,
 }
 
+/// What `onProgress`'s third argument holds (made in `web::source`).
+pub const WEIGHTS_FILE_TS: &str = "export interface WeightsFile {
+  /** `safetensors`, `PyTorch checkpoint (zip)` or `PyTorch checkpoint (legacy)`. */
+  format: string;
+  kind: string;
+  family: string;
+  parameters: number;
+  /** Tensors outside the VAE and their bytes: read past, never kept. */
+  ignoredTensors: number;
+  ignoredBytes: number;
+}
+";
+
 /// `OPTIONS` and `LOAD_OPTIONS_TS` from one list: each option's JS name, flag, kind, TypeScript
 /// type and doc.
 macro_rules! user_options {
@@ -52,8 +65,10 @@ macro_rules! user_options {
         /// one tuning knob for tests, and every user option.
         pub const LOAD_OPTIONS_TS: &str = concat!(
             "export interface LoadOptions {\n",
-            "  /** Called after each chunk: bytes pushed so far, and the file size once known. */\n",
-            "  onProgress?: (loaded: number, total: number | undefined) => void;\n",
+            "  /** Called after each chunk: bytes pushed so far, the file size once known, and, once ",
+            "its header (a checkpoint's pickle) has arrived, what the file holds and what of it is ",
+            "read past (a full model's UNet and text encoders). */\n",
+            "  onProgress?: (loaded: number, total: number | undefined, file: WeightsFile | undefined) => void;\n",
             "  /** Aborts the download and the load; the promise rejects. */\n",
             "  signal?: AbortSignal;\n",
             "  /** Tuning, for tests: whether the convolutions stage their weights in workgroup ",

@@ -27,6 +27,10 @@ use options::load_options;
 #[wasm_bindgen(typescript_custom_section)]
 const TS_LOAD_OPTIONS: &'static str = crate::api::options::LOAD_OPTIONS_TS;
 
+/// `onProgress`'s third argument.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_WEIGHTS_FILE: &'static str = crate::api::options::WEIGHTS_FILE_TS;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** What `Vae.load` accepts as weights: a URL, or the file's bytes in any streamable form. */
