@@ -1,8 +1,45 @@
 //! Multiply-add counts of the VAE's convolutions, linear layers and attention, derived from the
-//! config, for throughput figures (GFLOP/s = 2 · multiply-adds / seconds). Norms and activations
-//! are not counted.
+//! config (a tiny autoencoder's from its layer list), for throughput figures (GFLOP/s = 2 ·
+//! multiply-adds / seconds). Norms and activations are not counted.
 
-use crate::weights::VaeConfig;
+use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TINY_CHANNELS};
+use crate::weights::{ModelInfo, VaeConfig};
+
+/// Multiply-adds of an encode of an `h × w` image (multiples of 8) and of a decode of its
+/// latent, for whichever model `info` describes.
+pub fn model_macs(info: &ModelInfo, h: usize, w: usize) -> (u64, u64) {
+    match &info.tiny {
+        Some(t) => (
+            tiny_macs(&encoder_layers(t.latent_channels), h, w),
+            tiny_macs(&decoder_layers(t.latent_channels), h / 8, w / 8),
+        ),
+        None => (
+            encode_macs(&info.config, h, w),
+            decode_macs(&info.config, h / 8, w / 8),
+        ),
+    }
+}
+
+/// A tiny autoencoder half's layers on an `h × w` input: stride-2 convs halve the size,
+/// upsamples double it; a block is three 3×3 convs (its skip is the identity at 64 → 64).
+fn tiny_macs(layers: &[Layer], h: usize, w: usize) -> u64 {
+    let (mut h, mut w) = (h, w);
+    let mut m = 0;
+    for layer in layers {
+        match *layer {
+            Layer::Conv(cin, cout, _, stride2) => {
+                if stride2 {
+                    (h, w) = (h.div_ceil(2), w.div_ceil(2));
+                }
+                m += conv(cin, cout, 3, h, w);
+            }
+            Layer::Block => m += 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w),
+            Layer::Upsample => (h, w) = (2 * h, 2 * w),
+            Layer::Relu => {}
+        }
+    }
+    m
+}
 
 fn conv(cin: usize, cout: usize, k: usize, h: usize, w: usize) -> u64 {
     (cin * cout * k * k) as u64 * (h * w) as u64
@@ -66,6 +103,37 @@ pub fn decode_macs(cfg: &VaeConfig, h: usize, w: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counted by hand from taesd.py: the encoder is a 3→64 conv at full size, then per scale a
+    /// stride-2 conv and 1/3/3/3 blocks of three convs; the decoder mirrors it.
+    #[test]
+    fn tiny_work_is_counted_layer_by_layer() {
+        let c = 64 * 64 * 9;
+        let at = |s: usize| (s * s) as u64;
+        let enc = (3 * 64 * 9) as u64 * at(512)
+            + 3 * c as u64 * at(512)
+            + (c as u64 + 9 * c as u64) * at(256)
+            + (c as u64 + 9 * c as u64) * at(128)
+            + (c as u64 + 9 * c as u64) * at(64)
+            + (64 * 4 * 9) as u64 * at(64);
+        let dec = (4 * 64 * 9) as u64 * at(64)
+            + 9 * c as u64 * at(64)
+            + (c as u64 + 9 * c as u64) * at(128)
+            + (c as u64 + 9 * c as u64) * at(256)
+            + (c as u64 + 3 * c as u64) * at(512)
+            + (64 * 3 * 9) as u64 * at(512);
+        assert_eq!(tiny_macs(&encoder_layers(4), 512, 512), enc);
+        assert_eq!(tiny_macs(&decoder_layers(4), 64, 64), dec);
+        // The encoder is about a ninth of SDXL's (61 vs 558 G multiply-adds at 512²), the
+        // decoder about a twelfth.
+        let full = encode_macs(&VaeConfig::sdxl(), 512, 512);
+        assert!(
+            enc * 8 < full && enc * 10 > full,
+            "tiny {enc} vs full {full}"
+        );
+        let full = decode_macs(&VaeConfig::sdxl(), 64, 64);
+        assert!(dec * 8 < full, "tiny {dec} vs full {full}");
+    }
 
     /// The work table of the design notes: SDXL at 256², 512², 1024² (TFLOP, two per multiply-add).
     #[test]

@@ -305,15 +305,12 @@ impl Vae {
     /// and of a decode of its latent: `[encode, decode]`, for GFLOP/s figures.
     #[wasm_bindgen(js_name = flops)]
     pub fn flops(&self, width: u32, height: u32) -> Vec<f64> {
-        let cfg = &self.inner.vae.info().config;
         let (w, h) = (
             width.div_ceil(8) as usize * 8,
             height.div_ceil(8) as usize * 8,
         );
-        vec![
-            2.0 * crate::cost::encode_macs(cfg, h, w) as f64,
-            2.0 * crate::cost::decode_macs(cfg, h / 8, w / 8) as f64,
-        ]
+        let (enc, dec) = crate::cost::model_macs(self.inner.vae.info(), h, w);
+        vec![2.0 * enc as f64, 2.0 * dec as f64]
     }
 
     /// One line about the loaded file: layout, dtypes, parameters, block channels.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use pollster::block_on;
-use sdxl_vae::cost::{decode_macs, encode_macs};
+use sdxl_vae::cost::model_macs;
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use sdxl_vae::{Gpu, Image, Vae};
@@ -98,10 +98,11 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         block_on(vae.decode(&latent)).context("decode")?;
         dec.push(t.elapsed().as_secs_f64());
     }
-    let (cfg, s) = (&vae.info().config, args.size as usize);
+    let s = args.size as usize;
     let (enc_s, dec_s) = (median(enc), median(dec));
-    let enc_gflops = 2.0 * encode_macs(cfg, s, s) as f64 / enc_s / 1e9;
-    let dec_gflops = 2.0 * decode_macs(cfg, s / 8, s / 8) as f64 / dec_s / 1e9;
+    let (enc_macs, dec_macs) = model_macs(vae.info(), s, s);
+    let enc_gflops = 2.0 * enc_macs as f64 / enc_s / 1e9;
+    let dec_gflops = 2.0 * dec_macs as f64 / dec_s / 1e9;
     let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
     println!(
         "adapter {}; conv staging {}; precision {}",
