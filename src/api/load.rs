@@ -52,6 +52,10 @@ impl WeightSink for GpuSink {
     }
 }
 
+/// Bytes worth a seek rather than a read-and-drop.
+#[cfg(not(target_arch = "wasm32"))]
+const SEEK_BYTES: u64 = 1 << 20;
+
 /// Push-based loader: feed the file's bytes in chunks of any size, then `finish`. The compute
 /// pipelines a call needs are made when the loader is made, so they are ready when the last
 /// byte arrives.
@@ -69,6 +73,16 @@ impl VaeLoader {
     /// Total file size once a safetensors header has arrived (a checkpoint does not say).
     pub fn total_bytes(&self) -> Option<u64> {
         self.loader.total_bytes()
+    }
+
+    /// Where the source may jump ahead (see [`WeightsLoader::skippable`]).
+    pub fn skippable(&self) -> Option<(u64, u64)> {
+        self.loader.skippable()
+    }
+
+    /// The source jumped `n` bytes ahead, within [`skippable`](Self::skippable).
+    pub fn skip(&mut self, n: u64) -> Result<()> {
+        self.loader.skip(n)
     }
 
     /// What the file holds, once its header (a checkpoint's pickle) has arrived: the model, and
@@ -124,15 +138,22 @@ impl Vae {
         }
     }
 
-    /// Streams a weights file (safetensors or PyTorch checkpoint) from disk in 1 MiB chunks.
+    /// Streams a weights file (safetensors or PyTorch checkpoint) from disk in 1 MiB chunks,
+    /// seeking past what the model does not use (a full model's UNet and text encoders).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_file(gpu: &Gpu, path: &std::path::Path, opts: LoadOptions) -> Result<Vae> {
-        use std::io::Read;
+        use std::io::{Read, Seek, SeekFrom};
         let io = |e: std::io::Error| Error::Input(format!("{}: {e}", path.display()));
         let mut f = std::fs::File::open(path).map_err(io)?;
         let mut loader = Vae::loader(gpu, opts);
         let mut buf = vec![0u8; 1 << 20];
         loop {
+            if let Some((pos, next)) = loader.skippable() {
+                if next - pos >= SEEK_BYTES {
+                    f.seek(SeekFrom::Start(next)).map_err(io)?;
+                    loader.skip(next - pos)?;
+                }
+            }
             let n = f.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;

@@ -156,6 +156,41 @@ impl<S: WeightSink> WeightsLoader<S> {
         }
     }
 
+    /// Where the source may jump ahead: `(next byte to read, next byte anyone wants)`, both file
+    /// offsets, when the bytes between are wanted by nobody (a full model's UNet, a tensor
+    /// outside the VAE). A source that can seek (a file, a `Blob`, an HTTP server taking
+    /// `Range`) reads on from the second offset and calls [`skip`](Self::skip); any other just
+    /// keeps pushing. `None` while a header, pickle or wanted tensor is being read.
+    pub fn skippable(&self) -> Option<(u64, u64)> {
+        if self.failed.is_some() {
+            return None;
+        }
+        match &self.reader {
+            Reader::Sniff(_) => None,
+            Reader::Safetensors(r) => r.skippable(),
+            Reader::Ckpt(r) => r.skippable(),
+        }
+        .filter(|(pos, next)| next > pos)
+    }
+
+    /// The source jumped `n` bytes ahead (within [`skippable`](Self::skippable)).
+    pub fn skip(&mut self, n: u64) -> crate::Result<()> {
+        if let Some(message) = &self.failed {
+            return Err(WeightsError::Stopped(message.clone()).into());
+        }
+        let result = match &mut self.reader {
+            Reader::Safetensors(r) => r.skip(n),
+            Reader::Ckpt(r) => r.skip(n),
+            Reader::Sniff(_) => Err(WeightsError::InvalidHeader(
+                "cannot skip before the format is known".into(),
+            )),
+        };
+        if let Err(e) = &result {
+            self.failed = Some(e.to_string());
+        }
+        Ok(result?)
+    }
+
     /// Ends the stream: fails if it stopped short of the last tensor's last byte.
     pub fn finish(self) -> crate::Result<(S, ModelInfo)> {
         if let Some(message) = self.failed {

@@ -130,6 +130,50 @@ impl StreamReader {
         Ok(())
     }
 
+    /// The file offsets of the next byte to read and of the next byte anyone wants, when bytes
+    /// between them may be skipped (in the data, past the header, no tensor half-read).
+    pub fn skippable(&self) -> Option<(u64, u64)> {
+        let Stage::Data(d) = &self.stage else {
+            return None;
+        };
+        if !d.partial.is_empty() {
+            return None;
+        }
+        let next_wanted = (d.header.tensors.iter().enumerate().skip(d.next))
+            .find(|(i, _)| d.wanted.get(*i).copied().unwrap_or(false))
+            .map_or(d.header.data_len(), |(_, t)| t.start);
+        let base = d.header.data_offset();
+        Some((base + d.pos, base + next_wanted.max(d.pos)))
+    }
+
+    /// Moves `n` bytes ahead without reading them; they must lie before the next wanted byte.
+    pub fn skip(&mut self, n: u64) -> Result<(), WeightsError> {
+        let Some((pos, next)) = self.skippable() else {
+            return Err(WeightsError::InvalidHeader(
+                "cannot skip before the header or inside a tensor".into(),
+            ));
+        };
+        if pos + n > next {
+            return Err(WeightsError::InvalidHeader(format!(
+                "cannot skip {n} bytes from byte {pos}: byte {next} is wanted"
+            )));
+        }
+        if let Stage::Data(d) = &mut self.stage {
+            d.pos += n;
+            // Past every tensor that ends before the new position; an empty one right at it is
+            // left to the next push only if it is wanted.
+            while let Some(t) = d.header.tensors.get(d.next) {
+                let wanted = d.wanted.get(d.next).copied().unwrap_or(false);
+                if t.end < d.pos || (t.end == d.pos && (t.len() > 0 || !wanted)) {
+                    d.next += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that the stream ended exactly after the last tensor.
     pub fn finish(&self) -> Result<(), WeightsError> {
         match &self.stage {

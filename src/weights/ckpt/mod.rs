@@ -148,6 +148,39 @@ impl CkptReader {
         self.skipped
     }
 
+    /// The offsets of the next byte to read and of the end of the storage or record being read
+    /// past, while one is (nobody wants its bytes).
+    pub fn skippable(&self) -> Option<(u64, u64)> {
+        let State::Data { key, left, .. } = &self.state else {
+            return None;
+        };
+        let plan = self.plan.as_ref();
+        let wanted = (key.as_ref())
+            .and_then(|k| plan?.storages.get(k))
+            .is_some_and(|s| !s.views.is_empty());
+        (!wanted && self.partial.is_empty()).then_some((self.pos, self.pos + left))
+    }
+
+    /// Moves `n` bytes ahead without reading them, within what [`skippable`](Self::skippable)
+    /// allows.
+    pub fn skip(&mut self, n: u64) -> Result<(), WeightsError> {
+        match self.skippable() {
+            Some((pos, end)) if pos + n <= end => {}
+            _ => {
+                return Err(WeightsError::Checkpoint(format!(
+                    "cannot skip {n} bytes at byte {}",
+                    self.pos
+                )))
+            }
+        }
+        if let State::Data { left, .. } = &mut self.state {
+            *left -= n;
+        }
+        self.pos += n;
+        self.skipped += n;
+        Ok(())
+    }
+
     pub fn push<E: ReadEvents>(&mut self, chunk: &[u8], events: &mut E) -> Result<(), E::Error> {
         let mut owned: Option<Vec<u8>> = None;
         let mut off = 0;
