@@ -1,6 +1,11 @@
 //! Streams a weights source (URL, `Response`, `Blob`/`File`, `ReadableStream`, `ArrayBuffer`,
 //! typed array) into a [`VaeLoader`] one chunk at a time: the file is never held whole in JS or
 //! wasm memory, only the chunk being pushed (and whatever tensor the reader is completing).
+//!
+//! Sources that can seek jump over what the model does not use (a full model's UNet and text
+//! encoders, [`VaeLoader::skippable`]): a `Blob` is read by slices, and a URL whose server takes
+//! `Range` requests is asked for the bytes after the gap; a server that answers a `Range`
+//! request with the whole file is simply read on.
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -48,8 +53,12 @@ extern "C" {
     fn get(this: &ResponseHeaders, name: &str) -> Option<String>;
 }
 
-/// Bytes copied from JS into wasm memory per push for in-memory sources.
+/// Bytes copied from JS into wasm memory per push for in-memory sources and `Blob` slices.
 const SLICE_BYTES: u32 = 4 << 20;
+/// Unwanted bytes worth a new `Blob` slice rather than a read.
+const BLOB_SKIP_BYTES: u64 = 64 << 10;
+/// Unwanted bytes worth a new HTTP request rather than a download.
+const RANGE_SKIP_BYTES: u64 = 16 << 20;
 
 /// What `Vae.load`'s options say about the stream.
 pub struct Feed {
@@ -77,6 +86,17 @@ impl Feed {
     fn push(&mut self, loader: &mut VaeLoader, bytes: &[u8]) -> Result<(), String> {
         loader.push(bytes).map_err(|e| e.to_string())?;
         self.loaded += bytes.len() as u64;
+        self.report(loader)
+    }
+
+    /// Tells the loader the source jumped `n` bytes ahead, and reports the new position.
+    fn skip(&mut self, loader: &mut VaeLoader, n: u64) -> Result<(), String> {
+        loader.skip(n).map_err(|e| e.to_string())?;
+        self.loaded += n;
+        self.report(loader)
+    }
+
+    fn report(&self, loader: &VaeLoader) -> Result<(), String> {
         let total = self.total.or_else(|| loader.total_bytes());
         if let Some(f) = &self.on_progress {
             let total = total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
@@ -105,7 +125,10 @@ fn file_object(info: &crate::weights::ModelInfo) -> JsValue {
     set("kind", info.kind.to_string().into());
     set("family", info.family.family.name().into());
     set("parameters", JsValue::from_f64(info.param_count as f64));
-    set("ignoredTensors", JsValue::from_f64(info.ignored_tensors as f64));
+    set(
+        "ignoredTensors",
+        JsValue::from_f64(info.ignored_tensors as f64),
+    );
     set("ignoredBytes", JsValue::from_f64(info.ignored_bytes as f64));
     o.into()
 }
@@ -131,17 +154,16 @@ pub async fn load_from(
         if let Some(s) = &feed.signal {
             Reflect::set(&init, &"signal".into(), s).map_err(|e| js_message(&e))?;
         }
-        let response = JsFuture::from(global_fetch(&url.into(), &init))
+        let response = JsFuture::from(global_fetch(&url.as_str().into(), &init))
             .await
             .map_err(|e| fetch_error(feed, &e))?;
-        from_response(response.unchecked_ref(), &mut loader, feed).await?;
+        from_response(response.unchecked_ref(), &mut loader, feed, Some(&url)).await?;
     } else if source.is_instance_of::<web_sys::Response>() {
-        from_response(source.unchecked_ref(), &mut loader, feed).await?;
+        from_response(source.unchecked_ref(), &mut loader, feed, None).await?;
     } else if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
-        feed.total = Some(blob.size() as u64);
-        pump(blob.stream().unchecked_ref(), &mut loader, feed).await?;
+        from_blob(blob, &mut loader, feed).await?;
     } else if source.is_instance_of::<web_sys::ReadableStream>() {
-        pump(source.unchecked_ref(), &mut loader, feed).await?;
+        pump(source.unchecked_ref(), &mut loader, feed, None).await?;
     } else if let Some(bytes) = as_bytes(source) {
         from_memory(&bytes, &mut loader, feed).await?;
     } else {
@@ -179,10 +201,12 @@ fn as_bytes(source: &JsValue) -> Option<Uint8Array> {
     ))
 }
 
+/// Streams a response's body; with the `url` it came from, jumps gaps by `Range` requests.
 async fn from_response(
     response: &FetchResponse,
     loader: &mut VaeLoader,
     feed: &mut Feed,
+    url: Option<&str>,
 ) -> Result<(), String> {
     if !response.ok() {
         return Err(format!(
@@ -199,16 +223,103 @@ async fn from_response(
     let body = response
         .body()
         .ok_or_else(|| "the weights response has no body".to_string())?;
-    pump(&body, loader, feed).await
+    pump(&body, loader, feed, url).await
 }
 
-/// Reads a byte stream chunk by chunk into `loader`; cancels the stream on any error.
-async fn pump(stream: &ByteStream, loader: &mut VaeLoader, feed: &mut Feed) -> Result<(), String> {
-    let reader = stream.get_reader();
+/// Reads a `Blob`/`File` by slices, jumping over what nobody wants.
+async fn from_blob(
+    blob: &web_sys::Blob,
+    loader: &mut VaeLoader,
+    feed: &mut Feed,
+) -> Result<(), String> {
+    let size = blob.size() as u64;
+    feed.total = Some(size);
+    let mut at = 0u64;
+    let mut buf = Vec::new();
+    while at < size {
+        feed.check_aborted()?;
+        if let Some((pos, next)) = loader.skippable() {
+            if next - pos >= BLOB_SKIP_BYTES && next <= size {
+                feed.skip(loader, next - pos)?;
+                at = next;
+                continue;
+            }
+        }
+        let end = size.min(at + SLICE_BYTES as u64);
+        let slice = (blob.slice_with_f64_and_f64(at as f64, end as f64))
+            .map_err(|e| format!("reading the weights file failed: {}", js_message(&e)))?;
+        let bytes = JsFuture::from(slice.array_buffer())
+            .await
+            .map_err(|e| format!("reading the weights file failed: {}", js_message(&e)))?;
+        let bytes = Uint8Array::new(&bytes);
+        buf.resize(bytes.length() as usize, 0);
+        bytes.copy_to(&mut buf);
+        if buf.is_empty() {
+            return Err(format!("the weights file ended at byte {at} of {size}"));
+        }
+        feed.push(loader, &buf)?;
+        at += buf.len() as u64;
+    }
+    Ok(())
+}
+
+/// The body of `url` from byte `from` on, if the server answers the `Range` request with
+/// exactly that (206 and, where readable, a matching `Content-Range`).
+async fn ranged_body(url: &str, from: u64, feed: &Feed) -> Option<ByteStream> {
+    let init = js_sys::Object::new();
+    let headers = js_sys::Object::new();
+    Reflect::set(&headers, &"Range".into(), &format!("bytes={from}-").into()).ok()?;
+    Reflect::set(&init, &"headers".into(), &headers).ok()?;
+    if let Some(s) = &feed.signal {
+        Reflect::set(&init, &"signal".into(), s).ok()?;
+    }
+    let response = JsFuture::from(global_fetch(&url.into(), &init))
+        .await
+        .ok()?;
+    let response: &FetchResponse = response.unchecked_ref();
+    let body = response.body()?;
+    let range = response.headers().get("content-range");
+    let starts = range.is_none_or(|r| r.starts_with(&format!("bytes {from}-")));
+    if response.status() == 206 && starts {
+        return Some(body);
+    }
+    let cancelled = body.get_reader().cancel();
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(cancelled).await;
+    });
+    None
+}
+
+/// Reads a byte stream chunk by chunk into `loader`; cancels the stream on any error. With the
+/// `url` the stream is the body of, a gap of unwanted bytes is jumped by a `Range` request
+/// where the server takes them (asked once; a refusal keeps this stream).
+async fn pump(
+    stream: &ByteStream,
+    loader: &mut VaeLoader,
+    feed: &mut Feed,
+    mut url: Option<&str>,
+) -> Result<(), String> {
+    let mut reader = stream.get_reader();
     let mut buf = Vec::new();
     let result = async {
         loop {
             feed.check_aborted()?;
+            if let (Some(u), Some((pos, next))) = (url, loader.skippable()) {
+                if next - pos >= RANGE_SKIP_BYTES {
+                    match ranged_body(u, next, feed).await {
+                        Some(body) => {
+                            let old = std::mem::replace(&mut reader, body.get_reader());
+                            let cancelled = old.cancel();
+                            wasm_bindgen_futures::spawn_local(async move {
+                                let _ = JsFuture::from(cancelled).await;
+                            });
+                            feed.skip(loader, next - pos)?;
+                            continue;
+                        }
+                        None => url = None,
+                    }
+                }
+            }
             let step = JsFuture::from(reader.read())
                 .await
                 .map_err(|e| fetch_error(feed, &e))?;
