@@ -32,7 +32,15 @@ impl Model {
     pub fn load(weights: &Path, globals: &Globals) -> CliResult<Model> {
         let mut load = globals.load.clone();
         load.family.config = config_for(weights, globals)?;
-        read_weights_info(weights, &load)?;
+        let info = read_weights_info(weights, &load)?;
+        if info.ignored_bytes >= 1 << 20 {
+            eprintln!(
+                "note: {} holds more than the VAE: {} tensors ({:.1} MiB) outside it are skipped",
+                weights.display(),
+                info.ignored_tensors,
+                info.ignored_bytes as f64 / (1024.0 * 1024.0)
+            );
+        }
         let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
         let vae = Vae::load_file(&gpu, weights, globals.tuning.apply(&gpu, &load))
             .context(format!("cannot load weights {}", weights.display()))?;
