@@ -265,7 +265,11 @@ fn checkpoints_match_diffusers() {
     ] {
         let file = std::fs::read(support::fixtures::fixture(name)).unwrap();
         let vae = load(&gpu, &file, 1 << 16);
-        assert_eq!(vae.family(), Family::Sd1, "{name}: a checkpoint's 4 channels guess SD 1.x");
+        assert_eq!(
+            vae.family(),
+            Family::Sd1,
+            "{name}: a checkpoint's 4 channels guess SD 1.x"
+        );
         let (le, de) = check_image(&vae, "mini", "64x48", 1e-4, 5e-4, true);
         println!("{name}: latent {le:.2e}, decoded {de:.2e}");
     }
