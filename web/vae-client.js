@@ -1,6 +1,7 @@
 // Promise API for the worker of vae-worker.js, so the main thread never blocks:
 //   const vae = new VaeWorker();
 //   await vae.load(url, { onProgress });  const latent = await vae.encode(imageData);
+//   (onProgress(loaded, total, file) as in Vae.load: file says what the weights file holds)
 //   const image = await vae.decode(latent);  vae.terminate();
 
 export class VaeWorker {
@@ -27,7 +28,8 @@ export class VaeWorker {
   }
 
   /** source: URL string | Blob/File | ArrayBuffer | Uint8Array (an ArrayBuffer is transferred);
-   *  options: those of `Vae.load`, every one forwarded. */
+   *  options: those of `Vae.load`, every one forwarded; resolves to what was loaded
+   *  ({adapterName, description, format, family, kind, latentChannels, scalingFactor, ...}). */
   load(source, { onProgress, signal, ...options } = {}) {
     signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort" }));
     const transfer = source instanceof ArrayBuffer ? [source] : [];

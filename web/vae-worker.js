@@ -1,6 +1,8 @@
 // The module inside a Web Worker (start it with `new Worker(url, { type: "module" })`, or use
 // VaeWorker from vae-client.js). Messages in: {id, op: "load" | "encode" | "decode" | "abort",
-// ...}; out: {id, progress: [loaded, total]} while loading, then {id, result} or {id, error}.
+// ...}; out: {id, progress: [loaded, total, file]} while loading (file: onProgress's third
+// argument, what the weights file holds, once its header or pickle has arrived), then
+// {id, result} or {id, error}.
 // A latent's data is transferred, not copied.
 
 import init, { Vae } from "../sdxl_vae.js";
@@ -19,13 +21,19 @@ async function handle(msg) {
       vae = await Vae.load(msg.source, {
         ...msg.options,
         signal: abort.signal,
-        onProgress: (loaded, total) => postMessage({ id: msg.id, progress: [loaded, total] }),
+        onProgress: (loaded, total, file) => postMessage({ id: msg.id, progress: [loaded, total, file] }),
       });
       return [{
         adapterName: vae.adapterName,
         scalingFactor: vae.scalingFactor,
         description: vae.description,
         precision: vae.precision,
+        format: vae.format,
+        ignoredBytes: vae.ignoredBytes,
+        family: vae.family,
+        kind: vae.kind,
+        latentChannels: vae.latentChannels,
+        shiftFactor: vae.shiftFactor,
       }];
     }
     case "encode": {
