@@ -137,6 +137,61 @@ describe("module", () => {
     assert.ok(maxAbsDiff(r[3], mean16).worst <= LATENT_TOL);
   });
 
+  test("PyTorch checkpoints (zip, legacy, full model) from a File, a URL and an ArrayBuffer match diffusers", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      const bytes = async (name) => (await fetch(`/fixtures/${name}`)).arrayBuffer();
+      const sources = {
+        zip: new File([await bytes("mini_ldm.ckpt")], "mini_ldm.ckpt"),
+        full: "/fixtures/mini_full.ckpt",
+        legacy: await bytes("mini_ldm_legacy.ckpt"),
+      };
+      const out = {};
+      for (const [name, source] of Object.entries(sources)) {
+        const files = [];
+        let last = null;
+        const v = await m.Vae.load(source, { onProgress: (l, t, f) => { if (f) files.push(f); last = [l, t]; } });
+        const latent = await v.encode(img(image));
+        const raw = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
+        out[name] = { format: v.format, family: v.family, kind: v.kind, ignoredBytes: v.ignoredBytes, file: files.at(-1),
+          withFile: files.length, last, latent: [...latent.data], raw: [...raw.data] };
+        v.free();
+      }
+      // The full model as a File too: read by slices larger than its zip records.
+      const fullFile = new File([await bytes("mini_full.ckpt")], "mini_full.ckpt");
+      out.fullFile = await m.Vae.load(fullFile).then((v) => { const f = v.format; v.free(); return f; }, (e) => e.message);
+      out.evil = await m.Vae.load("/fixtures/evil.ckpt").then(() => "loaded", (e) => `${e instanceof Error}:${e.message}`);
+      return out;
+    }, { image: fixtureImage(), mean: [...readNpy(join(FIXTURES, "mini_64x48_mean.npy")).data] });
+    const mean = readNpy(join(FIXTURES, "mini_64x48_mean.npy")).data;
+    const dec = readNpy(join(FIXTURES, "mini_64x48_decoded.npy")).data;
+    for (const [name, format, size] of [["zip", "PyTorch checkpoint (zip)", "mini_ldm.ckpt"],
+      ["full", "PyTorch checkpoint (zip)", "mini_full.ckpt"], ["legacy", "PyTorch checkpoint (legacy)", "mini_ldm_legacy.ckpt"]]) {
+      const x = r[name];
+      const le = maxAbsDiff(x.latent, mean);
+      const re = maxAbsDiff(x.raw, dec);
+      console.log(`${name}: ${x.format}, family ${x.family}; latent err ${le.worst.toExponential(2)}, `
+        + `raw decoded err ${re.worst.toExponential(2)}; file ${JSON.stringify(x.file)}`);
+      assert.equal(x.format, format, name);
+      assert.equal(x.family, "sd1", name);
+      assert.equal(x.kind, "kl", name);
+      assert.ok(le.worst <= 1e-4, `${name} latent error ${le.worst} at ${le.at}`);
+      assert.ok(re.worst <= 5e-4, `${name} decoded error ${re.worst} at ${re.at}`);
+      // The third argument arrives once the pickle has; a checkpoint's total is its source's size.
+      assert.ok(x.withFile > 0, `${name}: no progress event had the file object`);
+      assert.equal(x.file.format, format, name);
+      assert.equal(x.file.family, "sd1", name);
+      assert.deepEqual(x.last, [statSync(join(FIXTURES, size)).size, statSync(join(FIXTURES, size)).size], name);
+    }
+    assert.equal(r.full.file.ignoredTensors, 7);
+    assert.equal(r.full.file.ignoredBytes, 449136);
+    assert.equal(r.full.ignoredBytes, 449136);
+    // The LDM checkpoints' loss.logvar and stray UNet tensor (tests/fixtures/README.md).
+    assert.equal(r.zip.file.ignoredTensors, 2);
+    assert.equal(r.legacy.file.ignoredTensors, 2);
+    assert.equal(r.fullFile, "PyTorch checkpoint (zip)");
+    assert.match(r.evil, /^true:.*refused global posix\.system/);
+  });
+
   test("row-banded activations (maxBufferBytes) match diffusers too", async () => {
     const r = await page.evaluate(async ({ image, mean }) => {
       // 80 KiB buffers: every activation in one-latent-row bands.
@@ -252,14 +307,19 @@ describe("module", () => {
     const r = await page.evaluate(async (image) => {
       const { VaeWorker } = await import("/web/vae-client.js");
       const w = new VaeWorker();
-      let events = 0;
-      const info = await w.load(new URL("/weights/small.safetensors", location.href).href, { onProgress: () => events++ });
+      let events = 0, file = null;
+      const info = await w.load(new URL("/weights/small.safetensors", location.href).href,
+        { onProgress: (l, t, f) => { events++; file = f ?? file; } });
       const latent = await w.encode(img(image));
       const back = await w.decode(latent);
       w.terminate();
-      return { events, adapter: info.adapterName, data: [...latent.data], size: [back.width, back.height] };
+      return { events, file, info, data: [...latent.data], size: [back.width, back.height] };
     }, fixtureImage());
     assert.ok(r.events > 0);
+    // onProgress's third argument comes through the worker too.
+    assert.equal(r.file?.format, "safetensors");
+    assert.equal(r.file?.ignoredTensors, 0);
+    assert.deepEqual([r.info.format, r.info.kind, r.info.latentChannels], ["safetensors", "kl", 4]);
     assert.deepEqual(r.size, [64, 48]);
     assert.ok(maxAbsDiff(r.data, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data).worst <= LATENT_TOL);
   });
