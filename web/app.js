@@ -4,12 +4,14 @@
 
 import init, { Vae, onPanic, psnr, ssim, userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
+import { bench } from "./bench.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
+import { MB, finishCaching, formatLine, openUrl, progressText } from "./loading.js";
+import { FastPreview } from "./preview.js";
 import { channelFigures, clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-const MB = 1024 * 1024;
-const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null };
+const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
 
 // wgpu's WebGPU backend reports no adapter name; the browser's GPUAdapter.info has one.
 async function adapterName(fromEngine) {
@@ -62,44 +64,21 @@ function chosenUrl() {
   return v === "custom" ? $("weights-url").value.trim() : v;
 }
 
-function progress(loaded, total, t0) {
-  const secs = (performance.now() - t0) / 1000;
-  const rate = secs > 0 ? loaded / MB / secs : 0;
-  const pct = total ? ` (${((100 * loaded) / total).toFixed(1)} %)` : "";
+/** `file`: what the header or pickle said, once it has arrived. */
+function progress(loaded, total, t0, file) {
   $("progress").max = total || 1;
   $("progress").value = total ? loaded : 0;
-  $("progress-text").textContent =
-    `${(loaded / MB).toFixed(1)}${total ? ` / ${(total / MB).toFixed(1)}` : ""} MB${pct} · ${rate.toFixed(1)} MB/s`;
+  $("progress-text").textContent = progressText(loaded, total, (performance.now() - t0) / 1000, file);
 }
 
-/** The weights as a streamable source: a cached Response, or a network Response that is
- *  written to the cache while the module reads it. */
-async function openUrl(url, signal) {
-  const hit = await cache.cached(url).catch(() => null);
-  if (hit) {
-    log(`weights from the cache: ${url}`);
-    return { source: hit, cachePut: null };
-  }
-  log(`fetching ${url}`);
-  const res = await fetch(url, { signal });
-  if (!res.ok) throw new Error(`fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
-  const cachePut = cache.store(url, res.clone());
-  cachePut.catch(() => {}); // Reported after the load; unhandled until then.
-  return { source: res, cachePut };
-}
-
-async function finishCaching(url, cachePut, ok) {
-  if (!cachePut) return;
-  try {
-    await cachePut;
-    if (ok) log("weights stored in the cache for the next visit");
-    else await cache.remove(url);
-  } catch (e) {
-    $("cache-note").textContent = `(not cached: ${e.message})`;
-    log(`weights not cached: ${e.message}`);
-  }
+/** After a cache write (`error` as `finishCaching` returns it). */
+function cached(error) {
+  if (error === undefined) return;
+  if (error) $("cache-note").textContent = `(not cached: ${error})`;
   refreshCacheSize();
 }
+
+const preview = new FastPreview({ log, status: (text) => { $("preview-status").textContent = text; }, cached });
 
 async function loadWeights(what) {
   if (state.abort) state.abort.abort();
@@ -115,17 +94,23 @@ async function loadWeights(what) {
   const mem0 = state.wasm.memory.buffer.byteLength;
   let opened = { source: what, cachePut: null };
   let ok = false;
+  let file = null;
   try {
-    if (url) opened = await openUrl(url, abort.signal);
+    if (url) opened = await openUrl(url, abort.signal, log);
     const family = $("weights-choice").selectedOptions[0]?.dataset.family;
-    state.vae = await Vae.load(opened.source, {
+    const vae = await Vae.load(opened.source, {
       // The picker entry's family, unless the URL names one.
       family: url && family ? family : undefined,
       ...optionsFromUrl(),
       signal: abort.signal,
-      onProgress: (loaded, total) => progress(loaded, total, t0),
+      onProgress: (loaded, total, f) => progress(loaded, total, t0, (file = f ?? file)),
     });
     ok = true;
+    if (state.abort !== abort) {
+      vae.free(); // a newer load replaced this one as it ended
+      return;
+    }
+    state.vae = vae;
     const dt = performance.now() - t0;
     const grown = (state.wasm.memory.buffer.byteLength - mem0) / MB;
     $("t-load").textContent = ms(dt);
@@ -133,11 +118,14 @@ async function loadWeights(what) {
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
     log(`family ${state.vae.family} (${state.vae.familySource}): ${state.vae.latentChannels} latent channels, ` +
       `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
+    log(formatLine(state.vae, file));
     log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
     state.source = what;
     setState("loaded");
+    preview.sync(state.vae);
     if (state.original) await run();
   } catch (e) {
+    if (state.abort !== abort) return; // replaced by a newer load, which reports for itself
     showError(abort.signal.aborted ? "loading the weights was aborted" : e.message ?? String(e));
     $("progress-text").textContent = "no weights loaded";
     abort.abort(); // stops the cache writer's half of the download too
@@ -148,7 +136,7 @@ async function loadWeights(what) {
       state.abort = null;
       $("cancel").disabled = true;
     }
-    if (url) finishCaching(url, opened.cachePut, ok);
+    if (url) finishCaching(url, opened.cachePut, ok, log).then(cached);
   }
 }
 
@@ -185,25 +173,54 @@ function showRecon(recon) {
   }
 }
 
-/** Encodes the current image and decodes its latent. */
+/** With the fast preview on, the tiny model's reconstruction, shown at once; returns its time,
+ *  or null without one. Its errors are shown and the full VAE runs regardless. */
+async function runPreview(current) {
+  try {
+    const p = await preview.reconstruct(state.original);
+    if (!p || !current()) return null;
+    drawImage($("reconstruction"), p.recon);
+    drawImage($("cmp-b"), p.recon);
+    $("recon-label").textContent = `(fast preview: ${p.family}, ${ms(p.ms)}; full VAE running…)`;
+    log(`fast preview (${p.family}) shown in ${ms(p.ms)}`);
+    return p.ms;
+  } catch (e) {
+    const msg = e.message ?? String(e);
+    preview.failed(msg);
+    $("recon-label").textContent = "(fast preview failed; full VAE running…)";
+    log(`fast preview failed: ${msg}`);
+    return null;
+  }
+}
+
+/** Encodes the current image and decodes its latent (after the fast preview's, if on). A newer
+ *  run (another image, other weights) supersedes this one. */
 async function run() {
   if (!state.vae || !state.original) return;
+  const id = ++state.runs;
+  const current = () => id === state.runs;
   hideError();
   setState("working");
   try {
-    let t = performance.now();
+    const previewMs = await runPreview(current);
+    if (!current()) return;
+    const t0 = performance.now();
     state.latent = await state.vae.encode(state.original);
-    $("t-encode").textContent = ms(performance.now() - t);
+    $("t-encode").textContent = ms(performance.now() - t0);
+    if (!current()) return;
     showLatent(state.latent);
     showSizes();
-    t = performance.now();
+    const t = performance.now();
     const recon = await state.vae.decode(state.latent);
     $("t-decode").textContent = ms(performance.now() - t);
+    if (!current()) return;
     showRecon(recon);
+    $("recon-label").textContent = previewMs === null ? ""
+      : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
     log(`encoded and decoded ${state.original.width}×${state.original.height}`);
     setState("done");
   } catch (e) {
-    handleRunError(e);
+    if (current()) handleRunError(e);
   }
 }
 
@@ -218,6 +235,7 @@ async function takeImage(blob) {
     const image = await imageFromBlob(blob);
     state.original = image;
     state.latent = null;
+    $("recon-label").textContent = "";
     for (const id of ["reconstruction", "heatmap", "cmp-b", "latent-rgb"]) clear($(id));
     for (const c of document.querySelectorAll("#latent-grid canvas")) clear(c);
     drawImage($("original"), image);
@@ -240,6 +258,8 @@ async function takeLatent(file) {
     if (!state.vae) throw new Error("load weights before decoding a latent");
     state.original = null;
     state.latent = latent;
+    state.runs++; // supersedes a run under way
+    $("recon-label").textContent = "";
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
     showLatent(latent);
     showSizes();
@@ -254,6 +274,7 @@ async function takeLatent(file) {
 }
 
 function takeFile(file) {
+  if (/\.(ckpt|pt|pth)$/i.test(file.name)) return loadWeights(file);
   if (/\.(npy|safetensors)$/i.test(file.name)) {
     // A large .safetensors is weights, a small one a latent.
     if (file.name.endsWith(".safetensors") && file.size > 8 * MB) return loadWeights(file);
@@ -272,10 +293,11 @@ function wire() {
   $("load").addEventListener("click", () => {
     const url = chosenUrl();
     if (url) loadWeights(new URL(url, location.href).href);
-    else showError("enter the URL of a .safetensors file");
+    else showError("enter the URL of a .safetensors or .ckpt file");
   });
   $("weights-file").addEventListener("change", (e) => e.target.files[0] && loadWeights(e.target.files[0]));
   $("cancel").addEventListener("click", () => state.abort?.abort());
+  $("preview-on").addEventListener("change", (e) => preview.setEnabled(e.target.checked, state.vae));
   $("cache-clear").addEventListener("click", async () => { await cache.clearAll(); refreshCacheSize(); log("cache cleared"); });
   $("image-file").addEventListener("change", (e) => e.target.files[0] && takeFile(e.target.files[0]));
   $("error-close").addEventListener("click", hideError);
@@ -305,51 +327,15 @@ function wire() {
   $("dl-png").addEventListener("click", () => $("reconstruction").toBlob((b) => download(b, "reconstruction.png")));
 }
 
-/** A smooth test pattern of `size`², as the CLI's benchmark uses. */
-function pattern(size) {
-  const data = new Uint8ClampedArray(4 * size * size);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const i = 4 * (y * size + x);
-      data.set([Math.floor((x * 255) / size), Math.floor((y * 255) / size), Math.floor(((x + y) * 127) / size), 255], i);
-    }
-  }
-  return { width: size, height: size, data };
-}
-
-const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-
-/** `?bench=N[&reps=R]`: median encode/decode times of an N² pattern with the loaded weights,
- *  printed in the log as the CLI's `sdxl-vae bench` prints them, and kept in <body data-bench>. */
-async function bench(size, reps) {
+/** `?bench=N[&reps=R]`: the CLI's benchmark line in the log and in <body data-bench>. */
+async function runBench(size, reps) {
   if (!(size > 0 && size % 8 === 0 && reps > 0)) {
     showError(`?bench needs a positive multiple of 8 and ?reps a positive count (got ${size} and ${reps})`);
     return;
   }
   setState("working");
-  log(`bench ${size}×${size}: one warm-up, then ${reps} timed run(s) of each phase`);
-  const image = pattern(size);
   try {
-    await state.vae.decode(await state.vae.encode(image));
-    const enc = [], dec = [];
-    for (let i = 0; i < reps; i++) {
-      let t = performance.now();
-      const latent = await state.vae.encode(image);
-      enc.push((performance.now() - t) / 1000);
-      t = performance.now();
-      await state.vae.decode(latent);
-      dec.push((performance.now() - t) / 1000);
-    }
-    const [fe, fd] = state.vae.flops(size, size);
-    const [es, ds] = [median(enc), median(dec)];
-    const peak = (state.vae.weightBytes + state.vae.peakActivationBytes) / MB;
-    log(`adapter ${await adapterName(state.vae.adapterName)}; conv staging ${state.vae.convStaging}; precision ${state.vae.precision}`);
-    log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
-    log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
-    const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `
-      + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${peak.toFixed(0)} precision=${state.vae.precision}`;
-    log(line);
-    document.body.dataset.bench = line;
+    document.body.dataset.bench = await bench(state.vae, size, reps, await adapterName(state.vae.adapterName), log);
     setState("loaded");
   } catch (e) {
     showError(`bench: ${e.message ?? e}`);
@@ -370,17 +356,20 @@ async function main() {
   state.wasm = await init();
   onPanic((msg) => showError(`internal error (please reload the page): ${msg}`));
   setState("idle");
-  const fromQuery = new URLSearchParams(location.search).get("weights");
+  const params = new URLSearchParams(location.search);
+  if (preview.fromParam(params.get("preview"))) {
+    $("preview-on").checked = true;
+    preview.setEnabled(true, null);
+  }
+  const fromQuery = params.get("weights");
   if (fromQuery) {
     $("weights-choice").value = "custom";
     $("weights-url").hidden = false;
     $("weights-url").value = fromQuery;
     await loadWeights(new URL(fromQuery, location.href).href);
   }
-  const benchSize = new URLSearchParams(location.search).get("bench");
-  if (benchSize !== null && state.vae) {
-    await bench(Number(benchSize), Number(new URLSearchParams(location.search).get("reps") ?? 3));
-  }
+  const benchSize = params.get("bench");
+  if (benchSize !== null && state.vae) await runBench(Number(benchSize), Number(params.get("reps") ?? 3));
 }
 
 window.addEventListener("unhandledrejection", (e) => showError(e.reason?.message ?? String(e.reason)));

@@ -152,4 +152,59 @@ describe("page", () => {
     // latent panels are checked for content.
     assert.ok(await nonBlank("ch0"), "ch0 is blank");
   });
+
+  test("a full-model PyTorch checkpoint through the file input loads its VAE and reads the rest past", async () => {
+    await page.goto(`${srv.base}/index.html`);
+    await waitState(["idle"]);
+    assert.equal(await page.getAttribute("#weights-file", "accept"), ".safetensors,.ckpt,.pt,.pth");
+    await page.setInputFiles("#weights-file", join(FIXTURES, "mini_full.ckpt"));
+    await waitState(["loaded", "error"]);
+    const log = await page.textContent("#log");
+    assert.equal(await state(), "loaded", log);
+    assert.match(log, /loaded mini_full\.ckpt in \d+ ms/);
+    assert.match(log, /family sd1 \(\w+\): 4 latent channels/);
+    assert.match(log, /format PyTorch checkpoint \(zip\); 7 tensors \(0\.4 MB\) outside the VAE read past, not kept/);
+    assert.match(await page.textContent("#progress-text"),
+      /^1\.9 \/ 1\.9 MB \(100\.0 %\) · [\d.]+ MB\/s · reading past 7 tensors \(0\.4 MB\) outside the VAE$/);
+  });
+
+  test("the fast preview shows the tiny model's reconstruction first, then the full VAE's", async () => {
+    const tiny = "/weights/tae4.safetensors";
+    await page.goto(`${srv.base}/index.html?weights=/fixtures/mini_full.ckpt&preview=${tiny}`);
+    await waitState(["loaded"]);
+    assert.ok(await page.isChecked("#preview-on"));
+    await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.preview), null, { timeout: 60_000 });
+    assert.match(await page.textContent("#preview-status"), /^taesdxl ready \(\d+ ms\)$/);
+    // Every text the reconstruction's label takes, in order.
+    await page.evaluate(() => {
+      const label = document.getElementById("recon-label");
+      window.labels = [];
+      new MutationObserver(() => labels.push(label.textContent)).observe(label, { childList: true, characterData: true, subtree: true });
+    });
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["done"]);
+    const labels = (await page.evaluate(() => labels)).filter(Boolean);
+    assert.equal(labels.length, 2, labels.join(" | "));
+    assert.match(labels[0], /^\(fast preview: taesdxl, \d+ ms; full VAE running…\)$/);
+    assert.match(labels[1], /^\(full VAE, \d+ ms; the fast preview took \d+ ms\)$/);
+    const lines = (await page.textContent("#log")).split("\n");
+    const shown = lines.findIndex((l) => /fast preview \(taesdxl\) shown in \d+ ms/.test(l));
+    const full = lines.findIndex((l) => /encoded and decoded 64×48/.test(l));
+    assert.ok(shown >= 0 && full > shown, lines.join("\n"));
+    assert.equal(await page.textContent("#recon-label"), labels[1]);
+    assert.ok(await nonBlank("reconstruction"), "reconstruction is blank");
+    assert.match(await page.textContent("#psnr"), /dB/);
+    // Turned off, the tiny model is freed and the next image goes to the full VAE alone.
+    await page.uncheck("#preview-on");
+    assert.equal(await page.evaluate(() => document.body.dataset.preview), "off");
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_37x29.png"));
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state)
+      && /encoded and decoded 37×29|error:/.test(document.getElementById("log").textContent), null, { timeout: 120_000 });
+    assert.match(await page.textContent("#log"), /encoded and decoded 37×29/);
+    assert.equal(await state(), "done");
+    assert.equal(await page.textContent("#recon-label"), "");
+    const after = (await page.textContent("#log")).split("\n").slice(lines.length - 1);
+    assert.ok(!after.some((l) => /fast preview \(/.test(l)), after.join("\n"));
+    console.log(lines.filter((l) => /preview|encoded/.test(l)).join("\n"));
+  });
 });

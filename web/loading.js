@@ -1,0 +1,60 @@
+// Where the page's weights come from and what it says about them: a URL opened through Cache
+// Storage (written while the module reads it), the progress line, and the summary of what a file
+// held beside the VAE (a full model's UNet and text encoders are read past, never kept).
+
+import * as cache from "./weights-cache.js";
+
+export const MB = 1024 * 1024;
+
+/** The weights as a streamable source: a cached Response, or a network Response that is
+ *  written to the cache while the module reads it. */
+export async function openUrl(url, signal, log) {
+  const hit = await cache.cached(url).catch(() => null);
+  if (hit) {
+    log(`weights from the cache: ${url}`);
+    return { source: hit, cachePut: null };
+  }
+  log(`fetching ${url}`);
+  const res = await fetch(url, { signal });
+  if (!res.ok) throw new Error(`fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
+  const cachePut = cache.store(url, res.clone());
+  cachePut.catch(() => {}); // Reported after the load; unhandled until then.
+  return { source: res, cachePut };
+}
+
+/** Waits for the cache write of a load: kept if the load succeeded, removed otherwise.
+ *  Returns undefined when nothing was written, else the error message or null. */
+export async function finishCaching(url, cachePut, ok, log) {
+  if (!cachePut) return undefined;
+  try {
+    await cachePut;
+    if (ok) log("weights stored in the cache for the next visit");
+    else await cache.remove(url);
+    return null;
+  } catch (e) {
+    log(`weights not cached: ${e.message}`);
+    return e.message;
+  }
+}
+
+const mb = (bytes) => (bytes / MB).toFixed(1);
+const tensors = (n) => `${n} tensor${n === 1 ? "" : "s"}`;
+
+/** The progress line: bytes read (of the total where the source tells it), the rate, and once
+ *  the header or pickle has arrived (`file`, onProgress's third argument) what is read past. */
+export function progressText(loaded, total, secs, file) {
+  const rate = secs > 0 ? loaded / MB / secs : 0;
+  const pct = total ? ` (${((100 * loaded) / total).toFixed(1)} %)` : "";
+  const past = file?.ignoredTensors > 0
+    ? ` · reading past ${tensors(file.ignoredTensors)} (${mb(file.ignoredBytes)} MB) outside the VAE` : "";
+  return `${mb(loaded)}${total ? ` / ${mb(total)}` : ""} MB${pct} · ${rate.toFixed(1)} MB/s${past}`;
+}
+
+/** The log line after a load: the file's format and what it held outside the VAE. */
+export function formatLine(vae, file) {
+  const n = file?.ignoredTensors ?? 0;
+  const bytes = vae.ignoredBytes;
+  const past = n > 0 ? `; ${tensors(n)} (${mb(bytes)} MB) outside the VAE read past, not kept`
+    : bytes > 0 ? `; ${mb(bytes)} MB outside the VAE read past, not kept` : "";
+  return `format ${vae.format}${past}`;
+}

@@ -1,0 +1,146 @@
+// The fast preview: a tiny autoencoder (TAESD and kin) loaded beside the full VAE, which
+// reconstructs an image first, in a fraction of the time, while the full VAE runs. Its weights
+// are `?preview=URL`, or else the tiny model of the full VAE's family as the weights picker lists
+// it. Exactly one tiny model is held at a time: it is freed when replaced or turned off, and a
+// load that ends after either is freed at once. <body data-preview> says where it stands: off,
+// waiting (for the full VAE), loading, ready, none (nothing to preview with), error.
+
+import { Vae } from "../sdxl_vae.js";
+import { MB, finishCaching, openUrl } from "./loading.js";
+
+/** The tiny autoencoder of each full VAE family (the picker's `data-family` of its weights). */
+export const TINY = { sdxl: "taesdxl", sd1: "taesd", sd3: "taesd3", flux: "taef1" };
+
+/** `?preview=` values that turn the preview on with the family's tiny model. */
+const DEFAULT = new Set(["", "1", "on", "true", "yes"]);
+
+export class FastPreview {
+  /** `log(line)` for the page's log, `status(text)` for the line beside the checkbox,
+   *  `cached(error)` after the tiny model's cache write (as `finishCaching` returns). */
+  constructor({ log, status, cached }) {
+    Object.assign(this, { log, status, cached });
+    this.enabled = false;
+    this.override = null; // weights named by ?preview=URL, whatever the family
+    this.vae = null; // the loaded tiny model
+    this.url = null; // what `vae` (or the load under way) comes from
+    this.abort = null; // the load under way
+    this.show("off", "");
+  }
+
+  /** `?preview=` (null when absent): on, with its URL unless the value only says "on". */
+  fromParam(value) {
+    if (value === null) return false;
+    const v = value.trim();
+    this.override = DEFAULT.has(v.toLowerCase()) ? null : new URL(v, location.href).href;
+    return true;
+  }
+
+  show(mode, text) {
+    document.body.dataset.preview = mode;
+    this.status(text);
+  }
+
+  /** The tiny model's weights for the full VAE `full` and the family to load them as (left to
+   *  the file for ?preview=URL), or the reason there is none. */
+  target(full) {
+    if (full.kind === "tae") return { none: "not needed: the loaded model is itself a tiny autoencoder" };
+    if (this.override) return { url: this.override };
+    const family = TINY[full.family];
+    const option = family && document.querySelector(`#weights-choice option[data-family="${family}"]`);
+    return option ? { url: option.value, family } : { none: `no tiny autoencoder known for family ${full.family}` };
+  }
+
+  /** Turns the preview on or off; `full` is the loaded full VAE, or null while there is none. */
+  setEnabled(on, full) {
+    this.enabled = on;
+    if (!on) {
+      this.release();
+      this.show("off", "");
+    } else if (full) {
+      this.sync(full);
+    } else if (!this.vae && !this.abort) {
+      this.show("waiting", "loads with the weights");
+    }
+  }
+
+  /** Frees the tiny model and stops a load under way. */
+  release() {
+    this.abort?.abort();
+    this.abort = null;
+    this.vae?.free();
+    this.vae = null;
+    this.url = null;
+  }
+
+  /** Loads the tiny model that previews `full`, keeping the one held if it is the same. Never
+   *  rejects: its errors are shown beside the checkbox and in the log. */
+  async sync(full) {
+    if (!this.enabled) return;
+    const t = this.target(full);
+    if (t.none) {
+      this.release();
+      this.show("none", t.none);
+      return;
+    }
+    if (this.url === t.url && (this.vae || this.abort)) return;
+    this.release();
+    const abort = new AbortController();
+    this.abort = abort;
+    this.url = t.url;
+    const mine = () => this.abort === abort; // not replaced, released or turned off since
+    this.show("loading", `loading ${t.family ?? t.url}…`);
+    const t0 = performance.now();
+    const log = (m) => this.log(`fast preview: ${m}`);
+    let opened = { cachePut: null };
+    let ok = false;
+    try {
+      opened = await openUrl(t.url, abort.signal, log);
+      const vae = await Vae.load(opened.source, {
+        family: t.family,
+        signal: abort.signal,
+        onProgress: (loaded) => mine() && this.status(`loading ${t.family ?? "the tiny model"}… ${(loaded / MB).toFixed(1)} MB`),
+      });
+      ok = true;
+      if (!mine()) {
+        vae.free();
+        return;
+      }
+      this.vae = vae;
+      this.abort = null;
+      const ms = (performance.now() - t0).toFixed(0);
+      this.show("ready", `${vae.family} ready (${ms} ms)`);
+      log(`${vae.family} loaded in ${ms} ms: ${vae.description}`);
+    } catch (e) {
+      abort.abort(); // stops the cache writer's half of the download too
+      if (!mine()) return;
+      this.abort = null;
+      this.url = null;
+      const msg = e.message ?? String(e);
+      this.show("error", `failed: ${msg}`);
+      log(`loading failed: ${msg}`);
+    } finally {
+      if (opened.cachePut) finishCaching(t.url, opened.cachePut, ok, log).then(this.cached);
+    }
+  }
+
+  /** The tiny model's reconstruction of `image` (encode, then decode) and its time in ms, or
+   *  null without a tiny model or when it was freed meanwhile; rejects with the model's error. */
+  async reconstruct(image) {
+    const vae = this.vae;
+    if (!vae) return null;
+    const family = vae.family;
+    const t0 = performance.now();
+    try {
+      const recon = await vae.decode(await vae.encode(image));
+      return { recon, family, ms: performance.now() - t0 };
+    } catch (e) {
+      if (this.vae !== vae) return null;
+      throw e;
+    }
+  }
+
+  /** Notes a failed preview beside the checkbox; the tiny model stays loaded. */
+  failed(msg) {
+    this.status(`failed on this image: ${msg}`);
+  }
+}
