@@ -33,9 +33,10 @@ pub struct BenchArgs {
     profile: bool,
 }
 
-fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
-    if args.weights != "synthetic" {
-        let m = Model::load(args.weights.as_ref(), globals)?;
+/// A weights file, or `synthetic` for generated full-size SDXL weights.
+pub fn load(weights: &str, globals: &Globals) -> CliResult<(Vae, Gpu)> {
+    if weights != "synthetic" {
+        let m = Model::load(weights.as_ref(), globals)?;
         return Ok((m.vae, m.gpu));
     }
     let gpu = block_on(Gpu::new(&globals.gpu)).context("cannot start the GPU")?;
@@ -47,22 +48,27 @@ fn load(args: &BenchArgs, globals: &Globals) -> CliResult<(Vae, Gpu)> {
     Ok((loader.finish().context("synthetic weights")?, gpu))
 }
 
-/// A smooth test pattern.
-fn pattern(size: u32) -> Image {
-    let rgba = (0..size * size)
+/// A smooth test pattern, `size × size`.
+pub fn pattern(size: u32) -> Image {
+    pattern_wh(size, size)
+}
+
+/// A smooth test pattern, `w × h`.
+pub fn pattern_wh(w: u32, h: u32) -> Image {
+    let rgba = (0..w * h)
         .flat_map(|i| {
-            let (x, y) = (i % size, i / size);
+            let (x, y) = (i % w, i / w);
             [
-                (x * 255 / size) as u8,
-                (y * 255 / size) as u8,
-                ((x + y) * 127 / size) as u8,
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                ((x + y) * 127 / (w + h)) as u8,
                 255,
             ]
         })
         .collect();
     Image {
-        width: size,
-        height: size,
+        width: w,
+        height: h,
         rgba,
     }
 }
@@ -79,7 +85,7 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
             args.size, args.reps
         )));
     }
-    let (vae, gpu) = load(args, globals)?;
+    let (vae, gpu) = load(&args.weights, globals)?;
     if args.dry_run {
         return dry_run(&vae, &gpu, args.size);
     }

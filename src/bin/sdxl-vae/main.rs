@@ -15,6 +15,8 @@ mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod imageio;
 #[cfg(not(target_arch = "wasm32"))]
+mod soak;
+#[cfg(not(target_arch = "wasm32"))]
 mod synth;
 #[cfg(not(target_arch = "wasm32"))]
 mod tensorio;
@@ -66,6 +68,9 @@ enum Command {
     Info(InfoArgs),
     /// Median encode/decode times, GFLOP/s and GPU memory at one image size
     Bench(bench::BenchArgs),
+    /// Many encodes and decodes on one model: fails if GPU or host memory grows after the first
+    /// round
+    Soak(soak::SoakArgs),
     /// Write a synthetic weights file (deterministic values, any block widths; no download)
     Synth(synth::SynthArgs),
 }
@@ -131,6 +136,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> CliResult<()> {
         Command::Eval(args) => eval::eval(args, &globals),
         Command::Info(args) => commands::info(args, &globals),
         Command::Bench(args) => bench::bench(args, &globals),
+        Command::Soak(args) => soak::soak(args, &globals),
         Command::Synth(args) => synth::synth(args),
     }
 }
