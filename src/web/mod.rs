@@ -8,6 +8,7 @@
 
 mod convert;
 mod options;
+mod ranges;
 mod source;
 
 use std::cell::RefCell;

@@ -12,45 +12,46 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::ranges::{drop_body, fetch_init, ranged_body, Jump};
 use crate::{Vae, VaeLoader};
 
 #[wasm_bindgen]
 extern "C" {
     /// The global `fetch` (exists in windows and workers alike).
     #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
+    pub(super) fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
 
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(callback: &Function, ms: i32) -> JsValue;
 
     /// A `ReadableStream` of `Uint8Array` chunks.
-    type ByteStream;
+    pub(super) type ByteStream;
     #[wasm_bindgen(method, js_name = getReader)]
-    fn get_reader(this: &ByteStream) -> StreamReader;
+    pub(super) fn get_reader(this: &ByteStream) -> StreamReader;
 
-    type StreamReader;
+    pub(super) type StreamReader;
     #[wasm_bindgen(method)]
     fn read(this: &StreamReader) -> Promise;
     #[wasm_bindgen(method)]
-    fn cancel(this: &StreamReader) -> Promise;
+    pub(super) fn cancel(this: &StreamReader) -> Promise;
 
-    type FetchResponse;
+    pub(super) type FetchResponse;
     #[wasm_bindgen(method, getter)]
     fn ok(this: &FetchResponse) -> bool;
     #[wasm_bindgen(method, getter)]
-    fn status(this: &FetchResponse) -> u16;
+    pub(super) fn status(this: &FetchResponse) -> u16;
     #[wasm_bindgen(method, getter, js_name = statusText)]
     fn status_text(this: &FetchResponse) -> String;
     #[wasm_bindgen(method, getter)]
     fn url(this: &FetchResponse) -> String;
     #[wasm_bindgen(method, getter)]
-    fn body(this: &FetchResponse) -> Option<ByteStream>;
+    pub(super) fn body(this: &FetchResponse) -> Option<ByteStream>;
     #[wasm_bindgen(method, getter)]
-    fn headers(this: &FetchResponse) -> ResponseHeaders;
+    pub(super) fn headers(this: &FetchResponse) -> ResponseHeaders;
 
-    type ResponseHeaders;
+    pub(super) type ResponseHeaders;
     #[wasm_bindgen(method)]
-    fn get(this: &ResponseHeaders, name: &str) -> Option<String>;
+    pub(super) fn get(this: &ResponseHeaders, name: &str) -> Option<String>;
 }
 
 /// Bytes copied from JS into wasm memory per push for in-memory sources and `Blob` slices.
@@ -150,14 +151,12 @@ pub async fn load_from(
 ) -> Result<Vae, String> {
     feed.check_aborted()?;
     if let Some(url) = source.as_string() {
-        let init = js_sys::Object::new();
-        if let Some(s) = &feed.signal {
-            Reflect::set(&init, &"signal".into(), s).map_err(|e| js_message(&e))?;
-        }
+        let (init, own) = fetch_init(feed);
         let response = JsFuture::from(global_fetch(&url.as_str().into(), &init))
             .await
             .map_err(|e| fetch_error(feed, &e))?;
-        from_response(response.unchecked_ref(), &mut loader, feed, Some(&url)).await?;
+        let jump = Jump { url: &url, own };
+        from_response(response.unchecked_ref(), &mut loader, feed, Some(jump)).await?;
     } else if source.is_instance_of::<web_sys::Response>() {
         from_response(source.unchecked_ref(), &mut loader, feed, None).await?;
     } else if let Some(blob) = source.dyn_ref::<web_sys::Blob>() {
@@ -201,12 +200,12 @@ fn as_bytes(source: &JsValue) -> Option<Uint8Array> {
     ))
 }
 
-/// Streams a response's body; with the `url` it came from, jumps gaps by `Range` requests.
+/// Streams a response's body; with the URL it came from, jumps gaps by `Range` requests.
 async fn from_response(
     response: &FetchResponse,
     loader: &mut VaeLoader,
     feed: &mut Feed,
-    url: Option<&str>,
+    jump: Option<Jump<'_>>,
 ) -> Result<(), String> {
     if !response.ok() {
         return Err(format!(
@@ -223,7 +222,7 @@ async fn from_response(
     let body = response
         .body()
         .ok_or_else(|| "the weights response has no body".to_string())?;
-    pump(&body, loader, feed, url).await
+    pump(&body, loader, feed, jump).await
 }
 
 /// Reads a `Blob`/`File` by slices, jumping over what nobody wants.
@@ -263,61 +262,32 @@ async fn from_blob(
     Ok(())
 }
 
-/// The body of `url` from byte `from` on, if the server answers the `Range` request with
-/// exactly that (206 and, where readable, a matching `Content-Range`).
-async fn ranged_body(url: &str, from: u64, feed: &Feed) -> Option<ByteStream> {
-    let init = js_sys::Object::new();
-    let headers = js_sys::Object::new();
-    Reflect::set(&headers, &"Range".into(), &format!("bytes={from}-").into()).ok()?;
-    Reflect::set(&init, &"headers".into(), &headers).ok()?;
-    if let Some(s) = &feed.signal {
-        Reflect::set(&init, &"signal".into(), s).ok()?;
-    }
-    let response = JsFuture::from(global_fetch(&url.into(), &init))
-        .await
-        .ok()?;
-    let response: &FetchResponse = response.unchecked_ref();
-    let body = response.body()?;
-    let range = response.headers().get("content-range");
-    let starts = range.is_none_or(|r| r.starts_with(&format!("bytes {from}-")));
-    if response.status() == 206 && starts {
-        return Some(body);
-    }
-    let cancelled = body.get_reader().cancel();
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = JsFuture::from(cancelled).await;
-    });
-    None
-}
-
 /// Reads a byte stream chunk by chunk into `loader`; cancels the stream on any error. With the
-/// `url` the stream is the body of, a gap of unwanted bytes is jumped by a `Range` request
-/// where the server takes them (asked once; a refusal keeps this stream).
+/// URL the stream is the body of, a gap of unwanted bytes is jumped by a `Range` request where
+/// the server takes them (asked once; a refusal keeps this stream).
 async fn pump(
     stream: &ByteStream,
     loader: &mut VaeLoader,
     feed: &mut Feed,
-    mut url: Option<&str>,
+    mut jump: Option<Jump<'_>>,
 ) -> Result<(), String> {
     let mut reader = stream.get_reader();
     let mut buf = Vec::new();
     let result = async {
         loop {
             feed.check_aborted()?;
-            if let (Some(u), Some((pos, next))) = (url, loader.skippable()) {
-                if next - pos >= RANGE_SKIP_BYTES {
-                    match ranged_body(u, next, feed).await {
-                        Some(body) => {
-                            let old = std::mem::replace(&mut reader, body.get_reader());
-                            let cancelled = old.cancel();
-                            wasm_bindgen_futures::spawn_local(async move {
-                                let _ = JsFuture::from(cancelled).await;
-                            });
-                            feed.skip(loader, next - pos)?;
-                            continue;
-                        }
-                        None => url = None,
+            let gap = loader
+                .skippable()
+                .filter(|(p, n)| n - p >= RANGE_SKIP_BYTES);
+            if let (Some(j), Some((pos, next))) = (&mut jump, gap) {
+                match ranged_body(j.url, next, feed).await {
+                    Some((body, own)) => {
+                        let old = std::mem::replace(&mut reader, body.get_reader());
+                        drop_body(old, std::mem::replace(&mut j.own, own));
+                        feed.skip(loader, next - pos)?;
+                        continue;
                     }
+                    None => jump = None,
                 }
             }
             let step = JsFuture::from(reader.read())
@@ -339,12 +309,7 @@ async fn pump(
     }
     .await;
     if result.is_err() {
-        // The stream may already be errored, and then cancel() rejects: awaited here so the
-        // rejection is not reported as unhandled; it changes nothing.
-        let cancelled = reader.cancel();
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = JsFuture::from(cancelled).await;
-        });
+        drop_body(reader, jump.and_then(|j| j.own));
     }
     result
 }
