@@ -33,15 +33,34 @@ export function makeWeights() {
   const good = readFileSync(join(dir, "small.safetensors"));
   // Cut off inside the tensor data: the header is fine, the file ends early.
   writeFileSync(join(dir, "truncated.safetensors"), good.subarray(0, good.length >> 1));
+  // A full-model-like file: an 18 MB tensor outside the VAE ahead of it (for Range jumps).
+  writeFileSync(join(dir, "full_big.safetensors"), withLeadingTensor(good, "model.diffusion_model.big", 4_500_000));
   // Not safetensors at all: the first 8 bytes declare an absurd header length.
   writeFileSync(join(dir, "corrupt.safetensors"), Buffer.from("this is not a safetensors file".repeat(40)));
   return dir;
 }
 
+/** `file` (safetensors) with an F32 tensor of `n` zeros put first, the others moved after it. */
+function withLeadingTensor(file, name, n) {
+  const len = Number(file.readBigUInt64LE(0));
+  const header = JSON.parse(file.subarray(8, 8 + len).toString("utf8"));
+  const extra = 4 * n;
+  for (const [k, v] of Object.entries(header)) {
+    if (k !== "__metadata__") v.data_offsets = v.data_offsets.map((o) => o + extra);
+  }
+  const json = Buffer.from(JSON.stringify({ [name]: { dtype: "F32", shape: [n], data_offsets: [0, extra] }, ...header }));
+  const lenField = Buffer.alloc(8);
+  lenField.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([lenField, json, Buffer.alloc(extra), file.subarray(8 + len)]);
+}
+
 /** Serves files; `requests` records every path asked for. `/slow/NAME` serves weights NAME in
- *  4 KiB pieces 20 ms apart (for aborting a load half-way). */
+ *  4 KiB pieces 20 ms apart (for aborting a load half-way); `/ranged/NAME` serves weights NAME
+ *  and answers `Range: bytes=N-` with 206 (the others ignore Range); `sent` records the bytes
+ *  each response sent (`{path, range, bytes}`). */
 export async function startServer(weightsDir) {
   const requests = [];
+  const sent = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     requests.push(path);
@@ -53,6 +72,7 @@ export async function startServer(weightsDir) {
     if (path.startsWith("/fixtures/")) file = join(FIXTURES, path.slice(10));
     else if (path.startsWith("/weights/")) file = join(weightsDir, path.slice(9));
     else if (path.startsWith("/slow/")) file = join(weightsDir, path.slice(6));
+    else if (path.startsWith("/ranged/")) file = join(weightsDir, path.slice(8));
     else file = join(DIST, path.endsWith("/") ? path + "index.html" : path);
     file = normalize(file);
     if (!existsSync(file) || !statSync(file).isFile()) {
@@ -60,13 +80,26 @@ export async function startServer(weightsDir) {
       return;
     }
     const size = statSync(file).size;
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": size });
-    if (path.startsWith("/slow/")) slowSend(file, res);
-    else createReadStream(file).pipe(res);
+    const type = TYPES[extname(file)] ?? "application/octet-stream";
+    const range = path.startsWith("/ranged/") && /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
+    const from = range ? Number(range[1]) : 0;
+    if (range && from < size) {
+      res.writeHead(206, { "content-type": type, "content-length": size - from,
+        "content-range": `bytes ${from}-${size - 1}/${size}` });
+    } else {
+      res.writeHead(200, { "content-type": type, "content-length": size });
+    }
+    if (path.startsWith("/slow/")) return slowSend(file, res);
+    const record = { path, range: req.headers.range ?? null, bytes: 0 };
+    sent.push(record);
+    const stream = createReadStream(file, { start: range && from < size ? from : 0 });
+    stream.on("data", (c) => { record.bytes += c.length; });
+    res.on("close", () => stream.destroy());
+    stream.pipe(res);
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const base = `http://127.0.0.1:${server.address().port}`;
-  return { server, base, requests };
+  return { server, base, requests, sent };
 }
 
 function slowSend(file, res) {

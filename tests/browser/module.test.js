@@ -192,6 +192,37 @@ describe("module", () => {
     assert.match(r.evil, /^true:.*refused global posix\.system/);
   });
 
+  test("a URL whose server takes Range requests jumps what the model does not use; others are read through", async () => {
+    const size = statSync(join(weightsDir, "full_big.safetensors")).size;
+    const before = srv.sent.length;
+    const r = await page.evaluate(async ({ image }) => {
+      const out = {};
+      const sources = { ranged: "/ranged/full_big.safetensors", plain: "/weights/full_big.safetensors" };
+      for (const [name, source] of Object.entries(sources)) {
+        let last = null;
+        const v = await m.Vae.load(source, { onProgress: (l, t) => { last = [l, t]; } });
+        out[name] = { ignoredBytes: v.ignoredBytes, last, latent: [...(await v.encode(img(image))).data] };
+        v.free();
+      }
+      return out;
+    }, { image: fixtureImage() });
+    const sent = srv.sent.slice(before);
+    const mean = readNpy(join(FIXTURES, "small_64x48_mean.npy")).data;
+    const bytes = (prefix) => sent.filter((x) => x.path.startsWith(prefix)).reduce((n, x) => n + x.bytes, 0);
+    console.log(`Range: ${JSON.stringify(sent)}`);
+    for (const name of ["ranged", "plain"]) {
+      assert.equal(r[name].ignoredBytes, 18_000_000, name);
+      // Progress ends at the file's size whether its bytes were read or jumped.
+      assert.deepEqual(r[name].last, [size, size], name);
+      assert.ok(maxAbsDiff(r[name].latent, mean).worst <= LATENT_TOL, name);
+    }
+    const jumped = sent.find((x) => x.path.startsWith("/ranged/") && x.range);
+    assert.ok(jumped, "no Range request was made");
+    assert.ok(bytes("/ranged/") < size - 9_000_000, `sent ${bytes("/ranged/")} of ${size} bytes`);
+    // A server that ignores Range answers the one request asked with the whole file: dropped.
+    assert.ok(bytes("/weights/") < 2 * size - 9_000_000, `sent ${bytes("/weights/")} of ${size} bytes`);
+  });
+
   test("row-banded activations (maxBufferBytes) match diffusers too", async () => {
     const r = await page.evaluate(async ({ image, mean }) => {
       // 80 KiB buffers: every activation in one-latent-row bands.
