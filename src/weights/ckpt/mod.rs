@@ -85,8 +85,9 @@ enum After {
 enum Step {
     /// Took this many bytes of the input.
     Took(usize),
-    /// Took all of it; these bytes are to be read next instead.
-    Replace(Vec<u8>),
+    /// Took `took` bytes of the input into a buffer and gives back the part of the buffer it
+    /// did not use: that is read next, then the input's untaken rest.
+    Replace { took: usize, unused: Vec<u8> },
 }
 
 pub struct CkptReader {
@@ -194,8 +195,9 @@ impl CkptReader {
             }
             match self.step(data, events)? {
                 Step::Took(n) => off += n,
-                Step::Replace(v) => {
-                    owned = Some(v);
+                Step::Replace { took, mut unused } => {
+                    unused.extend_from_slice(data.get(took..).unwrap_or(&[]));
+                    owned = Some(unused);
                     off = 0;
                 }
             }

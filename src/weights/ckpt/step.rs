@@ -74,7 +74,10 @@ impl CkptReader {
                         self.pending.clear();
                         self.pos -= rest.len() as u64;
                         self.pickle(p, used, events)?;
-                        Ok(Step::Replace(rest))
+                        Ok(Step::Replace {
+                            took: take,
+                            unused: rest,
+                        })
                     }
                 }
             }
@@ -98,7 +101,10 @@ impl CkptReader {
                 self.pending.clear();
                 self.pos -= rest.len() as u64;
                 self.state = State::Local;
-                Ok(Step::Replace(rest))
+                Ok(Step::Replace {
+                    took: take,
+                    unused: rest,
+                })
             }
             State::Descriptor { name, size, zip64 } => {
                 let first = zip::descriptor_len(data, *zip64);
