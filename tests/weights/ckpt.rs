@@ -1,7 +1,7 @@
 //! PyTorch checkpoints (fixtures written by `torch.save` in tests/fixtures/gen_family_fixtures.py):
 //! every format and layout gives the same tensors as the safetensors reader gives for the same
 //! weights; a full-model checkpoint yields just its VAE without keeping the rest; pickles that
-//! name anything but tensors are refused, and no cut or corruption of a file panics.
+//! name anything but tensors are refused, and no cut of a file panics (corruption: `fuzz.rs`).
 use std::collections::BTreeMap;
 
 use sdxl_vae::weights::{FileFormat, Layout, WeightSink, WeightsError, WeightsLoader};
@@ -217,72 +217,6 @@ fn truncated_checkpoints_are_errors() {
                 }
             }
         }
-    }
-}
-
-/// Flipped bytes, cuts and spliced runs give a clear error or (in data) other values, never a
-/// panic, a hang or an allocation the file alone asks for. 450 inputs here;
-/// `SDXL_VAE_FUZZ_INPUTS=1000000` for a long run (it prints inputs per second).
-#[test]
-fn corrupted_checkpoints_never_panic() {
-    let inputs: usize = (std::env::var("SDXL_VAE_FUZZ_INPUTS").ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(450);
-    let mut rng = Rng(0x5eed);
-    let files: Vec<Vec<u8>> = [
-        "mini_ldm.ckpt",
-        "mini_ldm_legacy.ckpt",
-        "mini_views.pt",
-        "evil.ckpt",
-    ]
-    .iter()
-    .map(|n| fixture(n))
-    .collect();
-    let (start, mut loaded) = (std::time::Instant::now(), 0);
-    for i in 0..inputs {
-        let file = &files[i % files.len()];
-        // The pickle and headers are where a change alters structure: the first 64 KiB.
-        let span = file.len().min(64 << 10);
-        let mut f = file.clone();
-        match rng.next() % 4 {
-            0 => {
-                let at = (rng.next() as usize) % span;
-                f.truncate(at.max(1));
-            }
-            1 => {
-                // A run of the file copied over another place (a plausible-looking opcode run).
-                let (from, to) = ((rng.next() as usize) % span, (rng.next() as usize) % span);
-                let n = (1 + rng.next() as usize % 16).min(span - from.max(to));
-                let run = f[from..from + n].to_vec();
-                f[to..to + n].copy_from_slice(&run);
-            }
-            _ => {
-                for _ in 0..1 + rng.next() % 3 {
-                    let at = (rng.next() as usize) % span;
-                    f[at] ^= 1 << (rng.next() % 8);
-                }
-            }
-        }
-        let mut loader = WeightsLoader::new(Count::default(), Default::default());
-        let chunk = 1 + (rng.next() as usize) % 70_000;
-        let pushed = f.chunks(chunk).try_for_each(|c| loader.push(c));
-        loaded += usize::from(pushed.is_ok() && loader.finish().is_ok());
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{inputs} corrupted checkpoints in {secs:.1} s ({:.0}/s), {loaded} still loaded",
-        inputs as f64 / secs
-    );
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
