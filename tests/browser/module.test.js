@@ -149,7 +149,13 @@ describe("module", () => {
       for (const [name, source] of Object.entries(sources)) {
         const files = [];
         let last = null;
-        const v = await m.Vae.load(source, { onProgress: (l, t, f) => { if (f) files.push(f); last = [l, t]; } });
+        let v;
+        try {
+          v = await m.Vae.load(source, { onProgress: (l, t, f) => { if (f) files.push(f); last = [l, t]; } });
+        } catch (e) {
+          out[name] = { error: e.message };
+          continue;
+        }
         const latent = await v.encode(img(image));
         const raw = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
         out[name] = { format: v.format, family: v.family, kind: v.kind, ignoredBytes: v.ignoredBytes, file: files.at(-1),
@@ -167,6 +173,7 @@ describe("module", () => {
     for (const [name, format, size] of [["zip", "PyTorch checkpoint (zip)", "mini_ldm.ckpt"],
       ["full", "PyTorch checkpoint (zip)", "mini_full.ckpt"], ["legacy", "PyTorch checkpoint (legacy)", "mini_ldm_legacy.ckpt"]]) {
       const x = r[name];
+      assert.equal(x.error, undefined, `${name} did not load`);
       const le = maxAbsDiff(x.latent, mean);
       const re = maxAbsDiff(x.raw, dec);
       console.log(`${name}: ${x.format}, family ${x.family}; latent err ${le.worst.toExponential(2)}, `

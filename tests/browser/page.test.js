@@ -194,6 +194,7 @@ describe("page", () => {
     assert.equal(await page.textContent("#recon-label"), labels[1]);
     assert.ok(await nonBlank("reconstruction"), "reconstruction is blank");
     assert.match(await page.textContent("#psnr"), /dB/);
+    await page.screenshot({ path: join(OUT, "page-preview.png"), fullPage: true });
     // Turned off, the tiny model is freed and the next image goes to the full VAE alone.
     await page.uncheck("#preview-on");
     assert.equal(await page.evaluate(() => document.body.dataset.preview), "off");
