@@ -7,6 +7,7 @@
 //! with a JS `Error` whose message is the engine's.
 
 mod convert;
+mod lost;
 mod options;
 mod ranges;
 mod source;
@@ -22,6 +23,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::kernels::{AdapterClass, Tuning};
 use crate::Gpu;
+use lost::{lost_or, Failure};
 use options::load_options;
 
 /// `Vae.load`'s options, from the table of user options.
@@ -139,7 +141,7 @@ impl Vae {
     /// Runs `work` after every call queued before it.
     fn queued<F>(&self, work: impl FnOnce(Rc<Inner>) -> F + 'static) -> Promise
     where
-        F: Future<Output = Result<JsValue, String>> + 'static,
+        F: Future<Output = Result<JsValue, Failure>> + 'static,
     {
         let (done, finished) = oneshot::channel::<()>();
         let previous = self.inner.tail.replace(Some(finished));
@@ -149,7 +151,16 @@ impl Vae {
                 // Cancelled means the previous call finished (its sender was dropped): go on.
                 let _ = p.await;
             }
-            let out = work(inner).await;
+            // A lost device fails every call the same way, at once.
+            inner
+                .vae
+                .gpu()
+                .check_lost()
+                .map_err(|e| js_error(e.to_string()))?;
+            let out = match work(inner.clone()).await {
+                Ok(value) => Ok(value),
+                Err(failure) => Err(lost_or(inner.vae.gpu(), failure).await),
+            };
             drop(done);
             out.map_err(js_error)
         })
@@ -164,8 +175,8 @@ impl Vae {
     ) -> Promise {
         let image = convert::image_from_js(&image);
         self.queued(move |inner| async move {
-            let latent = inner.vae.encode(&image?).await.map_err(|e| e.to_string())?;
-            convert::latent_to_js(&latent)
+            let latent = inner.vae.encode(&image?).await?;
+            Ok(convert::latent_to_js(&latent)?)
         })
     }
 
@@ -178,12 +189,8 @@ impl Vae {
     ) -> Promise {
         let image = convert::image_from_js(&image);
         self.queued(move |inner| async move {
-            let latent = inner
-                .vae
-                .encode_sample(&image?, u64::from(seed))
-                .await
-                .map_err(|e| e.to_string())?;
-            convert::latent_to_js(&latent)
+            let latent = inner.vae.encode_sample(&image?, u64::from(seed)).await?;
+            Ok(convert::latent_to_js(&latent)?)
         })
     }
 
@@ -195,12 +202,8 @@ impl Vae {
     ) -> Promise {
         let latent = convert::latent_from_js(&latent);
         self.queued(move |inner| async move {
-            let image = inner
-                .vae
-                .decode(&latent?)
-                .await
-                .map_err(|e| e.to_string())?;
-            convert::image_to_js(&image)
+            let image = inner.vae.decode(&latent?).await?;
+            Ok(convert::image_to_js(&image)?)
         })
     }
 
@@ -212,12 +215,8 @@ impl Vae {
     ) -> Promise {
         let latent = convert::latent_from_js(&latent);
         self.queued(move |inner| async move {
-            let raw = inner
-                .vae
-                .decode_raw(&latent?)
-                .await
-                .map_err(|e| e.to_string())?;
-            convert::raw_to_js(&raw)
+            let raw = inner.vae.decode_raw(&latent?).await?;
+            Ok(convert::raw_to_js(&raw)?)
         })
     }
 
@@ -294,6 +293,13 @@ impl Vae {
     #[wasm_bindgen(getter, js_name = weightBytes)]
     pub fn weight_bytes(&self) -> f64 {
         self.inner.vae.weight_bytes() as f64
+    }
+
+    /// Bytes of activation buffers held now (the GPU memory beyond the weights; kept for the
+    /// next call of the same size).
+    #[wasm_bindgen(getter, js_name = activationBytes)]
+    pub fn activation_bytes(&self) -> f64 {
+        self.inner.vae.activation_bytes().0 as f64
     }
 
     /// Most bytes of activation buffers held so far (the GPU memory beyond the weights).
