@@ -169,7 +169,8 @@ function showRecon(recon) {
     const max = drawHeatmap($("heatmap"), o, recon);
     $("heat-range").textContent = `(0 … ${max.toFixed(0)} / 255)`;
     $("psnr").textContent = `${psnr(o, recon).toFixed(2)} dB`;
-    $("ssim").textContent = ssim(o, recon).toFixed(4);
+    // SSIM's 11×11 window needs an image at least that large.
+    $("ssim").textContent = Math.min(o.width, o.height) >= 11 ? ssim(o, recon).toFixed(4) : "– (under 11×11)";
   }
 }
 
@@ -194,10 +195,10 @@ async function runPreview(current) {
 }
 
 /** Encodes the current image and decodes its latent (after the fast preview's, if on). A newer
- *  run (another image, other weights) supersedes this one. */
-async function run() {
+ *  run (another image or latent taken, other weights) supersedes this one: `id` is the number
+ *  of the image's take, or a new one. */
+async function run(id = ++state.runs) {
   if (!state.vae || !state.original) return;
-  const id = ++state.runs;
   const current = () => id === state.runs;
   hideError();
   setState("working");
@@ -229,10 +230,15 @@ function handleRunError(e) {
   showError(msg, { reload: /device lost/i.test(msg) });
 }
 
+/** Every image or latent taken supersedes those before it, decoded or still decoding: the last
+ *  one dropped wins and no older result is shown after it. */
 async function takeImage(blob) {
+  const id = ++state.runs;
   hideError();
+  if (state.vae) setState("working");
   try {
     const image = await imageFromBlob(blob);
+    if (id !== state.runs) return;
     state.original = image;
     state.latent = null;
     $("recon-label").textContent = "";
@@ -241,35 +247,40 @@ async function takeImage(blob) {
     drawImage($("original"), image);
     drawImage($("cmp-a"), image);
     showSizes();
-    log(`image ${blob.name ?? "(pasted)"}: ${image.width}×${image.height}`);
-    if (state.vae) await run();
-    else setState("idle");
+    log(`image ${blob.name || "(pasted)"}: ${image.width}×${image.height}`);
+    if (state.vae) await run(id);
+    else if (!state.abort) setState("idle"); // weights still loading run it when loaded
   } catch (e) {
-    showError(e.message ?? String(e));
+    if (id === state.runs) showError(e.message ?? String(e));
   }
 }
 
 /** Decodes a dropped latent file alone. */
 async function takeLatent(file) {
+  const id = ++state.runs;
+  const current = () => id === state.runs;
   hideError();
+  setState("working");
   try {
     const buf = await file.arrayBuffer();
+    if (!current()) return;
     const latent = file.name.endsWith(".npy") ? latentFromNpy(buf, file.name) : latentFromSafetensors(buf, file.name);
     if (!state.vae) throw new Error("load weights before decoding a latent");
     state.original = null;
     state.latent = latent;
-    state.runs++; // supersedes a run under way
     $("recon-label").textContent = "";
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
     showLatent(latent);
     showSizes();
-    setState("working");
     const t = performance.now();
-    showRecon(await state.vae.decode(latent));
+    const recon = await state.vae.decode(latent);
+    if (!current()) return;
+    showRecon(recon);
     $("t-decode").textContent = ms(performance.now() - t);
+    log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
     setState("done");
   } catch (e) {
-    handleRunError(e);
+    if (current()) handleRunError(e);
   }
 }
 

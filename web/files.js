@@ -1,19 +1,30 @@
 // File formats of the page: images in (EXIF orientation applied), latents in and out as NumPy
 // .npy (float32, NCHW [1, C, h, w]) or safetensors (tensor "latent", as the CLI writes).
 
-/** Decodes an image file to ImageData, honouring its EXIF orientation. */
+import { checkImageSize } from "./image-size.js";
+
+/** Decodes an image file to opaque RGBA ImageData as the browser shows it: EXIF orientation
+ *  applied, an animation's first frame, 16-bit channels to 8, gray to RGB; transparency is
+ *  flattened onto black (what the module encodes is then what the Original view shows). The
+ *  size is checked from the header before any pixel is decoded. */
 export async function imageFromBlob(blob) {
+  await checkImageSize(blob);
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
   } catch (e) {
     throw new Error(`${blob.name || "the file"} is not an image this browser can decode (${e.message})`);
   }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = canvas.getContext("2d");
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext("2d", { alpha: false, willReadFrequently: true });
+  if (!ctx) {
+    bitmap.close();
+    throw new Error(`this browser cannot make a ${width}×${height} canvas for ${blob.name || "the image"}`);
+  }
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
-  return ctx.getImageData(0, 0, canvas.width, canvas.height);
+  return ctx.getImageData(0, 0, width, height);
 }
 
 /** A .npy file of float32 values with the given shape (C order). */

@@ -17,6 +17,15 @@ export async function openUrl(url, signal, log) {
   log(`fetching ${url}`);
   const res = await fetch(url, { signal });
   if (!res.ok) throw new Error(`fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
+  const bytes = Number(res.headers.get("content-length") ?? 0);
+  const left = await cache.spaceLeft();
+  if (bytes > left) {
+    // Not even tried: the write would fail once the whole file had been copied.
+    const why = `the weights (${mb(bytes)} MB) exceed the storage quota left (${mb(Math.max(0, left))} MB)`;
+    const cachePut = Promise.reject(new Error(why));
+    cachePut.catch(() => {}); // Reported after the load, by finishCaching.
+    return { source: res, cachePut };
+  }
   const cachePut = cache.store(url, res.clone());
   cachePut.catch(() => {}); // Reported after the load; unhandled until then.
   return { source: res, cachePut };

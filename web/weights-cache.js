@@ -14,11 +14,26 @@ export async function cached(url) {
   return (await cache.match(url)) ?? null;
 }
 
-/** Stores `response` (consumed) under `url`; rejects on a quota error. */
+/** Stores `response` (consumed) under `url`; rejects on a quota error, with the body
+ *  cancelled (a clone's unread body would otherwise buffer the whole download in memory). */
 export async function store(url, response) {
-  if (!available()) throw new Error("Cache Storage is unavailable (needs a secure context: https or localhost)");
-  const cache = await caches.open(CACHE);
-  await cache.put(url, response);
+  try {
+    if (!available()) throw new Error("Cache Storage is unavailable (needs a secure context: https or localhost)");
+    const cache = await caches.open(CACHE);
+    await cache.put(url, response);
+  } catch (e) {
+    if (!response.bodyUsed) response.body?.cancel().catch(() => {});
+    if (e?.name === "QuotaExceededError") {
+      throw new Error(`the browser's storage quota is full (${e.message}); the weights will be downloaded again next time`);
+    }
+    throw e;
+  }
+}
+
+/** Bytes the origin may still store (Storage API), or Infinity where the browser does not say. */
+export async function spaceLeft() {
+  const { quota, usage } = (await navigator.storage?.estimate?.().catch(() => null)) ?? {};
+  return quota === undefined ? Infinity : quota - (usage ?? 0);
 }
 
 export async function remove(url) {
