@@ -13,7 +13,7 @@ pub enum Error {
     Device(String),
     #[error("GPU error in {op}: {message}")]
     Gpu { op: String, message: String },
-    #[error("GPU device lost: {0}")]
+    #[error("GPU device lost: {0}; load the model again to go on")]
     DeviceLost(String),
     #[error("{what} needs {needed} bytes in one GPU buffer, but this device allows at most {limit} bytes per binding; use a smaller image")]
     TooLarge {

@@ -18,6 +18,7 @@ pub mod weights;
 
 pub use api::options::{Choices, OptionKind, OptionValue, UserOption, OPTIONS};
 pub use api::{
-    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Vae, VaeLoader,
+    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Resources, Vae,
+    VaeLoader,
 };
 pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 //! `encode(image) → Latent`, `decode(&Latent) → image`.
 
 use crate::gpu::BufferPool;
-pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
+pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
 pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};

@@ -27,7 +27,7 @@ impl TinyBlock {
 
 /// One step of the sequence.
 pub enum Step {
-    Conv(ConvWeights, ConvMode, Activation),
+    Conv(Box<ConvWeights>, ConvMode, Activation),
     Block(Box<TinyBlock>),
 }
 
@@ -54,7 +54,7 @@ impl TinyCoder {
                         (false, false) => ConvMode::Same,
                     };
                     upsample = false;
-                    steps.push(Step::Conv(w, mode, Activation::None));
+                    steps.push(Step::Conv(Box::new(w), mode, Activation::None));
                 }
                 Layer::Block => {
                     let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));

@@ -37,20 +37,17 @@ impl Recorder<'_> {
         #[cfg(not(target_arch = "wasm32"))]
         device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Readback(e.to_string()))?;
+            .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
         match rx.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.gpu.check_lost()?;
-                return Err(Error::Readback(e.to_string()));
-            }
+            Ok(Err(e)) => return Err(self.gpu.lost_or(Error::Readback(e.to_string()))),
             Err(_) => return Err(Error::Readback("the map callback was dropped".into())),
         }
         let data = {
             let view = staging
                 .slice(..)
                 .get_mapped_range()
-                .map_err(|e| Error::Readback(e.to_string()))?;
+                .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
             let flag = &view[padded as usize..padded as usize + 4];
             if self.guard.is_some() && flag != [0; 4] {
                 None
