@@ -10,6 +10,8 @@ pub mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod latent_file;
 pub mod metrics;
 pub mod model;
 #[cfg(target_arch = "wasm32")]
