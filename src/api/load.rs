@@ -115,6 +115,7 @@ impl VaeLoader {
             weight_bytes,
             max_band_bytes: self.max_band_bytes,
             plans: Default::default(),
+            weights: std::mem::take(&mut store.owned),
         })
     }
 }

@@ -46,6 +46,9 @@ pub struct Vae {
     max_band_bytes: Option<u64>,
     /// The buffer plans of the latest calls, by what they depend on (see [`Vae::planned`]).
     plans: dry_run::Plans,
+    /// The weights' buffers and textures, freed when the model drops.
+    #[expect(dead_code, reason = "held for its drop")]
+    weights: crate::gpu::Owned,
 }
 
 fn round8(v: u32) -> u32 {

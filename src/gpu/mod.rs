@@ -8,7 +8,7 @@ mod recorder;
 mod tensor;
 
 pub(crate) use pool::float_array;
-pub use pool::{texture_bytes, BufferPool, TextureSlot, Weight};
+pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight};
 pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};
 pub use tensor::{check_starts, Band, Tensor};

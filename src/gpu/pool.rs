@@ -297,19 +297,38 @@ impl Drop for BufferPool {
     }
 }
 
+/// GPU objects that one owner frees together when it drops — a model's weights, by its
+/// [`crate::Vae`] or, for a load that never finished, by its loader. WebGPU otherwise keeps their
+/// memory until the handles are garbage-collected. Only the last owner of work recorded with
+/// them may hold this: destroyed objects fail a later submission.
+#[derive(Default)]
+pub struct Owned {
+    buffers: Vec<wgpu::Buffer>,
+    textures: Vec<wgpu::Texture>,
+}
+
+impl Owned {
+    pub fn buffer(&mut self, buffer: &wgpu::Buffer) {
+        self.buffers.push(buffer.clone());
+    }
+
+    pub fn texture(&mut self, texture: &wgpu::Texture) {
+        self.textures.push(texture.clone());
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.buffers.iter().for_each(wgpu::Buffer::destroy);
+        self.textures.iter().for_each(wgpu::Texture::destroy);
+    }
+}
+
 /// A weight tensor on the GPU (f32, in the layout its kernel expects).
 pub struct Weight {
     pub(crate) buf: wgpu::Buffer,
     /// Number of f32 values.
     pub len: usize,
-}
-
-impl Drop for Weight {
-    /// Frees the GPU memory now: WebGPU otherwise keeps it until the handle is garbage-collected
-    /// (work already submitted still runs).
-    fn drop(&mut self) {
-        self.buf.destroy();
-    }
 }
 
 impl Weight {

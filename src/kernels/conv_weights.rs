@@ -42,7 +42,7 @@ impl ConvWeights {
 
 /// A convolution's weights as the texture `conv2d.wgsl` reads ([`weight_texture`]).
 pub struct WeightTexture {
-    texture: wgpu::Texture,
+    pub(crate) texture: wgpu::Texture,
     pub view: wgpu::TextureView,
     /// Whether it holds f16 values (rgba32uint, 8 a texel) rather than f32.
     pub f16: bool,
@@ -104,13 +104,6 @@ pub fn weight_texture(
         view,
         f16,
         bytes: crate::gpu::texture_bytes(size),
-    }
-}
-
-impl Drop for WeightTexture {
-    /// Frees the GPU memory now: WebGPU otherwise keeps it until the handle is garbage-collected.
-    fn drop(&mut self) {
-        self.texture.destroy();
     }
 }
 

@@ -116,6 +116,7 @@ impl Drop for Kernels {
     fn drop(&mut self) {
         self.dummy.destroy();
         self.unused_flag.destroy();
+        self.zero_bias.buf.destroy();
     }
 }
 

@@ -15,7 +15,7 @@ use crate::error::{invalid, CliResult, Context};
 pub const MAX_SIDE: u32 = 16384;
 
 /// File extensions `eval` treats as images (compared lower-case).
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "bmp", "gif"];
 
 /// Decodes an image file, applies its EXIF orientation and converts it to RGBA8.
 pub fn load_image(path: &Path) -> CliResult<Image> {
@@ -122,6 +122,10 @@ pub fn resize_center_crop(image: Image, size: u32) -> CliResult<Image> {
     let cropped = imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size);
     Ok(from_rgba(cropped.to_image()))
 }
+
+#[cfg(test)]
+#[path = "imageio_tests.rs"]
+mod files;
 
 #[cfg(test)]
 mod tests {
