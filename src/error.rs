@@ -15,6 +15,9 @@ pub enum Error {
     Gpu { op: String, message: String },
     #[error("GPU device lost: {0}; load the model again to go on")]
     DeviceLost(String),
+    /// The device refused an allocation (its memory, not a binding limit, ran out).
+    #[error("out of GPU memory: {0}")]
+    OutOfMemory(String),
     #[error("{what} needs {needed} bytes in one GPU buffer, but this device allows at most {limit} bytes per binding; use a smaller image")]
     TooLarge {
         what: String,

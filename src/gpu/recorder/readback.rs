@@ -75,12 +75,18 @@ pub(super) async fn pop_scopes(gpu: &Gpu, scopes: &mut Scopes) -> Result<()> {
             first.get_or_insert(e);
         }
     }
-    if let Some(e) = first {
-        gpu.check_lost()?;
-        return Err(Error::Gpu {
-            op: "encode/decode".into(),
-            message: e.to_string(),
-        });
+    match first {
+        None => Ok(()),
+        Some(e) => Err(gpu.lost_or(match e {
+            wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(
+                "the GPU could not allocate this call's buffers; use a smaller image, `f16` \
+                 precision, or free other models"
+                    .into(),
+            ),
+            e => Error::Gpu {
+                op: "encode/decode".into(),
+                message: e.to_string(),
+            },
+        })),
     }
-    Ok(())
 }
