@@ -14,7 +14,7 @@ pub const META_WIDTH: &str = "image_width";
 pub const META_HEIGHT: &str = "image_height";
 
 fn bad(message: impl Into<String>) -> Error {
-    Error::Input(message.into())
+    Error::Latent(message.into())
 }
 
 /// A latent `[1, C, h, w]` or `[C, h, w]` (f32; f16, bf16 and f64 are converted) from the bytes

@@ -23,4 +23,4 @@ pub use api::{
     Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Resources, Vae,
     VaeLoader,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};

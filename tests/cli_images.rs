@@ -124,7 +124,9 @@ fn images_of_every_kind_through_the_cli() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.lines().count() == 1 && stderr.contains("60000x60000"),
+        stderr.lines().count() == 1
+            && stderr.starts_with("error[bad-image]: ")
+            && stderr.contains("60000x60000"),
         "{stderr}"
     );
     assert!(!never.exists());

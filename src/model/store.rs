@@ -4,6 +4,7 @@ use crate::gpu::{Gpu, Owned, Weight};
 use crate::kernels::conv_weights::{weight_texture, ConvWeights, WeightTexture};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
+use crate::weights::WeightsError;
 use crate::{Error, Result};
 use std::collections::HashMap;
 
@@ -71,16 +72,16 @@ impl WeightStore {
     fn take(&mut self, name: &str) -> Result<(Stored, Vec<usize>)> {
         self.map
             .remove(name)
-            .ok_or_else(|| Error::Input(format!("weights lack {name}")))
+            .ok_or_else(|| Error::Weights(WeightsError::Model(format!("no tensor {name}"))))
     }
 
     /// A tensor that is always a buffer (norms, biases).
     fn take_buffer(&mut self, name: &str) -> Result<(Weight, Vec<usize>)> {
         match self.take(name)? {
             (Stored::Buffer(w), shape) => Ok((w, shape)),
-            (Stored::Conv(_), shape) => Err(Error::Input(format!(
+            (Stored::Conv(_), shape) => Err(Error::Weights(WeightsError::Model(format!(
                 "{name}: a {shape:?} tensor where a vector was expected"
-            ))),
+            )))),
         }
     }
 
@@ -97,9 +98,9 @@ impl WeightStore {
         let (texture, shape) = match self.take(&name)? {
             (Stored::Conv(t), shape) => (t, shape),
             (Stored::Buffer(_), shape) => {
-                return Err(Error::Input(format!(
+                return Err(Error::Weights(WeightsError::Model(format!(
                     "{name}: a {shape:?} tensor where a convolution or linear weight was expected"
-                )))
+                ))))
             }
         };
         let zeros = vec![0.0; shape[0]];

@@ -6,7 +6,7 @@ use super::{Ops, WeightStore};
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TinyConfig};
-use crate::{Error, Result};
+use crate::Result;
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
 /// is the identity).
@@ -63,7 +63,12 @@ impl TinyCoder {
                 }
                 Layer::Relu => match steps.last_mut() {
                     Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
-                    _ => return Err(Error::Input(format!("{p}: a ReLU after no convolution"))),
+                    _ => {
+                        return Err(crate::weights::WeightsError::Model(format!(
+                            "{p}: a ReLU after no convolution"
+                        ))
+                        .into())
+                    }
                 },
                 Layer::Upsample => upsample = true,
             }

@@ -8,7 +8,7 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
 use sdxl_vae::api::{Image, RawImage};
 
-use crate::error::{invalid, CliResult, Context};
+use crate::error::{bad_image, invalid, CliResult, Context};
 
 /// Largest accepted side. A 16384² image already needs 3 GiB of f32 activations per 128
 /// channels, far beyond what any adapter binds at once.
@@ -32,12 +32,12 @@ pub fn load_image(path: &Path) -> CliResult<Image> {
         .context(format!("{shown} is not a readable image"))?;
     let (w, h) = decoder.dimensions();
     if w > MAX_SIDE || h > MAX_SIDE {
-        return Err(invalid(format!(
+        return Err(bad_image(format!(
             "image {shown} is {w}x{h}; the largest side accepted is {MAX_SIDE} pixels"
         )));
     }
     if w == 0 || h == 0 {
-        return Err(invalid(format!("image {shown} is empty ({w}x{h})")));
+        return Err(bad_image(format!("image {shown} is empty ({w}x{h})")));
     }
     // Malformed EXIF is not worth refusing an image for: it is then shown as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
