@@ -10,6 +10,8 @@ pub mod cpu;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod latent_file;
 pub mod metrics;
 pub mod model;
 #[cfg(target_arch = "wasm32")]
@@ -18,6 +20,7 @@ pub mod weights;
 
 pub use api::options::{Choices, OptionKind, OptionValue, UserOption, OPTIONS};
 pub use api::{
-    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Vae, VaeLoader,
+    Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Resources, Vae,
+    VaeLoader,
 };
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};

@@ -40,7 +40,7 @@ pub fn ssim(a: &Image, b: &Image) -> Result<f64> {
     let win = 2 * SSIM_RADIUS + 1;
     let (w, h) = (a.width as usize, a.height as usize);
     if w < win || h < win {
-        return Err(Error::Input(format!(
+        return Err(Error::Image(format!(
             "SSIM needs images of at least {win}x{win} pixels, got {w}x{h}"
         )));
     }
@@ -65,7 +65,7 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
 
 fn check_pair(a: &Image, b: &Image) -> Result<()> {
     if (a.width, a.height) != (b.width, b.height) {
-        return Err(Error::Input(format!(
+        return Err(Error::Image(format!(
             "cannot compare images of different sizes: {}x{} and {}x{}",
             a.width, a.height, b.width, b.height
         )));
@@ -73,7 +73,7 @@ fn check_pair(a: &Image, b: &Image) -> Result<()> {
     for im in [a, b] {
         let expected = im.width as usize * im.height as usize * 4;
         if im.rgba.len() != expected {
-            return Err(Error::Input(format!(
+            return Err(Error::Image(format!(
                 "a {}x{} RGBA image needs {expected} bytes, got {}",
                 im.width,
                 im.height,
@@ -82,7 +82,7 @@ fn check_pair(a: &Image, b: &Image) -> Result<()> {
         }
     }
     if a.width == 0 || a.height == 0 {
-        return Err(Error::Input(format!(
+        return Err(Error::Image(format!(
             "cannot compare empty images ({}x{})",
             a.width, a.height
         )));

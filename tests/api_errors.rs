@@ -3,8 +3,9 @@
 mod support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
+use sdxl_vae::weights::WeightsLoader;
 use sdxl_vae::weights::{Layout, VaeConfig};
-use sdxl_vae::{Error, Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Vae};
+use sdxl_vae::{Error, ErrorCode, Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Vae};
 
 fn small_vae(gpu: &Gpu) -> Vae {
     let cfg = VaeConfig {
@@ -70,9 +71,9 @@ fn malformed_images_and_latents_are_rejected() {
         height: 8,
         rgba: vec![0; 10],
     };
-    let e = pollster::block_on(vae.encode(&short))
-        .unwrap_err()
-        .to_string();
+    let e = pollster::block_on(vae.encode(&short)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadImage);
+    let e = e.to_string();
     assert!(e.contains("256") && e.contains("10"), "{e}");
     let empty = Image {
         width: 0,
@@ -81,10 +82,12 @@ fn malformed_images_and_latents_are_rejected() {
     };
     assert!(matches!(
         pollster::block_on(vae.encode(&empty)),
-        Err(Error::Input(_))
+        Err(Error::Image(_))
     ));
 
-    let e = Latent::new(4, 4, 4, vec![0.0; 63]).unwrap_err().to_string();
+    let e = Latent::new(4, 4, 4, vec![0.0; 63]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadLatent);
+    let e = e.to_string();
     assert!(e.contains("64") && e.contains("63"), "{e}");
     let mut nan = vec![0.0; 64];
     nan[5] = f32::NAN;
@@ -92,8 +95,77 @@ fn malformed_images_and_latents_are_rejected() {
     assert!(e.contains("value 5"), "{e}");
     let mut lat = Latent::new(4, 2, 2, vec![0.0; 16]).unwrap();
     lat.image_width = 17;
-    let e = pollster::block_on(vae.decode(&lat))
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("17"), "{e}");
+    let e = pollster::block_on(vae.decode(&lat)).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadLatent);
+    assert!(e.to_string().contains("17"), "{e}");
+}
+
+#[test]
+fn error_codes_are_stable_distinct_and_listed() {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|(c, _)| c.as_str()).collect();
+    let mut unique = codes.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), codes.len(), "{codes:?}");
+    for c in &codes {
+        assert!(
+            c.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "{c} is not kebab-case"
+        );
+    }
+    // The codes the README and the TypeScript union promise.
+    for promised in [
+        "no-webgpu",
+        "adapter-failed",
+        "device-lost",
+        "out-of-memory",
+        "too-large",
+        "fetch-failed",
+        "aborted",
+        "bad-weights",
+        "unsupported-weights",
+        "bad-image",
+        "bad-latent",
+    ] {
+        assert!(codes.contains(&promised), "{promised} missing");
+    }
+    // The README's table lists each with the same meaning.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (code, meaning) in ErrorCode::ALL {
+        let row = format!("| `{code}` | {meaning} |");
+        assert!(readme.contains(&row), "README lacks the row {row}");
+    }
+    // Weights errors: a damaged file is bad, a valid file of something else unsupported, and
+    // the error after the first keeps its code.
+    let mut loader = WeightsLoader::new(Keep, Default::default());
+    let e = loader.push(b"<html>not weights</html>").unwrap_err();
+    assert_eq!(e.code(), ErrorCode::BadWeights);
+    assert_eq!(
+        loader.push(b"more").unwrap_err().code(),
+        ErrorCode::BadWeights
+    );
+    let cfg = VaeConfig {
+        block_out_channels: vec![32, 32, 64, 64],
+        ..VaeConfig::sdxl()
+    };
+    let file = synthetic_safetensors(&cfg, Layout::Diffusers, SynthDtype::F16, "");
+    let family = sdxl_vae::weights::FamilyChoice {
+        family: Some(sdxl_vae::weights::Family::Sd3),
+        ..Default::default()
+    };
+    let mut loader = WeightsLoader::new(Keep, family);
+    let e = loader.push(&file).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::UnsupportedWeights, "{e}");
+}
+
+struct Keep;
+
+impl sdxl_vae::weights::WeightSink for Keep {
+    fn begin(&mut self, _: &sdxl_vae::weights::ModelInfo) -> sdxl_vae::Result<()> {
+        Ok(())
+    }
+    fn tensor(&mut self, _: &str, _: &[usize], _: &[f32]) -> sdxl_vae::Result<()> {
+        Ok(())
+    }
 }

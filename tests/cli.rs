@@ -59,14 +59,14 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Status 1, exactly one stderr line starting `error:`, no panic, and every `needle` in it.
+/// Status 1, exactly one stderr line `error[code]: …`, no panic, and every `needle` in it.
 fn assert_error(out: &Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
     assert_eq!(lines.len(), 1, "want one line, stderr: {stderr}");
     assert!(
-        lines[0].starts_with("error: ") && lines[0].len() > 8,
+        lines[0].starts_with("error[") && lines[0].contains("]: ") && lines[0].len() > 12,
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -82,7 +82,14 @@ fn missing_weights_file() {
     let weights = dir.path().join("absent.safetensors");
     let latent = dir.path().join("l.npy");
     let out = run_encode(&weights, &png, &latent, &[]);
-    assert_error(&out, &["cannot open weights", "absent.safetensors"]);
+    assert_error(
+        &out,
+        &[
+            "error[fetch-failed]",
+            "cannot open weights",
+            "absent.safetensors",
+        ],
+    );
     assert!(!latent.exists());
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["absent.safetensors"]);
 }
@@ -104,7 +111,7 @@ fn random_bytes_as_weights() {
     std::fs::write(&weights, noise).expect("write noise");
     let latent = dir.path().join("l.npy");
     let out = run_encode(&weights, &png, &latent, &[]);
-    assert_error(&out, &["noise.safetensors", "header"]);
+    assert_error(&out, &["error[bad-weights]", "noise.safetensors", "header"]);
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["noise.safetensors"]);
 }
 
@@ -117,7 +124,10 @@ fn truncated_weights() {
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).expect("write weights");
     let latent = dir.path().join("l.npy");
     let out = run_encode(&weights, &png, &latent, &[]);
-    assert_error(&out, &["cut.safetensors", "truncated"]);
+    assert_error(
+        &out,
+        &["error[bad-weights]", "cut.safetensors", "truncated"],
+    );
     assert_error(&sdxl_vae(&["info", s(&weights)]), &["truncated"]);
     // Cut inside the header: the reader itself reports it.
     std::fs::write(&weights, &bytes[..100]).expect("write weights");
@@ -132,7 +142,10 @@ fn text_file_as_image() {
     std::fs::write(&text, "not pixels\n").expect("write text");
     let latent = dir.path().join("l.npy");
     let out = run_encode(&weights, &text, &latent, &[]);
-    assert_error(&out, &["notes.txt", "not a readable image"]);
+    assert_error(
+        &out,
+        &["error[bad-image]", "notes.txt", "not a readable image"],
+    );
 }
 
 #[test]
@@ -150,7 +163,7 @@ fn latent_with_three_channels() {
         "-o",
         s(&png),
     ]);
-    assert_error(&out, &["three.npy", "3 channels"]);
+    assert_error(&out, &["error[bad-latent]", "three.npy", "3 channels"]);
     write_npy(&latent, &[20, 3], &[0.0; 60]);
     let out = sdxl_vae(&[
         "decode",
@@ -160,7 +173,7 @@ fn latent_with_three_channels() {
         "-o",
         s(&png),
     ]);
-    assert_error(&out, &["three.npy", "[20, 3]"]);
+    assert_error(&out, &["error[bad-latent]", "three.npy", "[20, 3]"]);
     assert!(!png.exists());
 }
 

@@ -78,7 +78,7 @@ fn decode_in_row_bands_equals_the_unbanded_decode() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("row band"),
+        stderr.starts_with("error[too-large]: ") && stderr.contains("row band"),
         "{stderr}"
     );
 }

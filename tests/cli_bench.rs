@@ -72,7 +72,7 @@ fn bench_rejects_sizes_that_are_not_multiples_of_8() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("error: --size must be a positive multiple of 8"),
+        stderr.starts_with("error[usage]: --size must be a positive multiple of 8"),
         "{stderr}"
     );
 }

@@ -79,7 +79,7 @@ fn pickle_that_would_run_a_command_is_one_error_line() {
         assert_eq!(run.status.code(), Some(1), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
-            stderr.starts_with("error: ") && !stderr.contains("panicked"),
+            stderr.starts_with("error[bad-weights]: ") && !stderr.contains("panicked"),
             "{stderr}"
         );
         assert!(stderr.contains("refused global posix.system"), "{stderr}");

@@ -75,7 +75,7 @@ fn soak_refuses_too_few_calls_and_bad_sizes() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
-            stderr.starts_with("error: ") && stderr.contains(says),
+            stderr.starts_with("error[usage]: ") && stderr.contains(says),
             "{stderr}"
         );
     }

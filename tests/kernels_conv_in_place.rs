@@ -60,13 +60,13 @@ fn convolutions_in_place_match_cpu_twin() {
                 let rt = ops.reband(&{ rt }, &out_starts).unwrap();
                 let keep = held.then(|| rt.clone());
                 let bufs = rt.band_buffers();
+                let nw = NormWeights {
+                    gamma: e.weight(&gamma),
+                    beta: e.weight(&beta),
+                    groups: groups as u32,
+                    eps: 1e-6,
+                };
                 let out = if norm {
-                    let nw = NormWeights {
-                        gamma: e.weight(&gamma),
-                        beta: e.weight(&beta),
-                        groups: groups as u32,
-                        eps: 1e-6,
-                    };
                     let affine = ops.norm_affine(&xt, &nw).unwrap();
                     ops.conv_normed_add(&xt, &affine, true, &cw, rt).unwrap()
                 } else {

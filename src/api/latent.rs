@@ -36,7 +36,7 @@ impl Latent {
         let (w, h) = (self.width as usize, self.height as usize);
         let c = self.channels as usize;
         if c == 0 || w == 0 || h == 0 || self.data.len() != c * w * h {
-            return Err(Error::Input(format!(
+            return Err(Error::Latent(format!(
                 "latent of {c}×{h}×{w} needs {} values, got {}",
                 c * w * h,
                 self.data.len()
@@ -47,13 +47,13 @@ impl Latent {
             || self.image_width > 8 * self.width
             || self.image_height > 8 * self.height
         {
-            return Err(Error::Input(format!(
+            return Err(Error::Latent(format!(
                 "image size {}×{} does not fit latent {w}×{h}",
                 self.image_width, self.image_height
             )));
         }
         if let Some(i) = self.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Input(format!(
+            return Err(Error::Latent(format!(
                 "latent value {i} is not finite ({})",
                 self.data[i]
             )));

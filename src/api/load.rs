@@ -4,7 +4,7 @@ use super::{Gpu, Precision, Vae};
 use crate::gpu::BufferPool;
 use crate::kernels::{AdapterClass, Kernels, Tuning};
 use crate::model::{AutoencoderKl, AutoencoderTiny, Model, WeightStore};
-use crate::weights::{FamilyChoice, ModelInfo, WeightSink, WeightsLoader};
+use crate::weights::{FamilyChoice, ModelInfo, WeightSink, WeightsError, WeightsLoader};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
@@ -93,9 +93,11 @@ impl VaeLoader {
 
     pub fn finish(self) -> Result<Vae> {
         let (sink, info) = self.loader.finish()?;
-        let mut store = sink
-            .store
-            .ok_or_else(|| Error::Input("the weights stream held no header".into()))?;
+        let mut store = sink.store.ok_or_else(|| WeightsError::Truncated {
+            what: "the stream held no header".into(),
+            expected: 8,
+            got: 0,
+        })?;
         let weight_bytes = store.bytes;
         let model = match &info.tiny {
             Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg)?),
@@ -115,6 +117,7 @@ impl VaeLoader {
             weight_bytes,
             max_band_bytes: self.max_band_bytes,
             plans: Default::default(),
+            weights: std::mem::take(&mut store.owned),
         })
     }
 }
@@ -143,7 +146,7 @@ impl Vae {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn load_file(gpu: &Gpu, path: &std::path::Path, opts: LoadOptions) -> Result<Vae> {
         use std::io::{Read, Seek, SeekFrom};
-        let io = |e: std::io::Error| Error::Input(format!("{}: {e}", path.display()));
+        let io = |e: std::io::Error| Error::Read(format!("{}: {e}", path.display()));
         let mut f = std::fs::File::open(path).map_err(io)?;
         let mut loader = Vae::loader(gpu, opts);
         let mut buf = vec![0u8; 1 << 20];

@@ -2,7 +2,7 @@
 //! `encode(image) → Latent`, `decode(&Latent) → image`.
 
 use crate::gpu::BufferPool;
-pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice};
+pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
 pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};
@@ -46,6 +46,9 @@ pub struct Vae {
     max_band_bytes: Option<u64>,
     /// The buffer plans of the latest calls, by what they depend on (see [`Vae::planned`]).
     plans: dry_run::Plans,
+    /// The weights' buffers and textures, freed when the model drops.
+    #[expect(dead_code, reason = "held for its drop")]
+    weights: crate::gpu::Owned,
 }
 
 fn round8(v: u32) -> u32 {
@@ -105,7 +108,7 @@ impl Vae {
         latent.check()?;
         let want = self.latent_channels();
         if latent.channels != want {
-            return Err(Error::Input(format!(
+            return Err(Error::Latent(format!(
                 "the latent has {} channels; this {} model's latents have {want}",
                 latent.channels,
                 self.family()
@@ -202,7 +205,7 @@ impl Vae {
     /// The tiny autoencoder's encoder or decoder, or an error naming the half the file lacks.
     fn tiny_half<'m>(half: Option<&'m TinyCoder>, which: &str) -> Result<&'m TinyCoder> {
         half.ok_or_else(|| {
-            Error::Input(format!(
+            Error::Unsupported(format!(
                 "this tiny autoencoder was loaded without its {which} (its file holds only the other half)"
             ))
         })
@@ -227,7 +230,7 @@ impl Vae {
             Model::Tiny(t) => {
                 let encoder = Self::tiny_half(t.encoder.as_ref(), "encoder")?;
                 if seed.is_some() {
-                    return Err(Error::Input(
+                    return Err(Error::Unsupported(
                         "a tiny autoencoder has no posterior to sample: encode gives its latent"
                             .into(),
                     ));
@@ -253,7 +256,7 @@ impl Vae {
     async fn encode_inner(&self, image: &Image, seed: Option<u64>) -> Result<Latent> {
         let (w, h) = (image.width, image.height);
         if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
-            return Err(Error::Input(format!(
+            return Err(Error::Image(format!(
                 "image of {w}×{h} needs {} RGBA bytes, got {}",
                 4 * w as usize * h as usize,
                 image.rgba.len()

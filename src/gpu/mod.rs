@@ -8,7 +8,7 @@ mod recorder;
 mod tensor;
 
 pub(crate) use pool::float_array;
-pub use pool::{texture_bytes, BufferPool, TextureSlot, Weight};
+pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight};
 pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};
 pub use tensor::{check_starts, Band, Tensor};
@@ -82,7 +82,14 @@ impl Gpu {
         let flag = lost.clone();
         device.set_device_lost_callback(move |reason, message| {
             if let Ok(mut l) = flag.lock() {
-                *l = Some(format!("{reason:?}: {message}"));
+                let cause = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "the device was destroyed",
+                    _ => "the driver or browser gave it up",
+                };
+                *l = Some(match message.trim() {
+                    "" => cause.to_string(),
+                    m => format!("{cause} ({m})"),
+                });
             }
         });
         device.on_uncaptured_error(Arc::new(|e| log::error!("uncaptured GPU error: {e}")));
@@ -130,11 +137,55 @@ impl Gpu {
         l.max_storage_buffer_binding_size.min(l.max_buffer_size)
     }
 
+    /// [`Error::DeviceLost`] if the device has been lost (what caused `e`, then), else `e`.
+    pub(crate) fn lost_or(&self, e: Error) -> Error {
+        self.check_lost().err().unwrap_or(e)
+    }
+
     /// Error if the device has been lost.
     pub fn check_lost(&self) -> Result<()> {
         match self.lost.lock().ok().and_then(|l| l.clone()) {
             Some(m) => Err(Error::DeviceLost(m)),
             None => Ok(()),
+        }
+    }
+}
+
+/// The GPU objects alive on a device and the memory they hold, as wgpu counts them: what the
+/// fault tests compare before and after a load, a failed call or a freed model. Textures are
+/// counted by their memory alone: wgpu-hal 30's Vulkan backend counts destroyed textures but
+/// not created ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub buffers: isize,
+    pub buffer_bytes: isize,
+    pub texture_bytes: isize,
+}
+
+impl std::fmt::Display for Resources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} buffers of {} bytes, textures of {} bytes",
+            self.buffers, self.buffer_bytes, self.texture_bytes
+        )
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Gpu {
+    /// What is alive on this device once its submitted work has finished (objects dropped
+    /// while in use are freed when that work completes). Native only: the browser's WebGPU
+    /// does not count.
+    pub fn resources(&self) -> Resources {
+        // Uploads wait for the next submission; an empty one flushes them.
+        self.queue.submit(std::iter::empty());
+        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let hal = self.device.get_internal_counters().hal;
+        Resources {
+            buffers: hal.buffers.read(),
+            buffer_bytes: hal.buffer_memory.read(),
+            texture_bytes: hal.texture_memory.read(),
         }
     }
 }

@@ -15,7 +15,7 @@ struct PoolState {
     allocated: u64,
     peak: u64,
     /// The pool's textures (see [`BufferPool::texture`]) and their sizes, by [`TextureSlot`].
-    textures: [Option<(wgpu::TextureView, [u32; 3])>; 2],
+    textures: [Option<(wgpu::Texture, wgpu::TextureView, [u32; 3])>; 2],
     /// Their format: rgba32float, or rgba16float for f16 inputs (see [`BufferPool::set_f16`]).
     f16: bool,
     /// Set by the pack kernels where a value exceeds f16's range (f16 textures only).
@@ -206,7 +206,7 @@ impl BufferPool {
         self.free_idle();
         if let Ok(mut st) = self.state.lock() {
             for slot in 0..2 {
-                if let Some((_, size)) = st.textures[slot].take() {
+                if let Some((_, _, size)) = st.textures[slot].take() {
                     st.allocated -= texture_bytes(size);
                 }
             }
@@ -220,7 +220,7 @@ impl BufferPool {
         if let Ok(mut st) = self.state.lock() {
             if st.f16 != f16 {
                 for slot in 0..2 {
-                    if let Some((_, size)) = st.textures[slot].take() {
+                    if let Some((_, _, size)) = st.textures[slot].take() {
                         st.allocated -= texture_bytes(size);
                     }
                 }
@@ -260,12 +260,12 @@ impl BufferPool {
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
-        if let Some((view, have)) = &st.textures[slot_i] {
+        if let Some((_, view, have)) = &st.textures[slot_i] {
             if (0..3).all(|i| have[i] >= size[i]) {
                 return Ok(view.clone());
             }
         }
-        let old = st.textures[slot_i].take().map(|(_, s)| s);
+        let old = st.textures[slot_i].take().map(|(_, _, s)| s);
         let size = match old {
             Some(o) => {
                 st.allocated -= texture_bytes(o);
@@ -274,11 +274,53 @@ impl BufferPool {
             None => size,
         };
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
-        let (_, view) = float_array(&self.device, slot.label(), size, st.f16, usage);
+        let (texture, view) = float_array(&self.device, slot.label(), size, st.f16, usage);
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
-        st.textures[slot_i] = Some((view.clone(), size));
+        st.textures[slot_i] = Some((texture, view.clone(), size));
         Ok(view)
+    }
+}
+
+impl Drop for BufferPool {
+    /// Frees the GPU memory now (WebGPU otherwise keeps it until the handles are
+    /// garbage-collected). The pool outlives every tensor and call, which hold it, so nothing
+    /// recorded and not yet submitted can still use these.
+    fn drop(&mut self) {
+        if let Ok(st) = self.state.get_mut() {
+            st.free.iter().for_each(wgpu::Buffer::destroy);
+            st.overflow.iter().for_each(wgpu::Buffer::destroy);
+            for (texture, _, _) in st.textures.iter().flatten() {
+                texture.destroy();
+            }
+        }
+    }
+}
+
+/// GPU objects that one owner frees together when it drops — a model's weights, by its
+/// [`crate::Vae`] or, for a load that never finished, by its loader. WebGPU otherwise keeps their
+/// memory until the handles are garbage-collected. Only the last owner of work recorded with
+/// them may hold this: destroyed objects fail a later submission.
+#[derive(Default)]
+pub struct Owned {
+    buffers: Vec<wgpu::Buffer>,
+    textures: Vec<wgpu::Texture>,
+}
+
+impl Owned {
+    pub fn buffer(&mut self, buffer: &wgpu::Buffer) {
+        self.buffers.push(buffer.clone());
+    }
+
+    pub fn texture(&mut self, texture: &wgpu::Texture) {
+        self.textures.push(texture.clone());
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.buffers.iter().for_each(wgpu::Buffer::destroy);
+        self.textures.iter().for_each(wgpu::Texture::destroy);
     }
 }
 

@@ -42,6 +42,7 @@ impl ConvWeights {
 
 /// A convolution's weights as the texture `conv2d.wgsl` reads ([`weight_texture`]).
 pub struct WeightTexture {
+    pub(crate) texture: wgpu::Texture,
     pub view: wgpu::TextureView,
     /// Whether it holds f16 values (rgba32uint, 8 a texel) rather than f32.
     pub f16: bool,
@@ -99,6 +100,7 @@ pub fn weight_texture(
         write_texture(gpu, &texture, bytemuck::cast_slice(&data));
     }
     WeightTexture {
+        texture,
         view,
         f16,
         bytes: crate::gpu::texture_bytes(size),

@@ -111,6 +111,15 @@ pub struct Kernels {
     pub(crate) unused_flag: wgpu::Buffer,
 }
 
+impl Drop for Kernels {
+    /// Frees the GPU memory now (see [`crate::gpu::Weight`]'s drop).
+    fn drop(&mut self) {
+        self.dummy.destroy();
+        self.unused_flag.destroy();
+        self.zero_bias.buf.destroy();
+    }
+}
+
 impl Kernels {
     /// With the adapter's default tuning.
     pub fn new(gpu: &crate::gpu::Gpu) -> Kernels {

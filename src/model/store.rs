@@ -1,9 +1,10 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
-use crate::gpu::{Gpu, Weight};
+use crate::gpu::{Gpu, Owned, Weight};
 use crate::kernels::conv_weights::{weight_texture, ConvWeights, WeightTexture};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
+use crate::weights::WeightsError;
 use crate::{Error, Result};
 use std::collections::HashMap;
 
@@ -26,6 +27,8 @@ pub struct WeightStore {
     pub groups: u32,
     /// Bytes uploaded so far.
     pub bytes: u64,
+    /// Every buffer and texture made, freed with the store unless taken by the model's owner.
+    pub owned: Owned,
 }
 
 impl WeightStore {
@@ -36,6 +39,7 @@ impl WeightStore {
             precision,
             bytes: 0,
             groups,
+            owned: Owned::default(),
         }
     }
 
@@ -51,12 +55,15 @@ impl WeightStore {
             Some((o, i, k)) => {
                 let f16 = self.precision == Precision::F16;
                 let t = weight_texture(gpu, data, o as u32, i as u32, k as u32, f16);
+                self.owned.texture(&t.texture);
                 self.bytes += t.bytes;
                 Stored::Conv(t)
             }
             None => {
                 self.bytes += 4 * data.len() as u64;
-                Stored::Buffer(Weight::upload(&gpu.device, &gpu.queue, name, data))
+                let w = Weight::upload(&gpu.device, &gpu.queue, name, data);
+                self.owned.buffer(&w.buf);
+                Stored::Buffer(w)
             }
         };
         self.map.insert(name.to_string(), (stored, shape.to_vec()));
@@ -65,16 +72,16 @@ impl WeightStore {
     fn take(&mut self, name: &str) -> Result<(Stored, Vec<usize>)> {
         self.map
             .remove(name)
-            .ok_or_else(|| Error::Input(format!("weights lack {name}")))
+            .ok_or_else(|| Error::Weights(WeightsError::Model(format!("no tensor {name}"))))
     }
 
     /// A tensor that is always a buffer (norms, biases).
     fn take_buffer(&mut self, name: &str) -> Result<(Weight, Vec<usize>)> {
         match self.take(name)? {
             (Stored::Buffer(w), shape) => Ok((w, shape)),
-            (Stored::Conv(_), shape) => Err(Error::Input(format!(
+            (Stored::Conv(_), shape) => Err(Error::Weights(WeightsError::Model(format!(
                 "{name}: a {shape:?} tensor where a vector was expected"
-            ))),
+            )))),
         }
     }
 
@@ -91,13 +98,14 @@ impl WeightStore {
         let (texture, shape) = match self.take(&name)? {
             (Stored::Conv(t), shape) => (t, shape),
             (Stored::Buffer(_), shape) => {
-                return Err(Error::Input(format!(
+                return Err(Error::Weights(WeightsError::Model(format!(
                     "{name}: a {shape:?} tensor where a convolution or linear weight was expected"
-                )))
+                ))))
             }
         };
         let zeros = vec![0.0; shape[0]];
         let bias = Weight::upload(&self.gpu.device, &self.gpu.queue, &name, &zeros);
+        self.owned.buffer(&bias.buf);
         Ok(ConvWeights {
             texture,
             bias,

@@ -6,7 +6,7 @@ use super::{Ops, WeightStore};
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TinyConfig};
-use crate::{Error, Result};
+use crate::Result;
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
 /// is the identity).
@@ -27,7 +27,7 @@ impl TinyBlock {
 
 /// One step of the sequence.
 pub enum Step {
-    Conv(ConvWeights, ConvMode, Activation),
+    Conv(Box<ConvWeights>, ConvMode, Activation),
     Block(Box<TinyBlock>),
 }
 
@@ -54,7 +54,7 @@ impl TinyCoder {
                         (false, false) => ConvMode::Same,
                     };
                     upsample = false;
-                    steps.push(Step::Conv(w, mode, Activation::None));
+                    steps.push(Step::Conv(Box::new(w), mode, Activation::None));
                 }
                 Layer::Block => {
                     let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
@@ -63,7 +63,12 @@ impl TinyCoder {
                 }
                 Layer::Relu => match steps.last_mut() {
                     Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
-                    _ => return Err(Error::Input(format!("{p}: a ReLU after no convolution"))),
+                    _ => {
+                        return Err(crate::weights::WeightsError::Model(format!(
+                            "{p}: a ReLU after no convolution"
+                        ))
+                        .into())
+                    }
                 },
                 Layer::Upsample => upsample = true,
             }

@@ -93,7 +93,31 @@ pub enum WeightsError {
     /// A PyTorch checkpoint whose structure is not what `torch.save` writes.
     #[error("checkpoint: {0}")]
     Checkpoint(String),
-    /// Returned by every call after the first error; carries that error's message.
-    #[error("loading stopped after an earlier error: {0}")]
-    Stopped(String),
+    /// The weights parsed but do not assemble into the model their header promised.
+    #[error("the weights do not make a model: {0}")]
+    Model(String),
+    /// Returned by every call after the first error; carries that error's code and message.
+    #[error("loading stopped after an earlier error: {message}")]
+    Stopped {
+        code: crate::error::ErrorCode,
+        message: String,
+    },
+}
+
+impl WeightsError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode::{BadWeights, FetchFailed, UnsupportedWeights};
+        match self {
+            WeightsError::MissingTensor { .. }
+            | WeightsError::WrongShape { .. }
+            | WeightsError::UnsupportedDtype { .. }
+            | WeightsError::WrongFamily(_)
+            | WeightsError::BadConfig(_)
+            | WeightsError::CannotInferConfig(_)
+            | WeightsError::Model(_) => UnsupportedWeights,
+            WeightsError::Io(_) => FetchFailed,
+            WeightsError::Stopped { code, .. } => *code,
+            _ => BadWeights,
+        }
+    }
 }

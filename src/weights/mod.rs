@@ -94,7 +94,7 @@ pub struct WeightsLoader<S: WeightSink> {
     reader: Reader,
     model: Model<S>,
     /// Message of the first error; every later call fails with it.
-    failed: Option<String>,
+    failed: Option<(crate::error::ErrorCode, String)>,
 }
 
 /// The loader's state that reader events act on.
@@ -123,12 +123,13 @@ impl<S: WeightSink> WeightsLoader<S> {
     }
 
     pub fn push(&mut self, chunk: &[u8]) -> crate::Result<()> {
-        if let Some(message) = &self.failed {
-            return Err(WeightsError::Stopped(message.clone()).into());
+        if let Some((code, message)) = &self.failed {
+            let (code, message) = (*code, message.clone());
+            return Err(WeightsError::Stopped { code, message }.into());
         }
         let result = self.reader.push(chunk, &mut self.model);
         if let Err(e) = &result {
-            self.failed = Some(e.to_string());
+            self.failed = Some((e.code(), e.to_string()));
         }
         result
     }
@@ -175,8 +176,9 @@ impl<S: WeightSink> WeightsLoader<S> {
 
     /// The source jumped `n` bytes ahead (within [`skippable`](Self::skippable)).
     pub fn skip(&mut self, n: u64) -> crate::Result<()> {
-        if let Some(message) = &self.failed {
-            return Err(WeightsError::Stopped(message.clone()).into());
+        if let Some((code, message)) = &self.failed {
+            let (code, message) = (*code, message.clone());
+            return Err(WeightsError::Stopped { code, message }.into());
         }
         let result = match &mut self.reader {
             Reader::Safetensors(r) => r.skip(n),
@@ -186,15 +188,15 @@ impl<S: WeightSink> WeightsLoader<S> {
             )),
         };
         if let Err(e) = &result {
-            self.failed = Some(e.to_string());
+            self.failed = Some((e.code(), e.to_string()));
         }
         Ok(result?)
     }
 
     /// Ends the stream: fails if it stopped short of the last tensor's last byte.
     pub fn finish(self) -> crate::Result<(S, ModelInfo)> {
-        if let Some(message) = self.failed {
-            return Err(WeightsError::Stopped(message).into());
+        if let Some((code, message)) = self.failed {
+            return Err(WeightsError::Stopped { code, message }.into());
         }
         let mut model = self.model;
         self.reader.finish(&mut model)?;

@@ -1,8 +1,9 @@
 //! Every reader against damaged input: bit flips, cuts and runs of the file copied over other
 //! places (plausible-looking structure), where structure lives — a safetensors header, a
-//! checkpoint's pickle and zip records, a config.json. Each must end in an error or a load,
+//! checkpoint's pickle and zip records, a config.json, a latent file (`.npy`, safetensors). Each must end in an error or a load,
 //! never a panic, a hang or an allocation only the input asks for. A few thousand inputs run in
 //! the suite; `SDXL_VAE_FUZZ_INPUTS=1000000` runs that many per reader and prints the rate.
+use sdxl_vae::latent_file;
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{DiffusersConfig, Layout, ModelInfo, WeightSink, WeightsLoader};
 
@@ -125,6 +126,101 @@ fn damaged_config_json_never_panics() {
     let secs = start.elapsed().as_secs_f64();
     println!(
         "config.json: {n} damaged inputs in {secs:.1} s ({:.0}/s), {parsed} parsed",
+        n as f64 / secs
+    );
+}
+
+/// A `.npy` file of format `version` (1: 16-bit header length, 2: 32-bit) holding `data`.
+fn npy(version: u8, descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| format!("{d}, ")).collect();
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}), }}",
+        dims.concat()
+    );
+    let pre = if version == 1 { 10 } else { 12 };
+    while (pre + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut f = b"\x93NUMPY".to_vec();
+    f.extend([version, 0]);
+    match version {
+        1 => f.extend((header.len() as u16).to_le_bytes()),
+        _ => f.extend((header.len() as u32).to_le_bytes()),
+    }
+    f.extend(header.bytes());
+    f.extend(data);
+    f
+}
+
+/// Latent files as the CLI and diffusers write them: `.npy` f32 (numpy's own, a fixture), f16
+/// and format 2 (made here), and a safetensors latent with the image size.
+fn latent_files() -> Vec<(Vec<u8>, bool)> {
+    let values: Vec<f32> = (0..4 * 6 * 8).map(|i| i as f32 * 0.25 - 9.0).collect();
+    let f32s: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let f16s: Vec<u8> = (values.iter())
+        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+        .collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1, 4, 6, 8], &f32s)
+            .unwrap();
+    let meta = std::collections::HashMap::from([
+        ("image_width".to_string(), "60".to_string()),
+        ("image_height".to_string(), "45".to_string()),
+    ]);
+    let st = safetensors::serialize([("latent", view)], Some(meta)).unwrap();
+    vec![
+        (fixture("mini_64x48_mean.npy"), false),
+        (npy(1, "<f2", &[4, 6, 8], &f16s), false),
+        (npy(2, "<f4", &[1, 4, 6, 8], &f32s), false),
+        (st, true),
+    ]
+}
+
+#[test]
+fn latent_files_read_and_their_damaged_copies_never_panic() {
+    let files = latent_files();
+    for (f, st) in &files {
+        let lat = latent_file::parse(f, *st).unwrap();
+        assert_eq!((lat.channels, lat.width, lat.height), (4, 8, 6));
+    }
+    let st = latent_file::parse(&files[3].0, true).unwrap();
+    assert_eq!((st.image_width, st.image_height), (60, 45));
+    assert_eq!(
+        latent_file::parse(&files[1].0, false).unwrap().data[5],
+        -7.75
+    );
+    // Header numbers that would drive allocations are refused against the bytes present.
+    let mut long_header = files[2].0.clone();
+    long_header[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let huge_shape = npy(1, "<f4", &[1, 4, 1 << 20, 1 << 20], &[0; 16]);
+    let overflow = npy(1, "<f4", &[u64::MAX, 3, 5], &[0; 16]);
+    for (bad, says) in [
+        (long_header, "header says it is 4294967307 bytes"),
+        (
+            huge_shape,
+            "needs 17592186044416 bytes of data; the file has 16",
+        ),
+        (overflow, "over 2^64"),
+        (npy(1, ">f4", &[4, 6, 8], &[0; 768]), "little-endian"),
+        (npy(1, "<f4", &[4, 6, 8], &[0; 700]), "the file has 700"),
+        (b"PK\x03\x04 not a latent".to_vec(), "no \\x93NUMPY magic"),
+    ] {
+        let e = latent_file::parse(&bad, false).unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+    let n = inputs(3000);
+    let mut rng = Rng(0x1a7e);
+    let (start, mut parsed) = (std::time::Instant::now(), 0);
+    for i in 0..n {
+        let (file, st) = &files[i % files.len()];
+        // The headers are in the first 128 bytes (npy) and 8 + 150 (safetensors).
+        let damaged = mutate(file, 192, &mut rng);
+        parsed += usize::from(latent_file::parse(&damaged, *st).is_ok());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "latent files: {n} damaged inputs in {secs:.1} s ({:.0}/s), {parsed} parsed",
         n as f64 / secs
     );
 }

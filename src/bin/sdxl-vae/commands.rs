@@ -10,9 +10,10 @@ use pollster::block_on;
 use sdxl_vae::weights::{read_info, DiffusersConfig, Kind, ModelInfo};
 use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
-use crate::error::{invalid, CliResult, Context};
+use crate::error::{coded, invalid, CliResult, Context};
 use crate::imageio::{load_image, raw_to_image, save_image};
 use crate::tensorio::{read_latent, write_latent, write_raw};
+use sdxl_vae::ErrorCode;
 
 /// Options that apply to every command.
 pub struct Globals {
@@ -105,18 +106,24 @@ pub fn family_line(info: &ModelInfo) -> String {
 /// data its header describes; `file_bytes` is set to the file's size.
 pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo> {
     let shown = path.display();
-    let file = File::open(path).context(format!("cannot open weights {shown}"))?;
-    let len = file
-        .metadata()
-        .context(format!("cannot read weights {shown}"))?
-        .len();
+    let unreadable = |e: std::io::Error| {
+        coded(
+            ErrorCode::FetchFailed,
+            format!("cannot open weights {shown}: {e}"),
+        )
+    };
+    let file = File::open(path).map_err(unreadable)?;
+    let len = file.metadata().map_err(unreadable)?.len();
     let mut info =
         read_info(BufReader::new(file), &load.family).context(format!("weights {shown}"))?;
     if len < info.file_bytes {
-        return Err(invalid(format!(
-            "weights {shown} is truncated: its header describes {} bytes, the file has {len}",
-            info.file_bytes
-        )));
+        return Err(coded(
+            ErrorCode::BadWeights,
+            format!(
+                "weights {shown} is truncated: its header describes {} bytes, the file has {len}",
+                info.file_bytes
+            ),
+        ));
     }
     info.file_bytes = len;
     Ok(info)

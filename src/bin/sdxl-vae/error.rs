@@ -1,6 +1,9 @@
 //! The command-line tool's error: the engine's, I/O and image-codec errors, each with the file or
-//! step it concerns, printed by `main` as a single `error: …` line.
+//! step it concerns, printed by `main` as a single `error[code]: …` line. The code is the
+//! engine's ([`sdxl_vae::ErrorCode`]) where one applies; the CLI adds `usage` (arguments, a
+//! check of its own) and `io` (a file other than the weights that cannot be read or written).
 
+use sdxl_vae::ErrorCode;
 use std::fmt::Display;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +28,21 @@ pub enum CliError {
         context: String,
         source: safetensors::SafeTensorError,
     },
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+}
+
+impl CliError {
+    /// The stable code of the error line.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CliError::Engine { source, .. } => source.code().as_str(),
+            CliError::Io { .. } => "io",
+            CliError::Image { .. } => ErrorCode::BadImage.as_str(),
+            CliError::Tensors { .. } => ErrorCode::BadLatent.as_str(),
+            CliError::Invalid { code, .. } => code,
+        }
+    }
 }
 
 pub type CliResult<T> = Result<T, CliError>;
@@ -54,9 +70,25 @@ impl_context!(std::io::Error, Io);
 impl_context!(image::ImageError, Image);
 impl_context!(safetensors::SafeTensorError, Tensors);
 
-/// Shorthand for an error that is only a message.
+/// An error that is only a message: bad arguments, or a check of the CLI's own.
 pub fn invalid(message: impl Into<String>) -> CliError {
-    CliError::Invalid(message.into())
+    CliError::Invalid {
+        code: "usage",
+        message: message.into(),
+    }
+}
+
+/// An error of one of the engine's kinds, found by the CLI itself.
+pub fn coded(code: ErrorCode, message: impl Into<String>) -> CliError {
+    CliError::Invalid {
+        code: code.as_str(),
+        message: message.into(),
+    }
+}
+
+/// An image file the CLI will not decode.
+pub fn bad_image(message: impl Into<String>) -> CliError {
+    coded(ErrorCode::BadImage, message)
 }
 
 /// Collapses a message onto one line: wgpu validation errors and some codec errors span several.

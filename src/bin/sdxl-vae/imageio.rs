@@ -8,14 +8,14 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, RgbaImage};
 use sdxl_vae::api::{Image, RawImage};
 
-use crate::error::{invalid, CliResult, Context};
+use crate::error::{bad_image, invalid, CliResult, Context};
 
 /// Largest accepted side. A 16384² image already needs 3 GiB of f32 activations per 128
 /// channels, far beyond what any adapter binds at once.
 pub const MAX_SIDE: u32 = 16384;
 
 /// File extensions `eval` treats as images (compared lower-case).
-pub const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "webp", "bmp"];
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "webp", "bmp", "gif"];
 
 /// Decodes an image file, applies its EXIF orientation and converts it to RGBA8.
 pub fn load_image(path: &Path) -> CliResult<Image> {
@@ -32,12 +32,12 @@ pub fn load_image(path: &Path) -> CliResult<Image> {
         .context(format!("{shown} is not a readable image"))?;
     let (w, h) = decoder.dimensions();
     if w > MAX_SIDE || h > MAX_SIDE {
-        return Err(invalid(format!(
+        return Err(bad_image(format!(
             "image {shown} is {w}x{h}; the largest side accepted is {MAX_SIDE} pixels"
         )));
     }
     if w == 0 || h == 0 {
-        return Err(invalid(format!("image {shown} is empty ({w}x{h})")));
+        return Err(bad_image(format!("image {shown} is empty ({w}x{h})")));
     }
     // Malformed EXIF is not worth refusing an image for: it is then shown as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -122,6 +122,10 @@ pub fn resize_center_crop(image: Image, size: u32) -> CliResult<Image> {
     let cropped = imageops::crop_imm(&resized, (nw - size) / 2, (nh - size) / 2, size, size);
     Ok(from_rgba(cropped.to_image()))
 }
+
+#[cfg(test)]
+#[path = "imageio_tests.rs"]
+mod files;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
 //! `sdxl-vae`: encode images to SDXL VAE latents, decode latents to images, and measure how well
-//! images survive the round trip. Every failure prints one `error: …` line and exits with 1.
+//! images survive the round trip. Every failure prints one `error[code]: …` line and exits with 1.
 //!
 //! Native only: built for wasm32 (as `trunk` builds every target of the crate) it is an empty
 //! program; the WebAssembly face of the crate is the library's `web` module.
@@ -155,7 +155,10 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error{place}: {}", one_line(&message));
+        eprintln!(
+            "error[internal]: internal error{place}: {}",
+            one_line(&message)
+        );
         std::process::exit(1);
     }));
     let matches = Cli::command().args(user_options()).get_matches();
@@ -166,7 +169,7 @@ fn main() -> ExitCode {
     match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e.to_string()));
+            eprintln!("error[{}]: {}", e.code(), one_line(&e.to_string()));
             ExitCode::FAILURE
         }
     }

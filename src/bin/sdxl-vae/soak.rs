@@ -9,7 +9,7 @@ use pollster::block_on;
 
 use crate::bench::{load, pattern_wh};
 use crate::commands::Globals;
-use crate::error::{invalid, CliResult, Context};
+use crate::error::{invalid, CliError, CliResult, Context};
 
 /// Most the held GPU memory may grow after the first round, as a fraction.
 const GPU_GROWTH: f64 = 0.05;
@@ -97,17 +97,25 @@ pub fn soak(args: &SoakArgs, globals: &Globals) -> CliResult<()> {
         args.calls
     );
     if gpu_max > gpu_first * (1.0 + GPU_GROWTH) {
-        return Err(invalid(format!(
+        return Err(grew(format!(
             "soak: held GPU memory grew after the first round, from {gpu_first:.1} MiB to \
              {gpu_max:.1} MiB at most (allowed: +{:.0}%)",
             GPU_GROWTH * 100.0
         )));
     }
     if rss_last > rss_first + RSS_GROWTH_MIB {
-        return Err(invalid(format!(
+        return Err(grew(format!(
             "soak: resident memory grew after the first round, from {rss_first:.1} MiB to \
              {rss_last:.1} MiB (allowed: +{RSS_GROWTH_MIB} MiB)"
         )));
     }
     Ok(())
+}
+
+/// The soak's own verdict: memory grew (code `check-failed`).
+fn grew(message: String) -> CliError {
+    CliError::Invalid {
+        code: "check-failed",
+        message,
+    }
 }

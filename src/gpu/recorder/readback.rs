@@ -37,20 +37,17 @@ impl Recorder<'_> {
         #[cfg(not(target_arch = "wasm32"))]
         device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Readback(e.to_string()))?;
+            .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
         match rx.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.gpu.check_lost()?;
-                return Err(Error::Readback(e.to_string()));
-            }
+            Ok(Err(e)) => return Err(self.gpu.lost_or(Error::Readback(e.to_string()))),
             Err(_) => return Err(Error::Readback("the map callback was dropped".into())),
         }
         let data = {
             let view = staging
                 .slice(..)
                 .get_mapped_range()
-                .map_err(|e| Error::Readback(e.to_string()))?;
+                .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
             let flag = &view[padded as usize..padded as usize + 4];
             if self.guard.is_some() && flag != [0; 4] {
                 None
@@ -78,12 +75,18 @@ pub(super) async fn pop_scopes(gpu: &Gpu, scopes: &mut Scopes) -> Result<()> {
             first.get_or_insert(e);
         }
     }
-    if let Some(e) = first {
-        gpu.check_lost()?;
-        return Err(Error::Gpu {
-            op: "encode/decode".into(),
-            message: e.to_string(),
-        });
+    match first {
+        None => Ok(()),
+        Some(e) => Err(gpu.lost_or(match e {
+            wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(
+                "the GPU could not allocate this call's buffers; use a smaller image, `f16` \
+                 precision, or free other models"
+                    .into(),
+            ),
+            e => Error::Gpu {
+                op: "encode/decode".into(),
+                message: e.to_string(),
+            },
+        })),
     }
-    Ok(())
 }
