@@ -117,15 +117,15 @@ function slowSend(file, res) {
   res.on("close", () => clearInterval(timer));
 }
 
-/** Headless Chromium with WebGPU on its software (SwiftShader) adapter. */
-export async function launch() {
+/** Headless Chromium with WebGPU on its software (SwiftShader) adapter; `args`: more flags. */
+export async function launch(args = []) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
   const userDataDir = mkdtempSync(join(tmpdir(), "sdxl-vae-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     args: ["--enable-unsafe-webgpu", "--no-sandbox", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
+      "--disable-component-update", "--disable-sync", "--no-first-run", ...args],
   });
   return context;
 }

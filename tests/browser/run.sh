@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser tests: builds the page and the module (`trunk build --release` → dist/), checks the
-# module's stable file names, then drives headless Chromium (tests/browser/*.test.js).
+# module's stable file names, then drives headless Chromium (tests/browser/*.test.js: the
+# module and the page, then each under faults: soak, lost device, aborts, quota, odd inputs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,4 +21,5 @@ for member in 'scalingFactor?: number;' 'precision?: "f32" | "f16";' 'maxBufferB
 done
 
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
-node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/page.test.js
+node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/page.test.js \
+  tests/browser/module-faults.test.js tests/browser/page-faults.test.js tests/browser/page-inputs.test.js
