@@ -244,6 +244,8 @@ fn a_load_says_where_its_time_went() {
     assert_eq!(t.bytes, file.len() as u64);
     let parts = [t.wait_ms, t.convert_ms, t.upload_ms, t.pipelines_ms];
     assert!(parts.iter().all(|&p| p > 0.0), "{t:?}");
-    assert!(parts.iter().sum::<f64>() <= t.total_ms + 1e-6, "{t:?}");
+    // Pipelines compile on their own thread, beside the rest.
+    assert!(parts[..3].iter().sum::<f64>() <= t.total_ms + 1e-6, "{t:?}");
+    assert!(t.pipelines_ms <= t.total_ms + 1e-6, "{t:?}");
     assert!(t.total_ms <= wall_ms, "{t:?} over {wall_ms} ms");
 }
