@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bands;
+pub mod clock;
 pub mod cost;
 pub mod cpu;
 pub mod error;

@@ -228,3 +228,24 @@ fn models_sharing_a_device_give_what_they_give_alone() {
         }
     }
 }
+
+#[test]
+fn a_load_says_where_its_time_went() {
+    let gpu = support::gpu();
+    let file = small_file();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.safetensors");
+    std::fs::write(&path, &file).unwrap();
+    let started = std::time::Instant::now();
+    let vae = Vae::load_file(&gpu, &path, LoadOptions::default()).unwrap();
+    let wall_ms = started.elapsed().as_secs_f64() * 1e3;
+    let t = vae.load_times();
+    println!("{t}");
+    assert_eq!(t.bytes, file.len() as u64);
+    let parts = [t.wait_ms, t.convert_ms, t.upload_ms, t.pipelines_ms];
+    assert!(parts.iter().all(|&p| p > 0.0), "{t:?}");
+    // Pipelines compile on their own thread, beside the rest.
+    assert!(parts[..3].iter().sum::<f64>() <= t.total_ms + 1e-6, "{t:?}");
+    assert!(t.pipelines_ms <= t.total_ms + 1e-6, "{t:?}");
+    assert!(t.total_ms <= wall_ms, "{t:?} over {wall_ms} ms");
+}

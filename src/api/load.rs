@@ -52,6 +52,51 @@ impl WeightSink for GpuSink {
     }
 }
 
+/// Where a load's time went, in milliseconds (`bench` and the page's log print it). The parts
+/// need not add up to `total_ms`: the rest is the source's own work between reads (copies into
+/// wasm memory, the event loop).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LoadTimes {
+    /// Waiting for bytes: network, cache, disk (as the source reports it).
+    pub wait_ms: f64,
+    /// Parsing headers, converting dtypes and laying weights out for their kernels (CPU).
+    pub convert_ms: f64,
+    /// Handing weights to the GPU (queue writes).
+    pub upload_ms: f64,
+    /// Making the compute pipelines: natively on a thread of its own while the bytes stream (so
+    /// it overlaps the other parts), in the browser before the first byte.
+    pub pipelines_ms: f64,
+    /// From the loader's creation to its `finish`.
+    pub total_ms: f64,
+    /// Bytes the source delivered or skipped.
+    pub bytes: u64,
+}
+
+impl LoadTimes {
+    /// Megabytes (10⁶ bytes) a second over the whole load.
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e3 / self.total_ms.max(1e-3)
+    }
+}
+
+impl std::fmt::Display for LoadTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = |ms: f64| ms / 1e3;
+        write!(
+            f,
+            "{:.1} MB in {:.2} s ({:.0} MB/s): waiting for bytes {:.2} s, converting {:.2} s, \
+             uploading {:.2} s, pipelines {:.2} s",
+            self.bytes as f64 / 1e6,
+            s(self.total_ms),
+            self.mb_per_s(),
+            s(self.wait_ms),
+            s(self.convert_ms),
+            s(self.upload_ms),
+            s(self.pipelines_ms)
+        )
+    }
+}
+
 /// Bytes worth a seek rather than a read-and-drop.
 #[cfg(not(target_arch = "wasm32"))]
 const SEEK_BYTES: u64 = 1 << 20;
@@ -62,12 +107,25 @@ const SEEK_BYTES: u64 = 1 << 20;
 pub struct VaeLoader {
     loader: WeightsLoader<GpuSink>,
     kernels: Kernels,
+    preparing: crate::kernels::Preparing,
     max_band_bytes: Option<u64>,
+    times: LoadTimes,
+    /// When the loader was made, and the milliseconds spent in `push` and `skip`.
+    started_ms: f64,
+    push_ms: f64,
 }
 
 impl VaeLoader {
     pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
-        self.loader.push(chunk)
+        self.times.bytes += chunk.len() as u64;
+        let loader = &mut self.loader;
+        crate::clock::timed(&mut self.push_ms, || loader.push(chunk))
+    }
+
+    /// The source waited `ms` milliseconds for bytes (network, cache, disk): counted in
+    /// [`LoadTimes::wait_ms`].
+    pub fn waited(&mut self, ms: f64) {
+        self.times.wait_ms += ms;
     }
 
     /// Total file size once a safetensors header has arrived (a checkpoint does not say).
@@ -82,6 +140,7 @@ impl VaeLoader {
 
     /// The source jumped `n` bytes ahead, within [`skippable`](Self::skippable).
     pub fn skip(&mut self, n: u64) -> Result<()> {
+        self.times.bytes += n;
         self.loader.skip(n)
     }
 
@@ -91,14 +150,22 @@ impl VaeLoader {
         self.loader.info()
     }
 
-    pub fn finish(self) -> Result<Vae> {
-        let (sink, info) = self.loader.finish()?;
+    pub fn finish(mut self) -> Result<Vae> {
+        let loader = self.loader;
+        let (sink, info) = crate::clock::timed(&mut self.push_ms, || loader.finish())?;
         let mut store = sink.store.ok_or_else(|| WeightsError::Truncated {
             what: "the stream held no header".into(),
             expected: 8,
             got: 0,
         })?;
         let weight_bytes = store.bytes;
+        // Queue writes are copied into place by the next submission: make it now, and natively
+        // wait for it, so that the upload is counted here rather than in the first call.
+        crate::clock::timed(&mut store.upload_ms, || {
+            sink.gpu.queue.submit(std::iter::empty());
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = sink.gpu.device.poll(wgpu::PollType::wait_indefinitely());
+        });
         let model = match &info.tiny {
             Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg)?),
             None => Model::Kl(Box::new(AutoencoderKl::from_store(
@@ -118,6 +185,13 @@ impl VaeLoader {
             max_band_bytes: self.max_band_bytes,
             plans: Default::default(),
             weights: std::mem::take(&mut store.owned),
+            load_times: LoadTimes {
+                pipelines_ms: self.preparing.join(),
+                upload_ms: store.upload_ms,
+                convert_ms: self.push_ms - store.upload_ms,
+                total_ms: crate::clock::now_ms() - self.started_ms,
+                ..self.times
+            },
         })
     }
 }
@@ -132,12 +206,17 @@ impl Vae {
         let tuning = opts
             .tuning
             .unwrap_or_else(|| Tuning::for_adapter(AdapterClass::of(gpu)));
+        let started_ms = crate::clock::now_ms();
         let kernels = Kernels::with_tuning(gpu, tuning);
-        kernels.prepare(opts.precision);
+        let preparing = kernels.prepare(opts.precision);
         VaeLoader {
             loader: WeightsLoader::new(sink, opts.family),
             kernels,
+            preparing,
             max_band_bytes: opts.max_band_bytes,
+            times: LoadTimes::default(),
+            started_ms,
+            push_ms: 0.0,
         }
     }
 
@@ -157,7 +236,9 @@ impl Vae {
                     loader.skip(next - pos)?;
                 }
             }
-            let n = f.read(&mut buf).map_err(io)?;
+            let mut waited = 0.0;
+            let n = crate::clock::timed(&mut waited, || f.read(&mut buf)).map_err(io)?;
+            loader.waited(waited);
             if n == 0 {
                 break;
             }

@@ -17,7 +17,7 @@ mod load;
 pub mod options;
 use dry_run::Call;
 pub use dry_run::DryRun;
-pub use load::{LoadOptions, VaeLoader};
+pub use load::{LoadOptions, LoadTimes, VaeLoader};
 use std::sync::Arc;
 
 /// An 8-bit RGBA image, rows top to bottom, 4 bytes a pixel.
@@ -49,6 +49,7 @@ pub struct Vae {
     /// The weights' buffers and textures, freed when the model drops.
     #[expect(dead_code, reason = "held for its drop")]
     weights: crate::gpu::Owned,
+    load_times: LoadTimes,
 }
 
 fn round8(v: u32) -> u32 {
@@ -155,6 +156,11 @@ impl Vae {
             }
             r => r,
         }
+    }
+
+    /// Where the load's time went.
+    pub fn load_times(&self) -> LoadTimes {
+        self.load_times
     }
 
     /// Bytes of the weights on the GPU.

@@ -63,9 +63,23 @@ pub fn weight_texture(
     k: u32,
     f16: bool,
 ) -> WeightTexture {
-    let usage = wgpu::TextureUsages::TEXTURE_BINDING
-        | wgpu::TextureUsages::STORAGE_BINDING
-        | wgpu::TextureUsages::COPY_DST;
+    weight_layout(w, cout, cin, k, f16).upload(gpu)
+}
+
+/// A convolution's weights laid out for [`weight_texture`], not yet on the GPU: the CPU half of
+/// the work, which loading times apart from the upload.
+pub struct WeightLayout {
+    size: [u32; 3],
+    texels: Texels,
+}
+
+enum Texels {
+    F32(Vec<f32>),
+    F16(Vec<half::f16>),
+}
+
+/// See [`weight_texture`].
+pub fn weight_layout(w: &[f32], cout: u32, cin: u32, k: u32, f16: bool) -> WeightLayout {
     let f16 = f16 && w.iter().all(|v| v.abs() <= half::f16::MAX.to_f32());
     let (kk, blocks, octs) = (
         (k * k) as usize,
@@ -91,19 +105,34 @@ pub fn weight_texture(
             }
         }
     }
-    let size = [width as u32, rows as u32, blocks as u32];
-    let (texture, view) = crate::gpu::float_array(gpu.device(), "conv weights", size, f16, usage);
-    if f16 {
-        let halves: Vec<half::f16> = data.iter().map(|v| half::f16::from_f32(*v)).collect();
-        write_texture(gpu, &texture, bytemuck::cast_slice(&halves));
-    } else {
-        write_texture(gpu, &texture, bytemuck::cast_slice(&data));
+    let texels = match f16 {
+        true => Texels::F16(data.iter().map(|v| half::f16::from_f32(*v)).collect()),
+        false => Texels::F32(data),
+    };
+    WeightLayout {
+        size: [width as u32, rows as u32, blocks as u32],
+        texels,
     }
-    WeightTexture {
-        texture,
-        view,
-        f16,
-        bytes: crate::gpu::texture_bytes(size),
+}
+
+impl WeightLayout {
+    pub fn upload(self, gpu: &crate::gpu::Gpu) -> WeightTexture {
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::STORAGE_BINDING
+            | wgpu::TextureUsages::COPY_DST;
+        let f16 = matches!(self.texels, Texels::F16(_));
+        let (texture, view) =
+            crate::gpu::float_array(gpu.device(), "conv weights", self.size, f16, usage);
+        match &self.texels {
+            Texels::F16(h) => write_texture(gpu, &texture, bytemuck::cast_slice(h)),
+            Texels::F32(v) => write_texture(gpu, &texture, bytemuck::cast_slice(v)),
+        }
+        WeightTexture {
+            texture,
+            view,
+            f16,
+            bytes: crate::gpu::texture_bytes(self.size),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub use conv_form::{choose, ConvForm, Precision, Staging, PIXELS};
 pub use tuning::{AdapterClass, Tuning};
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Every shader source but the convolution family's (see [`conv_wgsl`]), by kernel name.
 pub const SOURCES: &[(&str, &str)] = &[
@@ -101,7 +101,7 @@ pub struct Kernels {
     pub class: AdapterClass,
     /// Tuning knobs (defaults: [`Tuning::for_adapter`]); tests and benchmarks change them.
     pub tuning: Tuning,
-    pipelines: Mutex<HashMap<PipelineKey, Kernel>>,
+    pipelines: Arc<Mutex<HashMap<PipelineKey, Kernel>>>,
     /// Zeros, the bias of attention's products.
     pub(crate) zero_bias: crate::gpu::Weight,
     /// Bound where a kernel's optional input is unused.
@@ -141,7 +141,7 @@ impl Kernels {
             device: device.clone(),
             class: AdapterClass::of(gpu),
             tuning,
-            pipelines: Mutex::new(HashMap::new()),
+            pipelines: Default::default(),
             zero_bias: crate::gpu::Weight::upload(
                 device,
                 gpu.queue(),
@@ -158,7 +158,7 @@ impl Kernels {
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         pipelines
             .entry(key)
-            .or_insert_with(|| self.make(key))
+            .or_insert_with(|| make(&self.device, key))
             .clone()
     }
 
@@ -188,19 +188,52 @@ impl Kernels {
 
     /// Makes the pipelines a call at `precision` needs (all but forms for rarer layers and the
     /// f32-input forms an f16 overflow would need), so that a first call does not wait for them.
-    pub fn prepare(&self, precision: Precision) {
+    /// Natively on a thread of its own, so that they compile while the weights stream (join the
+    /// handle for the milliseconds it took); in the browser at once, where WebGPU compiles them
+    /// in the GPU process anyway.
+    pub fn prepare(&self, precision: Precision) -> Preparing {
         let f16 = precision == Precision::F16;
-        for (name, _) in SOURCES {
-            let f16 = f16 && name.starts_with("pack_");
-            self.get(PipelineKey::Named(name, f16));
-        }
+        let named = SOURCES
+            .iter()
+            .map(|(name, _)| PipelineKey::Named(name, f16 && name.starts_with("pack_")));
         // Wide rows, and narrow ones where the subgroup forms narrow their workgroup.
-        for width in [u32::MAX, PIXELS] {
-            self.conv(f16, f16, width);
-        }
+        let conv = [u32::MAX, PIXELS]
+            .map(|width| PipelineKey::Conv(choose(self.class, &self.tuning, f16, f16, width)));
+        let keys: Vec<PipelineKey> = named.chain(conv).collect();
+        let (device, cache) = (self.device.clone(), self.pipelines.clone());
+        let work = move || {
+            let start = crate::clock::now_ms();
+            for key in keys {
+                let mut pipelines = cache.lock().unwrap_or_else(|e| e.into_inner());
+                pipelines.entry(key).or_insert_with(|| make(&device, key));
+            }
+            crate::clock::now_ms() - start
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        return Preparing(std::thread::spawn(work));
+        #[cfg(target_arch = "wasm32")]
+        Preparing(work())
     }
+}
 
-    fn make(&self, key: PipelineKey) -> Kernel {
+/// Pipelines being made by [`Kernels::prepare`].
+#[cfg(not(target_arch = "wasm32"))]
+pub struct Preparing(std::thread::JoinHandle<f64>);
+#[cfg(target_arch = "wasm32")]
+pub struct Preparing(f64);
+
+impl Preparing {
+    /// Waits for them; the milliseconds their making took.
+    pub fn join(self) -> f64 {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.0.join().unwrap_or(0.0);
+        #[cfg(target_arch = "wasm32")]
+        self.0
+    }
+}
+
+fn make(device: &wgpu::Device, key: PipelineKey) -> Kernel {
+    {
         let (name, constants) = match key {
             PipelineKey::Named(name, _) => (name, vec![]),
             PipelineKey::Conv(form) => {
@@ -208,25 +241,21 @@ impl Kernels {
                 (form.name(), vec![("WGX", x as f64), ("WGY", y as f64)])
             }
         };
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(key.source().into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    ..Default::default()
-                },
-                cache: None,
-            });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(key.source().into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(name),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                ..Default::default()
+            },
+            cache: None,
+        });
         let layout = pipeline.get_bind_group_layout(0);
         Kernel {
             name,

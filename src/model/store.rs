@@ -1,7 +1,8 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
+use crate::clock::timed;
 use crate::gpu::{Gpu, Owned, Weight};
-use crate::kernels::conv_weights::{weight_texture, ConvWeights, WeightTexture};
+use crate::kernels::conv_weights::{weight_layout, ConvWeights, WeightTexture};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
 use crate::weights::WeightsError;
@@ -29,6 +30,8 @@ pub struct WeightStore {
     pub bytes: u64,
     /// Every buffer and texture made, freed with the store unless taken by the model's owner.
     pub owned: Owned,
+    /// Milliseconds spent handing weights to the GPU (queue writes).
+    pub upload_ms: f64,
 }
 
 impl WeightStore {
@@ -40,6 +43,7 @@ impl WeightStore {
             bytes: 0,
             groups,
             owned: Owned::default(),
+            upload_ms: 0.0,
         }
     }
 
@@ -54,14 +58,17 @@ impl WeightStore {
         let stored = match conv {
             Some((o, i, k)) => {
                 let f16 = self.precision == Precision::F16;
-                let t = weight_texture(gpu, data, o as u32, i as u32, k as u32, f16);
+                let layout = weight_layout(data, o as u32, i as u32, k as u32, f16);
+                let t = timed(&mut self.upload_ms, || layout.upload(gpu));
                 self.owned.texture(&t.texture);
                 self.bytes += t.bytes;
                 Stored::Conv(t)
             }
             None => {
                 self.bytes += 4 * data.len() as u64;
-                let w = Weight::upload(&gpu.device, &gpu.queue, name, data);
+                let w = timed(&mut self.upload_ms, || {
+                    Weight::upload(&gpu.device, &gpu.queue, name, data)
+                });
                 self.owned.buffer(&w.buf);
                 Stored::Buffer(w)
             }

@@ -89,9 +89,14 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     if args.dry_run {
         return dry_run(&vae, &gpu, args.size);
     }
+    println!("load: {}", vae.load_times());
     let image = pattern(args.size);
+    let t = Instant::now();
     let latent = block_on(vae.encode(&image)).context("encode")?;
+    let first_encode = t.elapsed().as_secs_f64();
+    let t = Instant::now();
     block_on(vae.decode(&latent)).context("decode")?;
+    let first_decode = t.elapsed().as_secs_f64();
     if args.profile {
         return profile(&vae, &gpu, &image);
     }
@@ -116,6 +121,7 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         vae.conv_staging().name(),
         vae.precision().name()
     );
+    println!("first calls after the load: encode {first_encode:.3} s, decode {first_decode:.3} s");
     println!(
         "encode {s}x{s}: median {enc_s:.3} s over {} reps, {enc_gflops:.1} GFLOP/s",
         args.reps
