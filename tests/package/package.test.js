@@ -3,7 +3,8 @@
 // headless Chromium — imported by its bare name through an import map, bundled by Vite (the wasm
 // found through `new URL(…, import.meta.url)`) and bundled by esbuild (the wasm's URL imported
 // and passed to `init`). Each encodes and decodes the fixture image with the small synthetic
-// model and must equal diffusers' outputs within the engine's tolerances.
+// model and must equal diffusers' outputs within the engine's tolerances. A TypeScript file of the
+// same project type-checks against the package's types.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -138,6 +139,25 @@ async function check(name, path) {
   return p;
 }
 
+/** An editor's TypeScript: every import resolves to the package's types (an unknown option value
+ *  must be refused, which would not happen were they `any`). */
+const TS = `import init, { Vae, type Latent } from "sdxl-vae";
+import { VaeWorker, type LoadedVae } from "sdxl-vae/worker";
+export async function roundtrip(image: ImageData, weights: Blob): Promise<ImageData> {
+  await init();
+  const vae: Vae = await Vae.load("/weights.safetensors", { onProgress: (loaded, total) => {} });
+  const latent: Latent = await vae.encode(image);
+  const worker = new VaeWorker();
+  const info: LoadedVae = await worker.load(weights, { precision: "f16", onProgress: (loaded, total) => {} });
+  const channels: number = info.latentChannels + latent.data.length;
+  const fromWorker: ImageData = await worker.decode(await worker.encode(image));
+  worker.terminate();
+  return channels > 0 ? vae.decode(latent) : fromWorker;
+}
+// @ts-expect-error: not a precision
+Vae.load("/weights.safetensors", { precision: "f8" });
+`;
+
 describe("npm package", () => {
   test("the tarball holds the module, its wasm and types, the worker and package.json's entry points", () => {
     console.log(`tarball ${(tarball.size / 1024).toFixed(0)} KiB (${(tarball.unpacked / 1024).toFixed(0)} KiB unpacked): `
@@ -157,6 +177,19 @@ describe("npm package", () => {
     for (const t of targets) assert.ok(existsSync(join(installed, t)), `${t} is not in the package`);
     assert.match(readFileSync(join(installed, "sdxl_vae.d.ts"), "utf8"), /export class Vae/);
     assert.match(readFileSync(join(installed, "worker", "vae-client.d.ts"), "utf8"), /export class VaeWorker/);
+  });
+
+  test("its types check in a strict TypeScript project (tsc, bundler resolution)", () => {
+    writeFileSync(join(app, "editor.ts"), TS);
+    // lib esnext: wasm-bindgen's classes declare [Symbol.dispose].
+    writeFileSync(join(app, "tsconfig.json"), JSON.stringify({ files: ["editor.ts"], compilerOptions: {
+      module: "esnext", moduleResolution: "bundler", target: "es2022", lib: ["esnext", "dom"], strict: true, noEmit: true } }));
+    const tsc = join(ROOT, "tests", "package", "node_modules", ".bin", "tsc");
+    try {
+      execFileSync(tsc, ["-p", app], { encoding: "utf8" });
+    } catch (e) {
+      assert.fail(`tsc: ${e.stdout}${e.stderr}`);
+    }
   });
 
   test("(a) imported by its bare name through an import map; the worker too", async () => {
