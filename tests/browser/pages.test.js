@@ -5,9 +5,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FIXTURES, ROOT, launch, makeWeights, openWithWebGpu, readNpy, startServer } from "./harness.js";
 
 const BASE = "/sdxl-vae/";
@@ -35,6 +35,7 @@ after(async () => {
   if (logs?.length) console.log(logs.join("\n"));
   await context?.close();
   srv?.server.close();
+  if (dist) rmSync(dirname(dist), { recursive: true, force: true });
 });
 
 /** Requests outside the sub-path other than the test's weights and fixtures (and the favicon

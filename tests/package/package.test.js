@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build as viteBuild } from "vite";
@@ -100,6 +100,7 @@ before(async () => {
 after(async () => {
   await context?.close();
   srv?.server.close();
+  if (app) rmSync(app, { recursive: true, force: true });
 });
 
 /** Opens `path`, runs the editor's round trip, and checks it against the fixtures; no request
