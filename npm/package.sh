@@ -22,12 +22,15 @@ license=$(field license)
 description=$(field description)
 [ -n "$version" ] && [ -n "$license" ] || { echo "npm/package.sh: no version or license in Cargo.toml" >&2; exit 1; }
 
-rm -rf "$out"
-mkdir -p "$out/worker"
-cp "$staging/sdxl_vae.js" "$staging/sdxl_vae_bg.wasm" "$staging/sdxl_vae.d.ts" "$out/"
-cp "$root/web/vae-client.js" "$root/web/vae-client.d.ts" "$root/web/vae-worker.js" "$out/worker/"
-cp "$root/npm/README.md" "$out/README.md"
-cat > "$out/package.json" <<JSON
+# Made aside and moved into place only when it differs: `trunk serve --release` watches the
+# project folder, and rewriting pkg/ on every build would start the next one.
+new=$(mktemp -d)
+trap 'rm -rf "$new"' EXIT
+mkdir -p "$new/worker"
+cp "$staging/sdxl_vae.js" "$staging/sdxl_vae_bg.wasm" "$staging/sdxl_vae.d.ts" "$new/"
+cp "$root/web/vae-client.js" "$root/web/vae-client.d.ts" "$root/web/vae-worker.js" "$new/worker/"
+cp "$root/npm/README.md" "$new/README.md"
+cat > "$new/package.json" <<JSON
 {
   "name": "sdxl-vae",
   "version": "$version",
@@ -55,4 +58,11 @@ cat > "$out/package.json" <<JSON
   "keywords": ["stable-diffusion", "sdxl", "vae", "webgpu", "wasm", "autoencoder"]
 }
 JSON
-echo "npm/package.sh: wrote $out (sdxl-vae $version)"
+if diff -r "$new" "$out" >/dev/null 2>&1; then
+  echo "npm/package.sh: $out is up to date (sdxl-vae $version)"
+else
+  rm -rf "$out"
+  mkdir -p "$out"
+  cp -R "$new/." "$out/"
+  echo "npm/package.sh: wrote $out (sdxl-vae $version)"
+fi
