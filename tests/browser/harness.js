@@ -54,12 +54,11 @@ function withLeadingTensor(file, name, n) {
   return Buffer.concat([lenField, json, Buffer.alloc(extra), file.subarray(8 + len)]);
 }
 
-/** Serves files: `root` (default dist/) under the path `under` (default /), anything else outside
- *  it 404; `requests` records every path asked for. `/slow/NAME` serves weights NAME in
+/** Serves files; `requests` records every path asked for. `/slow/NAME` serves weights NAME in
  *  4 KiB pieces 20 ms apart (for aborting a load half-way); `/ranged/NAME` serves weights NAME
  *  and answers `Range: bytes=N-` with 206 (the others ignore Range); `sent` records the bytes
  *  each response sent (`{path, range, bytes}`). */
-export async function startServer(weightsDir, { root = DIST, under = "/" } = {}) {
+export async function startServer(weightsDir) {
   const requests = [];
   const sent = [];
   const server = createServer((req, res) => {
@@ -74,12 +73,9 @@ export async function startServer(weightsDir, { root = DIST, under = "/" } = {})
     else if (path.startsWith("/weights/")) file = join(weightsDir, path.slice(9));
     else if (path.startsWith("/slow/")) file = join(weightsDir, path.slice(6));
     else if (path.startsWith("/ranged/")) file = join(weightsDir, path.slice(8));
-    else if (path.startsWith(under)) {
-      const rest = path.slice(under.length);
-      file = join(root, rest === "" || rest.endsWith("/") ? rest + "index.html" : rest);
-    } else file = "";
-    file = file && normalize(file);
-    if (!file || !existsSync(file) || !statSync(file).isFile()) {
+    else file = join(DIST, path.endsWith("/") ? path + "index.html" : path);
+    file = normalize(file);
+    if (!existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end("not found");
       return;
     }

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build as viteBuild } from "vite";
 import { build as esbuild } from "esbuild";
-import { FIXTURES, ROOT, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "../browser/harness.js";
+import { FIXTURES, ROOT, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy } from "../browser/harness.js";
+import { serveStatic } from "../browser/static.js";
 
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
@@ -93,7 +94,7 @@ before(async () => {
   writeFileSync(join(app, "esbuild", "dist", "index.html"), page("esbuild"));
 
   weightsDir = makeWeights();
-  srv = await startServer(weightsDir, { root: app });
+  srv = await serveStatic(weightsDir, { root: app });
   context = await launch();
 });
 
