@@ -52,3 +52,6 @@ fi
 if [ "$what" = all ] && [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
+if [ "$what" = all ] && [ ! -d tests/package/node_modules/vite ]; then
+  (cd tests/package && npm ci --no-audit --no-fund)
+fi

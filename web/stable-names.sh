@@ -10,3 +10,5 @@ if [ -f sdxl-vae.d.ts ]; then
   sed 's/sdxl-vae_bg\.wasm/sdxl_vae_bg.wasm/g' sdxl-vae.d.ts > sdxl_vae.d.ts
   rm sdxl-vae.d.ts
 fi
+# A release build also writes the npm package pkg/ (from these files).
+sh "${TRUNK_SOURCE_DIR:?run by trunk}/npm/package.sh"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The browser tests: builds the page and the module (`trunk build --release` → dist/), checks the
-# module's stable file names, then drives headless Chromium (tests/browser/*.test.js: the
-# module and the page, then each under faults: soak, lost device, aborts, quota, odd inputs).
+# The browser tests: builds the page and the module (`trunk build --release` → dist/, and the npm
+# package pkg/), checks the module's stable file names, then drives headless Chromium
+# (tests/browser/*.test.js: the module and the page, then each under faults — soak, lost device,
+# aborts, quota, odd inputs — and the page under a sub-path; tests/package/: the packed package
+# in an outside project).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +22,12 @@ for member in 'scalingFactor?: number;' 'precision?: "f32" | "f16";' 'maxBufferB
   grep -qF "$member" dist/sdxl_vae.d.ts || { echo "dist/sdxl_vae.d.ts lacks $member" >&2; exit 1; }
 done
 
+for f in package.json README.md sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts worker/vae-client.js worker/vae-client.d.ts worker/vae-worker.js; do
+  [ -f "pkg/$f" ] || { echo "pkg/$f is missing" >&2; exit 1; }
+done
+
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
+[ -d tests/package/node_modules/vite ] || (cd tests/package && npm ci --no-audit --no-fund)
 node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/page.test.js \
-  tests/browser/module-faults.test.js tests/browser/page-faults.test.js tests/browser/page-inputs.test.js
+  tests/browser/module-faults.test.js tests/browser/page-faults.test.js tests/browser/page-inputs.test.js \
+  tests/browser/pages.test.js tests/package/package.test.js
