@@ -161,7 +161,8 @@ impl VaeLoader {
         let weight_bytes = store.bytes;
         // Queue writes are copied into place by the next submission: make it now, and natively
         // wait for it, so that the upload is counted here rather than in the first call.
-        crate::clock::timed(&mut store.upload_ms, || {
+        let mut flush_ms = 0.0;
+        crate::clock::timed(&mut flush_ms, || {
             sink.gpu.queue.submit(std::iter::empty());
             #[cfg(not(target_arch = "wasm32"))]
             let _ = sink.gpu.device.poll(wgpu::PollType::wait_indefinitely());
@@ -187,7 +188,8 @@ impl VaeLoader {
             weights: std::mem::take(&mut store.owned),
             load_times: LoadTimes {
                 pipelines_ms: self.preparing.join(),
-                upload_ms: store.upload_ms,
+                upload_ms: store.upload_ms + flush_ms,
+                // The queue writes made inside `push`; the rest of it is the CPU's work.
                 convert_ms: self.push_ms - store.upload_ms,
                 total_ms: crate::clock::now_ms() - self.started_ms,
                 ..self.times
