@@ -171,6 +171,12 @@ fn a_lost_device_fails_calls_clearly_and_a_new_device_works() {
     assert_eq!(latent.data, reference.data);
 }
 
+fn round_trip(vae: &Vae, image: &Image) -> (Latent, Image) {
+    let latent = pollster::block_on(vae.encode(image)).unwrap();
+    let out = pollster::block_on(vae.decode(&latent)).unwrap();
+    (latent, out)
+}
+
 #[test]
 fn models_sharing_a_device_give_what_they_give_alone() {
     let gpu = support::gpu();
@@ -183,16 +189,7 @@ fn models_sharing_a_device_give_what_they_give_alone() {
     // Alone, one after the other.
     let alone: Vec<Vec<(Latent, Image)>> = models
         .iter()
-        .map(|vae| {
-            images
-                .iter()
-                .map(|im| {
-                    let lat = pollster::block_on(vae.encode(im)).unwrap();
-                    let out = pollster::block_on(vae.decode(&lat)).unwrap();
-                    (lat, out)
-                })
-                .collect()
-        })
+        .map(|vae| images.iter().map(|im| round_trip(vae, im)).collect())
         .collect();
     // Two threads, one model each, then both threads on one model: calls interleave.
     for shared in [false, true] {
@@ -204,11 +201,7 @@ fn models_sharing_a_device_give_what_they_give_alone() {
                     s.spawn(move || {
                         (0..2)
                             .flat_map(|_| images.iter())
-                            .map(|im| {
-                                let lat = pollster::block_on(vae.encode(im)).unwrap();
-                                let out = pollster::block_on(vae.decode(&lat)).unwrap();
-                                (lat, out)
-                            })
+                            .map(|im| round_trip(vae, im))
                             .collect()
                     })
                 })

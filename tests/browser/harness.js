@@ -179,3 +179,13 @@ export function maxAbsDiff(a, b) {
   }
   return { worst, at };
 }
+
+/** The fixture image as RGBA bytes, from its preprocessed tensor x/127.5 − 1 (exact). */
+export function fixtureImage() {
+  const { shape: [, , h, w], data } = readNpy(join(FIXTURES, "input_64x48.npy"));
+  const rgba = new Array(4 * w * h).fill(255);
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < w * h; i++) rgba[4 * i + c] = Math.round((data[c * w * h + i] + 1) * 127.5);
+  }
+  return { width: w, height: h, data: rgba };
+}

@@ -6,23 +6,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { statSync } from "node:fs";
-import { FIXTURES, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "./harness.js";
+import { FIXTURES, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "./harness.js";
 
 // The engine's tolerances (README): latent 1e-3, decoded output 2e-3 on the [-1, 1] scale.
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
 
 let weightsDir, srv, context, page, logs;
-
-/** The fixture image as RGBA bytes, from its preprocessed tensor x/127.5 − 1 (exact). */
-function fixtureImage() {
-  const { shape: [, , h, w], data } = readNpy(join(FIXTURES, "input_64x48.npy"));
-  const rgba = new Array(4 * w * h).fill(255);
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < w * h; i++) rgba[4 * i + c] = Math.round((data[c * w * h + i] + 1) * 127.5);
-  }
-  return { width: w, height: h, data: rgba };
-}
 
 before(async () => {
   weightsDir = makeWeights();

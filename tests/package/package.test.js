@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build as viteBuild } from "vite";
 import { build as esbuild } from "esbuild";
-import { FIXTURES, ROOT, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy } from "../browser/harness.js";
+import { FIXTURES, ROOT, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy } from "../browser/harness.js";
 import { serveStatic } from "../browser/static.js";
 
 const LATENT_TOL = 1e-3;
@@ -22,16 +22,6 @@ const DECODED_TOL = 2e-3;
 const PKG = join(ROOT, "pkg");
 
 let app, tarball, weightsDir, srv, context;
-
-/** The fixture image as RGBA bytes, from its preprocessed tensor x/127.5 − 1 (exact). */
-function fixtureImage() {
-  const { shape: [, , h, w], data } = readNpy(join(FIXTURES, "input_64x48.npy"));
-  const rgba = new Array(4 * w * h).fill(255);
-  for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < w * h; i++) rgba[4 * i + c] = Math.round((data[c * w * h + i] + 1) * 127.5);
-  }
-  return { width: w, height: h, data: rgba };
-}
 
 /** The editor's code, the same in all three builds but for how the wasm is found. */
 const roundtrip = (initImport, initArg) => `import init, { Vae } from "sdxl-vae";
