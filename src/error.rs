@@ -69,13 +69,15 @@ pub enum ErrorCode {
     BadImage,
     BadLatent,
     UnsupportedCall,
+    BadArgument,
+    NotLoaded,
     GpuError,
     Internal,
 }
 
 impl ErrorCode {
     /// Every code with what it means (the README's table and the TypeScript union).
-    pub const ALL: [(ErrorCode, &'static str); 14] = [
+    pub const ALL: [(ErrorCode, &'static str); 16] = [
         (ErrorCode::NoWebgpu, "the browser has no WebGPU (`navigator.gpu` is missing)"),
         (ErrorCode::AdapterFailed, "no GPU adapter, or the device request failed"),
         (ErrorCode::DeviceLost, "the GPU device was lost (driver reset, another tab, destroyed): load the model again"),
@@ -88,6 +90,8 @@ impl ErrorCode {
         (ErrorCode::BadImage, "an image that cannot be used (unreadable, its size and bytes disagree, too large a side)"),
         (ErrorCode::BadLatent, "a latent that cannot be used (shape, channels, values, an unreadable file)"),
         (ErrorCode::UnsupportedCall, "a call this model cannot make (the half a tiny autoencoder's file lacks)"),
+        (ErrorCode::BadArgument, "an argument or option the call cannot take (an unknown option or value, a source or input of the wrong type, a callback that threw)"),
+        (ErrorCode::NotLoaded, "a call on a model that is not there: a worker's before its load resolved, or after `free()`"),
         (ErrorCode::GpuError, "a GPU validation error (a bug: please report it)"),
         (ErrorCode::Internal, "an internal error (a bug: please report it)"),
     ];
@@ -106,11 +110,25 @@ impl ErrorCode {
             ErrorCode::BadImage => "bad-image",
             ErrorCode::BadLatent => "bad-latent",
             ErrorCode::UnsupportedCall => "unsupported-call",
+            ErrorCode::BadArgument => "bad-argument",
+            ErrorCode::NotLoaded => "not-loaded",
             ErrorCode::GpuError => "gpu-error",
             ErrorCode::Internal => "internal",
         }
     }
 }
+
+/// The TypeScript of the codes (`sdxl_vae.d.ts`; tests check it against [`ErrorCode::ALL`]).
+pub const ERROR_CODE_TS: &str = r#"
+/** `error.code` of every rejection: stable across versions, unlike the messages (the README's
+ *  table says what each means). */
+export type ErrorCode = "no-webgpu" | "adapter-failed" | "device-lost" | "out-of-memory"
+  | "too-large" | "fetch-failed" | "aborted" | "bad-weights" | "unsupported-weights"
+  | "bad-image" | "bad-latent" | "unsupported-call" | "bad-argument" | "not-loaded"
+  | "gpu-error" | "internal";
+/** What every promise of the module (and of `VaeWorker`) rejects with. */
+export interface VaeError extends Error { code: ErrorCode; }
+"#;
 
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

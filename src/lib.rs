@@ -24,4 +24,4 @@ pub use api::{
     Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Resources, Vae,
     VaeLoader,
 };
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Result, ERROR_CODE_TS};

@@ -136,6 +136,22 @@ fn error_codes_are_stable_distinct_and_listed() {
         let row = format!("| `{code}` | {meaning} |");
         assert!(readme.contains(&row), "README lacks the row {row}");
     }
+    // The package's README names each.
+    let npm_readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/npm/README.md")).unwrap();
+    for code in &codes {
+        assert!(
+            npm_readme.contains(&format!("`{code}`")),
+            "npm/README.md lacks {code}"
+        );
+    }
+    // The TypeScript union names exactly these, in this order.
+    let union: Vec<&str> = sdxl_vae::ERROR_CODE_TS
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    assert_eq!(union, codes, "ERROR_CODE_TS drifted from ErrorCode::ALL");
     // Weights errors: a damaged file is bad, a valid file of something else unsupported, and
     // the error after the first keeps its code.
     let mut loader = WeightsLoader::new(Keep, Default::default());

@@ -5,6 +5,7 @@
 import init, { Vae, onPanic, psnr, ssim, userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { bench } from "./bench.js";
+import { failure } from "./failure.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
 import { MB, finishCaching, formatLine, openUrl, progressText } from "./loading.js";
 import { FastPreview } from "./preview.js";
@@ -46,11 +47,13 @@ function log(msg) {
   console.log(msg);
 }
 
-function showError(message, { reload = false } = {}) {
+/** `code`: the error's (README, "Errors"), shown to tests as #error[data-code]. */
+function showError(message, { reload = false, code = "" } = {}) {
   $("error-text").textContent = message;
   $("error-reload").hidden = !reload;
   $("error").hidden = false;
-  log(`error: ${message}`);
+  $("error").dataset.code = code;
+  log(code ? `error[${code}]: ${message}` : `error: ${message}`);
   setState("error");
 }
 
@@ -126,7 +129,7 @@ async function loadWeights(what) {
     if (state.original) await run();
   } catch (e) {
     if (state.abort !== abort) return; // replaced by a newer load, which reports for itself
-    showError(abort.signal.aborted ? "loading the weights was aborted" : e.message ?? String(e));
+    showFailure(abort.signal.aborted ? failure("aborted", "loading the weights was aborted") : e);
     $("progress-text").textContent = "no weights loaded";
     abort.abort(); // stops the cache writer's half of the download too
   } finally {
@@ -221,13 +224,13 @@ async function run(id = ++state.runs) {
     log(`encoded and decoded ${state.original.width}×${state.original.height}`);
     setState("done");
   } catch (e) {
-    if (current()) handleRunError(e);
+    if (current()) showFailure(e);
   }
 }
 
-function handleRunError(e) {
-  const msg = e.message ?? String(e);
-  showError(msg, { reload: /device lost/i.test(msg) });
+/** The engine's errors and the page's own carry a stable `code`; a lost device offers a reload. */
+function showFailure(e) {
+  showError(e.message ?? String(e), { reload: e.code === "device-lost", code: e.code ?? "internal" });
 }
 
 /** Every image or latent taken supersedes those before it, decoded or still decoding: the last
@@ -251,7 +254,7 @@ async function takeImage(blob) {
     if (state.vae) await run(id);
     else if (!state.abort) setState("idle"); // weights still loading run it when loaded
   } catch (e) {
-    if (id === state.runs) showError(e.message ?? String(e));
+    if (id === state.runs) showFailure(e);
   }
 }
 
@@ -265,7 +268,7 @@ async function takeLatent(file) {
     const buf = await file.arrayBuffer();
     if (!current()) return;
     const latent = file.name.endsWith(".npy") ? latentFromNpy(buf, file.name) : latentFromSafetensors(buf, file.name);
-    if (!state.vae) throw new Error("load weights before decoding a latent");
+    if (!state.vae) throw failure("not-loaded", "load weights before decoding a latent");
     state.original = null;
     state.latent = latent;
     $("recon-label").textContent = "";
@@ -280,7 +283,7 @@ async function takeLatent(file) {
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
     setState("done");
   } catch (e) {
-    if (current()) handleRunError(e);
+    if (current()) showFailure(e);
   }
 }
 
@@ -360,12 +363,12 @@ async function main() {
   if (!navigator.gpu) {
     showError("This browser has no WebGPU. It works in Chrome/Edge 113+ (Windows, macOS, ChromeOS, Android), "
       + "Chrome on Linux with chrome://flags/#enable-unsafe-webgpu (or --enable-unsafe-webgpu), "
-      + "Safari 26, and Firefox 141+ on Windows.");
+      + "Safari 26, and Firefox 141+ on Windows.", { code: "no-webgpu" });
     setState("no-webgpu");
     return;
   }
   state.wasm = await init();
-  onPanic((msg) => showError(`internal error (please reload the page): ${msg}`));
+  onPanic((msg) => showError(`internal error (please reload the page): ${msg}`, { code: "internal" }));
   setState("idle");
   const params = new URLSearchParams(location.search);
   if (preview.fromParam(params.get("preview"))) {
@@ -383,5 +386,5 @@ async function main() {
   if (benchSize !== null && state.vae) await runBench(Number(benchSize), Number(params.get("reps") ?? 3));
 }
 
-window.addEventListener("unhandledrejection", (e) => showError(e.reason?.message ?? String(e.reason)));
+window.addEventListener("unhandledrejection", (e) => showFailure(e.reason ?? {}));
 main().catch((e) => showError(`starting failed: ${e.message ?? e}`));

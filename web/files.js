@@ -2,6 +2,7 @@
 // .npy (float32, NCHW [1, C, h, w]) or safetensors (tensor "latent", as the CLI writes).
 
 import { checkImageSize } from "./image-size.js";
+import { failure } from "./failure.js";
 
 /** Decodes an image file to opaque RGBA ImageData as the browser shows it: EXIF orientation
  *  applied, an animation's first frame, 16-bit channels to 8, gray to RGB; transparency is
@@ -13,14 +14,14 @@ export async function imageFromBlob(blob) {
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
   } catch (e) {
-    throw new Error(`${blob.name || "the file"} is not an image this browser can decode (${e.message})`);
+    throw failure("bad-image", `${blob.name || "the file"} is not an image this browser can decode (${e.message})`);
   }
   const { width, height } = bitmap;
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext("2d", { alpha: false, willReadFrequently: true });
   if (!ctx) {
     bitmap.close();
-    throw new Error(`this browser cannot make a ${width}×${height} canvas for ${blob.name || "the image"}`);
+    throw failure("bad-image", `this browser cannot make a ${width}×${height} canvas for ${blob.name || "the image"}`);
   }
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
@@ -46,11 +47,11 @@ export function npyBytes(data, shape) {
 function latentFromShape(shape, data, what) {
   const dims = shape.length === 4 ? shape : shape.length === 3 ? [1, ...shape] : null;
   if (!dims || dims[0] !== 1 || !(dims[1] >= 1)) {
-    throw new Error(`${what}: expected a latent of shape [1, channels, h, w] or [channels, h, w], got [${shape}]`);
+    throw failure("bad-latent", `${what}: expected a latent of shape [1, channels, h, w] or [channels, h, w], got [${shape}]`);
   }
   const [, channels, height, width] = dims;
   if (data.length !== channels * height * width) {
-    throw new Error(`${what}: shape [${shape}] needs ${channels * height * width} values, the file has ${data.length}`);
+    throw failure("bad-latent", `${what}: shape [${shape}] needs ${channels * height * width} values, the file has ${data.length}`);
   }
   return { channels, width, height, data };
 }
@@ -59,7 +60,7 @@ function latentFromShape(shape, data, what) {
 export function latentFromNpy(buf, what = "latent .npy") {
   const bytes = new Uint8Array(buf);
   if (bytes[0] !== 0x93 || String.fromCharCode(...bytes.subarray(1, 6)) !== "NUMPY") {
-    throw new Error(`${what} is not a NumPy .npy file`);
+    throw failure("bad-latent", `${what} is not a NumPy .npy file`);
   }
   const v1 = bytes[6] === 1;
   const dv = new DataView(buf);
@@ -67,7 +68,7 @@ export function latentFromNpy(buf, what = "latent .npy") {
   const start = v1 ? 10 : 12;
   const header = new TextDecoder().decode(bytes.subarray(start, start + hlen));
   if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header)) {
-    throw new Error(`${what} must hold little-endian float32 in C order (header: ${header.trim()})`);
+    throw failure("bad-latent", `${what} must hold little-endian float32 in C order (header: ${header.trim()})`);
   }
   const m = header.match(/'shape':\s*\(([^)]*)\)/);
   const shape = m ? m[1].split(",").map((s) => s.trim()).filter(Boolean).map(Number) : [];
@@ -80,10 +81,10 @@ export function latentFromNpy(buf, what = "latent .npy") {
 export function latentFromSafetensors(buf, what = "latent .safetensors") {
   const dv = new DataView(buf);
   const n = Number(dv.getBigUint64(0, true));
-  if (n <= 0 || 8 + n > buf.byteLength) throw new Error(`${what} has no valid safetensors header`);
+  if (n <= 0 || 8 + n > buf.byteLength) throw failure("bad-latent", `${what} has no valid safetensors header`);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, n)));
   const t = header.latent;
-  if (!t || t.dtype !== "F32") throw new Error(`${what} needs an F32 tensor named "latent"`);
+  if (!t || t.dtype !== "F32") throw failure("bad-latent", `${what} needs an F32 tensor named "latent"`);
   const [a, b] = t.data_offsets;
   const data = new Float32Array(buf.slice(8 + n + a, 8 + n + b));
   return latentFromShape(t.shape, data, what);

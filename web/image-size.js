@@ -3,6 +3,8 @@
 // canvas no browser can make. PNG, JPEG, GIF, WebP and BMP are read here; any other format the
 // browser knows is sized by an <img>, which browsers decode only when it is drawn.
 
+import { failure } from "./failure.js";
+
 /** The largest side accepted, as the CLI's (src/bin/sdxl-vae/imageio.rs). */
 export const MAX_SIDE = 16384;
 /** The most pixels accepted: 64 Mpx is 256 MiB as RGBA in a canvas and as much again copied
@@ -87,10 +89,10 @@ export async function checkImageSize(blob) {
   const { width, height } = size;
   const what = `${blob.name || "the image"} is ${width}×${height}`;
   if (width > MAX_SIDE || height > MAX_SIDE) {
-    throw new Error(`${what}; the largest side accepted is ${MAX_SIDE} pixels`);
+    throw failure("bad-image", `${what}; the largest side accepted is ${MAX_SIDE} pixels`);
   }
   if (width * height > MAX_PIXELS) {
-    throw new Error(`${what} (${(width * height / 1e6).toFixed(0)} Mpx); the most accepted is ${(MAX_PIXELS / 1e6).toFixed(0)} Mpx`);
+    throw failure("bad-image", `${what} (${(width * height / 1e6).toFixed(0)} Mpx); the most accepted is ${(MAX_PIXELS / 1e6).toFixed(0)} Mpx`);
   }
-  if (width === 0 || height === 0) throw new Error(`${what}: empty`);
+  if (width === 0 || height === 0) throw failure("bad-image", `${what}: empty`);
 }

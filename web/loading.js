@@ -3,6 +3,7 @@
 // held beside the VAE (a full model's UNet and text encoders are read past, never kept).
 
 import * as cache from "./weights-cache.js";
+import { failure } from "./failure.js";
 
 export const MB = 1024 * 1024;
 
@@ -16,7 +17,7 @@ export async function openUrl(url, signal, log) {
   }
   log(`fetching ${url}`);
   const res = await fetch(url, { signal });
-  if (!res.ok) throw new Error(`fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
+  if (!res.ok) throw failure("fetch-failed", `fetching the weights failed: HTTP ${res.status} ${res.statusText} for ${url}`);
   const bytes = Number(res.headers.get("content-length") ?? 0);
   const left = await cache.spaceLeft();
   if (bytes > left) {

@@ -1,34 +1,45 @@
-// Types of vae-client.js (`import { VaeWorker } from "sdxl-vae/worker"`): the module's calls, run
-// in a Web Worker. The shapes are the module's own (sdxl_vae.d.ts).
-import type { ImageLike, Latent, LoadOptions, WeightsFile, WeightsSource } from "../sdxl_vae.js";
+// Types of vae-client.js (`import { VaeWorker } from "sdxl-vae/worker"`): `Vae`'s calls, run in
+// a Web Worker. Options, inputs, results and properties are the module's own (sdxl_vae.d.ts), so
+// the two cannot drift.
+import type { ErrorCode, ImageLike, Latent, LoadOptions, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
 
-/** What a load resolves to: the loaded model's read-only properties. */
-export interface LoadedVae {
-    adapterName: string;
-    description: string;
-    scalingFactor: number;
-    shiftFactor: number;
-    precision: string;
-    format: string;
-    ignoredBytes: number;
-    family: string;
-    kind: string;
-    latentChannels: number;
-}
+export type { ErrorCode, VaeError };
 
-/** `Vae.load`'s options; every one is forwarded to the worker. */
-export interface WorkerLoadOptions extends Omit<LoadOptions, "onProgress"> {
-    onProgress?: (loaded: number, total: number | undefined, file: WeightsFile | undefined) => void;
-}
+/** `Vae`'s read-only properties (every member that is not a method). */
+export type VaeProperties = {
+    readonly [K in keyof Vae as Vae[K] extends (...args: any[]) => any ? never : K]: Vae[K];
+};
+
+/** What a load resolves to (the name of earlier versions). */
+export type LoadedVae = VaeProperties;
+
+/** `Vae.load`'s options: every one is sent to the worker but `onProgress` and `signal`, which
+ *  stay on this side. */
+export type WorkerLoadOptions = LoadOptions;
+
+/** After a load, the model's properties as on `Vae` (refreshed after every call); before a
+ *  load or after `free()`, undefined. Every promise rejects with a `VaeError`. */
+export interface VaeWorker extends Partial<VaeProperties> {}
 
 export class VaeWorker {
-    /** Starts the worker; by default vae-worker.js beside vae-client.js. */
+    /** Starts the worker: by default vae-worker.js beside vae-client.js (bundlers follow it). */
     constructor(workerUrl?: string | URL);
+    /** Starts a worker and loads `source` into it. */
+    static load(source: WeightsSource, options?: WorkerLoadOptions, workerUrl?: string | URL): Promise<VaeWorker>;
     readonly worker: Worker;
-    /** An ArrayBuffer source is transferred to the worker, not copied. */
-    load(source: WeightsSource, options?: WorkerLoadOptions): Promise<LoadedVae>;
+    /** Loads weights in place of any model loaded before (a load in flight is superseded);
+     *  resolves to the model's properties. An ArrayBuffer or ReadableStream source (or a
+     *  Response's body) is handed over to the worker, not copied. */
+    load(source: WeightsSource, options?: WorkerLoadOptions): Promise<VaeProperties>;
     encode(image: ImageData | ImageLike): Promise<Latent>;
+    encodeSample(image: ImageData | ImageLike, seed: number): Promise<Latent>;
     /** ImageData at the latent's image size. */
     decode(latent: Latent): Promise<ImageData>;
+    decodeRaw(latent: Latent): Promise<RawImage>;
+    /** `Vae.flops`, asked of the worker: `[encode, decode]` floating-point operations. */
+    flops(width: number, height: number): Promise<Float64Array>;
+    /** Frees the model's GPU memory; the worker stays for another load. */
+    free(): Promise<void>;
+    /** Ends the worker at once; pending calls reject with `not-loaded`. */
     terminate(): void;
 }

@@ -1,42 +1,137 @@
-// Promise API for the worker of vae-worker.js, so the main thread never blocks:
-//   const vae = new VaeWorker();
-//   await vae.load(url, { onProgress });  const latent = await vae.encode(imageData);
-//   (onProgress(loaded, total, file) as in Vae.load: file says what the weights file holds)
-//   const image = await vae.decode(latent);  vae.terminate();
+// `Vae` in a Web Worker, so the page's main thread never blocks: the same calls, options and
+// read-only properties, as promises (types: vae-client.d.ts).
+//   const vae = await VaeWorker.load(url, { onProgress, signal, precision: "f16" });
+//   const latent = await vae.encode(imageData);  const image = await vae.decode(latent);
+//   vae.free();  // or vae.terminate() to end the worker too
+// Options go to the worker as given (every `Vae.load` option, so the two cannot drift), but for
+// `onProgress` and `signal`, which stay here. Every rejection is an Error with a `code`, as the
+// module's are. Results' arrays are transferred from the worker, not copied; inputs are copied,
+// except an ArrayBuffer or ReadableStream weights source, which is handed over.
+
+/** An Error with the module's `code`. */
+function failure(code, message) {
+  return Object.assign(new Error(message), { code });
+}
 
 export class VaeWorker {
-  constructor(workerUrl = new URL("./vae-worker.js", import.meta.url)) {
-    this.worker = new Worker(workerUrl, { type: "module" });
+  /** Starts the worker: by default vae-worker.js beside this file (written as a literal
+   *  `new Worker(new URL(…), …)` so that bundlers such as Vite bundle the worker too). */
+  constructor(workerUrl) {
+    this.worker = workerUrl === undefined
+      ? new Worker(new URL("./vae-worker.js", import.meta.url), { type: "module" })
+      : new Worker(workerUrl, { type: "module" });
     this.next = 0;
     this.pending = new Map();
-    this.worker.onmessage = ({ data }) => {
-      const p = this.pending.get(data.id);
-      if (!p) return;
-      if (data.progress) return p.onProgress?.(...data.progress);
-      this.pending.delete(data.id);
-      if (data.error !== undefined) p.reject(new Error(data.error));
-      else p.resolve(data.result);
+    this.props = null;
+    this.broken = null;
+    this.worker.onmessage = ({ data }) => this.#receive(data);
+    this.worker.onerror = (e) => {
+      e.preventDefault?.();
+      this.#breakWith(failure("internal", `the worker failed: ${e.message || "its script did not load"}`));
     };
   }
 
-  call(msg, onProgress, transfer = []) {
+  /** Starts a worker and loads `source` into it; resolves to the VaeWorker. */
+  static async load(source, options, workerUrl) {
+    const vae = new VaeWorker(workerUrl);
+    try {
+      await vae.load(source, options);
+      return vae;
+    } catch (e) {
+      vae.terminate();
+      throw e;
+    }
+  }
+
+  #receive(data) {
+    if (data.panic !== undefined) {
+      return this.#breakWith(failure("internal", `the module panicked: ${data.panic}; start a new VaeWorker`));
+    }
+    const p = this.pending.get(data.id);
+    if (!p) return;
+    if (data.progress) return p.onProgress?.(...data.progress);
+    this.pending.delete(data.id);
+    if ("props" in data) this.#setProps(data.props);
+    if (data.error !== undefined) p.reject(failure(data.error.code, data.error.message));
+    else p.resolve(data.result?.imageData ? new ImageData(data.result.data, data.result.width, data.result.height) : data.result);
+  }
+
+  /** The loaded model's read-only properties, as own getters (none before a load). */
+  #setProps(props) {
+    this.props = props;
+    for (const name of Object.keys(props ?? {})) {
+      if (!Object.hasOwn(this, name)) {
+        Object.defineProperty(this, name, { get: () => this.props?.[name], enumerable: true });
+      }
+    }
+  }
+
+  /** Rejects every pending call, and the later ones, with `error`. */
+  #breakWith(error) {
+    this.broken = error;
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+
+  #post(msg, { onProgress, transfer = [] } = {}) {
+    if (this.broken) return Promise.reject(this.broken);
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, ...msg }, transfer);
+      try {
+        this.worker.postMessage({ id, ...msg }, transfer);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(failure("bad-argument", `cannot send this to the worker: ${e.message}`));
+      }
     });
   }
 
-  /** source: URL string | Blob/File | ArrayBuffer | Uint8Array (an ArrayBuffer is transferred);
-   *  options: those of `Vae.load`, every one forwarded; resolves to what was loaded
-   *  ({adapterName, description, format, family, kind, latentChannels, scalingFactor, ...}). */
+  /** Loads weights (as `Vae.load`: a URL, Response, Blob/File, ReadableStream, ArrayBuffer or
+   *  typed array) in place of any model loaded before; resolves to the model's properties. */
   load(source, { onProgress, signal, ...options } = {}) {
-    signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort" }));
-    const transfer = source instanceof ArrayBuffer ? [source] : [];
-    return this.call({ op: "load", source, options }, onProgress, transfer);
+    if (signal?.aborted) return Promise.reject(failure("aborted", "loading the weights was aborted"));
+    let sent = source;
+    const transfer = [];
+    if (typeof source === "string") {
+      // Relative to the page (or the calling worker), not to the worker's script.
+      sent = new URL(source, globalThis.document?.baseURI ?? location.href).href;
+    } else if (source instanceof Response) {
+      if (source.body) transfer.push(source.body);
+      sent = { response: { body: source.body, status: source.status, statusText: source.statusText,
+        headers: [...source.headers] } };
+    } else if (source instanceof ArrayBuffer || source instanceof ReadableStream) {
+      transfer.push(source);
+    }
+    const id = this.next;
+    const done = this.#post({ op: "load", source: sent, options }, { onProgress, transfer });
+    if (signal) {
+      const abort = () => this.worker.postMessage({ op: "abort", target: id });
+      signal.addEventListener("abort", abort, { once: true });
+      done.finally(() => signal.removeEventListener("abort", abort)).catch(() => {});
+    }
+    return done;
   }
 
-  encode(image) { return this.call({ op: "encode", image }); }
-  decode(latent) { return this.call({ op: "decode", latent }); }
-  terminate() { this.worker.terminate(); }
+  #call(method, ...args) {
+    return this.#post({ op: "call", method, args });
+  }
+
+  encode(image) { return this.#call("encode", image); }
+  encodeSample(image, seed) { return this.#call("encodeSample", image, seed); }
+  decode(latent) { return this.#call("decode", latent); }
+  decodeRaw(latent) { return this.#call("decodeRaw", latent); }
+  flops(width, height) { return this.#call("flops", width, height); }
+
+  /** Frees the model's GPU memory (and stops a load in flight); the worker stays for another
+   *  load. Later calls reject with `not-loaded`. */
+  free() {
+    return this.#post({ op: "free" });
+  }
+
+  /** Ends the worker at once; its GPU memory goes with it. Pending calls reject. */
+  terminate() {
+    this.worker.terminate();
+    this.#breakWith(failure("not-loaded", "the worker was terminated"));
+  }
 }

@@ -1,68 +1,98 @@
-// The module inside a Web Worker (start it with `new Worker(url, { type: "module" })`, or use
-// VaeWorker from vae-client.js). Messages in: {id, op: "load" | "encode" | "decode" | "abort",
-// ...}; out: {id, progress: [loaded, total, file]} while loading (file: onProgress's third
-// argument, what the weights file holds, once its header or pickle has arrived), then
-// {id, result} or {id, error}.
-// A latent's data is transferred, not copied.
+// The module inside a Web Worker, for VaeWorker (vae-client.js), which is the API; this file is
+// its other half. Messages in: {id, op, ...}: "load" {source, options}, "abort" {target}, "free",
+// "call" {method, args}. Out: {id, progress: [loaded, total, file]} while loading, then
+// {id, result, props} or {id, error: {message, code}}; {panic} if the module panicked.
+// `props` is every getter of the loaded Vae (read from its prototype, so none is forgotten),
+// sent after each call since some change (activationBytes, precision). Results' arrays are
+// transferred, not copied.
 
-import init, { Vae } from "../sdxl_vae.js";
+import init, { Vae, onPanic } from "../sdxl_vae.js";
 
 let vae = null;
-let abort = null;
-const ready = init();
+const loads = new Map(); // load id → its AbortController
+const ready = init().then(() => onPanic((message) => postMessage({ panic: message })));
+
+const GETTERS = Object.entries(Object.getOwnPropertyDescriptors(Vae.prototype))
+  .filter(([, d]) => d.get).map(([name]) => name);
+
+function props() {
+  return vae ? Object.fromEntries(GETTERS.map((name) => [name, vae[name]])) : null;
+}
+
+function failure(code, message) {
+  return Object.assign(new Error(message), { code });
+}
+
+/** The caller's source as Vae.load takes it (a Response was sent as its parts). */
+function source(s) {
+  if (s?.response) {
+    const { body, status, statusText, headers } = s.response;
+    return new Response(body, { status, statusText, headers });
+  }
+  return s;
+}
+
+/** `[result, transfer]` of one call on the loaded model. */
+async function call(method, args) {
+  if (!vae) throw failure("not-loaded", `${method}: no model is loaded (load one first; free() unloads it)`);
+  if (typeof Vae.prototype[method] !== "function" || method === "free" || method === "constructor") {
+    throw failure("bad-argument", `${method} is not a method of Vae`);
+  }
+  const out = await vae[method](...args);
+  if (out instanceof ImageData) {
+    // ImageData itself is copied by postMessage; its pixels' buffer can be transferred.
+    return [{ imageData: true, width: out.width, height: out.height, data: out.data }, [out.data.buffer]];
+  }
+  return [out, out?.data?.buffer instanceof ArrayBuffer ? [out.data.buffer] : []];
+}
 
 async function handle(msg) {
   await ready;
   switch (msg.op) {
     case "load": {
-      abort = new AbortController();
+      // One model per worker: a new load supersedes any still running.
+      for (const other of loads.values()) other.abort();
+      const abort = new AbortController();
+      loads.set(msg.id, abort);
+      try {
+        const next = await Vae.load(source(msg.source), {
+          ...msg.options,
+          signal: abort.signal,
+          onProgress: (loaded, total, file) => postMessage({ id: msg.id, progress: [loaded, total, file] }),
+        });
+        // The loaded model replaces the last; one freed or superseded meanwhile is dropped.
+        if (abort.signal.aborted) {
+          next.free();
+          throw failure("aborted", "loading the weights was aborted");
+        }
+        vae?.free();
+        vae = next;
+        return [props()];
+      } finally {
+        loads.delete(msg.id);
+      }
+    }
+    case "free":
+      for (const abort of loads.values()) abort.abort();
       vae?.free();
       vae = null;
-      vae = await Vae.load(msg.source, {
-        ...msg.options,
-        signal: abort.signal,
-        onProgress: (loaded, total, file) => postMessage({ id: msg.id, progress: [loaded, total, file] }),
-      });
-      return [{
-        adapterName: vae.adapterName,
-        scalingFactor: vae.scalingFactor,
-        description: vae.description,
-        precision: vae.precision,
-        format: vae.format,
-        ignoredBytes: vae.ignoredBytes,
-        family: vae.family,
-        kind: vae.kind,
-        latentChannels: vae.latentChannels,
-        shiftFactor: vae.shiftFactor,
-      }];
-    }
-    case "encode": {
-      const latent = await need().encode(msg.image);
-      return [latent, [latent.data.buffer]];
-    }
-    case "decode": {
-      // ImageData's buffer cannot be transferred; it is cloned.
-      return [await need().decode(msg.latent)];
-    }
+      return [null];
+    case "call":
+      return call(msg.method, msg.args);
     default:
-      throw new Error(`unknown op ${msg.op}`);
+      throw failure("bad-argument", `unknown worker message ${msg.op}`);
   }
-}
-
-function need() {
-  if (!vae) throw new Error("no weights loaded");
-  return vae;
 }
 
 self.onmessage = async ({ data: msg }) => {
   if (msg.op === "abort") {
-    abort?.abort();
+    loads.get(msg.target)?.abort();
     return;
   }
   try {
     const [result, transfer = []] = await handle(msg);
-    postMessage({ id: msg.id, result }, transfer);
+    postMessage({ id: msg.id, result, props: props() }, transfer);
   } catch (e) {
-    postMessage({ id: msg.id, error: e?.message ?? String(e) });
+    postMessage({ id: msg.id, error: { message: e?.message ?? String(e), code: e?.code ?? "internal" }, props: props() });
   }
 };

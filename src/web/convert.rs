@@ -6,37 +6,56 @@ use js_sys::{Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{Image, Latent, RawImage};
+use super::failure::Failure;
+use crate::{ErrorCode, Image, Latent, RawImage};
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A positive integer property (a size).
-fn size(obj: &JsValue, what: &str, key: &str) -> Result<u32, String> {
+fn size(obj: &JsValue, what: &str, key: &str) -> Result<u32, Failure> {
     match get(obj, key).as_f64() {
         Some(v) if v >= 1.0 && v.fract() == 0.0 && v <= u32::MAX as f64 => Ok(v as u32),
-        _ => Err(format!("{what}.{key} must be a positive integer")),
+        _ => Err(bad(
+            what,
+            format!("{what}.{key} must be a positive integer"),
+        )),
     }
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), String> {
+/// A bad input: an image's code for `what = "image"`, a latent's otherwise.
+fn bad(what: &str, message: impl Into<String>) -> Failure {
+    let code = match what {
+        "image" => ErrorCode::BadImage,
+        _ => ErrorCode::BadLatent,
+    };
+    Failure::new(code, message)
+}
+
+fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), Failure> {
     Reflect::set(obj, &key.into(), value)
         .map(|_| ())
-        .map_err(|e| super::source::js_message(&e))
+        .map_err(|e| Failure::new(ErrorCode::Internal, super::source::js_message(&e)))
 }
 
 /// `ImageData`, or any object with `width`, `height` and `data` of 4·w·h RGBA bytes
 /// (`Uint8ClampedArray`/`Uint8Array`).
-pub fn image_from_js(v: &JsValue) -> Result<Image, String> {
+pub fn image_from_js(v: &JsValue) -> Result<Image, Failure> {
     if !v.is_object() {
-        return Err("encode needs an ImageData (or {width, height, data})".into());
+        return Err(bad(
+            "image",
+            "an ImageData (or {width, height, data}) is needed",
+        ));
     }
     let width = size(v, "image", "width")?;
     let height = size(v, "image", "height")?;
     let data = get(v, "data");
     if !js_sys::ArrayBuffer::is_view(&data) {
-        return Err("image.data must be a Uint8ClampedArray or Uint8Array of RGBA bytes".into());
+        return Err(bad(
+            "image",
+            "image.data must be a Uint8ClampedArray or Uint8Array of RGBA bytes",
+        ));
     }
     let view = Uint8Array::new_with_byte_offset_and_length(
         &get(&data, "buffer"),
@@ -51,19 +70,22 @@ pub fn image_from_js(v: &JsValue) -> Result<Image, String> {
 }
 
 /// A new `ImageData` holding a JS copy of the pixels (a view of wasm memory would change under it).
-pub fn image_to_js(img: &Image) -> Result<JsValue, String> {
+pub fn image_to_js(img: &Image) -> Result<JsValue, Failure> {
     let pixels = js_sys::Uint8ClampedArray::new_with_length(img.rgba.len() as u32);
     pixels.copy_from(&img.rgba);
     web_sys::ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, img.width, img.height)
         .map(Into::into)
-        .map_err(|e| format!("creating ImageData: {}", super::source::js_message(&e)))
+        .map_err(|e| {
+            let message = format!("creating ImageData: {}", super::source::js_message(&e));
+            Failure::new(ErrorCode::Internal, message)
+        })
 }
 
 /// `{width, height, data}` with data a `Float32Array` or array of numbers; `imageWidth` and
 /// `imageHeight` default to 8× the latent size.
-pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
+pub fn latent_from_js(v: &JsValue) -> Result<Latent, Failure> {
     if !v.is_object() {
-        return Err("decode needs a latent {width, height, data}".into());
+        return Err(bad("latent", "decode needs a latent {width, height, data}"));
     }
     let width = size(v, "latent", "width")?;
     let height = size(v, "latent", "height")?;
@@ -74,9 +96,10 @@ pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
             Float32Array::new(&data).to_vec()
         }
         None => {
-            return Err(
-                "latent.data must be a Float32Array (channels·height·width values, NCHW)".into(),
-            )
+            return Err(bad(
+                "latent",
+                "latent.data must be a Float32Array (channels·height·width values, NCHW)",
+            ))
         }
     };
     // `channels` may be left out: the data's length tells it.
@@ -84,14 +107,17 @@ pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
     let channels = match get(v, "channels").is_undefined() {
         true if values.len() % cells == 0 => (values.len() / cells) as u32,
         true => {
-            return Err(format!(
-                "latent.data holds {} values, not a whole number of {width}×{height} channels",
-                values.len()
+            return Err(bad(
+                "latent",
+                format!(
+                    "latent.data holds {} values, not a whole number of {width}×{height} channels",
+                    values.len()
+                ),
             ))
         }
         false => size(v, "latent", "channels")?,
     };
-    let mut latent = Latent::new(channels, width, height, values).map_err(|e| e.to_string())?;
+    let mut latent = Latent::new(channels, width, height, values)?;
     if !get(v, "imageWidth").is_undefined() || !get(v, "imageHeight").is_undefined() {
         latent.image_width = size(v, "latent", "imageWidth")?;
         latent.image_height = size(v, "latent", "imageHeight")?;
@@ -99,7 +125,7 @@ pub fn latent_from_js(v: &JsValue) -> Result<Latent, String> {
     Ok(latent)
 }
 
-pub fn latent_to_js(l: &Latent) -> Result<JsValue, String> {
+pub fn latent_to_js(l: &Latent) -> Result<JsValue, Failure> {
     let o = Object::new();
     set(&o, "channels", &l.channels.into())?;
     set(&o, "width", &l.width.into())?;
@@ -110,7 +136,7 @@ pub fn latent_to_js(l: &Latent) -> Result<JsValue, String> {
     Ok(o.into())
 }
 
-pub fn raw_to_js(r: &RawImage) -> Result<JsValue, String> {
+pub fn raw_to_js(r: &RawImage) -> Result<JsValue, Failure> {
     let o = Object::new();
     set(&o, "width", &r.width.into())?;
     set(&o, "height", &r.height.into())?;

@@ -6,7 +6,8 @@
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-use crate::{Error, Gpu};
+use super::failure::Failure;
+use crate::Gpu;
 
 /// How long a failed readback waits for the device to report its loss: longer than the GPU
 /// takes to finish one call's submitted work (the slowest seen, SwiftShader, about 1 s).
@@ -20,31 +21,6 @@ extern "C" {
     fn set_timeout(callback: &Function, ms: i32) -> JsValue;
 }
 
-/// Why a call failed: its message, and whether that was reading results back (which fails
-/// first when the device is lost).
-pub struct Failure {
-    message: String,
-    readback: bool,
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Failure {
-        Failure {
-            readback: matches!(e, Error::Readback(_)),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Failure {
-        Failure {
-            message,
-            readback: false,
-        }
-    }
-}
-
 async fn sleep(ms: i32) {
     let timer = Promise::new(&mut |resolve, _| {
         set_timeout(&resolve, ms);
@@ -54,7 +30,7 @@ async fn sleep(ms: i32) {
 }
 
 /// The device-lost error in place of `failure` where the device was lost during the call.
-pub async fn lost_or(gpu: &Gpu, failure: Failure) -> String {
+pub async fn lost_or(gpu: &Gpu, failure: Failure) -> Failure {
     if failure.readback {
         let mut waited = 0;
         while gpu.check_lost().is_ok() && waited < LOST_WAIT_MS {
@@ -63,7 +39,7 @@ pub async fn lost_or(gpu: &Gpu, failure: Failure) -> String {
         }
     }
     match gpu.check_lost() {
-        Err(lost) => lost.to_string(),
-        Ok(()) => failure.message,
+        Err(lost) => lost.into(),
+        Ok(()) => failure,
     }
 }

@@ -4,10 +4,13 @@
 //!
 //! Every method takes `&self` and returns a promise; calls on one `Vae` run one after another in
 //! call order (a promise chain), so overlapping calls queue instead of throwing. Failures reject
-//! with a JS `Error` whose message is the engine's.
+//! with a JS `Error` whose message is the engine's and whose `code` is its [`ErrorCode`]
+//! ([`failure`]).
 
 mod convert;
+mod failure;
 mod lost;
+mod metrics;
 mod options;
 mod ranges;
 mod source;
@@ -22,13 +25,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::kernels::{AdapterClass, Tuning};
-use crate::Gpu;
-use lost::{lost_or, Failure};
+use crate::{ErrorCode, Gpu};
+use failure::Failure;
+use lost::lost_or;
 use options::load_options;
 
 /// `Vae.load`'s options, from the table of user options.
 #[wasm_bindgen(typescript_custom_section)]
 const TS_LOAD_OPTIONS: &'static str = crate::api::options::LOAD_OPTIONS_TS;
+
+/// `error.code`.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERROR_CODE: &'static str = crate::ERROR_CODE_TS;
 
 /// `onProgress`'s third argument.
 #[wasm_bindgen(typescript_custom_section)]
@@ -90,8 +98,12 @@ pub fn on_panic(callback: Option<Function>) {
     PANIC_HANDLER.with(|h| *h.borrow_mut() = callback);
 }
 
-fn js_error(message: impl AsRef<str>) -> JsValue {
-    JsError::new(message.as_ref()).into()
+/// Whether this window or worker has WebGPU (`navigator.gpu`).
+fn has_webgpu() -> bool {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()))
+        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
 struct Inner {
@@ -116,10 +128,22 @@ impl Vae {
     ) -> Promise {
         future_to_promise(async move {
             let (mut feed, mut load, gpu_opts, staged) =
-                load_options(&options).map_err(js_error)?;
-            let gpu = Gpu::new(&gpu_opts)
-                .await
-                .map_err(|e| js_error(e.to_string()))?;
+                load_options(&options).map_err(Failure::bad_argument)?;
+            if !has_webgpu() {
+                let message = "this browser has no WebGPU (navigator.gpu is missing): use a \
+                               recent Chrome, Edge or Safari, or Firefox with WebGPU enabled";
+                return Err(Failure::new(ErrorCode::NoWebgpu, message).into());
+            }
+            let gpu = Gpu::new(&gpu_opts).await.map_err(|e| match e {
+                // wgpu's reason lists its native backends, which say nothing here.
+                crate::Error::NoAdapter(_) => Failure::new(
+                    ErrorCode::AdapterFailed,
+                    "the browser gives no WebGPU adapter (navigator.gpu.requestAdapter() \
+                     returned none): check that hardware acceleration is on, or try another \
+                     browser",
+                ),
+                e => e.into(),
+            })?;
             // `sharedWeights` (a tuning knob, for tests): weights staged in workgroup memory.
             if let Some(staged) = staged {
                 let mut tuning = Tuning::for_adapter(AdapterClass::of(&gpu));
@@ -127,9 +151,7 @@ impl Vae {
                 load.tuning = Some(tuning);
             }
             let loader = crate::Vae::loader(&gpu, load);
-            let vae = source::load_from(&source, loader, &mut feed)
-                .await
-                .map_err(js_error)?;
+            let vae = source::load_from(&source, loader, &mut feed).await?;
             let inner = Rc::new(Inner {
                 vae,
                 tail: RefCell::new(None),
@@ -152,17 +174,13 @@ impl Vae {
                 let _ = p.await;
             }
             // A lost device fails every call the same way, at once.
-            inner
-                .vae
-                .gpu()
-                .check_lost()
-                .map_err(|e| js_error(e.to_string()))?;
+            inner.vae.gpu().check_lost().map_err(Failure::from)?;
             let out = match work(inner.clone()).await {
                 Ok(value) => Ok(value),
                 Err(failure) => Err(lost_or(inner.vae.gpu(), failure).await),
             };
             drop(done);
-            out.map_err(js_error)
+            out.map_err(JsValue::from)
         })
     }
 
@@ -176,7 +194,7 @@ impl Vae {
         let image = convert::image_from_js(&image);
         self.queued(move |inner| async move {
             let latent = inner.vae.encode(&image?).await?;
-            Ok(convert::latent_to_js(&latent)?)
+            convert::latent_to_js(&latent)
         })
     }
 
@@ -190,7 +208,7 @@ impl Vae {
         let image = convert::image_from_js(&image);
         self.queued(move |inner| async move {
             let latent = inner.vae.encode_sample(&image?, u64::from(seed)).await?;
-            Ok(convert::latent_to_js(&latent)?)
+            convert::latent_to_js(&latent)
         })
     }
 
@@ -203,7 +221,7 @@ impl Vae {
         let latent = convert::latent_from_js(&latent);
         self.queued(move |inner| async move {
             let image = inner.vae.decode(&latent?).await?;
-            Ok(convert::image_to_js(&image)?)
+            convert::image_to_js(&image)
         })
     }
 
@@ -216,7 +234,7 @@ impl Vae {
         let latent = convert::latent_from_js(&latent);
         self.queued(move |inner| async move {
             let raw = inner.vae.decode_raw(&latent?).await?;
-            Ok(convert::raw_to_js(&raw)?)
+            convert::raw_to_js(&raw)
         })
     }
 
@@ -339,32 +357,4 @@ impl Vae {
             info.config.block_out_channels
         )
     }
-}
-
-/// PSNR in dB between two same-size RGBA images (RGB channels).
-#[wasm_bindgen]
-pub fn psnr(
-    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] a: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] b: JsValue,
-) -> Result<f64, JsError> {
-    let (a, b) = (convert::image_from_js(&a), convert::image_from_js(&b));
-    let (a, b) = (
-        a.map_err(|e| JsError::new(&e))?,
-        b.map_err(|e| JsError::new(&e))?,
-    );
-    crate::metrics::psnr(&a, &b).map_err(|e| JsError::new(&e.to_string()))
-}
-
-/// SSIM between two same-size RGBA images.
-#[wasm_bindgen]
-pub fn ssim(
-    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] a: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] b: JsValue,
-) -> Result<f64, JsError> {
-    let (a, b) = (convert::image_from_js(&a), convert::image_from_js(&b));
-    let (a, b) = (
-        a.map_err(|e| JsError::new(&e))?,
-        b.map_err(|e| JsError::new(&e))?,
-    );
-    crate::metrics::ssim(&a, &b).map_err(|e| JsError::new(&e.to_string()))
 }

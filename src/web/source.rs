@@ -12,8 +12,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use super::failure::Failure;
 use super::ranges::{drop_body, fetch_init, ranged_body, Jump};
-use crate::{Vae, VaeLoader};
+use crate::{ErrorCode, Vae, VaeLoader};
 
 #[wasm_bindgen]
 extern "C" {
@@ -74,9 +75,9 @@ impl Feed {
         self.signal.as_ref().is_some_and(|s| s.aborted())
     }
 
-    fn check_aborted(&self) -> Result<(), String> {
+    fn check_aborted(&self) -> Result<(), Failure> {
         match self.aborted() {
-            true => Err("loading the weights was aborted".into()),
+            true => Err(Failure::aborted()),
             false => Ok(()),
         }
     }
@@ -84,20 +85,20 @@ impl Feed {
     /// Pushes one chunk and reports `(loaded, total, file)`; `total` falls back to the size the
     /// safetensors header declares once it has arrived; `file` (once the header or a
     /// checkpoint's pickle has arrived) says what is read and what is read past.
-    fn push(&mut self, loader: &mut VaeLoader, bytes: &[u8]) -> Result<(), String> {
-        loader.push(bytes).map_err(|e| e.to_string())?;
+    fn push(&mut self, loader: &mut VaeLoader, bytes: &[u8]) -> Result<(), Failure> {
+        loader.push(bytes)?;
         self.loaded += bytes.len() as u64;
         self.report(loader)
     }
 
     /// Tells the loader the source jumped `n` bytes ahead, and reports the new position.
-    fn skip(&mut self, loader: &mut VaeLoader, n: u64) -> Result<(), String> {
-        loader.skip(n).map_err(|e| e.to_string())?;
+    fn skip(&mut self, loader: &mut VaeLoader, n: u64) -> Result<(), Failure> {
+        loader.skip(n)?;
         self.loaded += n;
         self.report(loader)
     }
 
-    fn report(&self, loader: &VaeLoader) -> Result<(), String> {
+    fn report(&self, loader: &VaeLoader) -> Result<(), Failure> {
         let total = self.total.or_else(|| loader.total_bytes());
         if let Some(f) = &self.on_progress {
             let total = total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
@@ -108,7 +109,7 @@ impl Feed {
                 &total,
                 &file,
             )
-            .map_err(|e| format!("onProgress threw: {}", js_message(&e)))?;
+            .map_err(|e| Failure::bad_argument(format!("onProgress threw: {}", js_message(&e))))?;
         }
         Ok(())
     }
@@ -148,7 +149,7 @@ pub async fn load_from(
     source: &JsValue,
     mut loader: VaeLoader,
     feed: &mut Feed,
-) -> Result<Vae, String> {
+) -> Result<Vae, Failure> {
     feed.check_aborted()?;
     if let Some(url) = source.as_string() {
         let (init, own) = fetch_init(feed);
@@ -166,21 +167,32 @@ pub async fn load_from(
     } else if let Some(bytes) = as_bytes(source) {
         from_memory(&bytes, &mut loader, feed).await?;
     } else {
-        return Err(
+        return Err(Failure::bad_argument(
             "weights source must be a URL string, Response, Blob/File, ReadableStream, \
-                    ArrayBuffer or Uint8Array"
-                .into(),
-        );
+             ArrayBuffer or Uint8Array",
+        ));
     }
     feed.check_aborted()?;
-    loader.finish().map_err(|e| e.to_string())
+    Ok(loader.finish()?)
 }
 
-fn fetch_error(feed: &Feed, e: &JsValue) -> String {
+fn fetch_error(feed: &Feed, e: &JsValue) -> Failure {
     match feed.aborted() {
-        true => "loading the weights was aborted".into(),
-        false => format!("fetching the weights failed: {}", js_message(e)),
+        true => Failure::aborted(),
+        false => fetch_failed(format!("fetching the weights failed: {}", js_message(e))),
     }
+}
+
+fn fetch_failed(message: String) -> Failure {
+    Failure::new(ErrorCode::FetchFailed, message)
+}
+
+/// A `Blob` that could not be read (the file changed or went away meanwhile).
+fn read_failed(e: &JsValue) -> Failure {
+    fetch_failed(format!(
+        "reading the weights file failed: {}",
+        js_message(e)
+    ))
 }
 
 /// A view of an `ArrayBuffer` or any `ArrayBufferView`'s bytes (no copy).
@@ -206,14 +218,14 @@ async fn from_response(
     loader: &mut VaeLoader,
     feed: &mut Feed,
     jump: Option<Jump<'_>>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     if !response.ok() {
-        return Err(format!(
+        return Err(fetch_failed(format!(
             "fetching the weights failed: HTTP {} {} for {}",
             response.status(),
             response.status_text(),
             response.url()
-        ));
+        )));
     }
     feed.total = response
         .headers()
@@ -221,7 +233,7 @@ async fn from_response(
         .and_then(|v| v.parse().ok());
     let body = response
         .body()
-        .ok_or_else(|| "the weights response has no body".to_string())?;
+        .ok_or_else(|| fetch_failed("the weights response has no body".into()))?;
     pump(&body, loader, feed, jump).await
 }
 
@@ -230,7 +242,7 @@ async fn from_blob(
     blob: &web_sys::Blob,
     loader: &mut VaeLoader,
     feed: &mut Feed,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let size = blob.size() as u64;
     feed.total = Some(size);
     let mut at = 0u64;
@@ -245,16 +257,17 @@ async fn from_blob(
             }
         }
         let end = size.min(at + SLICE_BYTES as u64);
-        let slice = (blob.slice_with_f64_and_f64(at as f64, end as f64))
-            .map_err(|e| format!("reading the weights file failed: {}", js_message(&e)))?;
+        let slice =
+            (blob.slice_with_f64_and_f64(at as f64, end as f64)).map_err(|e| read_failed(&e))?;
         let bytes = JsFuture::from(slice.array_buffer())
             .await
-            .map_err(|e| format!("reading the weights file failed: {}", js_message(&e)))?;
+            .map_err(|e| read_failed(&e))?;
         let bytes = Uint8Array::new(&bytes);
         buf.resize(bytes.length() as usize, 0);
         bytes.copy_to(&mut buf);
         if buf.is_empty() {
-            return Err(format!("the weights file ended at byte {at} of {size}"));
+            let end = JsValue::from(format!("the file ended at byte {at} of {size}"));
+            return Err(read_failed(&end));
         }
         feed.push(loader, &buf)?;
         at += buf.len() as u64;
@@ -270,7 +283,7 @@ async fn pump(
     loader: &mut VaeLoader,
     feed: &mut Feed,
     mut jump: Option<Jump<'_>>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut reader = stream.get_reader();
     let mut buf = Vec::new();
     let result = async {
@@ -297,10 +310,12 @@ async fn pump(
                 return Ok(());
             }
             let chunk: Uint8Array = Reflect::get(&step, &"value".into())
-                .map_err(|e| js_message(&e))?
+                .map_err(|e| fetch_failed(js_message(&e)))?
                 .dyn_into()
                 .map_err(|_| {
-                    "the weights stream gave a chunk that is not a Uint8Array".to_string()
+                    Failure::bad_argument(
+                        "the weights stream gave a chunk that is not a Uint8Array",
+                    )
                 })?;
             buf.resize(chunk.length() as usize, 0);
             chunk.copy_to(&mut buf);
@@ -320,7 +335,7 @@ async fn from_memory(
     bytes: &Uint8Array,
     loader: &mut VaeLoader,
     feed: &mut Feed,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let len = bytes.length();
     feed.total = Some(len as u64);
     let mut buf = Vec::new();

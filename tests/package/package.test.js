@@ -71,7 +71,10 @@ before(async () => {
   // (b) Vite: follows wasm-bindgen's new URL("sdxl_vae_bg.wasm", import.meta.url) by itself.
   mkdirSync(join(app, "vite"));
   writeFileSync(join(app, "vite", "index.html"), page("vite"));
-  writeFileSync(join(app, "vite", "main.js"), roundtrip("", ""));
+  // The worker too: Vite follows vae-client.js's literal `new Worker(new URL(…))` and bundles
+  // vae-worker.js with the module and its wasm.
+  writeFileSync(join(app, "vite", "main.js"),
+    `${roundtrip("", "")}import { VaeWorker } from "sdxl-vae/worker";\nwindow.VaeWorker = VaeWorker;\n`);
   await viteBuild({ root: join(app, "vite"), base: "./", configFile: false, logLevel: "warn",
     build: { outDir: join(app, "vite", "dist"), emptyOutDir: true } });
 
@@ -133,21 +136,34 @@ async function check(name, path) {
 
 /** An editor's TypeScript: every import resolves to the package's types (an unknown option value
  *  must be refused, which would not happen were they `any`). */
-const TS = `import init, { Vae, type Latent } from "sdxl-vae";
+const TS = `import init, { Vae, type ErrorCode, type Latent, type RawImage, type VaeError } from "sdxl-vae";
 import { VaeWorker, type LoadedVae } from "sdxl-vae/worker";
 export async function roundtrip(image: ImageData, weights: Blob): Promise<ImageData> {
   await init();
-  const vae: Vae = await Vae.load("/weights.safetensors", { onProgress: (loaded, total) => {} });
+  const vae: Vae = await Vae.load("/weights.safetensors");
+  await Vae.load("/weights.safetensors", { onProgress: (loaded, total) => {} });
   const latent: Latent = await vae.encode(image);
-  const worker = new VaeWorker();
-  const info: LoadedVae = await worker.load(weights, { precision: "f16", onProgress: (loaded, total) => {} });
-  const channels: number = info.latentChannels + latent.data.length;
+  const worker = await VaeWorker.load(weights, { precision: "f16", signal: new AbortController().signal });
+  const info: LoadedVae = await worker.load(weights, { onProgress: (loaded, total, file) => {} });
+  const channels: number = info.latentChannels + latent.data.length + (worker.latentChannels ?? 0);
+  const precision: string | undefined = worker.precision;
+  const sample: Latent = await worker.encodeSample(image, 7);
+  const raw: RawImage = await worker.decodeRaw(sample);
   const fromWorker: ImageData = await worker.decode(await worker.encode(image));
+  await worker.free();
   worker.terminate();
-  return channels > 0 ? vae.decode(latent) : fromWorker;
+  try {
+    return channels + raw.width > 0 && precision ? vae.decode(latent) : fromWorker;
+  } catch (e) {
+    const code: ErrorCode = (e as VaeError).code;
+    if (code === "device-lost") throw e;
+    throw e;
+  }
 }
 // @ts-expect-error: not a precision
 Vae.load("/weights.safetensors", { precision: "f8" });
+// @ts-expect-error: not an error code
+const wrong: ErrorCode = "lost";
 `;
 
 describe("npm package", () => {
@@ -206,8 +222,19 @@ describe("npm package", () => {
     const wasm = readdirSync(dist, { recursive: true }).filter((f) => f.endsWith(".wasm"));
     assert.equal(wasm.length, 1, "Vite emitted no .wasm");
     console.log(`Vite bundle ${(dirBytes(dist) / 1024).toFixed(0)} KiB (${wasm[0]} included)`);
-    await check("Vite", "/vite/dist/index.html");
+    const p = await check("Vite", "/vite/dist/index.html");
     assert.ok(srv.requests.some((r) => r.startsWith("/vite/dist/") && r.endsWith(".wasm")));
+    const r = await p.evaluate(async ({ image }) => {
+      const w = await window.VaeWorker.load("/weights/small.safetensors");
+      const latent = await w.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
+      w.terminate();
+      return [...latent.data];
+    }, { image: fixtureImage() });
+    const le = maxAbsDiff(r, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+    console.log(`Vite, worker: latent err ${le.worst.toExponential(2)}`);
+    assert.ok(le.worst <= LATENT_TOL, `worker latent error ${le.worst}`);
+    // The worker came from the bundle, not from node_modules.
+    assert.ok(!srv.requests.some((r) => r.includes("node_modules")), "the Vite bundle fetched from node_modules");
   });
 
   test("(c) bundled by esbuild, the wasm's URL imported and passed to init()", async () => {

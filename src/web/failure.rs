@@ -1,0 +1,66 @@
+//! Failures as JS sees them: every rejection is an `Error` whose `message` is the engine's and
+//! whose `code` is its stable [`ErrorCode`] (`sdxl_vae.d.ts`'s `VaeError`), so programs decide
+//! on the code and people read the message.
+
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+
+use crate::weights::WeightsError;
+use crate::{Error, ErrorCode};
+
+/// What went wrong, with its code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Whether reading results back failed (which is how a lost device shows first).
+    pub readback: bool,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            readback: false,
+        }
+    }
+
+    pub fn bad_argument(message: impl Into<String>) -> Failure {
+        Failure::new(ErrorCode::BadArgument, message)
+    }
+
+    pub fn aborted() -> Failure {
+        Failure::new(ErrorCode::Aborted, "loading the weights was aborted")
+    }
+
+    /// A JS `Error` with this message and `code`.
+    pub fn to_js(&self) -> JsValue {
+        let e: JsValue = JsError::new(&self.message).into();
+        // Setting a data property on a fresh Error cannot fail.
+        let _ = Reflect::set(&e, &"code".into(), &self.code.as_str().into());
+        e
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure {
+            code: e.code(),
+            readback: matches!(e, Error::Readback(_)),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<WeightsError> for Failure {
+    fn from(e: WeightsError) -> Failure {
+        Failure::new(e.code(), e.to_string())
+    }
+}
+
+impl From<Failure> for JsValue {
+    fn from(f: Failure) -> JsValue {
+        f.to_js()
+    }
+}
