@@ -112,6 +112,7 @@ describe("page faults", () => {
     const error = await page.textContent("#error-text");
     console.log(`device destroyed: "${error}" after ${lostMs} ms`);
     assert.match(error, /^GPU device lost: /);
+    assert.equal(await page.getAttribute("#error", "data-code"), "device-lost");
     assert.ok(await page.isVisible("#error-reload"), "no reload offered");
     await page.click("#error-reload");
     await waitState(page, ["done", "error"]);

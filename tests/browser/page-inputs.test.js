@@ -160,6 +160,7 @@ describe("page inputs", () => {
       ["zeros.png", /zeros\.png is 12000×12000 \(144 Mpx\); the most accepted is 67 Mpx/]]) {
       await dropAndWait(name, ["error"]);
       assert.match(await page.textContent("#error-text"), pattern);
+      assert.equal(await page.getAttribute("#error", "data-code"), "bad-image");
       assert.deepEqual(await page.evaluate(() => made), [], `${name}: decoded or drawn before the check`);
     }
     const log = await dropAndWait("odd.png");
@@ -211,6 +212,7 @@ describe("page inputs", () => {
     await dropAndWait("latent16.npy", ["error"]);
     const error = await page.textContent("#error-text");
     console.log(`wrong channels: ${error}`);
+    assert.equal(await page.getAttribute("#error", "data-code"), "bad-latent");
     assert.match(error, /16/);
     assert.match(error, /4/);
     assert.match(error, /channel/i);

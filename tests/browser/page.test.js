@@ -104,15 +104,17 @@ describe("page", () => {
   });
 
   test("errors show in the page and the page keeps working", async () => {
-    const expectError = async (pattern) => {
+    // The page shows each error's code (#error[data-code]) beside its message.
+    const expectError = async (pattern, code) => {
       await waitState(["error"]);
       assert.match(await page.textContent("#error-text"), pattern);
       assert.ok(await page.isVisible("#error"));
+      assert.equal(await page.getAttribute("#error", "data-code"), code);
     };
     await page.goto(`${srv.base}/index.html?weights=/weights/corrupt.safetensors`);
-    await expectError(/header|safetensors/i);
+    await expectError(/header|safetensors/i, "bad-weights");
     await page.setInputFiles("#image-file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("no image") });
-    await expectError(/not an image/);
+    await expectError(/not an image/, "bad-image");
     // An aborted load: a slow download, cancelled after the first progress.
     await page.selectOption("#weights-choice", "custom");
     await page.fill("#weights-url", "/slow/small.safetensors");
@@ -120,7 +122,7 @@ describe("page", () => {
     await page.waitForFunction(() => !document.getElementById("cancel").disabled
       && /MB/.test(document.getElementById("progress-text").textContent));
     await page.click("#cancel");
-    await expectError(/aborted/);
+    await expectError(/aborted/, "aborted");
     // Still usable: good weights, then an image.
     await page.fill("#weights-url", WEIGHTS);
     await page.click("#load");
