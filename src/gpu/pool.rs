@@ -170,6 +170,12 @@ impl BufferPool {
     pub(crate) fn free_idle(&self) {
         if let Ok(mut st) = self.state.lock() {
             let freed: u64 = st.free.iter().map(|b| b.size()).sum();
+            // In a browser a dropped handle keeps its memory until garbage collection, so they
+            // are destroyed; there calls on one model never overlap (the JS queue), so no idle
+            // buffer is bound by work recorded and not yet submitted. Natively wgpu frees a
+            // dropped buffer once no submission uses it, and calls from threads may overlap.
+            #[cfg(target_arch = "wasm32")]
+            st.free.iter().for_each(wgpu::Buffer::destroy);
             st.free.clear();
             st.allocated -= freed;
         }

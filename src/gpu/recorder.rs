@@ -63,6 +63,38 @@ pub struct Recorder<'g> {
     pub dispatches: u32,
     /// The pool's f16 overflow flag, cleared when recording began and read with the result.
     guard: Option<wgpu::Buffer>,
+    /// What this recording made for itself, destroyed when it ends.
+    transient: Transient,
+}
+
+/// GPU objects one recording makes for itself (uniforms, uploads, the readback buffer, a
+/// planning recording's stand-ins), destroyed when the recording is dropped: after its
+/// readback, or unsubmitted after an error. wgpu's WebGPU backend does not destroy a dropped
+/// handle, so in a browser each would otherwise hold its memory until garbage collection. Work
+/// already submitted still completes: WebGPU and wgpu defer the free until it has.
+#[derive(Default)]
+pub(super) struct Transient {
+    buffers: Vec<wgpu::Buffer>,
+    textures: Vec<wgpu::Texture>,
+}
+
+impl Transient {
+    fn buffer(&mut self, b: &wgpu::Buffer) {
+        self.buffers.push(b.clone());
+    }
+
+    /// Takes over `other`'s objects (a planning recording's, whose work another encodes).
+    pub(super) fn absorb(&mut self, mut other: Transient) {
+        self.buffers.append(&mut other.buffers);
+        self.textures.append(&mut other.textures);
+    }
+}
+
+impl Drop for Transient {
+    fn drop(&mut self) {
+        self.buffers.iter().for_each(wgpu::Buffer::destroy);
+        self.textures.iter().for_each(wgpu::Texture::destroy);
+    }
 }
 
 /// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
@@ -97,6 +129,7 @@ impl<'g> Recorder<'g> {
             dispatches: 0,
             alloc: Alloc::Greedy,
             guard,
+            transient: Transient::default(),
         })
     }
 
@@ -110,6 +143,15 @@ impl<'g> Recorder<'g> {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
+        let mut transient = Transient::default();
+        transient.buffer(&stand_in);
+        let stand_ins = [(); 2].map(|_| {
+            let usage = wgpu::TextureUsages::TEXTURE_BINDING;
+            let (texture, view) =
+                super::pool::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage);
+            transient.textures.push(texture);
+            view
+        });
         Ok(Recorder {
             gpu,
             pool,
@@ -121,12 +163,10 @@ impl<'g> Recorder<'g> {
                 log: Default::default(),
                 stand_in,
                 textures: [[0; 3]; 2],
-                stand_ins: [(); 2].map(|_| {
-                    let usage = wgpu::TextureUsages::TEXTURE_BINDING;
-                    super::pool::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage).1
-                }),
+                stand_ins,
                 ops: Vec::new(),
             },
+            transient,
         })
     }
 
@@ -184,20 +224,23 @@ impl<'g> Recorder<'g> {
         self.pool.texture(slot, size)
     }
 
-    /// A storage buffer holding `data` (inputs such as image pixels).
-    pub fn upload(&self, label: &str, data: &[u8]) -> wgpu::Buffer {
+    /// A storage buffer holding `data` (inputs such as image pixels), for this recording only.
+    pub fn upload(&mut self, label: &str, data: &[u8]) -> wgpu::Buffer {
         let contents: Vec<u8> = if data.len() < 16 {
             [data, &[0u8; 16][data.len()..]].concat()
         } else {
             data.to_vec()
         };
-        self.gpu
+        let buffer = self
+            .gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: &contents,
                 usage: wgpu::BufferUsages::STORAGE,
-            })
+            });
+        self.transient.buffer(&buffer);
+        buffer
     }
 
     /// Records a copy of `data` into `t` (held whole), ordered after everything recorded so far.
@@ -231,6 +274,7 @@ impl<'g> Recorder<'g> {
             });
         self.encoder
             .copy_buffer_to_buffer(&src, 0, dst, 0, Some(bytes));
+        self.transient.buffer(&src);
     }
 
     /// Records one dispatch of `kernel` with `binds` at bindings 0.. and `params` as a uniform
@@ -280,6 +324,7 @@ impl<'g> Recorder<'g> {
             contents: params,
             usage: wgpu::BufferUsages::UNIFORM,
         });
+        self.transient.buffer(&uniform);
         let mut entries: Vec<wgpu::BindGroupEntry> = binds
             .iter()
             .enumerate()

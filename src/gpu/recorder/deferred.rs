@@ -88,7 +88,11 @@ impl<'g> Recorder<'g> {
     /// go back to the pool when it is dropped.
     pub fn realize(self, plan: &Plan) -> Result<Recorder<'g>> {
         let Recorder {
-            gpu, pool, alloc, ..
+            gpu,
+            pool,
+            alloc,
+            transient,
+            ..
         } = self;
         // The texture sizes are this recording's own: a kept plan may come from the same call
         // with other texture formats (f16 before an overflow).
@@ -111,6 +115,8 @@ impl<'g> Recorder<'g> {
             }
         }
         let mut rec = Recorder::new(gpu, pool)?;
+        // The planning recording's uploads are bound by the work encoded here.
+        rec.transient.absorb(transient);
         let real = |r: Res| {
             Ok(match r {
                 Res::Request { req, size } => match planned.buffer_of(req) {

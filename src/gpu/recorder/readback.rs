@@ -22,6 +22,7 @@ impl Recorder<'_> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        self.transient.buffer(&staging);
         self.encoder
             .copy_buffer_to_buffer(buf, 0, &staging, 0, Some(padded));
         if let Some(flag) = &self.guard {
