@@ -2,43 +2,19 @@
 // an image or a latent, runs encode/decode and shows every view. State for tests and people alike
 // is in <body data-state>: starting, no-webgpu, idle, loading, loaded, working, done, error.
 
-import init, { Vae, onPanic, psnr, ssim, userOptions } from "../sdxl_vae.js";
+import init, { Vae, onPanic, psnr, ssim } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { bench } from "./bench.js";
 import { failure } from "./failure.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
-import { MB, finishCaching, formatLine, openUrl, progressText } from "./loading.js";
+import { MB, finishCaching, formatLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
 import { FastPreview } from "./preview.js";
+import { gpuLine, memoryEstimate } from "./gpu-info.js";
 import { channelFigures, clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
 
-// wgpu's WebGPU backend reports no adapter name; the browser's GPUAdapter.info has one.
-async function adapterName(fromEngine) {
-  if (!fromEngine.startsWith("(")) return fromEngine;
-  try {
-    const info = (await navigator.gpu?.requestAdapter())?.info;
-    const name = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ");
-    return name || fromEngine;
-  } catch {
-    return fromEngine;
-  }
-}
-
-
-/** The user options `Vae.load` takes, from URL parameters of the same names (e.g.
- *  `?precision=f16&limits=webgpu-default&maxBufferBytes=64M&scalingFactor=0.18215`): numbers as
- *  numbers, the rest as text; the module checks them. */
-function optionsFromUrl() {
-  const params = new URLSearchParams(location.search);
-  const options = {};
-  for (const { name, kind } of userOptions()) {
-    const v = params.get(name);
-    if (v !== null) options[name] = (kind === "number" || kind === "real") && v.trim() !== "" ? Number(v) : v;
-  }
-  return options;
-}
 function setState(s) { document.body.dataset.state = s; }
 
 function log(msg) {
@@ -117,7 +93,7 @@ async function loadWeights(what) {
     const dt = performance.now() - t0;
     const grown = (state.wasm.memory.buffer.byteLength - mem0) / MB;
     $("t-load").textContent = ms(dt);
-    $("adapter").textContent = `GPU: ${await adapterName(state.vae.adapterName)}`;
+    $("adapter").textContent = $("adapter").title = await gpuLine(state.vae);
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
     log(`family ${state.vae.family} (${state.vae.familySource}): ${state.vae.latentChannels} latent channels, ` +
       `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
@@ -177,6 +153,17 @@ function showRecon(recon) {
   }
 }
 
+/** Before the image runs: the GPU memory it will hold (#gpu-estimate, its bytes in
+ *  data-estimate; after the run data-actual has what the model held at most). */
+async function showEstimate(current) {
+  const { width, height } = state.original;
+  const est = await memoryEstimate(state.vae, width, height);
+  if (!current()) return;
+  $("gpu-estimate").textContent = est.text;
+  $("gpu-estimate").dataset.estimate = est.total ?? "";
+  log(`${width}×${height}: ${est.text}`);
+}
+
 /** With the fast preview on, the tiny model's reconstruction, shown at once; returns its time,
  *  or null without one. Its errors are shown and the full VAE runs regardless. */
 async function runPreview(current) {
@@ -206,6 +193,8 @@ async function run(id = ++state.runs) {
   hideError();
   setState("working");
   try {
+    await showEstimate(current);
+    if (!current()) return;
     const previewMs = await runPreview(current);
     if (!current()) return;
     const t0 = performance.now();
@@ -219,6 +208,7 @@ async function run(id = ++state.runs) {
     $("t-decode").textContent = ms(performance.now() - t);
     if (!current()) return;
     showRecon(recon);
+    $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
     $("recon-label").textContent = previewMs === null ? ""
       : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
     log(`encoded and decoded ${state.original.width}×${state.original.height}`);
@@ -303,7 +293,10 @@ async function refreshCacheSize() {
 }
 
 function wire() {
-  $("weights-choice").addEventListener("change", () => { $("weights-url").hidden = $("weights-choice").value !== "custom"; });
+  // The URL box is always there (showing it would move the controls): choosing "Custom URL…"
+  // goes to it, typing in it chooses it.
+  $("weights-choice").addEventListener("change", () => { if ($("weights-choice").value === "custom") $("weights-url").focus(); });
+  $("weights-url").addEventListener("input", () => { $("weights-choice").value = "custom"; });
   $("load").addEventListener("click", () => {
     const url = chosenUrl();
     if (url) loadWeights(new URL(url, location.href).href);
@@ -329,7 +322,10 @@ function wire() {
     const f = [...e.clipboardData.files][0];
     if (f) takeFile(f);
   });
-  $("compare-slider").addEventListener("input", (e) => setCompare($("cmp-b"), e.target.value));
+  $("compare-slider").addEventListener("input", (e) => {
+    setCompare($("cmp-b"), e.target.value);
+    e.target.setAttribute("aria-valuetext", `${e.target.value} % original`);
+  });
   $("dl-latent").addEventListener("click", () => {
     const l = state.latent, vae = state.vae;
     const scaled = $("dl-scaled").checked;
@@ -349,7 +345,7 @@ async function runBench(size, reps) {
   }
   setState("working");
   try {
-    document.body.dataset.bench = await bench(state.vae, size, reps, await adapterName(state.vae.adapterName), log);
+    document.body.dataset.bench = await bench(state.vae, size, reps, (await gpuLine(state.vae)).slice(5), log);
     setState("loaded");
   } catch (e) {
     showError(`bench: ${e.message ?? e}`);
@@ -359,6 +355,7 @@ async function runBench(size, reps) {
 async function main() {
   wire();
   setCompare($("cmp-b"), 50);
+  channelFigures($("latent-grid"), 4); // room for a 4-channel latent before one arrives
   refreshCacheSize();
   if (!navigator.gpu) {
     showError("This browser has no WebGPU. It works in Chrome/Edge 113+ (Windows, macOS, ChromeOS, Android), "
@@ -378,7 +375,6 @@ async function main() {
   const fromQuery = params.get("weights");
   if (fromQuery) {
     $("weights-choice").value = "custom";
-    $("weights-url").hidden = false;
     $("weights-url").value = fromQuery;
     await loadWeights(new URL(fromQuery, location.href).href);
   }

@@ -8,6 +8,7 @@
 //! ([`failure`]).
 
 mod convert;
+mod estimate;
 mod failure;
 mod lost;
 mod metrics;

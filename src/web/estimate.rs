@@ -1,0 +1,44 @@
+//! The GPU memory a call at a given size would hold, found before running it by recording the
+//! call without running it ([`crate::Vae::dry_run`]): the page shows it when an image is
+//! dropped.
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use super::Vae;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ESTIMATE: &'static str = r#"
+/** The GPU memory of an encode of a `width × height` image and of a decode of its latent. */
+export interface MemoryEstimate {
+  /** Bytes of the weights on the GPU. */
+  weightBytes: number;
+  /** Most bytes of activations (buffers and textures) each call holds at once. */
+  encodeBytes: number;
+  decodeBytes: number;
+  /** Row bands the activations are split into (1: the image fits the binding limit whole). */
+  bands: number;
+}
+"#;
+
+#[wasm_bindgen]
+impl Vae {
+    /// The GPU memory an encode of a `width × height` image and a decode of its latent would
+    /// hold (queued like the calls; rejects as they would, e.g. `too-large`).
+    #[wasm_bindgen(unchecked_return_type = "Promise<MemoryEstimate>")]
+    pub fn estimate(&self, width: u32, height: u32) -> js_sys::Promise {
+        self.queued(move |inner| async move {
+            let (enc, dec) = inner.vae.dry_run(width, height).await?;
+            let o = Object::new();
+            let set = |k: &str, v: f64| {
+                // Setting a data property on a fresh object cannot fail.
+                let _ = Reflect::set(&o, &k.into(), &JsValue::from_f64(v));
+            };
+            set("weightBytes", inner.vae.weight_bytes() as f64);
+            set("encodeBytes", enc.peak_activation_bytes as f64);
+            set("decodeBytes", dec.peak_activation_bytes as f64);
+            set("bands", enc.bands.max(dec.bands) as f64);
+            Ok(o.into())
+        })
+    }
+}

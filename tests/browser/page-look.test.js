@@ -1,0 +1,125 @@
+// How the page looks and feels, in headless Chromium at desktop size and at 800 px: no layout
+// shift from loading to the finished reconstruction (the browser's own layout-shift entries),
+// the GPU line and the memory estimate shown before an image runs (checked against what the
+// model held), the compare slider worked by keyboard, the reconstruction downloaded at full
+// size, and screenshots of both widths written to tests/browser/out/ for a person to look at.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FIXTURES, ROOT, launch, makeWeights, startServer } from "./harness.js";
+
+const OUT = join(ROOT, "tests", "browser", "out");
+const WEIGHTS = "/weights/small.safetensors";
+let weightsDir, srv, context;
+
+/** Records every layout shift (window.shifts) from the first paint on. */
+function observeShifts() {
+  window.shifts = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      shifts.push({ value: e.value, recentInput: e.hadRecentInput,
+        sources: (e.sources ?? []).map((s) => s.node?.id || s.node?.className || s.node?.nodeName || "?") });
+    }
+  }).observe({ type: "layout-shift", buffered: true });
+}
+
+before(async () => {
+  weightsDir = makeWeights();
+  srv = await startServer(weightsDir);
+  context = await launch();
+  mkdirSync(OUT, { recursive: true });
+});
+
+after(async () => {
+  await context?.close();
+  srv?.server.close();
+});
+
+/** A page at `width × height`, loaded with the test weights, then given `image`. */
+async function runAt(width, height, image) {
+  const page = await context.newPage({ viewport: { width, height } });
+  await page.setViewportSize({ width, height });
+  await page.addInitScript(observeShifts);
+  await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}`);
+  const waitState = (want) => page.waitForFunction((w) => w.includes(document.body.dataset.state), want,
+    { timeout: 120_000 });
+  await waitState(["loaded"]);
+  await page.setInputFiles("#image-file", join(FIXTURES, image));
+  await waitState(["done"]);
+  return page;
+}
+
+describe("page look", () => {
+  for (const [width, height] of [[1280, 800], [800, 900]]) {
+    test(`${width} px: no layout shift from load to result; the GPU line and the memory estimate; a screenshot`, async () => {
+      const page = await runAt(width, height, "img_37x29.png");
+      const shifts = await page.evaluate(() => shifts);
+      const cls = shifts.filter((s) => !s.recentInput).reduce((a, s) => a + s.value, 0);
+      console.log(`${width} px: layout shift score ${cls.toFixed(4)} over ${shifts.length} shifts`
+        + (shifts.length ? `: ${shifts.map((s) => `${s.value.toFixed(4)} (${s.sources.join(", ")})`).join("; ")}` : ""));
+      assert.equal(cls, 0, `layout shifted: ${JSON.stringify(shifts)}`);
+      // Nothing spills sideways at this width.
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "horizontal overflow");
+
+      const gpu = await page.textContent("#adapter");
+      console.log(`${width} px: ${gpu}`);
+      assert.match(gpu, /^GPU: \w.* · activations f32 · convolutions (plain|workgroup) · adapter features: shader-f16 (yes|no), subgroups (yes|no)/);
+      const est = await page.evaluate(() => ({ ...document.getElementById("gpu-estimate").dataset,
+        text: document.getElementById("gpu-estimate").textContent }));
+      const [estimate, actual] = [Number(est.estimate), Number(est.actual)];
+      console.log(`${width} px: ${est.text}; estimate ${estimate} bytes, the model held at most ${actual}`);
+      assert.match(est.text, /^GPU memory ≈ [\d.]+ MiB \(weights [\d.]+ MiB \+ activations [\d.]+ MiB\)$/);
+      // The dry run records the very calls that then run: its figure is what the model held.
+      assert.ok(actual > 0 && estimate === actual, `estimate ${estimate} vs held ${actual}`);
+      const log = await page.textContent("#log");
+      assert.ok(log.indexOf("37×29: GPU memory ≈") < log.indexOf("encoded and decoded 37×29"),
+        "the estimate was not shown before the image ran");
+
+      const file = join(OUT, `page-${width}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`screenshot: ${file}`);
+      await page.close();
+    });
+  }
+
+  test("the compare slider moves by keyboard; the reconstruction downloads at full size", async () => {
+    const page = await runAt(1280, 800, "img_64x48.png");
+    const clip = () => page.evaluate(() => [document.getElementById("compare-slider").value,
+      document.getElementById("cmp-b").style.clipPath, document.getElementById("compare-slider").getAttribute("aria-valuetext")]);
+    await page.focus("#compare-slider");
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("ArrowRight");
+    assert.deepEqual(await clip(), ["52", "inset(0px 0px 0px 52%)", "52 % original"]);
+    await page.keyboard.press("End");
+    assert.deepEqual(await clip(), ["100", "inset(0px 0px 0px 100%)", "100 % original"]);
+    await page.keyboard.press("Home");
+    assert.deepEqual((await clip())[0], "0");
+    // Tab reaches it from the control before it.
+    const order = await page.evaluate(() => [...document.querySelectorAll("button, input, select, [tabindex]")]
+      .filter((e) => e.tabIndex >= 0 && !e.disabled && e.offsetParent).map((e) => e.id));
+    assert.ok(order.includes("compare-slider"), `not reachable by Tab: ${order}`);
+
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#dl-png")]);
+    const path = await download.path();
+    const png = readFileSync(path);
+    const size = [png.readUInt32BE(16), png.readUInt32BE(20)];
+    console.log(`downloaded ${download.suggestedFilename()}: ${size.join("×")}, ${png.length} bytes`);
+    assert.equal(download.suggestedFilename(), "reconstruction.png");
+    assert.deepEqual(size, [64, 48]);
+    // Its pixels are the reconstruction's.
+    const same = await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+      const c = new OffscreenCanvas(bitmap.width, bitmap.height).getContext("2d");
+      c.drawImage(bitmap, 0, 0);
+      const got = c.getImageData(0, 0, bitmap.width, bitmap.height).data;
+      const r = document.getElementById("reconstruction");
+      const want = r.getContext("2d").getImageData(0, 0, r.width, r.height).data;
+      return got.length === want.length && got.every((v, i) => v === want[i]);
+    }, png.toString("base64"));
+    assert.ok(same, "the downloaded PNG differs from the reconstruction");
+    await page.close();
+  });
+});
