@@ -180,7 +180,7 @@ describe("page inputs", () => {
     await page.waitForFunction((n) => /encoded and decoded 64×48|error:/.test(document.getElementById("log").textContent.slice(n)),
       before, { timeout: 120_000 });
     const log = (await page.textContent("#log")).slice(before);
-    assert.match(log, /image image\.png: 64×48\n.*encoded and decoded 64×48/, log);
+    assert.match(log, /image image\.png: 64×48\n[^\n]*GPU memory[^\n]*\n[^\n]*encoded and decoded 64×48/, log);
     assert.equal(await page.evaluate(() => document.body.dataset.state), "done");
   });
 
