@@ -133,15 +133,17 @@ async function check(name, path) {
 
 /** An editor's TypeScript: every import resolves to the package's types (an unknown option value
  *  must be refused, which would not happen were they `any`). */
-const TS = `import init, { Vae, type Latent } from "sdxl-vae";
+const TS = `import init, { Vae, type Latent, type LoadTimes } from "sdxl-vae";
 import { VaeWorker, type LoadedVae } from "sdxl-vae/worker";
 export async function roundtrip(image: ImageData, weights: Blob): Promise<ImageData> {
   await init();
   const vae: Vae = await Vae.load("/weights.safetensors", { onProgress: (loaded, total) => {} });
   const latent: Latent = await vae.encode(image);
+  // The options may be left out; the load's breakdown is typed.
+  const times: LoadTimes = (await Vae.load(weights)).loadTimes;
   const worker = new VaeWorker();
   const info: LoadedVae = await worker.load(weights, { precision: "f16", onProgress: (loaded, total) => {} });
-  const channels: number = info.latentChannels + latent.data.length;
+  const channels: number = info.latentChannels + latent.data.length + times.mbPerS;
   const fromWorker: ImageData = await worker.decode(await worker.encode(image));
   worker.terminate();
   return channels > 0 ? vae.decode(latent) : fromWorker;
