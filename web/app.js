@@ -7,7 +7,7 @@ import * as cache from "./weights-cache.js";
 import { bench } from "./bench.js";
 import { failure } from "./failure.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
-import { MB, finishCaching, formatLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
+import { MB, finishCaching, formatLine, loadTimesLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
 import { FastPreview } from "./preview.js";
 import { gpuLine, memoryEstimate } from "./gpu-info.js";
 import { channelFigures, clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
@@ -98,6 +98,7 @@ async function loadWeights(what) {
     log(`family ${state.vae.family} (${state.vae.familySource}): ${state.vae.latentChannels} latent channels, ` +
       `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
     log(formatLine(state.vae, file));
+    log(`load: ${loadTimesLine(state.vae)}`);
     log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
     state.source = what;
     setState("loaded");

@@ -1,5 +1,7 @@
 // `?bench=N[&reps=R]`: median encode/decode times of an N² pattern with the loaded weights,
-// logged as the CLI's `sdxl-vae bench` prints them.
+// logged as the CLI's `sdxl-vae bench` prints them (with the load's time breakdown).
+
+import { loadTimesLine } from "./loading.js";
 
 const MB = 1024 * 1024;
 
@@ -36,6 +38,7 @@ export async function bench(vae, size, reps, adapter, log) {
   const [es, ds] = [median(enc), median(dec)];
   const peak = (vae.weightBytes + vae.peakActivationBytes) / MB;
   log(`adapter ${adapter}; conv staging ${vae.convStaging}; precision ${vae.precision}`);
+  log(`load: ${loadTimesLine(vae)}`);
   log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
   log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
   const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `

@@ -82,3 +82,12 @@ export function optionsFromUrl() {
   }
   return options;
 }
+
+/** Where the load's time went (`vae.loadTimes`), as the CLI's `bench` prints it after "load: ". */
+export function loadTimesLine(vae) {
+  const t = vae.loadTimes;
+  const s = (ms) => (ms / 1000).toFixed(2);
+  return `${(t.bytes / 1e6).toFixed(1)} MB in ${s(t.totalMs)} s (${t.mbPerS.toFixed(0)} MB/s): `
+    + `waiting for bytes ${s(t.waitMs)} s, converting ${s(t.convertMs)} s, uploading ${s(t.uploadMs)} s, `
+    + `pipelines ${s(t.pipelinesMs)} s`;
+}

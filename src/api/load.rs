@@ -50,6 +50,13 @@ impl WeightSink for GpuSink {
             ))),
         }
     }
+
+    fn tensor_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> Result<bool> {
+        match self.store.as_mut() {
+            Some(s) if self.precision == Precision::F16 => Ok(s.upload_f16(name, shape, bits)),
+            _ => Ok(false),
+        }
+    }
 }
 
 /// Where a load's time went, in milliseconds (`bench` and the page's log print it). The parts

@@ -81,6 +81,34 @@ enum Texels {
 /// See [`weight_texture`].
 pub fn weight_layout(w: &[f32], cout: u32, cin: u32, k: u32, f16: bool) -> WeightLayout {
     let f16 = f16 && w.iter().all(|v| v.abs() <= half::f16::MAX.to_f32());
+    let (size, data) = scatter(w, cout, cin, k, f16);
+    let texels = match f16 {
+        true => Texels::F16(data.iter().map(|v| half::f16::from_f32(*v)).collect()),
+        false => Texels::F32(data),
+    };
+    WeightLayout { size, texels }
+}
+
+/// The f16 layout of [`weight_texture`] from weights given as f16 bits, with no conversion;
+/// `None` if any is infinite or NaN (which the f16 layout does not take).
+pub fn weight_layout_f16(bits: &[u16], cout: u32, cin: u32, k: u32) -> Option<WeightLayout> {
+    if bits.iter().any(|b| b & 0x7c00 == 0x7c00) {
+        return None;
+    }
+    let (size, data) = scatter(bits, cout, cin, k, true);
+    let texels = Texels::F16(data.into_iter().map(half::f16::from_bits).collect());
+    Some(WeightLayout { size, texels })
+}
+
+/// `w` (`[cout, cin, k, k]`) in the texel order of [`weight_texture`]'s f16 or f32 layout, zero
+/// (the default) where padded; and the texture's size.
+fn scatter<T: Copy + Default>(
+    w: &[T],
+    cout: u32,
+    cin: u32,
+    k: u32,
+    f16: bool,
+) -> ([u32; 3], Vec<T>) {
     let (kk, blocks, octs) = (
         (k * k) as usize,
         cout.div_ceil(8) as usize,
@@ -90,7 +118,7 @@ pub fn weight_layout(w: &[f32], cout: u32, cin: u32, k: u32, f16: bool) -> Weigh
     // Texel rows a block: octs of 8 input channels (f16) or twice as many quads of 4 (f32).
     let rows = if f16 { octs } else { 2 * octs };
     // Either way 8 values a row and texel column per output channel block: the same count.
-    let mut data = vec![0f32; 8 * width * octs * blocks];
+    let mut data = vec![T::default(); 8 * width * octs * blocks];
     for b in 0..blocks {
         for ci in 0..cin {
             for t in 0..kk {
@@ -105,14 +133,7 @@ pub fn weight_layout(w: &[f32], cout: u32, cin: u32, k: u32, f16: bool) -> Weigh
             }
         }
     }
-    let texels = match f16 {
-        true => Texels::F16(data.iter().map(|v| half::f16::from_f32(*v)).collect()),
-        false => Texels::F32(data),
-    };
-    WeightLayout {
-        size: [width as u32, rows as u32, blocks as u32],
-        texels,
-    }
+    ([width as u32, rows as u32, blocks as u32], data)
 }
 
 impl WeightLayout {
@@ -149,4 +170,45 @@ fn write_texture(gpu: &crate::gpu::Gpu, texture: &wgpu::Texture, data: &[u8]) {
         },
         size,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// From f16 bits, the same texels as from their f32 values; none with an infinity.
+    #[test]
+    fn f16_bits_lay_out_as_their_values() {
+        let mut x = 12345u32;
+        let mut bits: Vec<u16> = (0..13 * 11 * 9)
+            .map(|_| {
+                x = x.wrapping_mul(1664525).wrapping_add(1013904223);
+                (x >> 16) as u16
+            })
+            .filter(|b| b & 0x7c00 != 0x7c00)
+            .collect();
+        bits.truncate(13 * 11 * 9 - 40);
+        bits.extend(
+            [0, 0x8000, 1, 0x83ff, 0x7bff, 0xfbff]
+                .iter()
+                .cycle()
+                .take(40),
+        );
+        let values: Vec<f32> = bits
+            .iter()
+            .map(|b| half::f16::from_bits(*b).to_f32())
+            .collect();
+        let (a, b) = (
+            weight_layout(&values, 13, 11, 3, true),
+            weight_layout_f16(&bits, 13, 11, 3).unwrap(),
+        );
+        assert_eq!(a.size, b.size);
+        let texels = |t: &Texels| match t {
+            Texels::F16(h) => h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            Texels::F32(_) => panic!("f32 texels"),
+        };
+        assert_eq!(texels(&a.texels), texels(&b.texels));
+        bits[5] = 0x7c00;
+        assert!(weight_layout_f16(&bits, 13, 11, 3).is_none());
+    }
 }

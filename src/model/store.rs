@@ -2,7 +2,7 @@
 
 use crate::clock::timed;
 use crate::gpu::{Gpu, Owned, Weight};
-use crate::kernels::conv_weights::{weight_layout, ConvWeights, WeightTexture};
+use crate::kernels::conv_weights::{weight_layout, weight_layout_f16, ConvWeights, WeightTexture};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
 use crate::weights::WeightsError;
@@ -74,6 +74,26 @@ impl WeightStore {
             }
         };
         self.map.insert(name.to_string(), (stored, shape.to_vec()));
+    }
+
+    /// Uploads a conv or linear weight given as f16 bits straight into its f16 texture, where
+    /// every value is finite (as [`upload`](Self::upload) would after converting them to f32 and
+    /// back); false for anything else, which then comes to `upload`.
+    pub fn upload_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> bool {
+        let (o, i, k) = match *shape {
+            [o, i, k, _] => (o, i, k),
+            [o, i] => (o, i, 1),
+            _ => return false,
+        };
+        let Some(layout) = weight_layout_f16(bits, o as u32, i as u32, k as u32) else {
+            return false;
+        };
+        let t = timed(&mut self.upload_ms, || layout.upload(&self.gpu));
+        self.owned.texture(&t.texture);
+        self.bytes += t.bytes;
+        self.map
+            .insert(name.to_string(), (Stored::Conv(t), shape.to_vec()));
+        true
     }
 
     fn take(&mut self, name: &str) -> Result<(Stored, Vec<usize>)> {

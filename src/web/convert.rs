@@ -143,3 +143,44 @@ pub fn raw_to_js(r: &RawImage) -> Result<JsValue, Failure> {
     set(&o, "data", &Float32Array::from(r.data.as_slice()).into())?;
     Ok(o.into())
 }
+
+/// `Vae.loadTimes`.
+#[wasm_bindgen(typescript_custom_section)]
+const TS_LOAD_TIMES: &'static str = r#"
+/** Where a load's time went, in milliseconds (`vae.loadTimes`): the parts need not add up to
+ *  the total; the rest is the source's own work (copies into wasm memory, the event loop). */
+export interface LoadTimes {
+  /** Awaiting bytes: network, cache, disk. */
+  waitMs: number;
+  /** Parsing, dtype conversion and weight layout (CPU, in wasm). */
+  convertMs: number;
+  /** Queue writes of the weights. */
+  uploadMs: number;
+  /** Making the compute pipelines. */
+  pipelinesMs: number;
+  totalMs: number;
+  /** Bytes read or skipped. */
+  bytes: number;
+  /** Megabytes (10⁶ bytes) a second over the whole load. */
+  mbPerS: number;
+}
+"#;
+
+/// `{waitMs, convertMs, uploadMs, pipelinesMs, totalMs, bytes, mbPerS}`.
+pub fn load_times_to_js(t: &crate::api::LoadTimes) -> JsValue {
+    let o = Object::new();
+    let fields = [
+        ("waitMs", t.wait_ms),
+        ("convertMs", t.convert_ms),
+        ("uploadMs", t.upload_ms),
+        ("pipelinesMs", t.pipelines_ms),
+        ("totalMs", t.total_ms),
+        ("bytes", t.bytes as f64),
+        ("mbPerS", t.mb_per_s()),
+    ];
+    for (k, v) in fields {
+        // Setting a plain data property on a fresh object cannot fail.
+        let _ = Reflect::set(&o, &k.into(), &v.into());
+    }
+    o.into()
+}

@@ -73,6 +73,14 @@ export interface RawImage { width: number; height: number; data: Float32Array; }
 export interface ImageLike { width: number; height: number; data: Uint8ClampedArray | Uint8Array; }
 "#;
 
+#[wasm_bindgen]
+extern "C" {
+    /// `Vae.load`'s options argument, which may be left out (`options?: LoadOptions`); any value
+    /// is taken as is (a non-object as no options).
+    #[wasm_bindgen(typescript_type = "LoadOptions")]
+    pub type LoadOptionsArg;
+}
+
 thread_local! {
     /// Called with the panic message after a panic (the module is unusable afterwards).
     static PANIC_HANDLER: RefCell<Option<Function>> = const { RefCell::new(None) };
@@ -125,9 +133,10 @@ impl Vae {
     #[wasm_bindgen(unchecked_return_type = "Promise<Vae>")]
     pub fn load(
         #[wasm_bindgen(unchecked_param_type = "WeightsSource")] source: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "LoadOptions | undefined")] options: JsValue,
+        options: Option<LoadOptionsArg>,
     ) -> Promise {
         future_to_promise(async move {
+            let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
             let (mut feed, mut load, gpu_opts, staged) =
                 load_options(&options).map_err(Failure::bad_argument)?;
             if !has_webgpu() {
@@ -306,6 +315,12 @@ impl Vae {
     #[wasm_bindgen(getter, js_name = latentChannels)]
     pub fn latent_channels(&self) -> u32 {
         self.inner.vae.latent_channels()
+    }
+
+    /// Where the load's time went, in milliseconds (the engine's `LoadTimes`).
+    #[wasm_bindgen(getter, js_name = loadTimes, unchecked_return_type = "LoadTimes")]
+    pub fn load_times(&self) -> JsValue {
+        convert::load_times_to_js(&self.inner.vae.load_times())
     }
 
     /// Bytes of the weights on the GPU.

@@ -153,7 +153,7 @@ pub async fn load_from(
     feed.check_aborted()?;
     if let Some(url) = source.as_string() {
         let (init, own) = fetch_init(feed);
-        let response = JsFuture::from(global_fetch(&url.as_str().into(), &init))
+        let response = waiting(&mut loader, global_fetch(&url.as_str().into(), &init))
             .await
             .map_err(|e| fetch_error(feed, &e))?;
         let jump = Jump { url: &url, own };
@@ -259,7 +259,7 @@ async fn from_blob(
         let end = size.min(at + SLICE_BYTES as u64);
         let slice =
             (blob.slice_with_f64_and_f64(at as f64, end as f64)).map_err(|e| read_failed(&e))?;
-        let bytes = JsFuture::from(slice.array_buffer())
+        let bytes = waiting(loader, slice.array_buffer())
             .await
             .map_err(|e| read_failed(&e))?;
         let bytes = Uint8Array::new(&bytes);
@@ -293,7 +293,10 @@ async fn pump(
                 .skippable()
                 .filter(|(p, n)| n - p >= RANGE_SKIP_BYTES);
             if let (Some(j), Some((pos, next))) = (&mut jump, gap) {
-                match ranged_body(j.url, next, feed).await {
+                let start = crate::clock::now_ms();
+                let ranged = ranged_body(j.url, next, feed).await;
+                loader.waited(crate::clock::now_ms() - start);
+                match ranged {
                     Some((body, own)) => {
                         let old = std::mem::replace(&mut reader, body.get_reader());
                         drop_body(old, std::mem::replace(&mut j.own, own));
@@ -303,7 +306,7 @@ async fn pump(
                     None => jump = None,
                 }
             }
-            let step = JsFuture::from(reader.read())
+            let step = waiting(loader, reader.read())
                 .await
                 .map_err(|e| fetch_error(feed, &e))?;
             if Reflect::get(&step, &"done".into()).is_ok_and(|d| d.is_truthy()) {
@@ -350,6 +353,14 @@ async fn from_memory(
         next_task().await;
     }
     Ok(())
+}
+
+/// Awaits `promise`, counting the time as waiting for bytes ([`VaeLoader::waited`]).
+async fn waiting(loader: &mut VaeLoader, promise: Promise) -> Result<JsValue, JsValue> {
+    let start = crate::clock::now_ms();
+    let out = JsFuture::from(promise).await;
+    loader.waited(crate::clock::now_ms() - start);
+    out
 }
 
 /// Resolves on the next macrotask (`setTimeout(0)`).

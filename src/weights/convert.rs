@@ -30,6 +30,21 @@ pub fn to_f32<'a>(
     Ok(scratch)
 }
 
+/// Little-endian 16-bit words of `bytes` (a trailing odd byte is dropped): borrowed where they
+/// are aligned, else copied.
+pub fn as_u16(bytes: &[u8]) -> std::borrow::Cow<'_, [u16]> {
+    let bytes = &bytes[..bytes.len() & !1];
+    match bytemuck::try_cast_slice::<u8, u16>(bytes) {
+        Ok(words) if cfg!(target_endian = "little") => std::borrow::Cow::Borrowed(words),
+        _ => {
+            let mut words = vec![0u16; bytes.len() / 2];
+            bytemuck::cast_slice_mut::<u16, u8>(&mut words).copy_from_slice(bytes);
+            words.iter_mut().for_each(|w| *w = u16::from_le(*w));
+            std::borrow::Cow::Owned(words)
+        }
+    }
+}
+
 /// Decodes `bytes` (a trailing partial element is dropped); other dtypes are an
 /// [`WeightsError::UnsupportedDtype`] naming the tensor.
 pub fn decode(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, WeightsError> {

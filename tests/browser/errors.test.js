@@ -224,8 +224,11 @@ describe("VaeWorker: the whole API of Vae", () => {
     }, fixtureImage());
     // Every getter of Vae is a property of the worker's model, with the same value.
     assert.ok(r.getters.length >= 15, r.getters.join());
-    const volatile = ["activationBytes", "peakActivationBytes"];
+    const volatile = ["activationBytes", "peakActivationBytes", "loadTimes"];
     for (const k of r.getters.filter((k) => !volatile.includes(k))) assert.deepEqual(r.props[k], r.mine[k], k);
+    // The load's breakdown comes through too (its own figures: another load).
+    assert.deepEqual(Object.keys(r.props.loadTimes ?? {}).sort(), Object.keys(r.mine.loadTimes).sort());
+    assert.ok(r.props.loadTimes.bytes > 0);
     assert.ok(r.after > r.before, `peakActivationBytes ${r.before} → ${r.after}: not refreshed after a call`);
     assert.ok(r.events > 0);
     assert.equal(r.latentType, "Float32Array");

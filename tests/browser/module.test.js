@@ -47,6 +47,19 @@ describe("module", () => {
     for (let i = 1; i < r.events.length; i++) assert.ok(r.events[i][0] > r.events[i - 1][0]);
   });
 
+  test("loadTimes tells where the load's time went", async () => {
+    const size = statSync(join(weightsDir, "small.safetensors")).size;
+    const t = await page.evaluate(() => vae.loadTimes);
+    console.log(`loadTimes ${JSON.stringify(t)}`);
+    assert.deepEqual(Object.keys(t).sort(),
+      ["bytes", "convertMs", "mbPerS", "pipelinesMs", "totalMs", "uploadMs", "waitMs"]);
+    assert.equal(t.bytes, size);
+    for (const k of ["waitMs", "convertMs", "uploadMs", "pipelinesMs"]) {
+      assert.ok(t[k] >= 0 && t[k] <= t.totalMs, `${k} ${t[k]} of ${t.totalMs} ms`);
+    }
+    assert.ok(t.totalMs > 0 && Math.abs(t.mbPerS - size / 1e3 / t.totalMs) < 1e-6 * t.mbPerS);
+  });
+
   test("encode and decode match diffusers", async () => {
     const r = await page.evaluate(async ({ image, mean }) => {
       let t = performance.now();

@@ -136,16 +136,18 @@ async function check(name, path) {
 
 /** An editor's TypeScript: every import resolves to the package's types (an unknown option value
  *  must be refused, which would not happen were they `any`). */
-const TS = `import init, { Vae, type ErrorCode, type Latent, type RawImage, type VaeError } from "sdxl-vae";
+const TS = `import init, { Vae, type ErrorCode, type Latent, type LoadTimes, type RawImage, type VaeError } from "sdxl-vae";
 import { VaeWorker, type LoadedVae } from "sdxl-vae/worker";
 export async function roundtrip(image: ImageData, weights: Blob): Promise<ImageData> {
   await init();
   const vae: Vae = await Vae.load("/weights.safetensors");
   await Vae.load("/weights.safetensors", { onProgress: (loaded, total) => {} });
   const latent: Latent = await vae.encode(image);
+  // The options may be left out; the load's breakdown is typed.
+  const times: LoadTimes = (await Vae.load(weights)).loadTimes;
   const worker = await VaeWorker.load(weights, { precision: "f16", signal: new AbortController().signal });
   const info: LoadedVae = await worker.load(weights, { onProgress: (loaded, total, file) => {} });
-  const channels: number = info.latentChannels + latent.data.length + (worker.latentChannels ?? 0);
+  const channels: number = info.latentChannels + latent.data.length + (worker.latentChannels ?? 0) + times.mbPerS;
   const precision: string | undefined = worker.precision;
   const sample: Latent = await worker.encodeSample(image, 7);
   const raw: RawImage = await worker.decodeRaw(sample);
