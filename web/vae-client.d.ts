@@ -1,7 +1,7 @@
 // Types of vae-client.js (`import { VaeWorker } from "sdxl-vae/worker"`): `Vae`'s calls, run in
 // a Web Worker. Options, inputs, results and properties are the module's own (sdxl_vae.d.ts), so
 // the two cannot drift.
-import type { ErrorCode, ImageLike, Latent, LoadOptions, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
+import type { ErrorCode, ImageLike, Latent, LoadOptions, MemoryEstimate, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
 
 export type { ErrorCode, VaeError };
 
@@ -38,6 +38,8 @@ export class VaeWorker {
     decodeRaw(latent: Latent): Promise<RawImage>;
     /** `Vae.flops`, asked of the worker: `[encode, decode]` floating-point operations. */
     flops(width: number, height: number): Promise<Float64Array>;
+    /** `Vae.estimate`: the GPU memory an image of this size will hold, before running it. */
+    estimate(width: number, height: number): Promise<MemoryEstimate>;
     /** Frees the model's GPU memory; the worker stays for another load. */
     free(): Promise<void>;
     /** Ends the worker at once; pending calls reject with `not-loaded`. */

@@ -122,6 +122,7 @@ export class VaeWorker {
   decode(latent) { return this.#call("decode", latent); }
   decodeRaw(latent) { return this.#call("decodeRaw", latent); }
   flops(width, height) { return this.#call("flops", width, height); }
+  estimate(width, height) { return this.#call("estimate", width, height); }
 
   /** Frees the model's GPU memory (and stops a load in flight); the worker stays for another
    *  load. Later calls reject with `not-loaded`. */

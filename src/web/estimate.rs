@@ -5,6 +5,7 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use super::failure::Failure;
 use super::Vae;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -28,6 +29,16 @@ impl Vae {
     #[wasm_bindgen(unchecked_return_type = "Promise<MemoryEstimate>")]
     pub fn estimate(&self, width: u32, height: u32) -> js_sys::Promise {
         self.queued(move |inner| async move {
+            if width == 0 || height == 0 {
+                return Err(Failure::bad_argument(format!(
+                    "estimate needs a positive size, not {width}×{height}"
+                )));
+            }
+            // A size over the device's limits fails here, before the dry run allocates its
+            // stand-in image (4 bytes a pixel of wasm memory).
+            inner
+                .vae
+                .band_starts(width.div_ceil(8), height.div_ceil(8))?;
             let (enc, dec) = inner.vae.dry_run(width, height).await?;
             let o = Object::new();
             let set = |k: &str, v: f64| {

@@ -188,6 +188,9 @@ describe("VaeWorker: the whole API of Vae", () => {
       const decoded = await w.decode(latent);
       const raw = await w.decodeRaw(latent);
       const flops = await w.flops(64, 48);
+      const estimate = await w.estimate(64, 48);
+      const wantEstimate = await local.estimate(64, 48);
+      const tooLarge = await w.estimate(50000, 50000).catch((e) => e.code);
       const props = Object.fromEntries(getters.map((k) => [k, w[k]]));
       const mine = Object.fromEntries(getters.map((k) => [k, local[k]]));
       await local.encode(img);
@@ -220,7 +223,7 @@ describe("VaeWorker: the whole API of Vae", () => {
       return { getters, props, mine, events, before, after, latentType: latent.data.constructor.name,
         isImageData: decoded instanceof ImageData, size: [decoded.width, decoded.height],
         got: { sample: [...sample.data], decoded: [...decoded.data], raw: [...raw.data] }, want,
-        flops: [...flops], wantFlops, latent: [...latent.data], sources, freed, ended };
+        flops: [...flops], wantFlops, estimate, wantEstimate, tooLarge, latent: [...latent.data], sources, freed, ended };
     }, fixtureImage());
     // Every getter of Vae is a property of the worker's model, with the same value.
     assert.ok(r.getters.length >= 15, r.getters.join());
@@ -236,6 +239,9 @@ describe("VaeWorker: the whole API of Vae", () => {
     assert.deepEqual(r.size, [64, 48]);
     for (const k of ["sample", "decoded", "raw"]) assert.deepEqual(r.got[k], r.want[k], `${k} differs from the module's`);
     assert.deepEqual(r.flops, r.wantFlops);
+    assert.deepEqual(r.estimate, r.wantEstimate);
+    assert.ok(r.estimate.encodeBytes > 0 && r.estimate.bands >= 1);
+    assert.equal(r.tooLarge, "too-large");
     assert.ok(r.flops.length === 2 && r.flops.every((f) => f > 0));
     const le = maxAbsDiff(r.latent, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
     assert.ok(le.worst <= LATENT_TOL, `latent error ${le.worst}`);
