@@ -2,7 +2,9 @@
 
 use crate::clock::timed;
 use crate::gpu::{Gpu, Owned, Weight};
-use crate::kernels::conv_weights::{weight_layout, weight_layout_f16, ConvWeights, WeightTexture};
+use crate::kernels::conv_weights::{
+    weight_layout, weight_layout_f16, ConvWeights, WeightLayout, WeightTexture,
+};
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
 use crate::weights::WeightsError;
@@ -49,51 +51,41 @@ impl WeightStore {
 
     /// Uploads one tensor: conv and linear weights as textures, the rest as is.
     pub fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) {
+        if let Some((o, i, k)) = conv_dims(shape) {
+            let f16 = self.precision == Precision::F16;
+            return self.store_conv(name, shape, weight_layout(data, o, i, k, f16));
+        }
+        self.bytes += 4 * data.len() as u64;
         let gpu = &self.gpu;
-        let conv = match *shape {
-            [o, i, k, _] => Some((o, i, k)),
-            [o, i] => Some((o, i, 1)),
-            _ => None,
-        };
-        let stored = match conv {
-            Some((o, i, k)) => {
-                let f16 = self.precision == Precision::F16;
-                let layout = weight_layout(data, o as u32, i as u32, k as u32, f16);
-                let t = timed(&mut self.upload_ms, || layout.upload(gpu));
-                self.owned.texture(&t.texture);
-                self.bytes += t.bytes;
-                Stored::Conv(t)
-            }
-            None => {
-                self.bytes += 4 * data.len() as u64;
-                let w = timed(&mut self.upload_ms, || {
-                    Weight::upload(&gpu.device, &gpu.queue, name, data)
-                });
-                self.owned.buffer(&w.buf);
-                Stored::Buffer(w)
-            }
-        };
-        self.map.insert(name.to_string(), (stored, shape.to_vec()));
+        let w = timed(&mut self.upload_ms, || {
+            Weight::upload(&gpu.device, &gpu.queue, name, data)
+        });
+        self.owned.buffer(&w.buf);
+        self.map
+            .insert(name.to_string(), (Stored::Buffer(w), shape.to_vec()));
     }
 
     /// Uploads a conv or linear weight given as f16 bits straight into its f16 texture, where
     /// every value is finite (as [`upload`](Self::upload) would after converting them to f32 and
     /// back); false for anything else, which then comes to `upload`.
     pub fn upload_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> bool {
-        let (o, i, k) = match *shape {
-            [o, i, k, _] => (o, i, k),
-            [o, i] => (o, i, 1),
-            _ => return false,
-        };
-        let Some(layout) = weight_layout_f16(bits, o as u32, i as u32, k as u32) else {
-            return false;
-        };
+        let layout = conv_dims(shape).and_then(|(o, i, k)| weight_layout_f16(bits, o, i, k));
+        match layout {
+            Some(layout) => {
+                self.store_conv(name, shape, layout);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Uploads a conv weight's texture and keeps it under `name`.
+    fn store_conv(&mut self, name: &str, shape: &[usize], layout: WeightLayout) {
         let t = timed(&mut self.upload_ms, || layout.upload(&self.gpu));
         self.owned.texture(&t.texture);
         self.bytes += t.bytes;
         self.map
             .insert(name.to_string(), (Stored::Conv(t), shape.to_vec()));
-        true
     }
 
     fn take(&mut self, name: &str) -> Result<(Stored, Vec<usize>)> {
@@ -155,5 +147,14 @@ impl WeightStore {
 
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)
+    }
+}
+
+/// `(cout, cin, k)` of a conv (`[o, i, k, k]`) or linear (`[o, i]`, a 1×1 conv) weight.
+fn conv_dims(shape: &[usize]) -> Option<(u32, u32, u32)> {
+    match *shape {
+        [o, i, k, _] => Some((o as u32, i as u32, k as u32)),
+        [o, i] => Some((o as u32, i as u32, 1)),
+        _ => None,
     }
 }

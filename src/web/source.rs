@@ -188,11 +188,8 @@ fn fetch_failed(message: String) -> Failure {
 }
 
 /// A `Blob` that could not be read (the file changed or went away meanwhile).
-fn read_failed(e: &JsValue) -> Failure {
-    fetch_failed(format!(
-        "reading the weights file failed: {}",
-        js_message(e)
-    ))
+fn read_failed(why: &str) -> Failure {
+    fetch_failed(format!("reading the weights file failed: {why}"))
 }
 
 /// A view of an `ArrayBuffer` or any `ArrayBufferView`'s bytes (no copy).
@@ -257,17 +254,18 @@ async fn from_blob(
             }
         }
         let end = size.min(at + SLICE_BYTES as u64);
-        let slice =
-            (blob.slice_with_f64_and_f64(at as f64, end as f64)).map_err(|e| read_failed(&e))?;
+        let slice = (blob.slice_with_f64_and_f64(at as f64, end as f64))
+            .map_err(|e| read_failed(&js_message(&e)))?;
         let bytes = waiting(loader, slice.array_buffer())
             .await
-            .map_err(|e| read_failed(&e))?;
+            .map_err(|e| read_failed(&js_message(&e)))?;
         let bytes = Uint8Array::new(&bytes);
         buf.resize(bytes.length() as usize, 0);
         bytes.copy_to(&mut buf);
         if buf.is_empty() {
-            let end = JsValue::from(format!("the file ended at byte {at} of {size}"));
-            return Err(read_failed(&end));
+            return Err(read_failed(&format!(
+                "the file ended at byte {at} of {size}"
+            )));
         }
         feed.push(loader, &buf)?;
         at += buf.len() as u64;

@@ -233,7 +233,7 @@ impl<S: WeightSink> ReadEvents for Model<S> {
         let Some((name, shape)) = target else {
             return Ok(());
         };
-        if entry.dtype == safetensors::Dtype::F16 && cfg!(target_endian = "little") {
+        if entry.dtype == safetensors::Dtype::F16 {
             let bits = convert::as_u16(bytes);
             if self.sink.tensor_f16(name, shape, &bits)? {
                 return Ok(());
