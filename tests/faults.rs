@@ -242,3 +242,25 @@ fn a_load_says_where_its_time_went() {
     assert!(t.pipelines_ms <= t.total_ms + 1e-6, "{t:?}");
     assert!(t.total_ms <= wall_ms, "{t:?} over {wall_ms} ms");
 }
+
+/// The pipelines a load makes while the bytes stream are those its calls need: an encode and a
+/// decode after it make none of their own, at either precision, so they never wait for a
+/// compile (what the browser's GPU process would otherwise do in the first call).
+#[test]
+fn a_load_makes_the_pipelines_its_calls_need() {
+    let gpu = support::gpu();
+    let file = small_file();
+    for precision in [Precision::F32, Precision::F16] {
+        let vae = load(&gpu, &file, precision);
+        let made = gpu.compute_pipelines();
+        for (w, h) in [(64, 48), (8, 8)] {
+            let latent = pollster::block_on(vae.encode(&image(w, h, 1))).unwrap();
+            pollster::block_on(vae.decode(&latent)).unwrap();
+        }
+        assert_eq!(
+            gpu.compute_pipelines(),
+            made,
+            "{precision:?}: calls made pipelines of their own"
+        );
+    }
+}

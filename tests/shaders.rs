@@ -102,8 +102,20 @@ fn conv_forms_bind_their_formats_and_stage_as_keyed() {
         let wg = src.contains("var<workgroup>") && src.contains("workgroupBarrier");
         assert_eq!(sg, form.staging == Staging::Subgroup, "{form:?}");
         assert_eq!(wg, form.staging == Staging::Workgroup, "{form:?}");
-        // Every one of the 8 pixels × 2 vec4 of output channels is stored.
-        assert_eq!(src.matches("    store(oc8 * 2u").count(), 16, "{form:?}");
+        // Every one of the 8 pixels × 2 vec4 of output channels is stored, by a loop over them.
+        let sums: Vec<String> = (0..8)
+            .flat_map(|j| [format!("lo{j}"), format!("hi{j}")])
+            .collect();
+        let stored = format!("sums = array<vec4<f32>, 16>({});", sums.join(", "));
+        assert_eq!(src.matches(&stored).count(), 1, "{form:?}");
+        let lines: Vec<&str> = src.lines().map(str::trim).collect();
+        let loops = lines.windows(2).filter(|w| {
+            w == &[
+                "for (var i = 0u; i < 16u; i++) {",
+                "store(oc8 * 2u + (i & 1u), oy, ox0 + i / 2u, sums[i]);",
+            ]
+        });
+        assert_eq!(loops.count(), 1, "{form:?}");
     }
 }
 

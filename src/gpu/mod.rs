@@ -188,4 +188,14 @@ impl Gpu {
             texture_bytes: hal.texture_memory.read(),
         }
     }
+
+    /// Compute pipelines made on this device so far and alive: what shows that a call made
+    /// none of its own (native only, as [`resources`](Self::resources)).
+    pub fn compute_pipelines(&self) -> isize {
+        self.device
+            .get_internal_counters()
+            .hal
+            .compute_pipelines
+            .read()
+    }
 }

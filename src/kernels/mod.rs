@@ -186,47 +186,76 @@ impl Kernels {
         (kernel, flag.unwrap_or_else(|| self.unused_flag.clone()))
     }
 
-    /// Makes the pipelines a call at `precision` needs (all but forms for rarer layers and the
-    /// f32-input forms an f16 overflow would need), so that a first call does not wait for them.
-    /// Natively on a thread of its own, so that they compile while the weights stream (join the
-    /// handle for the milliseconds it took); in the browser at once, where WebGPU compiles them
-    /// in the GPU process anyway.
+    /// Makes the pipelines a call at `precision` needs (all but forms for rarer layers, the
+    /// f32-input forms an f16 overflow would need and unchunked attention), so that a first call
+    /// does not wait for them. Natively on threads of their own, so that they compile while the
+    /// weights stream (join them for the milliseconds it took): each convolution form on its own
+    /// (lavapipe makes an f16 one in 0.4 s, the rest together in 0.03 s), the others on one. In
+    /// the browser at once, where WebGPU compiles them in the GPU process anyway.
     pub fn prepare(&self, precision: Precision) -> Preparing {
         let f16 = precision == Precision::F16;
-        let named = SOURCES
+        // Not `attention`: the one-dispatch form, which runs only where the chunked form does
+        // not fit (never at the VAE's sizes) and which a browser takes 0.7 s to compile.
+        let named: Vec<PipelineKey> = SOURCES
             .iter()
-            .map(|(name, _)| PipelineKey::Named(name, f16 && name.starts_with("pack_")));
+            .filter(|(name, _)| *name != "attention")
+            .map(|(name, _)| PipelineKey::Named(name, f16 && name.starts_with("pack_")))
+            .collect();
         // Wide rows, and narrow ones where the subgroup forms narrow their workgroup.
-        let conv = [u32::MAX, PIXELS]
-            .map(|width| PipelineKey::Conv(choose(self.class, &self.tuning, f16, f16, width)));
-        let keys: Vec<PipelineKey> = named.chain(conv).collect();
-        let (device, cache) = (self.device.clone(), self.pipelines.clone());
-        let work = move || {
-            let start = crate::clock::now_ms();
-            for key in keys {
-                let mut pipelines = cache.lock().unwrap_or_else(|e| e.into_inner());
-                pipelines.entry(key).or_insert_with(|| make(&device, key));
+        let mut conv = [u32::MAX, PIXELS]
+            .map(|width| PipelineKey::Conv(choose(self.class, &self.tuning, f16, f16, width)))
+            .to_vec();
+        conv.dedup();
+        let mut groups: Vec<Vec<PipelineKey>> = conv.into_iter().map(|key| vec![key]).collect();
+        groups.push(named);
+        let start = crate::clock::now_ms();
+        let work = |keys: Vec<PipelineKey>| {
+            let (device, cache) = (self.device.clone(), self.pipelines.clone());
+            move || {
+                for key in keys {
+                    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+                    if lock().contains_key(&key) {
+                        continue;
+                    }
+                    // Made without the lock, so that the groups compile side by side.
+                    let kernel = make(&device, key);
+                    lock().entry(key).or_insert(kernel);
+                }
+                crate::clock::now_ms() - start
             }
-            crate::clock::now_ms() - start
         };
         #[cfg(not(target_arch = "wasm32"))]
-        return Preparing(std::thread::spawn(work));
+        return Preparing(
+            groups
+                .into_iter()
+                .map(|keys| std::thread::spawn(work(keys)))
+                .collect(),
+        );
         #[cfg(target_arch = "wasm32")]
-        Preparing(work())
+        Preparing(
+            groups
+                .into_iter()
+                .map(|keys| work(keys)())
+                .fold(0.0, f64::max),
+        )
     }
 }
 
 /// Pipelines being made by [`Kernels::prepare`].
 #[cfg(not(target_arch = "wasm32"))]
-pub struct Preparing(std::thread::JoinHandle<f64>);
+pub struct Preparing(Vec<std::thread::JoinHandle<f64>>);
 #[cfg(target_arch = "wasm32")]
 pub struct Preparing(f64);
 
 impl Preparing {
-    /// Waits for them; the milliseconds their making took.
+    /// Waits for them; the milliseconds from the start until the last was made.
     pub fn join(self) -> f64 {
         #[cfg(not(target_arch = "wasm32"))]
-        return self.0.join().unwrap_or(0.0);
+        return self
+            .0
+            .into_iter()
+            .map(|h| h.join().unwrap_or(0.0))
+            .fold(0.0, f64::max);
         #[cfg(target_arch = "wasm32")]
         self.0
     }
