@@ -11,8 +11,7 @@
 
 import { basename, dirname, resolve } from "node:path";
 import { statSync } from "node:fs";
-import { DIST, launch, openWithWebGpu } from "../tests/browser/harness.js";
-import { serveStatic } from "../tests/browser/static.js";
+import { DIST, launch, openWithWebGpu, startServer } from "../tests/browser/harness.js";
 
 const args = process.argv.slice(2);
 const dists = [], files = [];
@@ -81,7 +80,7 @@ async function loadOnce(context, base, name, source, precision) {
 const s = (ms) => (ms / 1e3).toFixed(2);
 for (let rep = 0; rep < reps; rep++) {
   for (const dist of dists) {
-    const srv = await serveStatic(dir, { root: dist });
+    const srv = await startServer(dir, { root: dist, pace: false });
     const context = await launch();
     try {
       for (const file of files) {

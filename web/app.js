@@ -10,7 +10,7 @@ import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes
 import { MB, finishCaching, formatLine, loadTimesLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
 import { FastPreview } from "./preview.js";
 import { gpuLine, memoryEstimate } from "./gpu-info.js";
-import { channelFigures, clear, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
+import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
@@ -154,15 +154,17 @@ function showRecon(recon) {
   }
 }
 
-/** Before the image runs: the GPU memory it will hold (#gpu-estimate, its bytes in
- *  data-estimate; after the run data-actual has what the model held at most). */
-async function showEstimate(current) {
-  const { width, height } = state.original;
-  const est = await memoryEstimate(state.vae, width, height);
+/** Before an image or a latent runs: the GPU memory it will hold (#gpu-estimate, its bytes in
+ *  data-estimate; after the run data-actual has what the model held at most). A latent is
+ *  decoded alone, as the image 8× its size would be. */
+async function showEstimate(current, latent = null) {
+  const [width, height] = latent ? [8 * latent.width, 8 * latent.height] : [state.original.width, state.original.height];
+  const est = await memoryEstimate(state.vae, width, height, { decodeOnly: !!latent });
   if (!current()) return;
   $("gpu-estimate").textContent = est.text;
   $("gpu-estimate").dataset.estimate = est.total ?? "";
-  log(`${width}×${height}: ${est.text}`);
+  delete $("gpu-estimate").dataset.actual;
+  log(`${latent ? `latent ${latent.width}×${latent.height}` : `${width}×${height}`}: ${est.text}`);
 }
 
 /** With the fast preview on, the tiny model's reconstruction, shown at once; returns its time,
@@ -266,11 +268,14 @@ async function takeLatent(file) {
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
     showLatent(latent);
     showSizes();
+    await showEstimate(current, latent);
+    if (!current()) return;
     const t = performance.now();
     const recon = await state.vae.decode(latent);
     if (!current()) return;
     showRecon(recon);
     $("t-decode").textContent = ms(performance.now() - t);
+    $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
     setState("done");
   } catch (e) {
@@ -327,6 +332,7 @@ function wire() {
     setCompare($("cmp-b"), e.target.value);
     e.target.setAttribute("aria-valuetext", `${e.target.value} % original`);
   });
+  dragToSlide($("compare"), $("compare-slider"));
   $("dl-latent").addEventListener("click", () => {
     const l = state.latent, vae = state.vae;
     const scaled = $("dl-scaled").checked;

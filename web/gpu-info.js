@@ -21,16 +21,17 @@ export async function gpuLine(vae) {
     + `adapter features: shader-f16 ${has("shader-f16")}, subgroups ${has("subgroups")} (neither needed)`;
 }
 
-/** The line that says what an image of `width × height` will hold on the GPU, and the figures
- *  (`{total, weights, activations, bands}` in bytes), or the reason it cannot run. */
-export async function memoryEstimate(vae, width, height) {
+/** The line that says what an image of `width × height` will hold on the GPU (with `decodeOnly`,
+ *  what decoding its latent alone will), and the figures (`{total, activations}` in bytes), or
+ *  the reason it cannot run. */
+export async function memoryEstimate(vae, width, height, { decodeOnly = false } = {}) {
   try {
     const e = await vae.estimate(width, height);
-    const activations = Math.max(e.encodeBytes, e.decodeBytes);
+    const activations = decodeOnly ? e.decodeBytes : Math.max(e.encodeBytes, e.decodeBytes);
     const total = e.weightBytes + activations;
     const bands = e.bands > 1 ? `, in ${e.bands} row bands` : "";
     return { total, activations, text: `GPU memory ≈ ${mib(total)} (weights ${mib(e.weightBytes)} + `
-      + `activations ${mib(activations)}${bands})` };
+      + `activations ${mib(activations)}${bands})${decodeOnly ? " to decode" : ""}` };
   } catch (e) {
     return { total: null, text: `GPU memory: ${e.code === "too-large" ? "too large" : "not known"} (${e.message})` };
   }

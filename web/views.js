@@ -134,3 +134,20 @@ export function drawHeatmap(canvas, a, b) {
 export function setCompare(top, percent) {
   top.style.clipPath = `inset(0 0 0 ${percent}%)`;
 }
+
+/** A press or a drag on `area` moves `slider` (0–100) to the pointer, as moving the slider
+ *  itself would (its `input` event). */
+export function dragToSlide(area, slider) {
+  const go = (e) => {
+    const r = area.getBoundingClientRect();
+    const v = String(Math.round(Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)) * 100));
+    if (v === slider.value) return;
+    slider.value = v;
+    slider.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  area.addEventListener("pointerdown", (e) => {
+    area.setPointerCapture(e.pointerId);
+    go(e);
+  });
+  area.addEventListener("pointermove", (e) => { if (area.hasPointerCapture(e.pointerId)) go(e); });
+}

@@ -54,11 +54,14 @@ function withLeadingTensor(file, name, n) {
   return Buffer.concat([lenField, json, Buffer.alloc(extra), file.subarray(8 + len)]);
 }
 
-/** Serves files; `requests` records every path asked for. `/slow/NAME` serves weights NAME in
- *  4 KiB pieces 20 ms apart (for aborting a load half-way); `/ranged/NAME` serves weights NAME
- *  and answers `Range: bytes=N-` with 206 (the others ignore Range); `sent` records the bytes
- *  each response sent (`{path, range, bytes}`). */
-export async function startServer(weightsDir) {
+/** Serves `root` (default dist/) under the path `under` (default `/`; any other path 404s, as on
+ *  a host that serves a project page), the weights in `weightsDir` at /weights/, the fixtures at
+ *  /fixtures/ and an empty /blank.html; `requests` records every path asked for. `/slow/NAME`
+ *  serves weights NAME in 4 KiB pieces 20 ms apart (for aborting a load half-way);
+ *  `/ranged/NAME` serves weights NAME and answers `Range: bytes=N-` with 206 (the others ignore
+ *  Range); `sent` records the bytes each response sent (`{path, range, bytes}`). Files over 8 MB
+ *  go at about 64 MB/s unless `pace` is false (a benchmark's unpaced server). */
+export async function startServer(weightsDir, { root = DIST, under = "/", pace = true } = {}) {
   const requests = [];
   const sent = [];
   const server = createServer((req, res) => {
@@ -68,14 +71,17 @@ export async function startServer(weightsDir) {
       res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>blank</title>");
       return;
     }
-    let file;
+    let file = null;
     if (path.startsWith("/fixtures/")) file = join(FIXTURES, path.slice(10));
     else if (path.startsWith("/weights/")) file = join(weightsDir, path.slice(9));
     else if (path.startsWith("/slow/")) file = join(weightsDir, path.slice(6));
     else if (path.startsWith("/ranged/")) file = join(weightsDir, path.slice(8));
-    else file = join(DIST, path.endsWith("/") ? path + "index.html" : path);
-    file = normalize(file);
-    if (!existsSync(file) || !statSync(file).isFile()) {
+    else if (path.startsWith(under)) {
+      const rest = path.slice(under.length);
+      file = join(root, rest === "" || rest.endsWith("/") ? rest + "index.html" : rest);
+    }
+    file = file && normalize(file);
+    if (!file || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404).end("not found");
       return;
     }
@@ -96,7 +102,7 @@ export async function startServer(weightsDir) {
     res.on("close", () => stream.destroy());
     // Large files go at about 64 MB/s, as over a fast network: on loopback the whole file would
     // otherwise sit in socket buffers before the page could decide to jump or abort.
-    const paced = size > 8_000_000;
+    const paced = pace && size > 8_000_000;
     stream.on("data", (c) => {
       record.bytes += c.length;
       const full = !res.write(c);

@@ -1,14 +1,16 @@
 // How the page looks and feels, in headless Chromium at desktop size and at 800 px: no layout
 // shift from loading to the finished reconstruction (the browser's own layout-shift entries),
-// the GPU line and the memory estimate shown before an image runs (checked against what the
-// model held), the compare slider worked by keyboard, the reconstruction downloaded at full
-// size, and screenshots of both widths written to tests/browser/out/ for a person to look at.
+// the GPU line and the memory estimate shown before an image or a latent runs (checked against
+// what the model held; banded and too-large sizes), the compare slider worked by keyboard, the
+// reconstruction downloaded at full size, and screenshots of both widths written to
+// tests/browser/out/ for a person to look at.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FIXTURES, ROOT, launch, makeWeights, startServer } from "./harness.js";
+import { FIXTURES, ROOT, launch, makeWeights, readNpy, startServer } from "./harness.js";
+import { npy } from "./images.js";
 
 const OUT = join(ROOT, "tests", "browser", "out");
 const WEIGHTS = "/weights/small.safetensors";
@@ -37,18 +39,27 @@ after(async () => {
   srv?.server.close();
 });
 
-/** A page at `width × height`, loaded with the test weights, then given `image`. */
-async function runAt(width, height, image) {
+/** A page at `width × height`, loaded with the test weights (and the options in `query`), then
+ *  given `file` (a fixture's name or `{name, mimeType, buffer}`), waited for until its state is
+ *  one of `until`. */
+async function runAt(width, height, file, { query = "", until = ["done"] } = {}) {
   const page = await context.newPage({ viewport: { width, height } });
   await page.setViewportSize({ width, height });
   await page.addInitScript(observeShifts);
-  await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}`);
+  await page.goto(`${srv.base}/index.html?weights=${WEIGHTS}${query}`);
   const waitState = (want) => page.waitForFunction((w) => w.includes(document.body.dataset.state), want,
     { timeout: 120_000 });
   await waitState(["loaded"]);
-  await page.setInputFiles("#image-file", join(FIXTURES, image));
-  await waitState(["done"]);
+  await page.setInputFiles("#image-file", typeof file === "string" ? join(FIXTURES, file) : file);
+  await waitState(until);
   return page;
+}
+
+/** #gpu-estimate's text, the bytes it estimated and the bytes the model then held at most. */
+async function estimate(page) {
+  const est = await page.evaluate(() => ({ ...document.getElementById("gpu-estimate").dataset,
+    text: document.getElementById("gpu-estimate").textContent }));
+  return { text: est.text, estimate: Number(est.estimate), actual: Number(est.actual) };
 }
 
 describe("page look", () => {
@@ -66,13 +77,11 @@ describe("page look", () => {
       const gpu = await page.textContent("#adapter");
       console.log(`${width} px: ${gpu}`);
       assert.match(gpu, /^GPU: \w.* · activations f32 · convolutions (plain|workgroup) · adapter features: shader-f16 (yes|no), subgroups (yes|no)/);
-      const est = await page.evaluate(() => ({ ...document.getElementById("gpu-estimate").dataset,
-        text: document.getElementById("gpu-estimate").textContent }));
-      const [estimate, actual] = [Number(est.estimate), Number(est.actual)];
-      console.log(`${width} px: ${est.text}; estimate ${estimate} bytes, the model held at most ${actual}`);
-      assert.match(est.text, /^GPU memory ≈ [\d.]+ MiB \(weights [\d.]+ MiB \+ activations [\d.]+ MiB\)$/);
+      const { text, estimate: est, actual } = await estimate(page);
+      console.log(`${width} px: ${text}; estimate ${est} bytes, the model held at most ${actual}`);
+      assert.match(text, /^GPU memory ≈ [\d.]+ MiB \(weights [\d.]+ MiB \+ activations [\d.]+ MiB\)$/);
       // The dry run records the very calls that then run: its figure is what the model held.
-      assert.ok(actual > 0 && estimate === actual, `estimate ${estimate} vs held ${actual}`);
+      assert.ok(actual > 0 && est === actual, `estimate ${est} vs held ${actual}`);
       const log = await page.textContent("#log");
       assert.ok(log.indexOf("37×29: GPU memory ≈") < log.indexOf("encoded and decoded 37×29"),
         "the estimate was not shown before the image ran");
@@ -84,7 +93,40 @@ describe("page look", () => {
     });
   }
 
-  test("the compare slider moves by keyboard; the reconstruction downloads at full size", async () => {
+  test("the memory estimate of a dropped latent (its decode alone), of a banded image and of one too large", async () => {
+    const { shape, data } = readNpy(join(FIXTURES, "small_64x48_mean.npy"));
+    const latent = { name: "latent.npy", mimeType: "application/octet-stream", buffer: npy(data, shape) };
+    let page = await runAt(1280, 800, latent);
+    let est = await estimate(page);
+    console.log(`latent 8×6: ${est.text}; estimate ${est.estimate} bytes, the model held at most ${est.actual}`);
+    assert.match(est.text, /^GPU memory ≈ [\d.]+ MiB \(weights [\d.]+ MiB \+ activations [\d.]+ MiB\) to decode$/);
+    assert.ok(est.actual > 0 && est.estimate === est.actual, `estimate ${est.estimate} vs held ${est.actual}`);
+    let log = await page.textContent("#log");
+    assert.ok(log.indexOf("latent 8×6: GPU memory ≈") < log.indexOf("decoded latent latent.npy"),
+      "the estimate was not shown before the latent was decoded");
+    await page.close();
+
+    // Buffers of at most 256 KiB: the 64×48 image runs in row bands, and the estimate says how many.
+    page = await runAt(1280, 800, "img_64x48.png", { query: "&maxBufferBytes=256K" });
+    est = await estimate(page);
+    console.log(`banded: ${est.text}; estimate ${est.estimate} bytes, the model held at most ${est.actual}`);
+    const bands = Number(/, in (\d+) row bands\)$/.exec(est.text)?.[1]);
+    assert.ok(bands > 1, est.text);
+    assert.ok(est.actual > 0 && est.estimate === est.actual, `estimate ${est.estimate} vs held ${est.actual}`);
+    await page.close();
+
+    // Buffers of 4 KiB hold no band of it: "too large" before it runs, and the run fails so.
+    page = await runAt(1280, 800, "img_64x48.png", { query: "&maxBufferBytes=4096", until: ["error"] });
+    est = await estimate(page);
+    console.log(`too large: ${est.text}`);
+    assert.match(est.text, /^GPU memory: too large \(.+\)$/);
+    assert.equal(await page.getAttribute("#error", "data-code"), "too-large");
+    log = await page.textContent("#log");
+    assert.ok(log.indexOf("64×48: GPU memory: too large") >= 0, log);
+    await page.close();
+  });
+
+  test("the compare slider moves by keyboard and by a drag on the image; the reconstruction downloads at full size", async () => {
     const page = await runAt(1280, 800, "img_64x48.png");
     const clip = () => page.evaluate(() => [document.getElementById("compare-slider").value,
       document.getElementById("cmp-b").style.clipPath, document.getElementById("compare-slider").getAttribute("aria-valuetext")]);
@@ -96,6 +138,15 @@ describe("page look", () => {
     assert.deepEqual(await clip(), ["100", "inset(0px 0px 0px 100%)", "100 % original"]);
     await page.keyboard.press("Home");
     assert.deepEqual((await clip())[0], "0");
+    // The image itself: a drag on it moves the divide to the pointer.
+    const box = await page.locator("#compare").boundingBox();
+    const at = (f) => [box.x + f * box.width, box.y + box.height / 2];
+    await page.mouse.move(...at(0.25));
+    await page.mouse.down();
+    assert.deepEqual(await clip(), ["25", "inset(0px 0px 0px 25%)", "25 % original"]);
+    await page.mouse.move(...at(0.75), { steps: 4 });
+    await page.mouse.up();
+    assert.deepEqual(await clip(), ["75", "inset(0px 0px 0px 75%)", "75 % original"]);
     // Tab reaches it from the control before it.
     const order = await page.evaluate(() => [...document.querySelectorAll("button, input, select, [tabindex]")]
       .filter((e) => e.tabIndex >= 0 && !e.disabled && e.offsetParent).map((e) => e.id));

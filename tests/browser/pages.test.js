@@ -8,8 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { FIXTURES, ROOT, launch, makeWeights, openWithWebGpu, readNpy } from "./harness.js";
-import { serveStatic } from "./static.js";
+import { FIXTURES, ROOT, launch, makeWeights, openWithWebGpu, readNpy, startServer } from "./harness.js";
 
 const BASE = "/sdxl-vae/";
 let dist, weightsDir, srv, context, page, logs;
@@ -25,7 +24,7 @@ before(async () => {
     assert.ok(existsSync(join(dist, f)), `${f} is missing from the build`);
   }
   weightsDir = makeWeights();
-  srv = await serveStatic(weightsDir, { root: dist, under: BASE });
+  srv = await startServer(weightsDir, { root: dist, under: BASE });
   context = await launch();
   ({ page, logs } = await openWithWebGpu(context, `${srv.base}/blank.html`));
   page.on("response", (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });

@@ -14,8 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build as viteBuild } from "vite";
 import { build as esbuild } from "esbuild";
-import { FIXTURES, ROOT, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy } from "../browser/harness.js";
-import { serveStatic } from "../browser/static.js";
+import { FIXTURES, ROOT, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "../browser/harness.js";
 
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
@@ -87,7 +86,7 @@ before(async () => {
   writeFileSync(join(app, "esbuild", "dist", "index.html"), page("esbuild"));
 
   weightsDir = makeWeights();
-  srv = await serveStatic(weightsDir, { root: app });
+  srv = await startServer(weightsDir, { root: app });
   context = await launch();
 });
 
