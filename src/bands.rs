@@ -56,6 +56,7 @@ pub fn starts(cfg: &VaeConfig, h: u32, w: u32, limit: u64) -> Result<Vec<u32>> {
                 ),
                 needed: (s + 2) * row_bytes(c, s),
                 limit,
+                allowed_by: "this device",
             });
         }
         per_band = per_band.min((max_rows - 2) / s);

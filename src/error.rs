@@ -19,11 +19,13 @@ pub enum Error {
     /// The device refused an allocation (its memory, not a binding limit, ran out).
     #[error("out of GPU memory: {0}")]
     OutOfMemory(String),
-    #[error("{what} needs {needed} bytes in one GPU buffer, but this device allows at most {limit} bytes per binding; use a smaller image")]
+    #[error("{what} needs {needed} bytes in one GPU buffer, but {allowed_by} allows at most {limit} bytes per buffer; use a smaller image")]
     TooLarge {
         what: String,
         needed: u64,
         limit: u64,
+        /// Whose limit: "this device" (its binding limit) or "the max-buffer option".
+        allowed_by: &'static str,
     },
     /// An image the caller passed: its size and bytes disagree, or it is too small for a metric.
     #[error("invalid image: {0}")]

@@ -1,5 +1,5 @@
 //! Buffer plans are kept per call shape: a repeated call, and the rerun in f32 after an f16
-//! overflow, reuse their plan, with the same results.
+//! overflow, reuse their plan, with the same results; a dry run holds what the calls then hold.
 
 mod support;
 
@@ -54,4 +54,45 @@ fn the_rerun_after_an_f16_overflow_reuses_its_plan() {
     let want = pollster::block_on(small_vae(&gpu, Precision::F32).decode_raw(&latent)).unwrap();
     support::assert_close("the rerun", &out.data, &want.data, 3e-2, 0.0);
     assert_eq!(vae.plans_made(), 1, "one plan for the call and its rerun");
+}
+
+/// A dry run (what `estimate` shows before a call) records the very calls that then run: its
+/// activation bytes are what a fresh model's encode, and another's decode of that latent, hold
+/// at most — whole and in row bands, at sizes that are and are not multiples of 8.
+#[test]
+fn a_dry_run_holds_what_the_calls_then_hold() {
+    let gpu = support::gpu();
+    for ((w, h), band_bytes) in [
+        ((64, 48), None),
+        ((37, 29), None),
+        ((64, 48), Some(80 * 1024)),
+    ] {
+        let fresh = || {
+            let mut vae = small_vae(&gpu, Precision::F32);
+            vae.set_max_band_bytes(band_bytes);
+            vae
+        };
+        let (enc, dec) = pollster::block_on(fresh().dry_run(w, h)).unwrap();
+        let image = Image {
+            width: w,
+            height: h,
+            rgba: (0..4 * w * h).map(|i| (i * 13 % 251) as u8).collect(),
+        };
+        let encoder = fresh();
+        let latent = pollster::block_on(encoder.encode(&image)).unwrap();
+        let decoder = fresh();
+        pollster::block_on(decoder.decode(&latent)).unwrap();
+        let what = format!("{w}×{h}, {} band(s)", enc.bands);
+        assert_eq!(
+            encoder.activation_bytes().1,
+            enc.peak_activation_bytes,
+            "encode {what}"
+        );
+        assert_eq!(
+            decoder.activation_bytes().1,
+            dec.peak_activation_bytes,
+            "decode {what}"
+        );
+        assert_eq!(enc.bands > 1, band_bytes.is_some(), "{what}");
+    }
 }

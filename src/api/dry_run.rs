@@ -109,8 +109,8 @@ impl Vae {
         self.plans.made.load(Ordering::Relaxed)
     }
 
-    /// Records an encode of a `width × height` image and a decode of its latent, each with a
-    /// fresh buffer pool, without running them: the bands, dispatches and activation memory a
+    /// Records an encode of a `width × height` image and a decode of its latent to pixels, each
+    /// with a fresh buffer pool, without running them: the bands, dispatches and activation memory a
     /// real call needs, and any validation error (such as a buffer over the device's limits).
     /// Buffers are allocated while recording and freed after.
     pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
@@ -141,7 +141,11 @@ impl Vae {
         let latent = Latent::new(c, lw, lh, vec![0.0; (c * lw * lh) as usize])?;
         let pool = BufferPool::new(self.gpu.device.clone(), limit);
         pool.set_f16(f16);
-        let (ops, _, plan) = self.planned(&pool, None, |ops| self.decode_ops(ops, &latent))?;
+        let (mut ops, out, plan) =
+            self.planned(&pool, None, |ops| self.decode_ops(ops, &latent))?;
+        // As `decode`: the decoder's output converted to the image's pixels.
+        let px = ops.tensor_to_image(&out, width, height, self.pixel_range())?;
+        drop((out, px));
         let dispatches = ops.rec.dispatches;
         ops.rec.validate().await?;
         let dec = DryRun {

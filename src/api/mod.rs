@@ -193,9 +193,23 @@ impl Vae {
                 what: format!("mid-block attention over a {w}×{h} latent"),
                 needed,
                 limit: device,
+                allowed_by: "this device",
             });
         }
-        crate::bands::starts(cfg, h, w, limit)
+        crate::bands::starts(cfg, h, w, limit).map_err(|e| match e {
+            Error::TooLarge {
+                what,
+                needed,
+                limit,
+                ..
+            } if limit < device => Error::TooLarge {
+                what,
+                needed,
+                limit,
+                allowed_by: "the max-buffer option",
+            },
+            e => e,
+        })
     }
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.

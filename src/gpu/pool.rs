@@ -125,6 +125,7 @@ impl BufferPool {
                 what: what.to_string(),
                 needed: bytes,
                 limit: self.max_binding,
+                allowed_by: "this device",
             });
         }
         Ok(())

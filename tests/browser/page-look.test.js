@@ -119,7 +119,7 @@ describe("page look", () => {
     page = await runAt(1280, 800, "img_64x48.png", { query: "&maxBufferBytes=4096", until: ["error"] });
     est = await estimate(page);
     console.log(`too large: ${est.text}`);
-    assert.match(est.text, /^GPU memory: too large \(.+\)$/);
+    assert.match(est.text, /^GPU memory: too large \(.+ but the max-buffer option allows at most 4096 bytes per buffer; .+\)$/);
     assert.equal(await page.getAttribute("#error", "data-code"), "too-large");
     log = await page.textContent("#log");
     assert.ok(log.indexOf("64×48: GPU memory: too large") >= 0, log);
