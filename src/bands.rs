@@ -27,8 +27,14 @@ pub fn image_scale(cfg: &VaeConfig) -> u32 {
 
 /// Band starts, in latent rows, for a latent of `h × w` such that every band's buffer — its own
 /// rows plus halo rows — holds at most `limit` bytes at every scale. `[0]` (one band) when the
-/// whole tensors fit.
-pub fn starts(cfg: &VaeConfig, h: u32, w: u32, limit: u64) -> Result<Vec<u32>> {
+/// whole tensors fit. `allowed_by` says whose limit it is, for the error where no band fits.
+pub fn starts(
+    cfg: &VaeConfig,
+    h: u32,
+    w: u32,
+    limit: u64,
+    allowed_by: &'static str,
+) -> Result<Vec<u32>> {
     let chans = channels_per_scale(cfg);
     let n = chans.len();
     // (channels, scale) of every resolution: block i runs at scale 2^(n-1-i).
@@ -56,7 +62,7 @@ pub fn starts(cfg: &VaeConfig, h: u32, w: u32, limit: u64) -> Result<Vec<u32>> {
                 ),
                 needed: (s + 2) * row_bytes(c, s),
                 limit,
-                allowed_by: "this device",
+                allowed_by,
             });
         }
         per_band = per_band.min((max_rows - 2) / s);
@@ -75,24 +81,30 @@ mod tests {
     fn sdxl_at_webgpu_default_limits() {
         let cfg = VaeConfig::sdxl();
         // 512²: the 256-channel 512² and 512-channel 256² activations are 256 and 128 MiB.
-        assert_eq!(starts(&cfg, 32, 32, 128 * MIB).unwrap(), vec![0]);
-        let p = starts(&cfg, 64, 64, 128 * MIB).unwrap();
+        assert_eq!(
+            starts(&cfg, 32, 32, 128 * MIB, "this device").unwrap(),
+            vec![0]
+        );
+        let p = starts(&cfg, 64, 64, 128 * MIB, "this device").unwrap();
         assert!(p.len() > 1, "{p:?}");
         // 1024²: band buffers of the 256-channel 1024-wide scale hold ≤ 128 rows.
-        let p = starts(&cfg, 128, 128, 128 * MIB).unwrap();
+        let p = starts(&cfg, 128, 128, 128 * MIB, "this device").unwrap();
         let rows = |i: usize| p.get(i + 1).copied().unwrap_or(128) - p[i];
         for i in 0..p.len() {
             let bytes = 4 * 256 * 1024 * (8 * rows(i) as u64 + 2);
             assert!(bytes <= 128 * MIB, "band {i}: {bytes}");
         }
         assert_eq!(p.len(), 9, "{p:?}");
-        assert_eq!(starts(&cfg, 128, 128, 4096 * MIB).unwrap(), vec![0]);
+        assert_eq!(
+            starts(&cfg, 128, 128, 4096 * MIB, "this device").unwrap(),
+            vec![0]
+        );
     }
 
     #[test]
     fn too_wide_for_the_limit_is_an_error() {
         let cfg = VaeConfig::sdxl();
-        let e = starts(&cfg, 16, 4096, 128 * MIB).unwrap_err();
+        let e = starts(&cfg, 16, 4096, 128 * MIB, "this device").unwrap_err();
         assert!(matches!(e, Error::TooLarge { .. }), "{e}");
     }
 }

@@ -110,9 +110,9 @@ impl Vae {
     }
 
     /// Records an encode of a `width × height` image and a decode of its latent to pixels, each
-    /// with a fresh buffer pool, without running them: the bands, dispatches and activation memory a
-    /// real call needs, and any validation error (such as a buffer over the device's limits).
-    /// Buffers are allocated while recording and freed after.
+    /// with a fresh buffer pool, without running them: the bands, dispatches and activation
+    /// memory a real call needs, and any validation error (such as a buffer over the device's
+    /// limits). Buffers are allocated while recording and freed after.
     pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
         let image = Image {
             width,

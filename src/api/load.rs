@@ -51,9 +51,11 @@ impl WeightSink for GpuSink {
         }
     }
 
-    fn tensor_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> Result<bool> {
+    fn tensor_f16(&mut self, name: &str, shape: &[usize], bytes: &[u8]) -> Result<bool> {
         match self.store.as_mut() {
-            Some(s) if self.precision == Precision::F16 => Ok(s.upload_f16(name, shape, bits)),
+            Some(s) if self.precision == Precision::F16 => {
+                Ok(s.upload_f16(name, shape, &crate::weights::convert::as_u16(bytes)))
+            }
             _ => Ok(false),
         }
     }

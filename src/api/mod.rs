@@ -183,7 +183,10 @@ impl Vae {
     /// Row band starts, in latent rows, for a latent of `w × h` (see [`crate::bands`]).
     pub fn band_starts(&self, w: u32, h: u32) -> Result<Vec<u32>> {
         let device = self.gpu.max_binding_bytes();
-        let limit = self.max_band_bytes.map_or(device, |b| b.min(device));
+        let (limit, allowed_by) = match self.max_band_bytes {
+            Some(b) if b < device => (b, "the max-buffer option"),
+            _ => (device, "this device"),
+        };
         let cfg = &self.info.config;
         // Attention runs on the whole latent-resolution activation.
         let mid = *cfg.block_out_channels.last().unwrap_or(&0) as u64;
@@ -196,20 +199,7 @@ impl Vae {
                 allowed_by: "this device",
             });
         }
-        crate::bands::starts(cfg, h, w, limit).map_err(|e| match e {
-            Error::TooLarge {
-                what,
-                needed,
-                limit,
-                ..
-            } if limit < device => Error::TooLarge {
-                what,
-                needed,
-                limit,
-                allowed_by: "the max-buffer option",
-            },
-            e => e,
-        })
+        crate::bands::starts(cfg, h, w, limit, allowed_by)
     }
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.

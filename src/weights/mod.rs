@@ -87,10 +87,10 @@ pub trait WeightSink {
     /// Each model tensor as soon as its bytes are complete: canonical (diffusers) name, diffusers
     /// shape, values as f32. Tensors come in file order.
     fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> crate::Result<()>;
-    /// An F16 tensor's bits as they are, offered before [`tensor`](Self::tensor): a sink that
-    /// keeps them as f16 takes them (returns true) and saves two conversions. The default takes
-    /// none, and the values come to `tensor` as f32.
-    fn tensor_f16(&mut self, _name: &str, _shape: &[usize], _bits: &[u16]) -> crate::Result<bool> {
+    /// An F16 tensor's bytes as they are (little-endian f16 bits, [`convert::as_u16`]), offered
+    /// before [`tensor`](Self::tensor): a sink that keeps them as f16 takes them (returns true)
+    /// and saves two conversions. The default takes none, and the values come to `tensor` as f32.
+    fn tensor_f16(&mut self, _name: &str, _shape: &[usize], _bytes: &[u8]) -> crate::Result<bool> {
         Ok(false)
     }
 }
@@ -233,11 +233,8 @@ impl<S: WeightSink> ReadEvents for Model<S> {
         let Some((name, shape)) = target else {
             return Ok(());
         };
-        if entry.dtype == safetensors::Dtype::F16 {
-            let bits = convert::as_u16(bytes);
-            if self.sink.tensor_f16(name, shape, &bits)? {
-                return Ok(());
-            }
+        if entry.dtype == safetensors::Dtype::F16 && self.sink.tensor_f16(name, shape, bytes)? {
+            return Ok(());
         }
         let values = convert::to_f32(&entry.name, entry.dtype, bytes, &mut self.scratch)?;
         self.sink.tensor(name, shape, values)
