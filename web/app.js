@@ -167,6 +167,11 @@ async function showEstimate(current, latent = null) {
   log(`${latent ? `latent ${latent.width}×${latent.height}` : `${width}×${height}`}: ${est.text}`);
 }
 
+/** After a run: what the model held at most (#gpu-estimate's data-actual), beside its estimate. */
+function showHeld() {
+  $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
+}
+
 /** With the fast preview on, the tiny model's reconstruction, shown at once; returns its time,
  *  or null without one. Its errors are shown and the full VAE runs regardless. */
 async function runPreview(current) {
@@ -211,7 +216,7 @@ async function run(id = ++state.runs) {
     $("t-decode").textContent = ms(performance.now() - t);
     if (!current()) return;
     showRecon(recon);
-    $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
+    showHeld();
     $("recon-label").textContent = previewMs === null ? ""
       : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
     log(`encoded and decoded ${state.original.width}×${state.original.height}`);
@@ -275,7 +280,7 @@ async function takeLatent(file) {
     if (!current()) return;
     showRecon(recon);
     $("t-decode").textContent = ms(performance.now() - t);
-    $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
+    showHeld();
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
     setState("done");
   } catch (e) {
