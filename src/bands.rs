@@ -3,8 +3,8 @@
 //! activation at scale `s` (`s` image rows per latent row) is split at `s` times those rows, so
 //! a convolution's output band `i` reads only band `i` of its input plus one halo row each side.
 
+use crate::error::{Error, Result};
 use crate::weights::VaeConfig;
-use crate::{Error, Result};
 
 /// The largest channel count of any activation at each resolution, finest first: the encoder's
 /// and decoder's blocks at that scale and their neighbours (which write into it when they

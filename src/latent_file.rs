@@ -4,7 +4,8 @@
 //! bytes present before anything is allocated, so a damaged file is an error, never a huge
 //! allocation. The browser page reads the same two formats in `web/files.js`.
 
-use crate::{Error, Latent, Result};
+use crate::api::Latent;
+use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 
 /// Name of the tensor in a latent safetensors file.

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cost;
 pub mod cpu;
 pub mod error;
+pub mod error_code;
 pub mod gpu;
 pub mod kernels;
 #[cfg(not(target_arch = "wasm32"))]
@@ -24,4 +25,5 @@ pub use api::{
     Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision, RawImage, Resources, Vae,
     VaeLoader,
 };
-pub use error::{Error, ErrorCode, Result, ERROR_CODE_TS};
+pub use error::{Error, Result};
+pub use error_code::{ErrorCode, ERROR_CODE_TS};

@@ -4,7 +4,7 @@
 //! comparable with published evaluations of VAEs. Both work on the RGB channels; alpha is ignored.
 
 use crate::api::Image;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The value range of an 8-bit channel.
 const DATA_RANGE: f64 = 255.0;

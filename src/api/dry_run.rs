@@ -2,10 +2,10 @@
 //! reports what a call at a given size would need.
 
 use super::{round8, Image, Latent, Vae};
+use crate::error::Result;
 use crate::gpu::plan::Plan;
 use crate::gpu::{texture_bytes, BufferPool, Tensor};
 use crate::model::Ops;
-use crate::Result;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 

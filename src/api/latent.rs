@@ -1,6 +1,6 @@
 //! The latent a model encodes to and decodes from, checked on the way in.
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// A latent: `[channels, height, width]` f32 (NCHW without the batch), unscaled (diffusers'
 /// `latent_dist.mean`; see [`Vae::to_diffusion`] for the space a diffusion model sees).

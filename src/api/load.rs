@@ -1,11 +1,11 @@
 //! Loading: the options, and the push-based loader that uploads tensors as they stream in.
 
 use super::{Gpu, Precision, Vae};
+use crate::error::{Error, Result};
 use crate::gpu::BufferPool;
 use crate::kernels::{AdapterClass, Kernels, Tuning};
 use crate::model::{AutoencoderKl, AutoencoderTiny, Model, WeightStore};
 use crate::weights::{FamilyChoice, ModelInfo, WeightSink, WeightsError, WeightsLoader};
-use crate::{Error, Result};
 
 #[derive(Clone, Debug, Default)]
 pub struct LoadOptions {
@@ -32,6 +32,8 @@ struct GpuSink {
 }
 
 impl WeightSink for GpuSink {
+    type Error = Error;
+
     fn begin(&mut self, info: &ModelInfo) -> Result<()> {
         self.gpu.check_lost()?;
         let groups = info.config.norm_num_groups as u32;

@@ -1,6 +1,7 @@
 //! The public API, the same on native and wasm: load weights from a byte stream or a file,
 //! `encode(image) → Latent`, `decode(&Latent) → image`.
 
+use crate::error::{Error, Result};
 use crate::gpu::BufferPool;
 pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
@@ -8,7 +9,6 @@ pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};
 use crate::model::{Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
-use crate::{Error, Result};
 
 mod dry_run;
 mod latent;

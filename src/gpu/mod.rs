@@ -1,19 +1,21 @@
 //! GPU context (acquired once, passed everywhere), tensors with a reusable buffer pool, command
 //! recording and readback. Everything wgpu-specific lives here and in `kernels`.
 
+mod kernel;
 pub mod plan;
 mod pool;
 mod profile;
 mod recorder;
 mod tensor;
 
+pub use kernel::Kernel;
 pub(crate) use pool::float_array;
 pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight};
 pub use profile::KernelTime;
 pub use recorder::{Bind, Recorder};
 pub use tensor::{check_starts, Band, Tensor};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
 /// Which device limits to request.

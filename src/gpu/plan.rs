@@ -6,7 +6,7 @@
 //! large free buffers behind small requests (at 1024² it held ~45% more than was alive at once).
 
 use super::BufferPool;
-use crate::Result;
+use crate::error::Result;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

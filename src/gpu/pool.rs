@@ -2,7 +2,7 @@
 //! of allocating every intermediate anew, and weight buffers. Reusing a buffer inside one command
 //! encoder is safe: wgpu orders the later write after the earlier read with a barrier.
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE

@@ -5,7 +5,7 @@
 use super::plan::{assign, Plan, PlanLog, PlannedBuffers};
 use super::tensor::BufferSource;
 use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
@@ -281,7 +281,7 @@ impl<'g> Recorder<'g> {
     /// buffer at the next binding.
     pub fn dispatch(
         &mut self,
-        kernel: &crate::kernels::Kernel,
+        kernel: &crate::gpu::Kernel,
         binds: &[Bind],
         params: &[u8],
         groups: [u32; 3],
@@ -313,7 +313,7 @@ impl<'g> Recorder<'g> {
     /// buffer at the next binding.
     fn encode_dispatch(
         &mut self,
-        kernel: &crate::kernels::Kernel,
+        kernel: &crate::gpu::Kernel,
         binds: &[Real],
         params: &[u8],
         groups: [u32; 3],

@@ -3,7 +3,7 @@
 
 use super::plan::{PlanEvent, PlanLog, PlannedBuffers};
 use super::BufferPool;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -10,8 +10,8 @@
 
 use super::conv2d::{conv2d_ref, ConvMode, ConvRef};
 use super::{groups_1d, Kernels};
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor, TextureSlot};
-use crate::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

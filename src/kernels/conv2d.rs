@@ -7,8 +7,8 @@ use super::conv_geometry::rows_read;
 pub use super::conv_geometry::{chunk_rows, out_size, out_starts, Activation, ConvMode};
 pub use super::conv_weights::{ConvRef, ConvWeights};
 use super::Kernels;
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor};
-use crate::{Error, Result};
 
 /// `Params` of `conv2d.wgsl` (what each field means is said there).
 #[repr(C)]

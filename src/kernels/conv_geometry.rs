@@ -1,7 +1,7 @@
 //! The geometry of the convolution family: how each mode maps input rows and columns to output
 //! ones — output sizes, row bands, the input rows an output range reads, and rows per chunk.
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// How the convolution maps input to output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

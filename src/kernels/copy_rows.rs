@@ -2,8 +2,8 @@
 //! neighbouring bands, bands gathered into one buffer, one buffer split into bands.
 
 use super::{groups_1d, Kernels};
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor};
-use crate::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

@@ -2,8 +2,8 @@
 //! GroupNorm with optional SiLU over a tensor in any number of row bands.
 
 use super::{groups_1d, Kernels};
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor, Weight};
-use crate::{Error, Result};
 
 /// Elements of one group that one `group_norm_stats` workgroup reduces (its `CHUNK`).
 pub const CHUNK: u32 = 4096;

@@ -1,8 +1,8 @@
 //! Launchers for `image_to_tensor.wgsl` and `tensor_to_image.wgsl`.
 
 use super::Kernels;
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor};
-use crate::{Error, Result};
 
 /// The values a model's images are: pixels `v` in 0..=255 as `v/127.5 − 1` (AutoencoderKL) or
 /// `v/255` (AutoencoderTiny's own convention inside diffusers).

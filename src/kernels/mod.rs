@@ -19,6 +19,7 @@ pub mod tuning;
 pub use conv_form::{choose, ConvForm, Precision, Staging, PIXELS};
 pub use tuning::{AdapterClass, Tuning};
 
+use crate::gpu::Kernel;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -83,15 +84,6 @@ fn source(name: &str) -> &'static str {
         .find(|(n, _)| *n == name)
         .map(|(_, s)| *s)
         .unwrap_or_default()
-}
-
-/// A compute pipeline and its bind group layout.
-#[derive(Clone)]
-pub struct Kernel {
-    /// The shader's name (profiles group dispatches by it).
-    pub name: &'static str,
-    pub pipeline: wgpu::ComputePipeline,
-    pub layout: wgpu::BindGroupLayout,
 }
 
 /// The pipelines of one device, made when first used, and the few buffers every call binds.
@@ -262,36 +254,14 @@ impl Preparing {
 }
 
 fn make(device: &wgpu::Device, key: PipelineKey) -> Kernel {
-    {
-        let (name, constants) = match key {
-            PipelineKey::Named(name, _) => (name, vec![]),
-            PipelineKey::Conv(form) => {
-                let [x, y] = form.workgroup;
-                (form.name(), vec![("WGX", x as f64), ("WGY", y as f64)])
-            }
-        };
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(key.source().into()),
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(name),
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                ..Default::default()
-            },
-            cache: None,
-        });
-        let layout = pipeline.get_bind_group_layout(0);
-        Kernel {
-            name,
-            pipeline,
-            layout,
+    let (name, constants) = match key {
+        PipelineKey::Named(name, _) => (name, vec![]),
+        PipelineKey::Conv(form) => {
+            let [x, y] = form.workgroup;
+            (form.name(), vec![("WGX", x as f64), ("WGY", y as f64)])
         }
-    }
+    };
+    Kernel::compile(device, name, &key.source(), &constants)
 }
 
 /// Workgroup counts for `n` items at `per_group` items a workgroup, folded into two dimensions

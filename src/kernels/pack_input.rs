@@ -4,8 +4,8 @@
 
 use super::conv_form::PIXELS;
 use super::Kernels;
+use crate::error::Result;
 use crate::gpu::{Bind, Recorder, Tensor};
-use crate::Result;
 
 /// Parameters of `pack_input.wgsl`.
 #[repr(C)]

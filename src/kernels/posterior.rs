@@ -1,8 +1,8 @@
 //! Launcher for `posterior.wgsl`: the mean of the encoder's diagonal Gaussian, or a seeded sample.
 
 use super::{groups_1d, Kernels};
+use crate::error::{Error, Result};
 use crate::gpu::{Bind, Recorder, Tensor};
-use crate::{Error, Result};
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]

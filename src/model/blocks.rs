@@ -1,10 +1,10 @@
 //! ResnetBlock2D and the mid-block attention.
 
 use super::{Ops, WeightStore};
+use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
-use crate::Result;
 
 /// diffusers `ResnetBlock2D`: `shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))`.
 pub struct ResnetBlock {

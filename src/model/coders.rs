@@ -2,11 +2,11 @@
 
 use super::blocks::{MidBlock, ResnetBlock};
 use super::{Ops, WeightStore};
+use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
 use crate::weights::VaeConfig;
-use crate::Result;
 
 /// One `DownEncoderBlock2D` or `UpDecoderBlock2D`: resnets, then the resampling conv (all but the last block).
 pub struct Block {

@@ -13,9 +13,9 @@ pub use ops::Ops;
 pub use store::WeightStore;
 pub use tiny::{AutoencoderTiny, TinyCoder};
 
+use crate::error::Result;
 use crate::kernels::conv2d::ConvWeights;
 use crate::weights::VaeConfig;
-use crate::Result;
 
 /// The network a [`crate::Vae`] runs.
 pub enum Model {

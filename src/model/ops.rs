@@ -1,5 +1,6 @@
 //! What the model can ask of the GPU, recorded into one submission.
 
+use crate::error::Result;
 use crate::gpu::plan::Plan;
 use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
 use crate::kernels::conv2d::{
@@ -9,7 +10,6 @@ use crate::kernels::conv2d::{
 use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
 use crate::kernels::image::PixelRange;
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
-use crate::Result;
 use std::sync::Arc;
 
 pub struct Ops<'a> {

@@ -1,6 +1,7 @@
 //! Uploaded weights by canonical (diffusers) name, taken out as the model is assembled.
 
 use crate::clock::timed;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Owned, Weight};
 use crate::kernels::conv_weights::{
     weight_layout, weight_layout_f16, ConvWeights, WeightLayout, WeightTexture,
@@ -8,7 +9,6 @@ use crate::kernels::conv_weights::{
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
 use crate::weights::WeightsError;
-use crate::{Error, Result};
 use std::collections::HashMap;
 
 /// GroupNorm epsilon of every norm in the VAE.

@@ -3,10 +3,10 @@
 //! each nearest upsampling into the convolution after it.
 
 use super::{Ops, WeightStore};
+use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TinyConfig};
-use crate::Result;
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
 /// is the identity).

@@ -7,7 +7,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::failure::Failure;
-use crate::{ErrorCode, Image, Latent, RawImage};
+use crate::api::{Image, Latent, RawImage};
+use crate::error_code::ErrorCode;
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
     Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
@@ -36,7 +37,7 @@ fn bad(what: &str, message: impl Into<String>) -> Failure {
 fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), Failure> {
     Reflect::set(obj, &key.into(), value)
         .map(|_| ())
-        .map_err(|e| Failure::new(ErrorCode::Internal, super::source::js_message(&e)))
+        .map_err(|e| Failure::new(ErrorCode::Internal, super::js::js_message(&e)))
 }
 
 /// `ImageData`, or any object with `width`, `height` and `data` of 4·w·h RGBA bytes
@@ -76,7 +77,7 @@ pub fn image_to_js(img: &Image) -> Result<JsValue, Failure> {
     web_sys::ImageData::new_with_js_u8_clamped_array_and_sh(&pixels, img.width, img.height)
         .map(Into::into)
         .map_err(|e| {
-            let message = format!("creating ImageData: {}", super::source::js_message(&e));
+            let message = format!("creating ImageData: {}", super::js::js_message(&e));
             Failure::new(ErrorCode::Internal, message)
         })
 }

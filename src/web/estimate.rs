@@ -1,5 +1,5 @@
 //! The GPU memory a call at a given size would hold, found before running it by recording the
-//! call without running it ([`crate::Vae::dry_run`]): the page shows it when an image is
+//! call without running it ([`crate::api::Vae::dry_run`]): the page shows it when an image is
 //! dropped.
 
 use js_sys::{Object, Reflect};

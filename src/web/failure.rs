@@ -5,8 +5,9 @@
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
+use crate::error::Error;
+use crate::error_code::ErrorCode;
 use crate::weights::WeightsError;
-use crate::{Error, ErrorCode};
 
 /// What went wrong, with its code.
 #[derive(Debug)]

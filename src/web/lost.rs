@@ -7,7 +7,7 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
 use super::failure::Failure;
-use crate::Gpu;
+use crate::gpu::Gpu;
 
 /// How long a failed readback waits for the device to report its loss: longer than the GPU
 /// takes to finish one call's submitted work (the slowest seen, SwiftShader, about 1 s).

@@ -26,7 +26,7 @@ pub fn ssim(
 fn metric(
     a: &JsValue,
     b: &JsValue,
-    f: fn(&crate::Image, &crate::Image) -> crate::Result<f64>,
+    f: fn(&crate::api::Image, &crate::api::Image) -> crate::error::Result<f64>,
 ) -> Result<f64, JsValue> {
     let (a, b) = (convert::image_from_js(a)?, convert::image_from_js(b)?);
     Ok(f(&a, &b).map_err(Failure::from)?)

@@ -10,6 +10,7 @@
 mod convert;
 mod estimate;
 mod failure;
+mod js;
 mod lost;
 mod metrics;
 mod options;
@@ -25,8 +26,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::error_code::ErrorCode;
+use crate::gpu::Gpu;
 use crate::kernels::{AdapterClass, Tuning};
-use crate::{ErrorCode, Gpu};
 use failure::Failure;
 use lost::lost_or;
 use options::load_options;
@@ -37,7 +39,7 @@ const TS_LOAD_OPTIONS: &'static str = crate::api::options::LOAD_OPTIONS_TS;
 
 /// `error.code`.
 #[wasm_bindgen(typescript_custom_section)]
-const TS_ERROR_CODE: &'static str = crate::ERROR_CODE_TS;
+const TS_ERROR_CODE: &'static str = crate::error_code::ERROR_CODE_TS;
 
 /// `onProgress`'s third argument.
 #[wasm_bindgen(typescript_custom_section)]
@@ -116,7 +118,7 @@ fn has_webgpu() -> bool {
 }
 
 struct Inner {
-    vae: crate::Vae,
+    vae: crate::api::Vae,
     /// Settles when the most recently queued call has finished.
     tail: RefCell<Option<oneshot::Receiver<()>>>,
 }
@@ -146,7 +148,7 @@ impl Vae {
             }
             let gpu = Gpu::new(&gpu_opts).await.map_err(|e| match e {
                 // wgpu's reason lists its native backends, which say nothing here.
-                crate::Error::NoAdapter(_) => Failure::new(
+                crate::error::Error::NoAdapter(_) => Failure::new(
                     ErrorCode::AdapterFailed,
                     "the browser gives no WebGPU adapter (navigator.gpu.requestAdapter() \
                      returned none): check that hardware acceleration is on, or try another \
@@ -160,7 +162,7 @@ impl Vae {
                 tuning.staged = staged;
                 load.tuning = Some(tuning);
             }
-            let loader = crate::Vae::loader(&gpu, load);
+            let loader = crate::api::Vae::loader(&gpu, load);
             let vae = source::load_from(&source, loader, &mut feed).await?;
             let inner = Rc::new(Inner {
                 vae,

@@ -1,4 +1,4 @@
-//! `Vae.load`'s options, read by the table of user options (`crate::OPTIONS`), and that table
+//! `Vae.load`'s options, read by the table of user options (`crate::api::options::OPTIONS`), and that table
 //! for the page, which takes the same names as URL parameters.
 
 use js_sys::{Array, Function, Object, Reflect};
@@ -6,7 +6,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::source;
-use crate::{Choices, GpuOptions, LoadOptions, OptionKind, OptionValue, OPTIONS};
+use crate::api::options::{Choices, OptionKind, OptionValue, OPTIONS};
+use crate::api::LoadOptions;
+use crate::gpu::GpuOptions;
 
 /// The parsed options, and `sharedWeights` where given (applied once the adapter is known).
 pub(super) type Parsed = (source::Feed, LoadOptions, GpuOptions, Option<bool>);

@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use super::source::{global_fetch, ByteStream, Feed, FetchResponse, StreamReader};
+use super::js::{global_fetch, ByteStream, FetchResponse, StreamReader};
 
 #[wasm_bindgen]
 extern "C" {
@@ -21,18 +21,20 @@ pub struct Jump<'a> {
     pub own: Option<web_sys::AbortController>,
 }
 
-/// `fetch` options whose signal fires on the caller's signal or on the returned controller.
-pub fn fetch_init(feed: &Feed) -> (js_sys::Object, Option<web_sys::AbortController>) {
+/// `fetch` options whose signal fires on the caller's `signal` or on the returned controller.
+pub fn fetch_init(
+    signal: Option<&web_sys::AbortSignal>,
+) -> (js_sys::Object, Option<web_sys::AbortController>) {
     let init = js_sys::Object::new();
     let own = web_sys::AbortController::new().ok();
-    let (signal, own) = match (&feed.signal, own) {
+    let (signal, own) = match (signal, own) {
         (Some(user), Some(c)) => match any_signal(&js_sys::Array::of2(user, &c.signal())) {
             Ok(both) => (Some(both), Some(c)),
             // Without AbortSignal.any the caller's signal wins; the download is left to finish.
             Err(_) => (Some(user.clone()), None),
         },
         (None, Some(c)) => (Some(c.signal()), Some(c)),
-        (user, None) => (user.clone(), None),
+        (user, None) => (user.cloned(), None),
     };
     if let Some(s) = signal {
         // Setting a plain data property on a fresh object cannot fail.
@@ -59,9 +61,9 @@ pub fn drop_body(reader: StreamReader, own: Option<web_sys::AbortController>) {
 pub async fn ranged_body(
     url: &str,
     from: u64,
-    feed: &Feed,
+    signal: Option<&web_sys::AbortSignal>,
 ) -> Option<(ByteStream, Option<web_sys::AbortController>)> {
-    let (init, own) = fetch_init(feed);
+    let (init, own) = fetch_init(signal);
     let headers = js_sys::Object::new();
     Reflect::set(&headers, &"Range".into(), &format!("bytes={from}-").into()).ok()?;
     Reflect::set(&init, &"headers".into(), &headers).ok()?;

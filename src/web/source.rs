@@ -13,46 +13,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 use super::failure::Failure;
+use super::js::{global_fetch, js_message, ByteStream, FetchResponse};
 use super::ranges::{drop_body, fetch_init, ranged_body, Jump};
-use crate::{ErrorCode, Vae, VaeLoader};
+use crate::api::{Vae, VaeLoader};
+use crate::error_code::ErrorCode;
 
 #[wasm_bindgen]
 extern "C" {
-    /// The global `fetch` (exists in windows and workers alike).
-    #[wasm_bindgen(js_name = fetch)]
-    pub(super) fn global_fetch(input: &JsValue, init: &JsValue) -> Promise;
-
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(callback: &Function, ms: i32) -> JsValue;
-
-    /// A `ReadableStream` of `Uint8Array` chunks.
-    pub(super) type ByteStream;
-    #[wasm_bindgen(method, js_name = getReader)]
-    pub(super) fn get_reader(this: &ByteStream) -> StreamReader;
-
-    pub(super) type StreamReader;
-    #[wasm_bindgen(method)]
-    fn read(this: &StreamReader) -> Promise;
-    #[wasm_bindgen(method)]
-    pub(super) fn cancel(this: &StreamReader) -> Promise;
-
-    pub(super) type FetchResponse;
-    #[wasm_bindgen(method, getter)]
-    fn ok(this: &FetchResponse) -> bool;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn status(this: &FetchResponse) -> u16;
-    #[wasm_bindgen(method, getter, js_name = statusText)]
-    fn status_text(this: &FetchResponse) -> String;
-    #[wasm_bindgen(method, getter)]
-    fn url(this: &FetchResponse) -> String;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn body(this: &FetchResponse) -> Option<ByteStream>;
-    #[wasm_bindgen(method, getter)]
-    pub(super) fn headers(this: &FetchResponse) -> ResponseHeaders;
-
-    pub(super) type ResponseHeaders;
-    #[wasm_bindgen(method)]
-    pub(super) fn get(this: &ResponseHeaders, name: &str) -> Option<String>;
 }
 
 /// Bytes copied from JS into wasm memory per push for in-memory sources and `Blob` slices.
@@ -135,15 +104,6 @@ fn file_object(info: &crate::weights::ModelInfo) -> JsValue {
     o.into()
 }
 
-/// The message of a thrown JS value (an `Error`'s `message`, else its string form).
-pub fn js_message(v: &JsValue) -> String {
-    Reflect::get(v, &"message".into())
-        .ok()
-        .and_then(|m| m.as_string())
-        .or_else(|| v.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
-}
-
 /// Streams `source` into `loader` and finishes it.
 pub async fn load_from(
     source: &JsValue,
@@ -152,7 +112,7 @@ pub async fn load_from(
 ) -> Result<Vae, Failure> {
     feed.check_aborted()?;
     if let Some(url) = source.as_string() {
-        let (init, own) = fetch_init(feed);
+        let (init, own) = fetch_init(feed.signal.as_ref());
         let response = waiting(&mut loader, global_fetch(&url.as_str().into(), &init))
             .await
             .map_err(|e| fetch_error(feed, &e))?;
@@ -292,7 +252,7 @@ async fn pump(
                 .filter(|(p, n)| n - p >= RANGE_SKIP_BYTES);
             if let (Some(j), Some((pos, next))) = (&mut jump, gap) {
                 let start = crate::clock::now_ms();
-                let ranged = ranged_body(j.url, next, feed).await;
+                let ranged = ranged_body(j.url, next, feed.signal.as_ref()).await;
                 loader.waited(crate::clock::now_ms() - start);
                 match ranged {
                     Some((body, own)) => {

@@ -99,14 +99,20 @@ pub enum WeightsError {
     /// Returned by every call after the first error; carries that error's code and message.
     #[error("loading stopped after an earlier error: {message}")]
     Stopped {
-        code: crate::error::ErrorCode,
+        code: crate::error_code::ErrorCode,
         message: String,
     },
 }
 
+impl crate::error_code::Coded for WeightsError {
+    fn code(&self) -> crate::error_code::ErrorCode {
+        WeightsError::code(self)
+    }
+}
+
 impl WeightsError {
-    pub fn code(&self) -> crate::error::ErrorCode {
-        use crate::error::ErrorCode::{BadWeights, FetchFailed, UnsupportedWeights};
+    pub fn code(&self) -> crate::error_code::ErrorCode {
+        use crate::error_code::ErrorCode::{BadWeights, FetchFailed, UnsupportedWeights};
         match self {
             WeightsError::MissingTensor { .. }
             | WeightsError::WrongShape { .. }

@@ -3,8 +3,9 @@
 //! tensor data arrives.
 use std::collections::{BTreeMap, HashMap};
 
+use super::choice::FamilyChoice;
 use super::config::{expected_tensors, param_count, VaeConfig};
-use super::family::{Evidence, FamilyChoice, Kind};
+use super::family::{Evidence, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
 use super::tiny::{self, TinyConfig, TinyNames};

@@ -6,6 +6,7 @@
 //! checkpoint's pickle) is checked against the model before any tensor data is accepted, and each
 //! tensor reaches the [`WeightSink`] as f32 under its diffusers name as soon as its last byte has
 //! arrived. Host memory stays near the largest tensor plus one chunk.
+mod choice;
 pub mod ckpt;
 pub mod config;
 pub mod config_json;
@@ -19,12 +20,14 @@ mod reader;
 pub mod synthetic;
 pub mod tiny;
 
+use crate::error_code::{Coded, ErrorCode};
 use std::io::Read;
 
+pub use choice::{FamilyChoice, Resolved};
 pub use config::{expected_tensors, param_count, VaeConfig};
 pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
-pub use family::{Evidence, Factors, Family, FamilyChoice, Kind, Resolved, Source};
+pub use family::{Evidence, Factors, Family, Kind, Source};
 pub use names::Layout;
 pub use safetensors::Dtype;
 
@@ -79,18 +82,26 @@ pub struct ModelInfo {
     pub ignored_bytes: u64,
 }
 
-/// Receives the model as it streams in; the GPU side uploads each tensor.
+/// Receives the model as it streams in; the GPU side uploads each tensor. Its errors are its own
+/// (the GPU side's: out of memory, a lost device), so long as the loader's own can become one.
 pub trait WeightSink {
+    type Error: From<WeightsError> + Coded + std::fmt::Display;
+
     /// Once, after the header is validated, every expected tensor checked present with the right
     /// shape (errors: missing/wrong shape before any data arrives), and the config inferred.
-    fn begin(&mut self, info: &ModelInfo) -> crate::Result<()>;
+    fn begin(&mut self, info: &ModelInfo) -> Result<(), Self::Error>;
     /// Each model tensor as soon as its bytes are complete: canonical (diffusers) name, diffusers
     /// shape, values as f32. Tensors come in file order.
-    fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> crate::Result<()>;
+    fn tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<(), Self::Error>;
     /// An F16 tensor's bytes as they are (little-endian f16 bits, [`convert::as_u16`]), offered
     /// before [`tensor`](Self::tensor): a sink that keeps them as f16 takes them (returns true)
     /// and saves two conversions. The default takes none, and the values come to `tensor` as f32.
-    fn tensor_f16(&mut self, _name: &str, _shape: &[usize], _bytes: &[u8]) -> crate::Result<bool> {
+    fn tensor_f16(
+        &mut self,
+        _name: &str,
+        _shape: &[usize],
+        _bytes: &[u8],
+    ) -> Result<bool, Self::Error> {
         Ok(false)
     }
 }
@@ -100,7 +111,7 @@ pub struct WeightsLoader<S: WeightSink> {
     reader: Reader,
     model: Model<S>,
     /// Message of the first error; every later call fails with it.
-    failed: Option<(crate::error::ErrorCode, String)>,
+    failed: Option<(ErrorCode, String)>,
 }
 
 /// The loader's state that reader events act on.
@@ -128,7 +139,7 @@ impl<S: WeightSink> WeightsLoader<S> {
         }
     }
 
-    pub fn push(&mut self, chunk: &[u8]) -> crate::Result<()> {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), S::Error> {
         if let Some((code, message)) = &self.failed {
             let (code, message) = (*code, message.clone());
             return Err(WeightsError::Stopped { code, message }.into());
@@ -181,7 +192,7 @@ impl<S: WeightSink> WeightsLoader<S> {
     }
 
     /// The source jumped `n` bytes ahead (within [`skippable`](Self::skippable)).
-    pub fn skip(&mut self, n: u64) -> crate::Result<()> {
+    pub fn skip(&mut self, n: u64) -> Result<(), S::Error> {
         if let Some((code, message)) = &self.failed {
             let (code, message) = (*code, message.clone());
             return Err(WeightsError::Stopped { code, message }.into());
@@ -200,7 +211,7 @@ impl<S: WeightSink> WeightsLoader<S> {
     }
 
     /// Ends the stream: fails if it stopped short of the last tensor's last byte.
-    pub fn finish(self) -> crate::Result<(S, ModelInfo)> {
+    pub fn finish(self) -> Result<(S, ModelInfo), S::Error> {
         if let Some((code, message)) = self.failed {
             return Err(WeightsError::Stopped { code, message }.into());
         }
@@ -215,9 +226,9 @@ impl<S: WeightSink> WeightsLoader<S> {
 }
 
 impl<S: WeightSink> ReadEvents for Model<S> {
-    type Error = crate::Error;
+    type Error = S::Error;
 
-    fn header(&mut self, header: &Header) -> crate::Result<Vec<bool>> {
+    fn header(&mut self, header: &Header) -> Result<Vec<bool>, S::Error> {
         let manifest = manifest::manifest(header, &self.choice, self.format)?;
         self.sink.begin(&manifest.info)?;
         let wanted = manifest.targets.iter().map(Option::is_some).collect();
@@ -225,7 +236,7 @@ impl<S: WeightSink> ReadEvents for Model<S> {
         Ok(wanted)
     }
 
-    fn tensor(&mut self, index: usize, entry: &TensorEntry, bytes: &[u8]) -> crate::Result<()> {
+    fn tensor(&mut self, index: usize, entry: &TensorEntry, bytes: &[u8]) -> Result<(), S::Error> {
         let target = self
             .manifest
             .as_ref()
@@ -242,13 +253,14 @@ impl<S: WeightSink> ReadEvents for Model<S> {
 }
 
 /// The model a file holds (for `sdxl-vae info`), read up to its header or pickle only.
-pub fn read_info(mut r: impl Read, choice: &FamilyChoice) -> crate::Result<ModelInfo> {
+pub fn read_info(mut r: impl Read, choice: &FamilyChoice) -> Result<ModelInfo, WeightsError> {
     struct Nothing;
     impl WeightSink for Nothing {
-        fn begin(&mut self, _: &ModelInfo) -> crate::Result<()> {
+        type Error = WeightsError;
+        fn begin(&mut self, _: &ModelInfo) -> Result<(), WeightsError> {
             Ok(())
         }
-        fn tensor(&mut self, _: &str, _: &[usize], _: &[f32]) -> crate::Result<()> {
+        fn tensor(&mut self, _: &str, _: &[usize], _: &[f32]) -> Result<(), WeightsError> {
             Ok(())
         }
     }
@@ -276,7 +288,7 @@ enum Reader {
 }
 
 impl Reader {
-    fn push<S: WeightSink>(&mut self, chunk: &[u8], model: &mut Model<S>) -> crate::Result<()> {
+    fn push<S: WeightSink>(&mut self, chunk: &[u8], model: &mut Model<S>) -> Result<(), S::Error> {
         if let Reader::Sniff(first) = self {
             let take = (ckpt::SNIFF_BYTES - first.len()).min(chunk.len());
             first.extend_from_slice(&chunk[..take]);
@@ -312,7 +324,7 @@ impl Reader {
         };
     }
 
-    fn finish<S: WeightSink>(mut self, model: &mut Model<S>) -> crate::Result<()> {
+    fn finish<S: WeightSink>(mut self, model: &mut Model<S>) -> Result<(), S::Error> {
         if let Reader::Sniff(first) = &mut self {
             // Too short to tell: the safetensors reader says how it is truncated.
             let first = std::mem::take(first);

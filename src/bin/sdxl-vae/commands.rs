@@ -114,8 +114,9 @@ pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo
     };
     let file = File::open(path).map_err(unreadable)?;
     let len = file.metadata().map_err(unreadable)?.len();
-    let mut info =
-        read_info(BufReader::new(file), &load.family).context(format!("weights {shown}"))?;
+    let mut info = read_info(BufReader::new(file), &load.family)
+        .map_err(sdxl_vae::Error::from)
+        .context(format!("weights {shown}"))?;
     if len < info.file_bytes {
         return Err(coded(
             ErrorCode::BadWeights,

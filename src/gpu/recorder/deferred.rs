@@ -2,10 +2,10 @@
 //! encoded once the plan's buffers exist ([`Recorder::realize`]): a call walks the model once.
 
 use super::{Alloc, Bind, Recorder};
+use crate::error::{Error, Result};
 use crate::gpu::plan::{Plan, PlannedBuffers};
+use crate::gpu::Kernel;
 use crate::gpu::{Tensor, TextureSlot};
-use crate::kernels::Kernel;
-use crate::{Error, Result};
 
 /// A resource a kept dispatch binds.
 pub(super) enum Res {

@@ -1,8 +1,8 @@
 //! Submission and readback: the end of a recording.
 
 use super::{Recorder, Scopes};
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
-use crate::{Error, Result};
 
 impl Recorder<'_> {
     /// Submits everything recorded, then reads `t` back as f32 values.
