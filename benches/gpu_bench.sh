@@ -83,8 +83,8 @@ fi
 for k in ${KERNELS:-f32 f16}; do
   case $k in
     f16) opts=(--precision f16) ;;
-    f16_plain) opts=(--precision f16 --staged false) ;;
-    f32_plain) opts=(--staged false) ;;
+    f16_plain) opts=(--precision f16 --shared-weights false) ;;
+    f32_plain) opts=(--shared-weights false) ;;
     *) opts=() ;;
   esac
   step engine_512_$k 90 "$BIN" "${opts[@]}" bench --weights synthetic --size 512 --reps 5

@@ -21,6 +21,10 @@ pub struct LoadOptions {
     /// Tuning knobs for benchmarks and tests (default: [`Tuning::for_adapter`]).
     #[doc(hidden)]
     pub tuning: Option<Tuning>,
+    /// Whether the convolutions stage their weights in workgroup memory, over the tuning's
+    /// choice (the `sharedWeights` option, for tests).
+    #[doc(hidden)]
+    pub shared_weights: Option<bool>,
 }
 
 /// Receives tensors from the reader and uploads them as they complete.
@@ -216,9 +220,10 @@ impl Vae {
             store: None,
             precision: opts.precision,
         };
-        let tuning = opts
+        let mut tuning = opts
             .tuning
             .unwrap_or_else(|| Tuning::for_adapter(AdapterClass::of(gpu)));
+        tuning.staged = opts.shared_weights.unwrap_or(tuning.staged);
         let started_ms = crate::clock::now_ms();
         let kernels = Kernels::with_tuning(gpu, tuning);
         let preparing = kernels.prepare(opts.precision);

@@ -1,8 +1,9 @@
 //! The options a user chooses, in one table that every surface follows: the command line's
 //! global flags (`--{cli}`), `Vae.load`'s options, their TypeScript type ([`LOAD_OPTIONS_TS`])
-//! and the page's URL parameters (named `{js}`), whose values all go through [`Choices::set`];
-//! the worker forwards whatever it is given. `tests/options.rs` checks the CLI's help and the
-//! TypeScript types against the table's kinds.
+//! and the page's URL parameters (named `{js}`). Each entry carries its own setter, which parses
+//! the value by the option's kind and stores it; [`Choices::set`] only finds the entry. The worker
+//! forwards whatever it is given. `tests/api/options.rs` checks the CLI's help and the TypeScript
+//! types against the table.
 
 use super::{GpuOptions, LimitsChoice, LoadOptions, Precision};
 use crate::weights::family::{Family, FAMILY_CHOICES};
@@ -22,6 +23,8 @@ pub enum OptionKind {
     /// A JSON document: on the command line the path of a file holding it; in JS an object or
     /// its JSON text.
     Json,
+    /// `true` or `false`.
+    Bool,
 }
 
 /// One user option.
@@ -34,6 +37,11 @@ pub struct UserOption {
     pub kind: OptionKind,
     /// What it does (the CLI's help; the TypeScript type says the same).
     pub doc: &'static str,
+    /// A tuning knob for tests and benchmarks: out of the CLI's help and the page's list.
+    pub hidden: bool,
+    /// Parses `value` by [`kind`](Self::kind) and stores it; the error names the option and what
+    /// it takes.
+    pub set: fn(&mut Choices, &UserOption, OptionValue) -> Result<(), String>,
 }
 
 /// What `onProgress`'s third argument holds (made in `web::source`).
@@ -50,19 +58,29 @@ pub const WEIGHTS_FILE_TS: &str = "export interface WeightsFile {
 ";
 
 /// `OPTIONS` and `LOAD_OPTIONS_TS` from one list: each option's JS name, flag, kind, TypeScript
-/// type and doc.
+/// type, doc and setter (`|choices, value| …`, given the value its kind parsed).
 macro_rules! user_options {
-    ($({ $js:literal, $cli:literal, $kind:expr, $ts:literal, $doc:literal }),* $(,)?) => {
+    ($({
+        $js:literal, $cli:literal, $kind:expr, $ts:literal, $doc:literal,
+        $(hidden: $hidden:literal,)?
+        |$c:ident, $v:ident| $set:expr
+    }),* $(,)?) => {
         /// Every user option. Defaults are what an absent option means.
         pub const OPTIONS: &[UserOption] = &[$(UserOption {
             js: $js,
             cli: $cli,
             kind: $kind,
             doc: $doc,
+            hidden: false $(|| $hidden)?,
+            set: |$c, opt, value| {
+                let $v = opt.parse(value)?;
+                $set;
+                Ok(())
+            },
         }),*];
 
-        /// `Vae.load`'s options as the module's TypeScript declares them: the load's own hooks,
-        /// one tuning knob for tests, and every user option.
+        /// `Vae.load`'s options as the module's TypeScript declares them: the load's own hooks
+        /// and every user option.
         pub const LOAD_OPTIONS_TS: &str = concat!(
             "export interface LoadOptions {\n",
             "  /** Called after each chunk: bytes pushed so far, the file size once known, and, once ",
@@ -71,10 +89,6 @@ macro_rules! user_options {
             "  onProgress?: (loaded: number, total: number | undefined, file: WeightsFile | undefined) => void;\n",
             "  /** Aborts the download and the load; the promise rejects. */\n",
             "  signal?: AbortSignal;\n",
-            "  /** Tuning, for tests: whether the convolutions stage their weights in workgroup ",
-            "memory (default: on GPUs, not on fallback/CPU adapters, where it is slower); ",
-            "`Vae.convStaging` names the form in use. */\n",
-            "  sharedWeights?: boolean;\n",
             $("  /** ", $doc, " */\n  ", $js, "?: ", $ts, ";\n",)*
             "}\n"
         );
@@ -87,40 +101,119 @@ user_options! {
         "\"auto\" | \"sdxl\" | \"sd1\" | \"sd3\" | \"flux\" | \"taesdxl\" | \"taesd\" | \"taesd3\" | \"taef1\"",
         "The model the VAE belongs to, which sets the latent factors: a file's shapes cannot tell \
          SD 1.x from SDXL, nor SD3 from FLUX.1 [default: auto: from config.json, else sdxl for \
-         4 channels, flux or sd3 for 16 (flux for LDM names without a prefix)]"
+         4 channels, flux or sd3 for 16 (flux for LDM names without a prefix)]",
+        |c, v| c.load.family.family = Family::parse(v.word())
     },
     {
         "scalingFactor", "scaling-factor", OptionKind::Number, "number",
         "Latent scaling factor [default: the family's: sdxl 0.13025, sd1 0.18215, sd3 1.5305, \
-         flux 0.3611]"
+         flux 0.3611]",
+        |c, v| c.load.family.scaling_factor = Some(v.number() as f32)
     },
     {
         "shiftFactor", "shift-factor", OptionKind::Real, "number",
         "Latent shift factor: a diffusion model sees (latent − shift) × scale [default: the \
-         family's: 0 for SD 1.x/SDXL, sd3 0.0609, flux 0.1159]"
+         family's: 0 for SD 1.x/SDXL, sd3 0.0609, flux 0.1159]",
+        |c, v| c.load.family.shift_factor = Some(v.number() as f32)
     },
     {
         "config", "config", OptionKind::Json, "object | string",
         "A diffusers config.json for the VAE (its factors and latent channels); on the command \
-         line a file path [default: the config.json beside the weights, where there is one]"
+         line a file path [default: the config.json beside the weights, where there is one]",
+        |c, v| c.load.family.config = Some(DiffusersConfig::parse(v.word()).map_err(|e| e.to_string())?)
     },
     {
         "precision", "precision", OptionKind::Choice(&["f32", "f16"]), "\"f32\" | \"f16\"",
         "What the convolutions read: f32 (exact, the default) or f16 weights and inputs, \
          accumulated in f32, half the texture memory; a call whose activations exceed f16's \
-         range runs again in f32"
+         range runs again in f32",
+        |c, v| c.load.precision = match v.word() {
+            "f16" => Precision::F16,
+            _ => Precision::F32,
+        }
     },
     {
         "limits", "limits", OptionKind::Choice(&["adapter", "webgpu-default"]),
         "\"adapter\" | \"webgpu-default\"",
         "Device limits to request: everything the adapter offers (the default) or WebGPU's \
-         default limits, as a browser grants on a modest adapter"
+         default limits, as a browser grants on a modest adapter",
+        |c, v| c.gpu.limits = match v.word() {
+            "webgpu-default" => LimitsChoice::WebGpuDefault,
+            _ => LimitsChoice::Adapter,
+        }
     },
     {
         "maxBufferBytes", "max-buffer", OptionKind::Bytes, "number | string",
         "Most bytes of any one activation buffer, e.g. 64M [default: the device's binding \
-         limit]; larger activations are split into row bands, with the same results"
+         limit]; larger activations are split into row bands, with the same results",
+        |c, v| c.load.max_band_bytes = Some(v.number() as u64)
     },
+    {
+        "sharedWeights", "shared-weights", OptionKind::Bool, "boolean",
+        "Tuning, for tests: whether the convolutions stage their weights in workgroup memory \
+         (default: on GPUs, not on fallback/CPU adapters, where it is slower); `Vae.convStaging` \
+         names the form in use",
+        hidden: true,
+        |c, v| c.load.shared_weights = Some(v.word() == "true")
+    },
+}
+
+/// A value its option's kind has checked: a number, or a word (a choice, `true`/`false`, or a
+/// JSON text).
+pub enum Parsed<'a> {
+    Number(f64),
+    Word(&'a str),
+}
+
+impl<'a> Parsed<'a> {
+    fn number(&self) -> f64 {
+        match self {
+            Parsed::Number(v) => *v,
+            Parsed::Word(_) => f64::NAN,
+        }
+    }
+
+    fn word(&self) -> &'a str {
+        match self {
+            Parsed::Word(w) => w,
+            Parsed::Number(_) => "",
+        }
+    }
+}
+
+impl UserOption {
+    /// `value` checked against this option's kind.
+    fn parse<'a>(&self, value: OptionValue<'a>) -> Result<Parsed<'a>, String> {
+        let number = match value {
+            OptionValue::Number(v) => Some(v),
+            OptionValue::Text(t) => parse_number(t, self.kind),
+        };
+        let must = |what: &str| Err(format!("{} must be {what}, got {value}", self.js));
+        match (self.kind, value) {
+            (OptionKind::Real, _) => match number.filter(|v| v.is_finite()) {
+                Some(v) => Ok(Parsed::Number(v)),
+                None => must("a number"),
+            },
+            (OptionKind::Number | OptionKind::Bytes, _) => {
+                let v = number.filter(|v| v.is_finite() && *v > 0.0);
+                match v.filter(|v| self.kind != OptionKind::Bytes || *v >= 1.0) {
+                    Some(v) => Ok(Parsed::Number(v)),
+                    None => must("a positive number"),
+                }
+            }
+            (OptionKind::Json, OptionValue::Text(text)) => Ok(Parsed::Word(text)),
+            (OptionKind::Json, _) => must("a JSON object"),
+            (OptionKind::Bool, OptionValue::Text(t @ ("true" | "false"))) => Ok(Parsed::Word(t)),
+            (OptionKind::Bool, _) => must("true or false"),
+            (OptionKind::Choice(words), OptionValue::Text(t)) if words.contains(&t) => {
+                Ok(Parsed::Word(t))
+            }
+            (OptionKind::Choice(words), _) => {
+                let words: Vec<String> = words.iter().map(|w| format!("{w:?}")).collect();
+                must(&words.join(" or "))
+            }
+        }
+    }
 }
 
 /// An option's value as it arrives: a number (from JS) or text (a flag, a URL parameter, or a
@@ -155,57 +248,7 @@ impl Choices {
             .iter()
             .find(|o| o.js == name || o.cli == name)
             .ok_or_else(|| format!("unknown option {name:?}"))?;
-        let number = || match value {
-            OptionValue::Number(v) => Some(v),
-            OptionValue::Text(t) => parse_number(t, opt.kind),
-        };
-        match opt.kind {
-            OptionKind::Real => {
-                let Some(v) = number().filter(|v| v.is_finite()) else {
-                    return Err(format!("{} must be a number, got {value}", opt.js));
-                };
-                self.load.family.shift_factor = Some(v as f32);
-            }
-            OptionKind::Json => {
-                let OptionValue::Text(text) = value else {
-                    return Err(format!("{} must be a JSON object, got {value}", opt.js));
-                };
-                let config = DiffusersConfig::parse(text).map_err(|e| e.to_string())?;
-                self.load.family.config = Some(config);
-            }
-            OptionKind::Number | OptionKind::Bytes => {
-                let v = number().filter(|v| v.is_finite() && *v > 0.0);
-                let v = v.filter(|v| opt.kind != OptionKind::Bytes || *v >= 1.0);
-                let Some(v) = v else {
-                    return Err(format!("{} must be a positive number, got {value}", opt.js));
-                };
-                match opt.js {
-                    "scalingFactor" => self.load.family.scaling_factor = Some(v as f32),
-                    _ => self.load.max_band_bytes = Some(v as u64),
-                }
-            }
-            OptionKind::Choice(words) => {
-                let word = match value {
-                    OptionValue::Text(t) if words.contains(&t) => t,
-                    _ => {
-                        let words = words.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>();
-                        return Err(format!(
-                            "{} must be {}, got {value}",
-                            opt.js,
-                            words.join(" or ")
-                        ));
-                    }
-                };
-                match word {
-                    _ if opt.js == "family" => self.load.family.family = Family::parse(word),
-                    "f32" => self.load.precision = Precision::F32,
-                    "f16" => self.load.precision = Precision::F16,
-                    "adapter" => self.gpu.limits = LimitsChoice::Adapter,
-                    _ => self.gpu.limits = LimitsChoice::WebGpuDefault,
-                }
-            }
-        }
-        Ok(())
+        (opt.set)(self, opt, value)
     }
 }
 
@@ -255,6 +298,8 @@ mod tests {
         c.set("maxBufferBytes", OptionValue::Number(4096.0))
             .unwrap();
         assert_eq!(c.load.max_band_bytes, Some(4096));
+        c.set("shared-weights", OptionValue::Text("false")).unwrap();
+        assert_eq!(c.load.shared_weights, Some(false));
         for (name, bad) in [
             ("scalingFactor", OptionValue::Text("-1")),
             ("scalingFactor", OptionValue::Number(f64::NAN)),
@@ -264,6 +309,7 @@ mod tests {
             ("maxBufferBytes", OptionValue::Number(0.5)),
             ("precision", OptionValue::Text("f8")),
             ("limits", OptionValue::Number(1.0)),
+            ("sharedWeights", OptionValue::Text("yes")),
         ] {
             let e = Choices::default().set(name, bad).unwrap_err();
             assert!(e.contains("must be"), "{name}: {e}");

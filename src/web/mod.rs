@@ -28,7 +28,6 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::error_code::ErrorCode;
 use crate::gpu::Gpu;
-use crate::kernels::{AdapterClass, Tuning};
 use failure::Failure;
 use lost::lost_or;
 use options::load_options;
@@ -139,7 +138,7 @@ impl Vae {
     ) -> Promise {
         future_to_promise(async move {
             let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
-            let (mut feed, mut load, gpu_opts, staged) =
+            let (mut feed, load, gpu_opts) =
                 load_options(&options).map_err(Failure::bad_argument)?;
             if !has_webgpu() {
                 let message = "this browser has no WebGPU (navigator.gpu is missing): use a \
@@ -156,12 +155,6 @@ impl Vae {
                 ),
                 e => e.into(),
             })?;
-            // `sharedWeights` (a tuning knob, for tests): weights staged in workgroup memory.
-            if let Some(staged) = staged {
-                let mut tuning = Tuning::for_adapter(AdapterClass::of(&gpu));
-                tuning.staged = staged;
-                load.tuning = Some(tuning);
-            }
             let loader = crate::api::Vae::loader(&gpu, load);
             let vae = source::load_from(&source, loader, &mut feed).await?;
             let inner = Rc::new(Inner {

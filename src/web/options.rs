@@ -10,8 +10,8 @@ use crate::api::options::{Choices, OptionKind, OptionValue, OPTIONS};
 use crate::api::LoadOptions;
 use crate::gpu::GpuOptions;
 
-/// The parsed options, and `sharedWeights` where given (applied once the adapter is known).
-pub(super) type Parsed = (source::Feed, LoadOptions, GpuOptions, Option<bool>);
+/// The parsed options.
+pub(super) type Parsed = (source::Feed, LoadOptions, GpuOptions);
 
 pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
     let get = |k: &str| match options.is_object() {
@@ -29,9 +29,10 @@ pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
         // A number as such; anything else by its text, which the option then rejects or takes
         // (an object as its JSON).
         let json = || js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string());
-        let text = match (o.kind, v.as_string()) {
-            (_, Some(s)) => s,
-            (OptionKind::Json, None) if v.is_object() => json().unwrap_or_default(),
+        let text = match (o.kind, v.as_string(), v.as_bool()) {
+            (_, Some(s), _) => s,
+            (OptionKind::Json, None, _) if v.is_object() => json().unwrap_or_default(),
+            (OptionKind::Bool, None, Some(b)) => b.to_string(),
             _ => format!("{v:?}"),
         };
         let value = match v.as_f64() {
@@ -40,27 +41,22 @@ pub(super) fn load_options(options: &JsValue) -> Result<Parsed, String> {
         };
         choices.set(o.js, value)?;
     }
-    let shared_weights = match get("sharedWeights") {
-        v if v.is_undefined() || v.is_null() => None,
-        v => match v.as_bool() {
-            Some(b) => Some(b),
-            None => return Err("sharedWeights must be true or false".into()),
-        },
-    };
     let feed = source::Feed {
         on_progress,
         signal,
         loaded: 0,
         total: None,
     };
-    Ok((feed, choices.load, choices.gpu, shared_weights))
+    Ok((feed, choices.load, choices.gpu))
 }
 
-/// The user options `Vae.load` takes, which the page also reads from its URL.
+/// The user options `Vae.load` takes, which the page also reads from its URL (all but tuning
+/// knobs).
 #[wasm_bindgen(js_name = userOptions, unchecked_return_type = "UserOption[]")]
 pub fn user_options() -> Array {
     OPTIONS
         .iter()
+        .filter(|o| !o.hidden)
         .map(|o| {
             let entry = Object::new();
             let (kind, values) = match o.kind {
@@ -68,6 +64,7 @@ pub fn user_options() -> Array {
                 OptionKind::Real => ("real", None),
                 OptionKind::Bytes => ("bytes", None),
                 OptionKind::Json => ("json", None),
+                OptionKind::Bool => ("bool", None),
                 OptionKind::Choice(words) => ("choice", Some(words)),
             };
             let set = |k: &str, v: JsValue| Reflect::set(&entry, &k.into(), &v).is_ok();

@@ -82,9 +82,14 @@ fn user_options() -> Vec<clap::Arg> {
     OPTIONS
         .iter()
         .map(|o| {
-            let arg = clap::Arg::new(o.cli).long(o.cli).global(true).help(o.doc);
+            let arg = clap::Arg::new(o.cli)
+                .long(o.cli)
+                .global(true)
+                .help(o.doc)
+                .hide(o.hidden);
             match o.kind {
                 OptionKind::Choice(words) => arg.value_parser(words.to_vec()),
+                OptionKind::Bool => arg.value_parser(["true", "false"]),
                 OptionKind::Number | OptionKind::Real => {
                     arg.value_name("F").value_parser(check(o.cli))
                 }

@@ -15,25 +15,20 @@ pub struct TuningArgs {
     /// Whether the convolutions share weight fetches across subgroups where they can
     #[arg(long, global = true, hide = true, value_name = "BOOL")]
     subgroups: Option<bool>,
-    /// Whether the convolutions stage weights in workgroup memory where no subgroup form runs
-    #[arg(long, global = true, hide = true, value_name = "BOOL")]
-    staged: Option<bool>,
+    // Whether they stage weights in workgroup memory is the user options' `--shared-weights`.
 }
 
 impl TuningArgs {
     /// `load` with these flags over the adapter's default tuning (unchanged where none is given).
     pub fn apply(&self, gpu: &Gpu, load: &LoadOptions) -> LoadOptions {
         let mut load = load.clone();
-        let given = self.workgroup.is_some()
-            || self.pack_rows.is_some()
-            || self.subgroups.is_some()
-            || self.staged.is_some();
+        let given =
+            self.workgroup.is_some() || self.pack_rows.is_some() || self.subgroups.is_some();
         if given {
             let mut t = Tuning::for_adapter(AdapterClass::of(gpu));
             t.workgroup = self.workgroup.unwrap_or(t.workgroup);
             t.rows = self.pack_rows.map_or(t.rows, |r| r.max(4));
             t.subgroups = self.subgroups.unwrap_or(t.subgroups);
-            t.staged = self.staged.unwrap_or(t.staged);
             load.tuning = Some(t);
         }
         load
