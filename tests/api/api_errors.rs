@@ -1,6 +1,6 @@
 //! Bad input to the public API gives an error that names the problem — never a panic.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::WeightsLoader;
@@ -113,7 +113,7 @@ fn error_codes_are_stable_distinct_and_listed() {
             "{c} is not kebab-case"
         );
     }
-    // The codes the README and the TypeScript union promise.
+    // The codes the documentation and the TypeScript union promise.
     for promised in [
         "no-webgpu",
         "adapter-failed",
@@ -129,13 +129,19 @@ fn error_codes_are_stable_distinct_and_listed() {
     ] {
         assert!(codes.contains(&promised), "{promised} missing");
     }
-    // The README's table lists each with the same meaning.
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // docs/errors.md's table is the list itself, row for row, in its order.
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
+    let table = doc
+        .split_once("<!-- error-codes:begin -->\n")
+        .and_then(|(_, rest)| rest.split_once("<!-- error-codes:end -->"))
+        .map(|(table, _)| table)
+        .expect("docs/errors.md has no error-codes block");
+    let mut want = String::from("| code | meaning |\n|---|---|\n");
     for (code, meaning) in ErrorCode::ALL {
-        let row = format!("| `{code}` | {meaning} |");
-        assert!(readme.contains(&row), "README lacks the row {row}");
+        want += &format!("| `{code}` | {meaning} |\n");
     }
+    assert_eq!(table, want, "docs/errors.md's table is not ErrorCode::ALL");
     // The package's README names each.
     let npm_readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/npm/README.md")).unwrap();
@@ -178,6 +184,8 @@ fn error_codes_are_stable_distinct_and_listed() {
 struct Keep;
 
 impl sdxl_vae::weights::WeightSink for Keep {
+    type Error = sdxl_vae::Error;
+
     fn begin(&mut self, _: &sdxl_vae::weights::ModelInfo) -> sdxl_vae::Result<()> {
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Buffer plans are kept per call shape: a repeated call, and the rerun in f32 after an f16
 //! overflow, reuse their plan, with the same results; a dry run holds what the calls then hold.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::{Image, Latent, Precision};
 use support::{small_vae, Rng};

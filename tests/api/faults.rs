@@ -2,7 +2,7 @@
 //! and models sharing a device. After each, what is alive on the device is counted (wgpu's own
 //! counters, not the engine's bookkeeping) and compared with before.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};

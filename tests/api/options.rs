@@ -26,7 +26,9 @@ fn cli_flags() -> BTreeSet<String> {
 #[test]
 fn cli_flags_are_the_table_of_user_options() {
     let flags = cli_flags();
-    let mut want: BTreeSet<String> = OPTIONS.iter().map(|o| o.cli.to_string()).collect();
+    // Tuning knobs are flags too, but out of the help.
+    let shown = OPTIONS.iter().filter(|o| !o.hidden);
+    let mut want: BTreeSet<String> = shown.map(|o| o.cli.to_string()).collect();
     want.extend(["help".to_string(), "version".to_string()]);
     assert_eq!(flags, want, "sdxl-vae --help");
 }
@@ -53,8 +55,8 @@ fn typescript_load_options_are_the_table_and_the_loader_hooks() {
     let keys = ts_load_options();
     let names: BTreeSet<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     let mut want: BTreeSet<&str> = OPTIONS.iter().map(|o| o.js).collect();
-    // The load's own hooks, and one tuning knob for tests.
-    want.extend(["onProgress", "signal", "sharedWeights"]);
+    // The load's own hooks.
+    want.extend(["onProgress", "signal"]);
     assert_eq!(names, want);
     for o in OPTIONS {
         let ts = &keys.iter().find(|(k, _)| k == o.js).unwrap().1;
@@ -62,6 +64,7 @@ fn typescript_load_options_are_the_table_and_the_loader_hooks() {
             OptionKind::Number | OptionKind::Real => "number".to_string(),
             OptionKind::Json => "object | string".to_string(),
             OptionKind::Bytes => "number | string".to_string(),
+            OptionKind::Bool => "boolean".to_string(),
             OptionKind::Choice(words) => {
                 let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 quoted.join(" | ")

@@ -9,7 +9,7 @@ use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use tempfile::TempDir;
 
-mod cli_support;
+use crate::cli_support;
 use cli_support::{read_npy, s, sdxl_vae, write_npy};
 
 const SCALING: f32 = 0.13025;

@@ -7,7 +7,7 @@ use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use tempfile::TempDir;
 
-mod cli_support;
+use crate::cli_support;
 use cli_support::{read_npy, s, sdxl_vae, write_npy};
 
 /// `key=value` fields of the last stdout line, which must start with `prefix`.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tempfile::TempDir;
 
-mod cli_support;
+use crate::cli_support;
 use cli_support::{read_npy, s, sdxl_vae};
 
 fn fixture(name: &str) -> PathBuf {

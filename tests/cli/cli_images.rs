@@ -8,7 +8,7 @@ use image::{DynamicImage, Rgb, RgbImage, Rgba, RgbaImage};
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 
-mod cli_support;
+use crate::cli_support;
 use cli_support::{read_npy, s, sdxl_vae};
 
 fn pattern(w: u32, h: u32) -> RgbImage {

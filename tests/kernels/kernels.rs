@@ -2,7 +2,7 @@
 //! awkward ones: odd sizes, one row or column, channel counts that are not multiples of 4.
 //! Convolutions are in `kernels_conv.rs`.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::group_norm::NormWeights;

@@ -2,7 +2,7 @@
 //! bands, with and without GroupNorm applied on load; at odd workgroup shapes and in row and
 //! column chunks. In-place results: `kernels_conv_in_place.rs`.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};

@@ -1,7 +1,7 @@
 //! Convolutions whose results are written into buffers already held: a residual added in place
 //! and a narrowing 1×1 convolution written over its own input, against their naive CPU twin.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};

@@ -2,7 +2,7 @@
 //! `tests/fixtures/gen_fixtures.py` (torch + diffusers) from the synthetic-weights rule, which the
 //! test reproduces in Rust to write weight files in every supported layout and dtype.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};

@@ -3,7 +3,7 @@
 //! every layout and in bf16, the tiny autoencoders (diffusers `AutoencoderTiny`) in every layout
 //! and half, PyTorch checkpoints, and how the family and its latent factors are chosen.
 
-mod support;
+use crate::support;
 
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, synthetic_tiny, SynthDtype};
 use sdxl_vae::weights::tiny::TinyConfig;

@@ -3,7 +3,7 @@
 //! guard in both pack kernels; and whole models against their f32 runs, including the rerun in
 //! f32 after an overflow.
 
-mod support;
+use crate::support;
 
 use half::f16;
 use sdxl_vae::cpu;

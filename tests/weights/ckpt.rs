@@ -77,6 +77,8 @@ struct Count {
 }
 
 impl WeightSink for Count {
+    type Error = sdxl_vae::Error;
+
     fn begin(&mut self, _: &sdxl_vae::weights::ModelInfo) -> sdxl_vae::Result<()> {
         Ok(())
     }

@@ -60,6 +60,8 @@ fn mutate(file: &[u8], span: usize, rng: &mut Rng) -> Vec<u8> {
 struct Discard;
 
 impl WeightSink for Discard {
+    type Error = sdxl_vae::Error;
+
     fn begin(&mut self, _: &ModelInfo) -> sdxl_vae::Result<()> {
         Ok(())
     }

@@ -2,15 +2,11 @@
 //! conversion; config inference, the name table against diffusers' (tests/fixtures) and the
 //! synthetic-weights rule against the Python generator's (`weights/model.rs`); and one test per
 //! error case (`weights/errors.rs`); PyTorch checkpoints (`weights/ckpt.rs`); damaged input to every reader (`weights/fuzz.rs`).
-#[path = "weights/ckpt.rs"]
+
 mod ckpt;
-#[path = "weights/errors.rs"]
 mod errors;
-#[path = "weights/fuzz.rs"]
 mod fuzz;
-#[path = "weights/model.rs"]
 mod model;
-#[path = "weights/support.rs"]
 mod support;
 
 use sdxl_vae::weights::synthetic::{

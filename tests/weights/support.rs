@@ -22,6 +22,8 @@ pub struct Recorder {
 }
 
 impl WeightSink for Recorder {
+    type Error = sdxl_vae::Error;
+
     fn begin(&mut self, info: &ModelInfo) -> sdxl_vae::Result<()> {
         self.begun.push(info.clone());
         Ok(())

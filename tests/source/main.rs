@@ -1,0 +1,5 @@
+//! Checks on the project's source itself, no GPU needed: each module reads shaders or code as
+//! text (one `mod` line per check).
+
+mod imports;
+mod shaders;
