@@ -3,7 +3,7 @@
 # calls this once the module has its published names). `npm pack ./pkg` makes the tarball.
 #   pkg/sdxl_vae.js, sdxl_vae_bg.wasm, sdxl_vae.d.ts   the module ("sdxl-vae")
 #   pkg/worker/vae-client.js, vae-client.d.ts         VaeWorker ("sdxl-vae/worker")
-#   pkg/worker/vae-worker.js                          the worker it starts (imports ../sdxl_vae.js)
+#   pkg/worker/vae-worker.js, failure.js              the worker it starts (imports ../sdxl_vae.js), errors with a code
 #   pkg/package.json, README.md                       name, version and licence from Cargo.toml
 # Debug builds (`trunk serve`) leave pkg/ alone.
 set -eu
@@ -28,7 +28,7 @@ new=$(mktemp -d)
 trap 'rm -rf "$new"' EXIT
 mkdir -p "$new/worker"
 cp "$staging/sdxl_vae.js" "$staging/sdxl_vae_bg.wasm" "$staging/sdxl_vae.d.ts" "$new/"
-cp "$root/web/vae-client.js" "$root/web/vae-client.d.ts" "$root/web/vae-worker.js" "$new/worker/"
+cp "$root/web/vae-client.js" "$root/web/vae-client.d.ts" "$root/web/vae-worker.js" "$root/web/failure.js" "$new/worker/"
 cp "$root/npm/README.md" "$new/README.md"
 cat > "$new/package.json" <<JSON
 {

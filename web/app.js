@@ -7,7 +7,8 @@ import * as cache from "./weights-cache.js";
 import { bench } from "./bench.js";
 import { failure } from "./failure.js";
 import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes } from "./files.js";
-import { MB, finishCaching, formatLine, loadTimesLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
+import { finishCaching, formatLine, loadTimesLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
+import { MIB, mib } from "./units.js";
 import { FastPreview } from "./preview.js";
 import { gpuLine, memoryEstimate } from "./gpu-info.js";
 import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
@@ -23,7 +24,7 @@ function log(msg) {
   console.log(msg);
 }
 
-/** `code`: the error's (README, "Errors"), shown to tests as #error[data-code]. */
+/** `code`: the error's (docs/errors.md), shown to tests as #error[data-code]. */
 function showError(message, { reload = false, code = "" } = {}) {
   $("error-text").textContent = message;
   $("error-reload").hidden = !reload;
@@ -91,7 +92,7 @@ async function loadWeights(what) {
     }
     state.vae = vae;
     const dt = performance.now() - t0;
-    const grown = (state.wasm.memory.buffer.byteLength - mem0) / MB;
+    const grown = state.wasm.memory.buffer.byteLength - mem0;
     $("t-load").textContent = ms(dt);
     $("adapter").textContent = $("adapter").title = await gpuLine(state.vae);
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
@@ -99,7 +100,7 @@ async function loadWeights(what) {
       `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
     log(formatLine(state.vae, file));
     log(`load: ${loadTimesLine(state.vae)}`);
-    log(`wasm memory grew by ${grown.toFixed(1)} MiB during the load (now ${(state.wasm.memory.buffer.byteLength / MB).toFixed(1)} MiB)`);
+    log(`wasm memory grew by ${mib(grown)} MiB during the load (now ${mib(state.wasm.memory.buffer.byteLength)} MiB)`);
     state.source = what;
     setState("loaded");
     preview.sync(state.vae);
@@ -292,7 +293,7 @@ function takeFile(file) {
   if (/\.(ckpt|pt|pth)$/i.test(file.name)) return loadWeights(file);
   if (/\.(npy|safetensors)$/i.test(file.name)) {
     // A large .safetensors is weights, a small one a latent.
-    if (file.name.endsWith(".safetensors") && file.size > 8 * MB) return loadWeights(file);
+    if (file.name.endsWith(".safetensors") && file.size > 8 * MIB) return loadWeights(file);
     return takeLatent(file);
   }
   return takeImage(file);
@@ -300,7 +301,7 @@ function takeFile(file) {
 
 async function refreshCacheSize() {
   const { bytes, files } = await cache.size().catch(() => ({ bytes: 0, files: 0 }));
-  $("cache-size").textContent = files ? `${(bytes / MB).toFixed(1)} MB in ${files} file(s)` : "empty";
+  $("cache-size").textContent = files ? `${mib(bytes)} MiB in ${files} file(s)` : "empty";
 }
 
 function wire() {

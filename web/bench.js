@@ -2,8 +2,7 @@
 // logged as the CLI's `sdxl-vae bench` prints them (with the load's time breakdown).
 
 import { loadTimesLine } from "./loading.js";
-
-const MB = 1024 * 1024;
+import { mib } from "./units.js";
 
 /** A smooth test pattern of `size`², as the CLI's benchmark uses. */
 function pattern(size) {
@@ -36,13 +35,13 @@ export async function bench(vae, size, reps, adapter, log) {
   }
   const [fe, fd] = vae.flops(size, size);
   const [es, ds] = [median(enc), median(dec)];
-  const peak = (vae.weightBytes + vae.peakActivationBytes) / MB;
+  const peak = vae.weightBytes + vae.peakActivationBytes;
   log(`adapter ${adapter}; conv staging ${vae.convStaging}; precision ${vae.precision}`);
   log(`load: ${loadTimesLine(vae)}`);
   log(`encode ${size}x${size}: median ${es.toFixed(3)} s over ${reps} reps, ${(fe / es / 1e9).toFixed(1)} GFLOP/s`);
   log(`decode ${size}x${size}: median ${ds.toFixed(3)} s over ${reps} reps, ${(fd / ds / 1e9).toFixed(1)} GFLOP/s`);
   const line = `bench size=${size} encode_s=${es.toFixed(4)} decode_s=${ds.toFixed(4)} `
-    + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${peak.toFixed(0)} precision=${vae.precision}`;
+    + `encode_gflops=${(fe / es / 1e9).toFixed(2)} decode_gflops=${(fd / ds / 1e9).toFixed(2)} peak_gpu_mib=${mib(peak, 0)} precision=${vae.precision}`;
   log(line);
   return line;
 }

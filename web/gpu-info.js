@@ -1,8 +1,9 @@
 // What the page says about the GPU: the adapter's name and the features in use, and, before an
 // image runs, the GPU memory its encode and decode will hold (`vae.estimate`, a dry run).
 
-const MIB = 1024 * 1024;
-const mib = (b) => `${(b / MIB).toFixed(b < 10 * MIB ? 1 : 0)} MiB`;
+import { MIB, mib } from "./units.js";
+
+const shown = (b) => `${mib(b, b < 10 * MIB ? 1 : 0)} MiB`;
 
 /** The adapter's name (wgpu's WebGPU backend reports none; the browser's GPUAdapter.info has
  *  one) and what the page uses of it: f16 activations, the adapter's optional features. */
@@ -30,8 +31,8 @@ export async function memoryEstimate(vae, width, height, { decodeOnly = false } 
     const activations = decodeOnly ? e.decodeBytes : Math.max(e.encodeBytes, e.decodeBytes);
     const total = e.weightBytes + activations;
     const bands = e.bands > 1 ? `, in ${e.bands} row bands` : "";
-    return { total, activations, text: `GPU memory ≈ ${mib(total)} (weights ${mib(e.weightBytes)} + `
-      + `activations ${mib(activations)}${bands})${decodeOnly ? " to decode" : ""}` };
+    return { total, activations, text: `GPU memory ≈ ${shown(total)} (weights ${shown(e.weightBytes)} + `
+      + `activations ${shown(activations)}${bands})${decodeOnly ? " to decode" : ""}` };
   } catch (e) {
     return { total: null, text: `GPU memory: ${e.code === "too-large" ? "too large" : "not known"} (${e.message})` };
   }

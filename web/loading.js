@@ -5,8 +5,8 @@
 import { userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { failure } from "./failure.js";
+import { MIB, mib } from "./units.js";
 
-export const MB = 1024 * 1024;
 
 /** The weights as a streamable source: a cached Response, or a network Response that is
  *  written to the cache while the module reads it. */
@@ -23,7 +23,7 @@ export async function openUrl(url, signal, log) {
   const left = await cache.spaceLeft();
   if (bytes > left) {
     // Not even tried: the write would fail once the whole file had been copied.
-    const why = `the weights (${mb(bytes)} MB) exceed the storage quota left (${mb(Math.max(0, left))} MB)`;
+    const why = `the weights (${mib(bytes)} MiB) exceed the storage quota left (${mib(Math.max(0, left))} MiB)`;
     const cachePut = Promise.reject(new Error(why));
     cachePut.catch(() => {}); // Reported after the load, by finishCaching.
     return { source: res, cachePut };
@@ -48,25 +48,24 @@ export async function finishCaching(url, cachePut, ok, log) {
   }
 }
 
-const mb = (bytes) => (bytes / MB).toFixed(1);
 const tensors = (n) => `${n} tensor${n === 1 ? "" : "s"}`;
 
 /** The progress line: bytes read (of the total where the source tells it), the rate, and once
  *  the header or pickle has arrived (`file`, onProgress's third argument) what is read past. */
 export function progressText(loaded, total, secs, file) {
-  const rate = secs > 0 ? loaded / MB / secs : 0;
+  const rate = secs > 0 ? loaded / MIB / secs : 0;
   const pct = total ? ` (${((100 * loaded) / total).toFixed(1)} %)` : "";
   const past = file?.ignoredTensors > 0
-    ? ` · reading past ${tensors(file.ignoredTensors)} (${mb(file.ignoredBytes)} MB) outside the VAE` : "";
-  return `${mb(loaded)}${total ? ` / ${mb(total)}` : ""} MB${pct} · ${rate.toFixed(1)} MB/s${past}`;
+    ? ` · reading past ${tensors(file.ignoredTensors)} (${mib(file.ignoredBytes)} MiB) outside the VAE` : "";
+  return `${mib(loaded)}${total ? ` / ${mib(total)}` : ""} MiB${pct} · ${rate.toFixed(1)} MiB/s${past}`;
 }
 
 /** The log line after a load: the file's format and what it held outside the VAE. */
 export function formatLine(vae, file) {
   const n = file?.ignoredTensors ?? 0;
   const bytes = vae.ignoredBytes;
-  const past = n > 0 ? `; ${tensors(n)} (${mb(bytes)} MB) outside the VAE read past, not kept`
-    : bytes > 0 ? `; ${mb(bytes)} MB outside the VAE read past, not kept` : "";
+  const past = n > 0 ? `; ${tensors(n)} (${mib(bytes)} MiB) outside the VAE read past, not kept`
+    : bytes > 0 ? `; ${mib(bytes)} MiB outside the VAE read past, not kept` : "";
   return `format ${vae.format}${past}`;
 }
 

@@ -6,7 +6,8 @@
 // waiting (for the full VAE), loading, ready, none (nothing to preview with), error.
 
 import { Vae } from "../sdxl_vae.js";
-import { MB, finishCaching, openUrl } from "./loading.js";
+import { finishCaching, openUrl } from "./loading.js";
+import { mib } from "./units.js";
 
 /** The tiny autoencoder of each full VAE family (the picker's `data-family` of its weights). */
 export const TINY = { sdxl: "taesdxl", sd1: "taesd", sd3: "taesd3", flux: "taef1" };
@@ -98,7 +99,7 @@ export class FastPreview {
       const vae = await Vae.load(opened.source, {
         family: t.family,
         signal: abort.signal,
-        onProgress: (loaded) => mine() && this.status(`loading ${t.family ?? "the tiny model"}… ${(loaded / MB).toFixed(1)} MB`),
+        onProgress: (loaded) => mine() && this.status(`loading ${t.family ?? "the tiny model"}… ${mib(loaded)} MiB`),
       });
       ok = true;
       if (!mine()) {

@@ -8,10 +8,7 @@
 // module's are. Results' arrays are transferred from the worker, not copied; inputs are copied,
 // except an ArrayBuffer or ReadableStream weights source, which is handed over.
 
-/** An Error with the module's `code`. */
-function failure(code, message) {
-  return Object.assign(new Error(message), { code });
-}
+import { failure } from "./failure.js";
 
 export class VaeWorker {
   /** Starts the worker: by default vae-worker.js beside this file (written as a literal

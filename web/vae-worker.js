@@ -7,6 +7,7 @@
 // transferred, not copied.
 
 import init, { Vae, onPanic } from "../sdxl_vae.js";
+import { failure } from "./failure.js";
 
 let vae = null;
 const loads = new Map(); // load id → its AbortController
@@ -17,10 +18,6 @@ const GETTERS = Object.entries(Object.getOwnPropertyDescriptors(Vae.prototype))
 
 function props() {
   return vae ? Object.fromEntries(GETTERS.map((name) => [name, vae[name]])) : null;
-}
-
-function failure(code, message) {
-  return Object.assign(new Error(message), { code });
 }
 
 /** The caller's source as Vae.load takes it (a Response was sent as its parts). */

@@ -1,4 +1,4 @@
-// Every error code a user can meet (README, "Errors"), produced in headless Chromium through the
+// Every error code a user can meet (docs/errors.md), produced in headless Chromium through the
 // module on the main thread and through VaeWorker, each followed by a call that must still
 // work: the rejection is an Error whose `code` is the one promised and whose message names the
 // problem. What a browser cannot be made to do on demand is forced by hooks installed before the

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { statSync } from "node:fs";
 import { FIXTURES, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "./harness.js";
 
-// The engine's tolerances (README): latent 1e-3, decoded output 2e-3 on the [-1, 1] scale.
+// The engine's tolerances (docs/numerics.md): latent 1e-3, decoded output 2e-3 on the [-1, 1] scale.
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
 
@@ -336,7 +336,7 @@ describe("module", () => {
     const le = maxAbsDiff(r.latent, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
     const re = maxAbsDiff(r.raw, readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data);
     console.log(`f16: latent err ${le.worst.toExponential(2)}, raw decoded err ${re.worst.toExponential(2)}`);
-    // The f16 tolerances (README): latent 1e-2, decoded 3e-2; and not exact (f16 in use).
+    // The f16 tolerances (docs/numerics.md): latent 1e-2, decoded 3e-2; and not exact (f16 in use).
     assert.ok(le.worst <= 1e-2 && le.worst > 1e-5, `f16 latent error ${le.worst}`);
     assert.ok(re.worst <= 3e-2 && re.worst > 1e-5, `f16 decoded error ${re.worst}`);
     assert.deepEqual(r.precision, ["f16", "f16", "f32"]);

@@ -67,7 +67,7 @@ describe("page faults", () => {
     let { page, logs } = await open(`/index.html?weights=${encodeURIComponent(url)}`, () => {
       navigator.storage.estimate = async () => ({ quota: 100_000, usage: 0 });
     });
-    await loadsUncached(page, logs, url, /weights not cached: the weights \(5\.4 MB\) exceed the storage quota left \(0\.1 MB\)/);
+    await loadsUncached(page, logs, url, /weights not cached: the weights \(5\.4 MiB\) exceed the storage quota left \(0\.1 MiB\)/);
     await page.close();
     // The estimate allows it, but the write fails as a full quota does.
     const url2 = "/weights/small.safetensors?quota=put";

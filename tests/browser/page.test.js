@@ -46,7 +46,7 @@ describe("page", () => {
     const log = await page.textContent("#log");
     assert.match(log, /wasm memory grew by [\d.]+ MiB/);
     assert.match(await page.textContent("#adapter"), /GPU: .+/);
-    assert.match(await page.textContent("#progress-text"), /MB \(100\.0 %\) · [\d.]+ MB\/s/);
+    assert.match(await page.textContent("#progress-text"), /MiB \(100\.0 %\) · [\d.]+ MiB\/s/);
     await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
     await waitState(["done"]);
     for (const id of ["original", "ch0", "ch1", "ch2", "ch3", "reconstruction", "heatmap"]) {
@@ -74,7 +74,7 @@ describe("page", () => {
     await waitState(["loaded"]);
     assert.match(await page.textContent("#log"), /weights from the cache/);
     assert.equal(fetched(), 1, "the weights were fetched again");
-    assert.match(await page.textContent("#cache-size"), /MB in 1 file/);
+    assert.match(await page.textContent("#cache-size"), /MiB in 1 file/);
   });
 
   test("?bench= prints the benchmark line the CLI prints", async () => {
@@ -123,7 +123,7 @@ describe("page", () => {
     await page.fill("#weights-url", "/slow/small.safetensors");
     await page.click("#load");
     await page.waitForFunction(() => !document.getElementById("cancel").disabled
-      && /MB/.test(document.getElementById("progress-text").textContent));
+      && /MiB/.test(document.getElementById("progress-text").textContent));
     await page.click("#cancel");
     await expectError(/aborted/, "aborted");
     // Still usable: good weights, then an image.
@@ -168,9 +168,9 @@ describe("page", () => {
     assert.equal(await state(), "loaded", log);
     assert.match(log, /loaded mini_full\.ckpt in \d+ ms/);
     assert.match(log, /family sd1 \(\w+\): 4 latent channels/);
-    assert.match(log, /format PyTorch checkpoint \(zip\); 7 tensors \(0\.4 MB\) outside the VAE read past, not kept/);
+    assert.match(log, /format PyTorch checkpoint \(zip\); 7 tensors \(0\.4 MiB\) outside the VAE read past, not kept/);
     assert.match(await page.textContent("#progress-text"),
-      /^1\.9 \/ 1\.9 MB \(100\.0 %\) · [\d.]+ MB\/s · reading past 7 tensors \(0\.4 MB\) outside the VAE$/);
+      /^1\.9 \/ 1\.9 MiB \(100\.0 %\) · [\d.]+ MiB\/s · reading past 7 tensors \(0\.4 MiB\) outside the VAE$/);
   });
 
   test("the fast preview shows the tiny model's reconstruction first, then the full VAE's", async () => {
