@@ -22,7 +22,7 @@ for member in 'scalingFactor?: number;' 'precision?: "f32" | "f16";' 'maxBufferB
   grep -qF "$member" dist/sdxl_vae.d.ts || { echo "dist/sdxl_vae.d.ts lacks $member" >&2; exit 1; }
 done
 
-for f in package.json README.md sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts worker/vae-client.js worker/vae-client.d.ts worker/vae-worker.js; do
+for f in package.json README.md sdxl_vae.js sdxl_vae_bg.wasm sdxl_vae.d.ts worker/vae-client.js worker/vae-client.d.ts worker/vae-worker.js worker/failure.js; do
   [ -f "pkg/$f" ] || { echo "pkg/$f is missing" >&2; exit 1; }
 done
 

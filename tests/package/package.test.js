@@ -172,7 +172,7 @@ describe("npm package", () => {
     console.log(`tarball ${(tarball.size / 1024).toFixed(0)} KiB (${(tarball.unpacked / 1024).toFixed(0)} KiB unpacked): `
       + tarball.files.join(", "));
     assert.deepEqual(tarball.files, ["README.md", "package.json", "sdxl_vae.d.ts", "sdxl_vae.js", "sdxl_vae_bg.wasm",
-      "worker/vae-client.d.ts", "worker/vae-client.js", "worker/vae-worker.js"]);
+      "worker/failure.js", "worker/vae-client.d.ts", "worker/vae-client.js", "worker/vae-worker.js"]);
     const installed = join(app, "node_modules", "sdxl-vae");
     const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"));
     const cargo = readFileSync(join(ROOT, "Cargo.toml"), "utf8");
