@@ -2,4 +2,5 @@
 //! text (one `mod` line per check).
 
 mod imports;
+mod paths;
 mod shaders;
