@@ -160,7 +160,7 @@ user_options! {
 
 /// A value its option's kind has checked: a number, or a word (a choice, `true`/`false`, or a
 /// JSON text).
-pub enum Parsed<'a> {
+enum Parsed<'a> {
     Number(f64),
     Word(&'a str),
 }

@@ -1,5 +1,5 @@
-//! `Vae.load`'s options, read by the table of user options (`crate::api::options::OPTIONS`), and that table
-//! for the page, which takes the same names as URL parameters.
+//! `Vae.load`'s options, read by the table of user options (`crate::api::options::OPTIONS`),
+//! and that table for the page, which takes the same names as URL parameters.
 
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
