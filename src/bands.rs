@@ -71,6 +71,19 @@ pub fn starts(
     Ok((0..bands).map(|i| (i * h as u64 / bands) as u32).collect())
 }
 
+/// The smallest band limit [`starts`] accepts for a latent `w` wide: bands of one latent row.
+pub fn finest_limit(cfg: &VaeConfig, w: u32) -> u64 {
+    let chans = channels_per_scale(cfg);
+    let n = chans.len();
+    (chans.iter().enumerate())
+        .map(|(i, &c)| {
+            let s = 1u64 << (n - 1 - i);
+            (s + 2) * 4 * c * s * w as u64
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

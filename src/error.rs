@@ -28,6 +28,16 @@ pub enum Error {
         /// Whose limit: "this device" (its binding limit) or "the max-buffer option".
         allowed_by: &'static str,
     },
+    /// A call that cannot stay within the memory budget however it is split.
+    #[error("{what} needs at least {needed} bytes of GPU memory ({} MiB) at once, but the memory budget is {budget} bytes ({} MiB); raise the budget to at least that, or use a smaller image", needed >> 20, budget >> 20)]
+    OverBudget {
+        what: String,
+        needed: u64,
+        budget: u64,
+    },
+    /// The caller's abort signal fired during a call; what the call made is freed.
+    #[error("aborted: {0}")]
+    Aborted(String),
     /// An image the caller passed: its size and bytes disagree, or it is too small for a metric.
     #[error("invalid image: {0}")]
     Image(String),
@@ -69,7 +79,8 @@ impl Error {
             Error::Gpu { .. } | Error::Readback(_) => ErrorCode::GpuError,
             Error::DeviceLost(_) => ErrorCode::DeviceLost,
             Error::OutOfMemory(_) => ErrorCode::OutOfMemory,
-            Error::TooLarge { .. } => ErrorCode::TooLarge,
+            Error::TooLarge { .. } | Error::OverBudget { .. } => ErrorCode::TooLarge,
+            Error::Aborted(_) => ErrorCode::Aborted,
             Error::Image(_) => ErrorCode::BadImage,
             Error::Latent(_) => ErrorCode::BadLatent,
             Error::Unsupported(_) => ErrorCode::UnsupportedCall,

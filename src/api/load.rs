@@ -15,6 +15,9 @@ pub struct LoadOptions {
     /// Most bytes of any one activation buffer (default: the device's binding limit); see
     /// [`Vae::set_max_band_bytes`].
     pub max_band_bytes: Option<u64>,
+    /// The most GPU memory the model may hold at once, weights and activations together
+    /// (default: no budget); see [`Vae::set_memory_budget`].
+    pub memory_budget: Option<u64>,
     /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
     /// overflow guard (see [`Precision::F16`]).
     pub precision: Precision,
@@ -124,6 +127,7 @@ pub struct VaeLoader {
     kernels: Kernels,
     preparing: crate::kernels::Preparing,
     max_band_bytes: Option<u64>,
+    memory_budget: Option<u64>,
     times: LoadTimes,
     /// When the loader was made, and the milliseconds spent in `push` and `skip`.
     started_ms: f64,
@@ -199,6 +203,7 @@ impl VaeLoader {
             info,
             weight_bytes,
             max_band_bytes: self.max_band_bytes,
+            memory_budget: self.memory_budget,
             plans: Default::default(),
             weights: std::mem::take(&mut store.owned),
             load_times: LoadTimes {
@@ -232,6 +237,7 @@ impl Vae {
             kernels,
             preparing,
             max_band_bytes: opts.max_band_bytes,
+            memory_budget: opts.memory_budget,
             times: LoadTimes::default(),
             started_ms,
             push_ms: 0.0,

@@ -10,13 +10,14 @@ use crate::kernels::{Kernels, Staging};
 use crate::model::{Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
 
-mod dry_run;
+mod call;
 mod latent;
 pub use latent::Latent;
 mod load;
 pub mod options;
-use dry_run::Call;
-pub use dry_run::DryRun;
+use call::{Call, Output, Read};
+pub use call::DryRun;
+pub use crate::gpu::CallControl;
 pub use load::{LoadOptions, LoadTimes, VaeLoader};
 use std::sync::Arc;
 
@@ -44,8 +45,9 @@ pub struct Vae {
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
-    /// The buffer plans of the latest calls, by what they depend on (see [`Vae::planned`]).
-    plans: dry_run::Plans,
+    memory_budget: Option<u64>,
+    /// The buffer plans of the latest calls, by what they depend on (see `call.rs`).
+    plans: call::Plans,
     /// The weights' buffers and textures, freed when the model drops.
     #[expect(dead_code, reason = "held for its drop")]
     weights: crate::gpu::Owned,
@@ -140,24 +142,6 @@ impl Vae {
         }
     }
 
-    /// Runs `call` (record, submit, read back); where it reports [`Error::F16Overflow`], makes
-    /// the inputs f32 from now on and runs it once more.
-    async fn f16_guarded<T, F: std::future::Future<Output = Result<T>>>(
-        &self,
-        call: impl Fn() -> F,
-    ) -> Result<T> {
-        match call().await {
-            Err(Error::F16Overflow) if self.pool.f16() => {
-                log::warn!(
-                    "an activation exceeded f16's range: f32 convolution inputs from now on"
-                );
-                self.pool.set_f16(false);
-                call().await
-            }
-            r => r,
-        }
-    }
-
     /// Where the load's time went.
     pub fn load_times(&self) -> LoadTimes {
         self.load_times
@@ -204,12 +188,52 @@ impl Vae {
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.
     pub async fn encode(&self, image: &Image) -> Result<Latent> {
-        self.encode_inner(image, None).await
+        self.encode_with(image, None, CallControl::default()).await
     }
 
     /// A posterior sample `mean + exp(0.5·logvar)·ε`, ε from a seeded generator.
     pub async fn encode_sample(&self, image: &Image, seed: u64) -> Result<Latent> {
-        self.encode_inner(image, Some(seed)).await
+        self.encode_with(image, Some(seed), CallControl::default()).await
+    }
+
+    /// [`Vae::encode`] (or with a `seed`, [`Vae::encode_sample`]) reporting its progress to
+    /// `ctl` and stopping with [`Error::Aborted`] where `ctl` asks.
+    pub async fn encode_with(
+        &self,
+        image: &Image,
+        seed: Option<u64>,
+        ctl: CallControl<'_>,
+    ) -> Result<Latent> {
+        let (w, h) = (image.width, image.height);
+        if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
+            return Err(Error::Image(format!(
+                "image of {w}×{h} needs {} RGBA bytes, got {}",
+                4 * w as usize * h as usize,
+                image.rgba.len()
+            )));
+        }
+        let call = Call::Encode {
+            sample: seed.is_some(),
+        };
+        let record = |ops, starts: &[u32]| self.encode_ops(ops, image, seed, starts);
+        let Output::Values(mut data, (width, height)) =
+            self.call(call, (w, h), record, Read::Values, ctl).await?
+        else {
+            return Err(Error::Input("internal: an encode read pixels".into()));
+        };
+        if let Model::Tiny(_) = self.model {
+            // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
+            let f = self.info.family.factors;
+            data.iter_mut().for_each(|v| *v = f.from_diffusion(*v));
+        }
+        Ok(Latent {
+            channels: self.latent_channels(),
+            width,
+            height,
+            data,
+            image_width: w,
+            image_height: h,
+        })
     }
 
     /// The tiny autoencoder's encoder or decoder, or an error naming the half the file lacks.
@@ -222,19 +246,19 @@ impl Vae {
     }
 
     /// Records the encoder up to the latent (`[C, h, w]`, held whole): the posterior's mean or
-    /// sample, or a tiny autoencoder's latent as its encoder gives it (diffusion space).
+    /// sample, or a tiny autoencoder's latent as its encoder gives it (diffusion space), with
+    /// every activation in row bands starting at the latent rows `starts`.
     fn encode_ops<'a>(
         &'a self,
         mut ops: Ops<'a>,
         image: &Image,
         seed: Option<u64>,
+        starts: &[u32],
     ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         let (w, h) = (image.width, image.height);
         let (pw, ph) = (round8(w), round8(h));
         let scale = crate::bands::image_scale(&self.info.config);
-        let starts: Vec<u32> = (self.band_starts(pw / 8, ph / 8)?.iter())
-            .map(|s| s * scale)
-            .collect();
+        let starts: Vec<u32> = starts.iter().map(|s| s * scale).collect();
         let kl = match &self.model {
             Model::Kl(kl) => kl,
             Model::Tiny(t) => {
@@ -263,52 +287,15 @@ impl Vae {
         Ok((ops, z))
     }
 
-    async fn encode_inner(&self, image: &Image, seed: Option<u64>) -> Result<Latent> {
-        let (w, h) = (image.width, image.height);
-        if w == 0 || h == 0 || image.rgba.len() != 4 * w as usize * h as usize {
-            return Err(Error::Image(format!(
-                "image of {w}×{h} needs {} RGBA bytes, got {}",
-                4 * w as usize * h as usize,
-                image.rgba.len()
-            )));
-        }
-        let (mut data, (width, height)) = self
-            .f16_guarded(|| async {
-                let key = self.plan_key(
-                    Call::Encode {
-                        sample: seed.is_some(),
-                    },
-                    w,
-                    h,
-                )?;
-                let record = |ops| self.encode_ops(ops, image, seed);
-                let (ops, z, _) = self.planned(&self.pool, Some(key), record)?;
-                Ok((ops.read_f32(&z).await?, (z.w, z.h)))
-            })
-            .await?;
-        if let Model::Tiny(_) = self.model {
-            // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
-            let f = self.info.family.factors;
-            data.iter_mut().for_each(|v| *v = f.from_diffusion(*v));
-        }
-        Ok(Latent {
-            channels: self.latent_channels(),
-            width,
-            height,
-            data,
-            image_width: w,
-            image_height: h,
-        })
-    }
-
-    /// Records the decoder up to its `[3, H, W]` output.
+    /// Records the decoder up to its `[3, H, W]` output, in row bands starting at the latent
+    /// rows `starts`.
     fn decode_ops<'a>(
         &'a self,
         mut ops: Ops<'a>,
         latent: &Latent,
+        starts: &[u32],
     ) -> Result<(Ops<'a>, crate::gpu::Tensor)> {
         self.check_latent(latent)?;
-        let starts = self.band_starts(latent.width, latent.height)?;
         let (c, h, w) = (latent.channels, latent.height, latent.width);
         let kl = match &self.model {
             Model::Kl(kl) => kl,
@@ -320,13 +307,13 @@ impl Vae {
                     .map(|&v| (f.to_diffusion(v) / 3.0).tanh() * 3.0)
                     .collect();
                 let z = ops.tensor_from(c, h, w, &data)?;
-                let z = ops.reband(&z, &starts)?;
+                let z = ops.reband(&z, starts)?;
                 let out = decoder.forward(&mut ops, z)?;
                 return Ok((ops, out));
             }
         };
         let z = ops.tensor_from(c, h, w, &latent.data)?;
-        let mut z = ops.reband(&z, &starts)?;
+        let mut z = ops.reband(&z, starts)?;
         if let Some(post_quant_conv) = &kl.post_quant_conv {
             let same = crate::kernels::conv2d::ConvMode::Same;
             z = ops.conv(&z, post_quant_conv, same, None)?;
@@ -337,17 +324,24 @@ impl Vae {
 
     /// Decoded image cropped to `latent.image_width × image_height`.
     pub async fn decode(&self, latent: &Latent) -> Result<Image> {
+        self.decode_with(latent, CallControl::default()).await
+    }
+
+    /// [`Vae::decode`] reporting its progress to `ctl` and stopping with [`Error::Aborted`]
+    /// where `ctl` asks.
+    pub async fn decode_with(&self, latent: &Latent, ctl: CallControl<'_>) -> Result<Image> {
+        self.check_latent(latent)?;
         let (w, h) = (latent.image_width, latent.image_height);
-        let rgba = self
-            .f16_guarded(|| async {
-                let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
-                let record = |ops| self.decode_ops(ops, latent);
-                let (mut ops, out, _) = self.planned(&self.pool, Some(key), record)?;
-                let px = ops.tensor_to_image(&out, w, h, self.pixel_range())?;
-                drop(out);
-                ops.read_bytes(&px).await
-            })
-            .await?;
+        let read = Read::Pixels {
+            w,
+            h,
+            range: self.pixel_range(),
+        };
+        let record = |ops, starts: &[u32]| self.decode_ops(ops, latent, starts);
+        let size = (latent.width, latent.height);
+        let Output::Pixels(rgba) = self.call(Call::Decode, size, record, read, ctl).await? else {
+            return Err(Error::Input("internal: a decode read values".into()));
+        };
         Ok(Image {
             width: w,
             height: h,
@@ -357,15 +351,16 @@ impl Vae {
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
-        let (full, (fw, fh)) = self
-            .f16_guarded(|| async {
-                let key = self.plan_key(Call::Decode, latent.width, latent.height)?;
-                let record = |ops| self.decode_ops(ops, latent);
-                let (ops, out, _) = self.planned(&self.pool, Some(key), record)?;
-                let size = (out.w as usize, out.h as usize);
-                Ok((ops.read_f32(&out).await?, size))
-            })
-            .await?;
+        self.check_latent(latent)?;
+        let record = |ops, starts: &[u32]| self.decode_ops(ops, latent, starts);
+        let size = (latent.width, latent.height);
+        let ctl = CallControl::default();
+        let Output::Values(full, (fw, fh)) =
+            self.call(Call::Decode, size, record, Read::Values, ctl).await?
+        else {
+            return Err(Error::Input("internal: a decode read pixels".into()));
+        };
+        let (fw, fh) = (fw as usize, fh as usize);
         let (w, h) = (latent.image_width as usize, latent.image_height as usize);
         let mut data = Vec::with_capacity(3 * w * h);
         for c in 0..3 {

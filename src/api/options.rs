@@ -149,6 +149,13 @@ user_options! {
         |c, v| c.load.max_band_bytes = Some(v.number() as u64)
     },
     {
+        "memoryBudget", "memory-budget", OptionKind::Bytes, "number | string",
+        "The most GPU memory the model may hold at once, weights and activations together, \
+         e.g. 1G or 512M [default: no budget]; what does not fit waits in host memory and \
+         streams through each layer in row bands, with the same results",
+        |c, v| c.load.memory_budget = Some(v.number() as u64)
+    },
+    {
         "sharedWeights", "shared-weights", OptionKind::Bool, "boolean",
         "Tuning, for tests: whether the convolutions stage their weights in workgroup memory \
          (default: on GPUs, not on fallback/CPU adapters, where it is slower); `Vae.convStaging` \

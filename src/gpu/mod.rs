@@ -1,7 +1,9 @@
 //! GPU context (acquired once, passed everywhere), tensors with a reusable buffer pool, command
 //! recording and readback. Everything wgpu-specific lives here and in `kernels`.
 
+pub mod host;
 mod kernel;
+pub mod paging;
 pub mod plan;
 mod pool;
 mod profile;
@@ -12,7 +14,7 @@ pub use kernel::Kernel;
 pub(crate) use pool::float_array;
 pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight};
 pub use profile::KernelTime;
-pub use recorder::{Bind, Recorder};
+pub use recorder::{Bind, CallControl, Recorder};
 pub use tensor::{check_starts, Band, Tensor};
 
 use crate::error::{Error, Result};

@@ -32,6 +32,9 @@ pub struct Plan {
     /// The largest texture of each [`super::TextureSlot`] the call asks for (width, height,
     /// layers; zero when it uses none).
     pub textures: [[u32; 3]; 2],
+    /// Set where the call runs out of core: its steps (see [`super::paging`]); the buffers
+    /// above are then not made.
+    pub paged: Option<std::sync::Arc<super::paging::Schedule>>,
 }
 
 /// Assigns the requests of `events` to buffers: largest first, each into the smallest buffer
@@ -79,6 +82,7 @@ pub fn assign(events: &[PlanEvent]) -> Plan {
         assign,
         peak_live,
         textures: [[0; 3]; 2],
+        paged: None,
     }
 }
 
@@ -134,9 +138,25 @@ impl PlannedBuffers {
         })
     }
 
+    /// Holds `bufs`, the buffers of the requests named with them (an out-of-core run's result),
+    /// returning them to the pool when dropped.
+    pub(crate) fn holding(pool: &Arc<BufferPool>, bufs: Vec<(usize, wgpu::Buffer)>) -> Self {
+        let n = bufs.iter().map(|(r, _)| r + 1).max().unwrap_or(0);
+        let mut assign = vec![usize::MAX; n];
+        for (k, (r, _)) in bufs.iter().enumerate() {
+            assign[*r] = k;
+        }
+        PlannedBuffers {
+            pool: pool.clone(),
+            bufs: bufs.into_iter().map(|(_, b)| b).collect(),
+            next: AtomicUsize::new(assign.len()),
+            assign,
+        }
+    }
+
     /// The buffer of request `req`.
     pub(crate) fn buffer_of(&self, req: usize) -> Option<wgpu::Buffer> {
-        self.assign.get(req).map(|&b| self.bufs[b].clone())
+        (self.assign.get(req)).and_then(|&b| self.bufs.get(b).cloned())
     }
 
     /// Hands out no more buffers through [`PlannedBuffers::next`]: the requests were resolved

@@ -167,6 +167,24 @@ impl BufferPool {
         Some(st.free.swap_remove(best))
     }
 
+    /// An idle buffer of exactly `size` bytes, else a new one where the pool's buffers and
+    /// textures stay within `cap` bytes with it; `None` where they would not (the caller frees
+    /// idle buffers once no unsubmitted work binds them, then takes one).
+    pub(crate) fn take_within(&self, size: u64, cap: u64, what: &str) -> Result<Option<wgpu::Buffer>> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        if let Some(i) = st.free.iter().position(|b| b.size() == size) {
+            return Ok(Some(st.free.swap_remove(i)));
+        }
+        if st.allocated + size > cap {
+            return Ok(None);
+        }
+        drop(st);
+        self.take_exact(size, what).map(Some)
+    }
+
     /// Frees every idle buffer (the textures stay).
     pub(crate) fn free_idle(&self) {
         if let Ok(mut st) = self.state.lock() {

@@ -11,6 +11,8 @@ use wgpu::util::DeviceExt;
 
 mod deferred;
 mod readback;
+mod run;
+pub use run::CallControl;
 use deferred::{keep, Deferred, Real, StandIns};
 use readback::pop_scopes;
 
@@ -65,6 +67,14 @@ pub struct Recorder<'g> {
     guard: Option<wgpu::Buffer>,
     /// What this recording made for itself, destroyed when it ends.
     transient: Transient,
+    /// Whether commands were encoded since the last submission.
+    encoded: bool,
+    /// An out-of-core run's staging buffer, made at its first store.
+    staging: Option<wgpu::Buffer>,
+    /// Bytes of the inputs uploaded for this recording (pixels, latents), held to its end.
+    pub uploaded: u64,
+    /// Whether the latest pass over a tensor's bands went last to first (see [`Recorder::pass`]).
+    reverse: bool,
 }
 
 /// GPU objects one recording makes for itself (uniforms, uploads, the readback buffer, a
@@ -101,6 +111,16 @@ impl Drop for Transient {
 /// recording is abandoned after an error (dropped without `finish`).
 struct Scopes(Vec<wgpu::ErrorScopeGuard>);
 
+impl Scopes {
+    /// Out-of-memory and validation scopes, pushed in the order they are popped back.
+    fn push(device: &wgpu::Device) -> Scopes {
+        Scopes(vec![
+            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            device.push_error_scope(wgpu::ErrorFilter::Validation),
+        ])
+    }
+}
+
 impl Drop for Scopes {
     fn drop(&mut self) {
         while let Some(s) = self.0.pop() {
@@ -112,10 +132,7 @@ impl Drop for Scopes {
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
-        let scopes = Scopes(vec![
-            gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
-            gpu.device.push_error_scope(wgpu::ErrorFilter::Validation),
-        ]);
+        let scopes = Scopes::push(&gpu.device);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let guard = pool.overflow_flag();
         if let Some(flag) = &guard {
@@ -128,8 +145,12 @@ impl<'g> Recorder<'g> {
             scopes,
             dispatches: 0,
             alloc: Alloc::Greedy,
+            encoded: guard.is_some(),
             guard,
             transient: Transient::default(),
+            staging: None,
+            uploaded: 0,
+            reverse: false,
         })
     }
 
@@ -167,6 +188,10 @@ impl<'g> Recorder<'g> {
                 ops: Vec::new(),
             },
             transient,
+            encoded: false,
+            staging: None,
+            uploaded: 0,
+            reverse: false,
         })
     }
 
@@ -183,6 +208,20 @@ impl<'g> Recorder<'g> {
                 })
             }
             _ => Err(Error::Input("internal: not a planning recording".into())),
+        }
+    }
+
+    /// The order of a pass over `n` row bands: each pass runs the other way from the one
+    /// before, so that a pass begins with the bands the previous one touched last — those an
+    /// out-of-core run still holds on the GPU. Results do not depend on the order.
+    pub fn pass(&mut self, n: usize) -> Vec<usize> {
+        if n < 2 {
+            return (0..n).collect();
+        }
+        self.reverse = !self.reverse;
+        match self.reverse {
+            true => (0..n).rev().collect(),
+            false => (0..n).collect(),
         }
     }
 
@@ -240,12 +279,14 @@ impl<'g> Recorder<'g> {
                 usage: wgpu::BufferUsages::STORAGE,
             });
         self.transient.buffer(&buffer);
+        self.uploaded += buffer.size();
         buffer
     }
 
     /// Records a copy of `data` into `t` (held whole), ordered after everything recorded so far.
     pub fn copy_in(&mut self, data: &[u8], t: &Tensor) {
         if let Alloc::Planning { stand_ins, ops, .. } = &mut self.alloc {
+            self.uploaded += data.len() as u64;
             ops.push(Deferred::CopyIn {
                 data: data.to_vec(),
                 dst: keep(&Bind::Tensor(t), stand_ins),
@@ -274,6 +315,7 @@ impl<'g> Recorder<'g> {
             });
         self.encoder
             .copy_buffer_to_buffer(&src, 0, dst, 0, Some(bytes));
+        self.encoded = true;
         self.transient.buffer(&src);
     }
 
@@ -359,6 +401,7 @@ impl<'g> Recorder<'g> {
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
+        self.encoded = true;
         self.dispatches += 1;
         #[cfg(not(target_arch = "wasm32"))]
         if profiling {

@@ -196,9 +196,9 @@ fn conv2d_act_to(
             )));
         }
     }
-    if cw.k > 1 {
-        super::copy_rows::fill_halos(rec, kern, x);
-    }
+    // Each band's halo rows are filled just before its convolution reads them, so that an
+    // out-of-core run holds the band and its neighbours once.
+    let fill = cw.k > 1 && !x.halos_valid();
     let in_place = !matches!(dest, Dest::New(_));
     let out = match &dest {
         Dest::New(_) => rec.tensor_banded(cw.cout, oh, ow, &starts, "conv2d output")?,
@@ -253,8 +253,11 @@ fn conv2d_act_to(
         None => (Bind::Raw(&kern.dummy), 0),
         Some(n) => (Bind::Tensor(n.affine), 1 + n.silu as u32),
     };
-    for (i, ob) in out.bands().iter().enumerate() {
-        let ib = &x.bands()[i];
+    for i in rec.pass(out.bands().len()) {
+        let (ob, ib) = (&out.bands()[i], &x.bands()[i]);
+        if fill {
+            super::copy_rows::fill_halo(rec, kern, x, i);
+        }
         let (lo, hi) = rows_read(mode, cw.k, x.h, ob.y0, ob.y1);
         if lo < ib.row0 || hi > ib.row0 + ib.rows {
             return Err(Error::Input(format!(
@@ -280,6 +283,9 @@ fn conv2d_act_to(
         let mut q = p;
         (q.out_row0, q.out_rows) = (ob.row0, ob.rows);
         dispatch_band(rec, kern, &band, mode, cw, &q)?;
+    }
+    if fill {
+        x.set_halos_valid(true);
     }
     if in_place {
         out.set_halos_valid(false);

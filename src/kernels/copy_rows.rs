@@ -61,17 +61,22 @@ pub fn fill_halos(rec: &mut Recorder, kern: &Kernels, t: &Tensor) {
     if t.halos_valid() {
         return;
     }
-    let n = t.bands().len();
-    for i in 0..n {
-        let b = &t.bands()[i];
-        if i > 0 {
-            copy(rec, kern, t, i - 1, t, i, b.row0, b.y0);
-        }
-        if i + 1 < n {
-            copy(rec, kern, t, i + 1, t, i, b.y1, b.row0 + b.rows);
-        }
+    for i in rec.pass(t.bands().len()) {
+        fill_halo(rec, kern, t, i);
     }
     t.set_halos_valid(true);
+}
+
+/// Fills band `i`'s halo rows from its neighbours' own rows.
+pub fn fill_halo(rec: &mut Recorder, kern: &Kernels, t: &Tensor, i: usize) {
+    let n = t.bands().len();
+    let b = &t.bands()[i];
+    if i > 0 {
+        copy(rec, kern, t, i - 1, t, i, b.row0, b.y0);
+    }
+    if i + 1 < n {
+        copy(rec, kern, t, i + 1, t, i, b.y1, b.row0 + b.rows);
+    }
 }
 
 /// `t` with its rows split into bands starting at `starts` (halos filled); `t` itself if it is

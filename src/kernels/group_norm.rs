@@ -72,8 +72,15 @@ pub fn norm_affine(
         .collect();
     let slots: u32 = chunks.iter().sum();
     let partials = rec.tensor(nw.groups, slots, 4, "group norm partial statistics")?;
-    let mut slot0 = 0;
-    for (i, b) in x.bands().iter().enumerate() {
+    // Each band's partials go to its own slots, whatever the order of the pass.
+    let slot0s: Vec<u32> = (chunks.iter())
+        .scan(0, |acc, &c| {
+            *acc += c;
+            Some(*acc - c)
+        })
+        .collect();
+    for i in rec.pass(x.bands().len()) {
+        let (b, slot0) = (&x.bands()[i], slot0s[i]);
         let sp = StatsParams {
             channels: x.c,
             groups: nw.groups,
@@ -96,7 +103,6 @@ pub fn norm_affine(
             bytemuck::bytes_of(&sp),
             [chunks[i], nw.groups, 1],
         );
-        slot0 += chunks[i];
     }
     let affine = rec.tensor(x.c, 1, 4, "group norm per channel")?;
     let mp = MergeParams {

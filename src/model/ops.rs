@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::plan::Plan;
-use crate::gpu::{BufferPool, Gpu, Recorder, Tensor};
+use crate::gpu::{BufferPool, CallControl, Gpu, Recorder, Tensor};
 use crate::kernels::conv2d::{
     conv2d, conv2d_act, conv2d_over_input, conv2d_to, Activation, ConvMode, ConvWeights, Dest,
     InputNorm,
@@ -38,10 +38,21 @@ impl<'a> Ops<'a> {
         self.rec.plan()
     }
 
-    /// Planning ops' work encoded onto the buffers of `plan`, and `t` over them (see
-    /// [`Recorder::realize`]).
-    pub fn realize(self, plan: &Plan, t: &Tensor) -> Result<(Ops<'a>, Tensor)> {
-        let rec = self.rec.realize(plan)?;
+    /// The kept work of planning ops as the out-of-core scheduler sees it, `t` its result.
+    pub fn program(&self, t: &Tensor) -> Result<crate::gpu::paging::Program> {
+        self.rec.program(t)
+    }
+
+    /// Planning ops' work run on the buffers of `plan` (see [`Recorder::run`]), and `t` over
+    /// them.
+    pub async fn run(
+        self,
+        plan: &Plan,
+        ctl: CallControl<'_>,
+        cap: u64,
+        t: &Tensor,
+    ) -> Result<(Ops<'a>, Tensor)> {
+        let rec = self.rec.run(plan, ctl, cap).await?;
         let t = rec.resolve(t)?;
         Ok((
             Ops {

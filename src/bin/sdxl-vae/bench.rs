@@ -183,30 +183,48 @@ fn dry_run(vae: &Vae, gpu: &Gpu, size: u32) -> CliResult<()> {
     let (enc, dec) = block_on(vae.dry_run(size, size)).context("dry run")?;
     let weights = vae.weight_bytes();
     println!("adapter {}", gpu.adapter_name());
+    let budget = match vae.memory_budget() {
+        Some(b) => format!("memory budget {:.0} MiB", mib(b)),
+        None => "no memory budget".into(),
+    };
     println!(
-        "binding limit {:.0} MiB; {} row band(s) at {size}x{size}",
+        "binding limit {:.0} MiB; {budget}; weights {:.0} MiB",
         mib(gpu.max_binding_bytes()),
-        enc.bands
+        mib(weights)
     );
     for (phase, r) in [("encode", &enc), ("decode", &dec)] {
+        let core = match r.moved_bytes {
+            0 if r.host_bytes == 0 => "in core".to_string(),
+            m => format!(
+                "out of core: {:.0} MiB on the host at most, {:.0} MiB moved",
+                mib(r.host_bytes),
+                mib(m)
+            ),
+        };
         println!(
-            "{phase}: {} dispatches; activations {:.0} MiB at most ({:.0} MiB alive at once), {:.0} MiB with the weights",
+            "{phase}: {} row band(s), {} dispatches, {core}; GPU {:.0} MiB at most in all (activations {:.0} MiB, {:.0} MiB alive at once)",
+            r.bands,
             r.dispatches,
+            mib(r.gpu_bytes),
             mib(r.peak_activation_bytes),
             mib(r.peak_live_bytes),
-            mib(r.peak_activation_bytes + weights)
         );
     }
     println!(
-        "dryrun size={size} bands={} encode_dispatches={} decode_dispatches={} encode_peak_mib={:.0} decode_peak_mib={:.0} weights_mib={:.0} encode_live_mib={:.0} decode_live_mib={:.0}",
+        "dryrun size={size} bands={} encode_dispatches={} decode_dispatches={} encode_peak_mib={:.0} decode_peak_mib={:.0} weights_mib={:.0} encode_live_mib={:.0} decode_live_mib={:.0} encode_host_mib={:.0} decode_host_mib={:.0} encode_moved_mib={:.0} decode_moved_mib={:.0} decode_bands={}",
         enc.bands,
         enc.dispatches,
         dec.dispatches,
-        mib(enc.peak_activation_bytes + weights),
-        mib(dec.peak_activation_bytes + weights),
+        mib(enc.gpu_bytes),
+        mib(dec.gpu_bytes),
         mib(weights),
         mib(enc.peak_live_bytes),
-        mib(dec.peak_live_bytes)
+        mib(dec.peak_live_bytes),
+        mib(enc.host_bytes),
+        mib(dec.host_bytes),
+        mib(enc.moved_bytes),
+        mib(dec.moved_bytes),
+        dec.bands,
     );
     Ok(())
 }

@@ -3,7 +3,8 @@
 
 use super::{Alloc, Bind, Recorder};
 use crate::error::{Error, Result};
-use crate::gpu::plan::{Plan, PlannedBuffers};
+use crate::gpu::paging::{Program, Use};
+use crate::gpu::plan::PlanEvent;
 use crate::gpu::Kernel;
 use crate::gpu::{Tensor, TextureSlot};
 
@@ -30,6 +31,27 @@ pub(super) enum Deferred {
     },
     /// `data` copied into the start of a tensor's buffer.
     CopyIn { data: Vec<u8>, dst: Res },
+}
+
+impl Deferred {
+    /// The plan requests this op binds, and whether it may write each.
+    pub(super) fn uses(&self) -> Vec<Use> {
+        let request = |r: &Res| match *r {
+            Res::Request { req, .. } => Some(req),
+            _ => None,
+        };
+        match self {
+            Deferred::Dispatch { kernel, binds, .. } => (binds.iter().enumerate())
+                .filter_map(|(i, r)| {
+                    let writes = kernel.writes & 1u32.checked_shl(i as u32).unwrap_or(0) != 0;
+                    request(r).map(|req| Use { req, writes })
+                })
+                .collect(),
+            Deferred::CopyIn { dst, .. } => (request(dst).into_iter())
+                .map(|req| Use { req, writes: true })
+                .collect(),
+        }
+    }
 }
 
 /// The stand-in views a planning recording hands out for the pool's textures, by slot.
@@ -82,76 +104,31 @@ impl Real {
 }
 
 impl<'g> Recorder<'g> {
-    /// Encodes what this planning recording kept onto the buffers of `plan` (made from its log,
-    /// or kept from an earlier call of the same shape) and the pool's textures at the sizes it
-    /// asked for, in a recording whose later requests take from the pool and whose plan buffers
-    /// go back to the pool when it is dropped.
-    pub fn realize(self, plan: &Plan) -> Result<Recorder<'g>> {
-        let Recorder {
-            gpu,
-            pool,
-            alloc,
-            transient,
-            ..
-        } = self;
-        // The texture sizes are this recording's own: a kept plan may come from the same call
-        // with other texture formats (f16 before an overflow).
-        let Alloc::Planning {
-            ops,
-            textures: sizes,
-            ..
-        } = alloc
-        else {
+    pub fn op_names(&self) -> Vec<&'static str> {
+        let Alloc::Planning { ops, .. } = &self.alloc else { return vec![] };
+        ops.iter().map(|o| match o { Deferred::Dispatch { kernel, .. } => kernel.name, _ => "copy_in" }).collect()
+    }
+
+    /// The kept work of a planning recording as the out-of-core scheduler sees it, with
+    /// `outputs` (the result's tensor) needed on the GPU at the end.
+    pub fn program(&self, outputs: &Tensor) -> Result<Program> {
+        let Alloc::Planning { log, ops, .. } = &self.alloc else {
             return Err(Error::Input("internal: not a planning recording".into()));
         };
-        let planned = PlannedBuffers::new(&pool, plan)?;
-        planned.used_up();
-        let mut textures: [Option<wgpu::TextureView>; 2] = [None, None];
-        for slot in [TextureSlot::Input, TextureSlot::Weights] {
-            let size = sizes[slot as usize];
-            if size.iter().all(|&d| d > 0) {
-                // Made once, at the largest size the call needs.
-                textures[slot as usize] = Some(pool.texture(slot, size)?);
-            }
-        }
-        let mut rec = Recorder::new(gpu, pool)?;
-        // The planning recording's uploads are bound by the work encoded here.
-        rec.transient.absorb(transient);
-        let real = |r: Res| {
-            Ok(match r {
-                Res::Request { req, size } => match planned.buffer_of(req) {
-                    Some(b) => Real::Buffer(b, Some(size)),
-                    None => return Err(Error::Input(format!("internal: no buffer for {req}"))),
-                },
-                Res::Buffer(b, size) => Real::Buffer(b, size),
-                Res::PoolTexture(slot) => match &textures[slot as usize] {
-                    Some(v) => Real::View(v.clone()),
-                    None => return Err(Error::Input("internal: an unplanned texture".into())),
-                },
-                Res::View(v) => Real::View(v),
+        let log = log
+            .lock()
+            .map_err(|_| Error::Input("plan log poisoned".into()))?;
+        let sizes = (log.events.iter())
+            .filter_map(|e| match *e {
+                PlanEvent::Take(size) => Some(size),
+                PlanEvent::Free(_) => None,
             })
-        };
-        for op in ops {
-            match op {
-                Deferred::Dispatch {
-                    kernel,
-                    binds,
-                    params,
-                    groups,
-                } => {
-                    let binds = binds.into_iter().map(real).collect::<Result<Vec<_>>>()?;
-                    rec.encode_dispatch(&kernel, &binds, &params, groups);
-                }
-                Deferred::CopyIn { data, dst } => match real(dst)? {
-                    Real::Buffer(b, _) => rec.copy_bytes(&data, &b),
-                    Real::View(_) => {
-                        return Err(Error::Input("internal: copy into a texture".into()))
-                    }
-                },
-            }
-        }
-        rec.alloc = Alloc::Planned(planned);
-        Ok(rec)
+            .collect();
+        Ok(Program {
+            ops: ops.iter().map(Deferred::uses).collect(),
+            sizes,
+            outputs: outputs.requests().map(<[usize]>::to_vec).unwrap_or_default(),
+        })
     }
 
     /// `t` of the planning recording this one realized, over its planned buffers.

@@ -1,0 +1,392 @@
+//! The one path of every encode and decode: key → record → plan → run → read → retry.
+//!
+//! A call is recorded once without touching the GPU (`model::Ops::planning`), its buffers are
+//! packed into a plan, or kept from an earlier call of the same shape; where the plan does not
+//! fit the memory budget the call is recorded again in finer row bands until its out-of-core
+//! schedule fits ([`crate::gpu::paging`]), or refused naming the least budget that would do.
+//! Then it runs ([`Ops::run`]), its result is read back, and where an f16 activation overflowed
+//! it runs once more with f32 inputs. The dry run is the same path, stopped before running.
+
+use super::{round8, Image, Latent, Vae};
+use crate::error::{Error, Result};
+use crate::gpu::paging::{least_room, schedule};
+use crate::gpu::plan::Plan;
+use crate::gpu::{texture_bytes, BufferPool, CallControl, Tensor};
+use crate::kernels::image::PixelRange;
+use crate::model::Ops;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What one more dispatch costs an out-of-core run, in bytes moved of the same time: finer
+/// row bands move fewer bytes but split each layer into more, smaller dispatches.
+const DISPATCH_COST: u64 = 1 << 20;
+
+/// Plans kept: a few call shapes (an editor alternating encodes and decodes at one size).
+const PLANS_KEPT: usize = 4;
+
+/// The call a plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    Encode { sample: bool },
+    Decode,
+}
+
+/// What a call's plan depends on: the call, its input's size, and the options that split it
+/// (the model, the device and the tuning are the `Vae`'s own; the f16 state changes only
+/// texture formats, which the pool makes as they are asked for).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PlanKey {
+    call: Call,
+    width: u32,
+    height: u32,
+    max_band: Option<u64>,
+    budget: Option<u64>,
+}
+
+/// The latest plans (with the row bands they were made for), newest first, and how many were
+/// made.
+#[derive(Default)]
+pub(super) struct Plans {
+    kept: Mutex<Vec<(PlanKey, Vec<u32>, Plan)>>,
+    made: AtomicU32,
+}
+
+/// How a call's result leaves the GPU.
+#[derive(Clone, Copy)]
+pub(super) enum Read {
+    /// As f32 values (`[c, h, w]`).
+    Values,
+    /// Converted to RGBA8 pixels of `w × h` (the decoder's output cropped).
+    Pixels { w: u32, h: u32, range: PixelRange },
+}
+
+/// What a call read back.
+pub(super) enum Output {
+    Values(Vec<f32>, (u32, u32)),
+    Pixels(Vec<u8>),
+}
+
+/// What one encode or decode needs, found by planning it without running it.
+#[derive(Clone, Copy, Debug)]
+pub struct DryRun {
+    /// Row bands per activation.
+    pub bands: usize,
+    /// Compute dispatches it records.
+    pub dispatches: u32,
+    /// Most bytes of activation buffers held at once on the GPU (weights not included), the
+    /// pool's textures included.
+    pub peak_activation_bytes: u64,
+    /// Most bytes the activations alive at one time requested, plus the textures: what a
+    /// pool that never wasted a byte would hold.
+    pub peak_live_bytes: u64,
+    /// Most GPU memory the model holds during the call: weights, activations, textures,
+    /// uploads and staging.
+    pub gpu_bytes: u64,
+    /// Most bytes of activations waiting in host memory at once (0 unless out of core).
+    pub host_bytes: u64,
+    /// Bytes copied between the GPU and the host, both ways.
+    pub moved_bytes: u64,
+}
+
+/// A call planned: its ops (recorded, not run), its result, its plan and what it will hold.
+struct Planned<'a> {
+    ops: Ops<'a>,
+    out: Tensor,
+    plan: Plan,
+    starts: Vec<u32>,
+    /// GPU bytes besides the plan's buffers: weights, textures, uploads, the result's readback.
+    fixed: u64,
+}
+
+impl Vae {
+    /// The memory budget, if any (see [`Vae::set_memory_budget`]).
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.memory_budget
+    }
+
+    /// Sets the most GPU memory this model may hold at once, weights and activations together
+    /// (`None`: no budget). Calls that would hold more run out of core: row bands of the
+    /// activations wait in host memory and come back when a layer needs them, with the same
+    /// results; a call that cannot fit at all fails before touching the GPU, naming the least
+    /// budget that would do.
+    pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
+        self.memory_budget = bytes;
+    }
+
+    fn key(&self, call: Call, width: u32, height: u32) -> PlanKey {
+        PlanKey {
+            call,
+            width,
+            height,
+            max_band: self.max_band_bytes,
+            budget: self.memory_budget,
+        }
+    }
+
+    /// The latent's size for a call on an input of `width × height` (pixels to encode, latent
+    /// values to decode).
+    fn latent_size(call: Call, width: u32, height: u32) -> (u32, u32) {
+        match call {
+            Call::Encode { .. } => (round8(width) / 8, round8(height) / 8),
+            Call::Decode => (width, height),
+        }
+    }
+
+    /// Records the call in the row bands `starts` and plans its buffers.
+    fn plan_with<'a, F>(&'a self, pool: &Arc<BufferPool>, starts: &[u32], record: &F, read: Read) -> Result<Planned<'a>>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        let (ops, out) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?, starts)?;
+        let plan = ops.plan()?;
+        let textures: u64 = plan.textures.map(texture_bytes).iter().sum();
+        // The result's readback: a staging copy, and for pixels the RGBA8 buffer as well.
+        let readback = match read {
+            // Gathered into one buffer where banded, then staged.
+            Read::Values => 2 * out.bytes(),
+            Read::Pixels { w, h, .. } => 8 * w as u64 * h as u64,
+        };
+        let fixed = self.weight_bytes + textures + ops.rec.uploaded + readback;
+        Ok(Planned {
+            ops,
+            out,
+            plan,
+            starts: starts.to_vec(),
+            fixed,
+        })
+    }
+
+    /// Key → record → plan: the kept plan for this shape, else one made now — in core where
+    /// it fits the budget, else out of core in row bands fine enough for its schedule to fit.
+    fn plan_call<'a, F>(&'a self, pool: &Arc<BufferPool>, call: Call, size: (u32, u32), record: F, read: Read, keep: bool) -> Result<Planned<'a>>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        let key = self.key(call, size.0, size.1);
+        let kept = (self.plans.kept.lock().ok()).and_then(|plans| {
+            let found = plans.iter().find(|(k, _, _)| *k == key);
+            found.map(|(_, s, p)| (s.clone(), p.clone()))
+        });
+        if let (Some((starts, plan)), true) = (kept, keep) {
+            let planned = self.plan_with(pool, &starts, &record, read)?;
+            return Ok(Planned { plan, ..planned });
+        }
+        let (lw, lh) = Self::latent_size(call, size.0, size.1);
+        let mut planned = self.plan_with(pool, &self.band_starts(lw, lh)?, &record, read)?;
+        if let Some(budget) = self.memory_budget {
+            let in_core = planned.fixed + planned.plan.sizes.iter().sum::<u64>();
+            if in_core > budget {
+                planned = self.fit_budget(pool, planned, budget, (lw, lh), &record, read, call)?;
+            }
+        }
+        self.plans.made.fetch_add(1, Ordering::Relaxed);
+        if let (true, Ok(mut plans)) = (keep, self.plans.kept.lock()) {
+            plans.retain(|(k, _, _)| *k != key);
+            plans.insert(0, (key, planned.starts.clone(), planned.plan.clone()));
+            plans.truncate(PLANS_KEPT);
+        }
+        Ok(planned)
+    }
+
+    /// Re-records the call in row bands fine enough for an out-of-core schedule of it to fit
+    /// the budget, trying a few band sizes and keeping the one that moves the fewest bytes; the
+    /// error names the least budget any banding tried needs.
+    #[allow(clippy::too_many_arguments)]
+    fn fit_budget<'a, F>(&'a self, pool: &Arc<BufferPool>, first: Planned<'a>, budget: u64, (lw, lh): (u32, u32), record: &F, read: Read, call: Call) -> Result<Planned<'a>>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        let mut best: Option<(u64, Planned<'a>)> = None;
+        let mut least = u64::MAX;
+        let device = self.gpu.max_binding_bytes().min(self.max_band_bytes.unwrap_or(u64::MAX));
+        let mut candidate = Some(first);
+        // Finer bands let a schedule keep more of a tensor on the GPU between passes, and need
+        // less room; too fine, and each band's work is small. Every banding from the device's
+        // limit down to one latent row a band is tried.
+        let finest = crate::bands::finest_limit(&self.info.config, lw);
+        let limits = (0..64)
+            .map(|d| device >> d)
+            .take_while(|&l| l > finest)
+            .chain([finest]);
+        let mut tried: Vec<Vec<u32>> = Vec::new();
+        for limit in limits {
+            let Ok(starts) = crate::bands::starts(&self.info.config, lh, lw, limit, "the budget")
+            else {
+                continue;
+            };
+            if tried.contains(&starts) {
+                continue;
+            }
+            tried.push(starts.clone());
+            let planned = match candidate.take() {
+                Some(p) if p.starts == starts => p,
+                _ => self.plan_with(pool, &starts, record, read)?,
+            };
+            let program = planned.ops.program(&planned.out)?;
+            let room = budget.saturating_sub(planned.fixed);
+            match schedule(&program, room) {
+                Ok(s) => {
+                    let moved = s.moved + DISPATCH_COST * planned.ops.rec.dispatches as u64;
+                    if std::env::var("PAGING_DEBUG").is_ok() {
+                        eprintln!("bands {} dispatches {} moved {} MiB peak {} MiB", starts.len(), planned.ops.rec.dispatches, moved >> 20, s.peak_gpu >> 20);
+                    }
+                    if best.as_ref().is_none_or(|(m, _)| moved < *m) {
+                        let mut planned = planned;
+                        planned.plan.paged = Some(Arc::new(s));
+                        best = Some((moved, planned));
+                    }
+                }
+                Err(need) => {
+                    if std::env::var("PAGING_DEBUG").is_ok() {
+                        eprintln!("bands {} fixed {} MiB needs {} MiB room textures {:?}", starts.len(), planned.fixed >> 20, need >> 20, planned.plan.textures);
+                    }
+                    least = least.min(planned.fixed + need)
+                }
+            }
+        }
+        if let Some((_, planned)) = best {
+            return Ok(planned);
+        }
+        let what = match call {
+            Call::Encode { .. } => format!("encoding a {}×{} image", 8 * lw, 8 * lh),
+            Call::Decode => format!("decoding a {lw}×{lh} latent"),
+        };
+        Err(Error::OverBudget { what, needed: least, budget })
+    }
+
+    /// The whole call: plan, run (reporting to `ctl`), read the result; where an f16 activation
+    /// overflowed, the inputs become f32 from now on and it runs once more.
+    pub(super) async fn call<'a, F>(&'a self, call: Call, size: (u32, u32), record: F, read: Read, ctl: CallControl<'_>) -> Result<Output>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        match self.run_once(call, size, &record, read, ctl).await {
+            Err(Error::F16Overflow) if self.pool.f16() => {
+                log::warn!("an activation exceeded f16's range: f32 convolution inputs from now on");
+                self.pool.set_f16(false);
+                self.run_once(call, size, &record, read, ctl).await
+            }
+            r => r,
+        }
+    }
+
+    async fn run_once<'a, F>(&'a self, call: Call, size: (u32, u32), record: &F, read: Read, ctl: CallControl<'_>) -> Result<Output>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        ctl.check()?;
+        let p = self.plan_call(&self.pool, call, size, record, read, true)?;
+        let cap = self.pool_cap(&p);
+        if p.plan.paged.is_some() {
+            // Textures of an earlier, larger call would count against the budget.
+            self.pool.trim();
+        }
+        let (mut ops, out) = p.ops.run(&p.plan, ctl, cap, &p.out).await?;
+        let total = ops.rec.dispatches;
+        let result = match read {
+            Read::Values => {
+                let size = (out.w, out.h);
+                Output::Values(ops.read_f32(&out).await?, size)
+            }
+            Read::Pixels { w, h, range } => {
+                let px = ops.tensor_to_image(&out, w, h, range)?;
+                drop(out);
+                Output::Pixels(ops.read_bytes(&px).await?)
+            }
+        };
+        ctl.report(total as usize, total as usize);
+        Ok(result)
+    }
+
+    /// The most bytes the pool's buffers and textures may hold in an out-of-core run.
+    fn pool_cap(&self, p: &Planned) -> u64 {
+        let budget = self.memory_budget.unwrap_or(u64::MAX);
+        let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
+        let staging = p.plan.paged.as_ref().map_or(0, |s| s.staging);
+        budget.saturating_sub(p.fixed + staging) + textures
+    }
+
+    /// How many buffer plans calls have made (the others reused a kept one).
+    #[doc(hidden)]
+    pub fn plans_made(&self) -> u32 {
+        self.plans.made.load(Ordering::Relaxed)
+    }
+
+    /// Plans an encode of a `width × height` image and a decode of its latent to pixels, each
+    /// with a fresh buffer pool, without running them: the bands, dispatches and memory each
+    /// needs (on the GPU and, out of core, on the host), and any error (a buffer over the
+    /// device's limits, a budget too small). In-core buffers are made while planning and freed
+    /// after.
+    pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
+        let image = Image {
+            width,
+            height,
+            rgba: vec![0; 4 * width as usize * height as usize],
+        };
+        let enc = self
+            .dry_call(Call::Encode { sample: false }, (width, height), Read::Values, |ops, s| {
+                self.encode_ops(ops, &image, None, s)
+            })
+            .await?;
+        let (lw, lh) = Self::latent_size(Call::Encode { sample: false }, width, height);
+        let c = self.latent_channels();
+        let latent = Latent::new(c, lw, lh, vec![0.0; (c * lw * lh) as usize])?;
+        let read = Read::Pixels {
+            w: width,
+            h: height,
+            range: self.pixel_range(),
+        };
+        let dec = self
+            .dry_call(Call::Decode, (lw, lh), read, |ops, s| self.decode_ops(ops, &latent, s))
+            .await?;
+        Ok((enc, dec))
+    }
+
+    async fn dry_call<'a, F>(&'a self, call: Call, size: (u32, u32), read: Read, record: F) -> Result<DryRun>
+    where
+        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
+    {
+        let pool = BufferPool::new(self.gpu.device.clone(), self.gpu.max_binding_bytes());
+        pool.set_f16(self.pool.f16());
+        let p = self.plan_call(&pool, call, size, record, read, false)?;
+        let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
+        let dispatches = p.ops.rec.dispatches;
+        let bands = p.starts.len();
+        if let Some(s) = &p.plan.paged {
+            let program = p.ops.program(&p.out)?;
+            debug_assert!(least_room(&program) <= s.peak_gpu);
+            return Ok(DryRun {
+                bands,
+                dispatches,
+                peak_activation_bytes: s.peak_gpu + textures,
+                peak_live_bytes: s.peak_gpu + textures,
+                gpu_bytes: p.fixed + s.peak_gpu + s.staging,
+                host_bytes: s.peak_host,
+                moved_bytes: s.moved,
+            });
+        }
+        // In core: the plan's buffers are made, the work encoded and checked, not submitted.
+        let peak_live = p.plan.peak_live + textures;
+        let staging = match read {
+            Read::Values => p.out.bytes(),
+            Read::Pixels { w, h, .. } => 4 * w as u64 * h as u64,
+        };
+        let fixed_other = self.weight_bytes + p.ops.rec.uploaded + staging;
+        let (mut ops, out) = p.ops.run(&p.plan, CallControl::default(), u64::MAX, &p.out).await?;
+        if let Read::Pixels { w, h, range } = read {
+            let px = ops.tensor_to_image(&out, w, h, range)?;
+            drop((out, px));
+        }
+        ops.rec.validate().await?;
+        let held = pool.allocated().1;
+        Ok(DryRun {
+            bands,
+            dispatches,
+            peak_activation_bytes: held,
+            peak_live_bytes: peak_live,
+            gpu_bytes: held + fixed_other,
+            host_bytes: 0,
+            moved_bytes: 0,
+        })
+    }
+}

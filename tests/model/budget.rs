@@ -1,0 +1,116 @@
+//! Runs within a memory budget: out of core, row bands of the activations wait in host memory
+//! between layers, and the results still equal diffusers' and the unbudgeted run's.
+
+use crate::support;
+
+use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
+use sdxl_vae::weights::{Layout, VaeConfig};
+use sdxl_vae::{CallControl, Error, ErrorCode, LoadOptions, Vae};
+use support::fixtures::{check_image, load_with, png};
+use support::{assert_close, gpu};
+use std::cell::{Cell, RefCell};
+
+const MIB: u64 = 1 << 20;
+
+/// Encode, a posterior sample and the raw decode of `img`.
+fn outputs(vae: &Vae, img: &str) -> [Vec<f32>; 3] {
+    let image = png(&format!("img_{img}.png"));
+    let lat = pollster::block_on(vae.encode(&image)).unwrap();
+    let sample = pollster::block_on(vae.encode_sample(&image, 7)).unwrap();
+    let raw = pollster::block_on(vae.decode_raw(&lat)).unwrap();
+    [lat.data, sample.data, raw.data]
+}
+
+/// The full-size model under a budget 7 MiB above its weights (319 MiB): both calls run out of
+/// core, hold no more GPU memory than the budget, and equal diffusers and the unbudgeted run.
+#[test]
+fn full_size_sdxl_under_a_budget_matches_diffusers_and_the_unbudgeted_run() {
+    let gpu = gpu();
+    let file = synthetic_safetensors(&VaeConfig::sdxl(), Layout::Ldm, SynthDtype::F32, "");
+    let free = load_with(&gpu, &file, 1 << 20, LoadOptions::default());
+    let budget = 326 * MIB;
+    let opts = LoadOptions {
+        memory_budget: Some(budget),
+        ..Default::default()
+    };
+    let vae = load_with(&gpu, &file, 1 << 20, opts);
+    let (enc, dec) = pollster::block_on(vae.dry_run(64, 48)).unwrap();
+    for (what, r) in [("encode", enc), ("decode", dec)] {
+        println!("{what}: {r:?}");
+        assert!(r.moved_bytes > 0 && r.host_bytes > 0, "{what} ran in core: {r:?}");
+        assert!(r.gpu_bytes <= budget, "{what}: {r:?}");
+    }
+    let (le, de) = check_image(&vae, "sdxl", "64x48", 1e-3, 2e-3, false);
+    println!("SDXL 64x48 under 326 MiB: latent {le:.3e}, decoded {de:.3e} from diffusers");
+    let held = vae.activation_bytes().1 + vae.weight_bytes();
+    assert!(held <= budget, "held {held} bytes of GPU memory");
+    let (a, b) = (outputs(&free, "64x48"), outputs(&vae, "64x48"));
+    for (name, (b, a)) in ["latent", "sample", "decoded"].iter().zip(b.iter().zip(&a)) {
+        let e = assert_close(&format!("{name} under a budget vs without"), b, a, 1e-4, 0.0);
+        println!("{name}: {e:.2e} from the unbudgeted run");
+    }
+}
+
+/// A budget below what one layer needs is refused before the GPU is touched, naming the least
+/// budget that would do; that budget then works.
+#[test]
+fn a_budget_too_small_names_the_least_that_works() {
+    let gpu = gpu();
+    let mut vae = support::small_vae(&gpu, sdxl_vae::Precision::F32);
+    let image = png("img_64x48.png");
+    let want = pollster::block_on(vae.encode(&image)).unwrap();
+    vae.set_memory_budget(Some(vae.weight_bytes() + 4096));
+    let before = gpu.resources();
+    let e = pollster::block_on(vae.encode(&image)).unwrap_err();
+    assert_eq!(gpu.resources(), before, "a refused call left GPU objects");
+    assert_eq!(e.code(), ErrorCode::TooLarge, "{e}");
+    let Error::OverBudget { needed, .. } = e else {
+        panic!("{e}")
+    };
+    println!("{e}");
+    vae.set_memory_budget(Some(needed));
+    let got = pollster::block_on(vae.encode(&image)).unwrap();
+    assert_close("latent at the least budget", &got.data, &want.data, 1e-4, 0.0);
+}
+
+/// Progress is reported in order up to the end; an abort stops a call between steps with
+/// `aborted`, frees what it made, and the model goes on working.
+#[test]
+fn progress_is_reported_and_an_abort_frees_the_call() {
+    let gpu = gpu();
+    let mut vae = support::small_vae(&gpu, sdxl_vae::Precision::F32);
+    let image = png("img_64x48.png");
+    let want = pollster::block_on(vae.encode(&image)).unwrap();
+    for budget in [None, Some(vae.weight_bytes() + 3 * MIB)] {
+        vae.set_memory_budget(budget);
+        let seen = RefCell::new(Vec::new());
+        let progress = |done, total| seen.borrow_mut().push((done, total));
+        let ctl = CallControl {
+            progress: Some(&progress),
+            cancelled: None,
+        };
+        let got = pollster::block_on(vae.encode_with(&image, None, ctl)).unwrap();
+        assert_close("latent with progress", &got.data, &want.data, 1e-4, 0.0);
+        let seen = seen.into_inner();
+        assert!(seen.len() > 4, "{budget:?}: {seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
+        let (done, total) = *seen.last().unwrap();
+        assert_eq!(done, total, "{seen:?}");
+
+        let before = gpu.resources();
+        let reports = Cell::new(0);
+        let progress = |_, _| reports.set(reports.get() + 1);
+        let cancelled = || reports.get() >= 2;
+        let ctl = CallControl {
+            progress: Some(&progress),
+            cancelled: Some(&cancelled),
+        };
+        let e = pollster::block_on(vae.encode_with(&image, None, ctl)).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Aborted, "{e}");
+        assert_eq!(reports.get(), 2, "{budget:?}: went on after the abort");
+        let after = gpu.resources();
+        assert!(after.buffers <= before.buffers, "{before} → {after}");
+        let again = pollster::block_on(vae.encode(&image)).unwrap();
+        assert_close("latent after an abort", &again.data, &want.data, 1e-4, 0.0);
+    }
+}
