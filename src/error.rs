@@ -29,7 +29,7 @@ pub enum Error {
         allowed_by: &'static str,
     },
     /// A call that cannot stay within the memory budget however it is split.
-    #[error("{what} needs at least {needed} bytes of GPU memory ({} MiB) at once, but the memory budget is {budget} bytes ({} MiB); raise the budget to at least that, or use a smaller image", needed >> 20, budget >> 20)]
+    #[error("{what} needs at least {needed} bytes of GPU memory ({:.1} MiB) at once, but the memory budget is {budget} bytes ({:.1} MiB); raise the budget to at least that, or use a smaller image", *needed as f64 / 1048576.0, *budget as f64 / 1048576.0)]
     OverBudget {
         what: String,
         needed: u64,

@@ -10,7 +10,8 @@ import { download, imageFromBlob, latentFromNpy, latentFromSafetensors, npyBytes
 import { finishCaching, formatLine, loadTimesLine, openUrl, optionsFromUrl, progressText } from "./loading.js";
 import { MIB, mib } from "./units.js";
 import { FastPreview } from "./preview.js";
-import { gpuLine, memoryEstimate } from "./gpu-info.js";
+import { gpuLine } from "./gpu-info.js";
+import { applyBudget, progressTo, readBudget, showEstimate, showHeld } from "./memory.js";
 import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -91,6 +92,7 @@ async function loadWeights(what) {
       return;
     }
     state.vae = vae;
+    await applyBudget(vae, state.budget);
     const dt = performance.now() - t0;
     const grown = state.wasm.memory.buffer.byteLength - mem0;
     $("t-load").textContent = ms(dt);
@@ -155,22 +157,14 @@ function showRecon(recon) {
   }
 }
 
-/** Before an image or a latent runs: the GPU memory it will hold (#gpu-estimate, its bytes in
- *  data-estimate; after the run data-actual has what the model held at most). A latent is
- *  decoded alone, as the image 8× its size would be. */
-async function showEstimate(current, latent = null) {
-  const [width, height] = latent ? [8 * latent.width, 8 * latent.height] : [state.original.width, state.original.height];
-  const est = await memoryEstimate(state.vae, width, height, { decodeOnly: !!latent });
-  if (!current()) return;
-  $("gpu-estimate").textContent = est.text;
-  $("gpu-estimate").dataset.estimate = est.total ?? "";
-  delete $("gpu-estimate").dataset.actual;
-  log(`${latent ? `latent ${latent.width}×${latent.height}` : `${width}×${height}`}: ${est.text}`);
-}
-
-/** After a run: what the model held at most (#gpu-estimate's data-actual), beside its estimate. */
-function showHeld() {
-  $("gpu-estimate").dataset.actual = state.vae.weightBytes + state.vae.peakActivationBytes;
+/** The budget box changed: the next calls use it, and an image already taken is estimated again. */
+function setBudget() {
+  try {
+    state.budget = readBudget(state.vae, log);
+    if (state.vae && state.original) showEstimate(state.vae, () => true, state.original, null, log).catch(showFailure);
+  } catch (e) {
+    showFailure(e);
+  }
 }
 
 /** With the fast preview on, the tiny model's reconstruction, shown at once; returns its time,
@@ -202,22 +196,22 @@ async function run(id = ++state.runs) {
   hideError();
   setState("working");
   try {
-    await showEstimate(current);
+    await showEstimate(state.vae, current, state.original, null, log);
     if (!current()) return;
     const previewMs = await runPreview(current);
     if (!current()) return;
     const t0 = performance.now();
-    state.latent = await state.vae.encode(state.original);
+    state.latent = await state.vae.encode(state.original, { onProgress: progressTo("encode") });
     $("t-encode").textContent = ms(performance.now() - t0);
     if (!current()) return;
     showLatent(state.latent);
     showSizes();
     const t = performance.now();
-    const recon = await state.vae.decode(state.latent);
+    const recon = await state.vae.decode(state.latent, { onProgress: progressTo("decode") });
     $("t-decode").textContent = ms(performance.now() - t);
     if (!current()) return;
     showRecon(recon);
-    showHeld();
+    showHeld(state.vae);
     $("recon-label").textContent = previewMs === null ? ""
       : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
     log(`encoded and decoded ${state.original.width}×${state.original.height}`);
@@ -274,14 +268,14 @@ async function takeLatent(file) {
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
     showLatent(latent);
     showSizes();
-    await showEstimate(current, latent);
+    await showEstimate(state.vae, current, null, latent, log);
     if (!current()) return;
     const t = performance.now();
-    const recon = await state.vae.decode(latent);
+    const recon = await state.vae.decode(latent, { onProgress: progressTo("decode") });
     if (!current()) return;
     showRecon(recon);
     $("t-decode").textContent = ms(performance.now() - t);
-    showHeld();
+    showHeld(state.vae);
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
     setState("done");
   } catch (e) {
@@ -317,6 +311,7 @@ function wire() {
   $("weights-file").addEventListener("change", (e) => e.target.files[0] && loadWeights(e.target.files[0]));
   $("cancel").addEventListener("click", () => state.abort?.abort());
   $("preview-on").addEventListener("change", (e) => preview.setEnabled(e.target.checked, state.vae));
+  $("memory-budget").addEventListener("change", setBudget);
   $("cache-clear").addEventListener("click", async () => { await cache.clearAll(); refreshCacheSize(); log("cache cleared"); });
   $("image-file").addEventListener("change", (e) => e.target.files[0] && takeFile(e.target.files[0]));
   $("error-close").addEventListener("click", hideError);

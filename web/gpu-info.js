@@ -22,6 +22,23 @@ export async function gpuLine(vae) {
     + `adapter features: shader-f16 ${has("shader-f16")}, subgroups ${has("subgroups")} (neither needed)`;
 }
 
+/** The page's memory budget where the URL sets none: a quarter of the device's memory as the
+ *  browser reports it (`navigator.deviceMemory`, 4 GiB where it does not), at least 1 GiB and at
+ *  most 4 GiB, and no more than 4 of the adapter's largest buffers (an adapter that grants small
+ *  buffers is a modest one). WebGPU tells no memory size; this is what a tab can expect. */
+export async function defaultBudget() {
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu?.requestAdapter();
+  } catch {
+    // Without an adapter's limits, the device memory alone decides.
+  }
+  const gib = 1024 ** 3;
+  const device = (navigator.deviceMemory ?? 4) * gib / 4;
+  const buffers = 4 * (adapter?.limits.maxBufferSize ?? gib);
+  return Math.max(gib, Math.min(4 * gib, device, buffers));
+}
+
 /** The line that says what an image of `width × height` will hold on the GPU (with `decodeOnly`,
  *  what decoding its latent alone will), and the figures (`{total, activations}` in bytes), or
  *  the reason it cannot run. */
@@ -29,10 +46,16 @@ export async function memoryEstimate(vae, width, height, { decodeOnly = false } 
   try {
     const e = await vae.estimate(width, height);
     const activations = decodeOnly ? e.decodeBytes : Math.max(e.encodeBytes, e.decodeBytes);
+    const host = decodeOnly ? e.decodeHostBytes : Math.max(e.encodeHostBytes, e.decodeHostBytes);
+    const moved = decodeOnly ? e.decodeMovedBytes : e.encodeMovedBytes + e.decodeMovedBytes;
     const total = e.weightBytes + activations;
     const bands = e.bands > 1 ? `, in ${e.bands} row bands` : "";
-    return { total, activations, text: `GPU memory ≈ ${shown(total)} (weights ${shown(e.weightBytes)} + `
-      + `activations ${shown(activations)}${bands})${decodeOnly ? " to decode" : ""}` };
+    // Out of core, what waits in host memory and what moves, within the budget.
+    const outOfCore = moved > 0 || host > 0
+      ? `; out of core within the ${shown(e.memoryBudget)} budget: ${shown(host)} in host memory, ${shown(moved)} moved`
+      : "";
+    return { total, activations, host, moved, text: `GPU memory ≈ ${shown(total)} (weights ${shown(e.weightBytes)} + `
+      + `activations ${shown(activations)}${bands})${decodeOnly ? " to decode" : ""}${outOfCore}` };
   } catch (e) {
     return { total: null, text: `GPU memory: ${e.code === "too-large" ? "too large" : "not known"} (${e.message})` };
   }

@@ -1,7 +1,7 @@
 // Types of vae-client.js (`import { VaeWorker } from "sdxl-vae/worker"`): `Vae`'s calls, run in
 // a Web Worker. Options, inputs, results and properties are the module's own (sdxl_vae.d.ts), so
 // the two cannot drift.
-import type { ErrorCode, ImageLike, Latent, LoadOptions, MemoryEstimate, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
+import type { CallOptions, ErrorCode, ImageLike, Latent, LoadOptions, MemoryEstimate, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
 
 export type { ErrorCode, VaeError };
 
@@ -31,11 +31,15 @@ export class VaeWorker {
      *  resolves to the model's properties. An ArrayBuffer or ReadableStream source (or a
      *  Response's body) is handed over to the worker, not copied. */
     load(source: WeightsSource, options?: WorkerLoadOptions): Promise<VaeProperties>;
-    encode(image: ImageData | ImageLike): Promise<Latent>;
-    encodeSample(image: ImageData | ImageLike, seed: number): Promise<Latent>;
+    /** A call's `signal` and `onProgress` stay on this side: an abort is sent to the worker,
+     *  and progress comes back from it. */
+    encode(image: ImageData | ImageLike, options?: CallOptions): Promise<Latent>;
+    encodeSample(image: ImageData | ImageLike, seed: number, options?: CallOptions): Promise<Latent>;
     /** ImageData at the latent's image size. */
-    decode(latent: Latent): Promise<ImageData>;
-    decodeRaw(latent: Latent): Promise<RawImage>;
+    decode(latent: Latent, options?: CallOptions): Promise<ImageData>;
+    decodeRaw(latent: Latent, options?: CallOptions): Promise<RawImage>;
+    /** Sets `memoryBudget` (bytes; `null`: none) for the calls after it. */
+    setMemoryBudget(bytes: number | null): Promise<void>;
     /** `Vae.flops`, asked of the worker: `[encode, decode]` floating-point operations. */
     flops(width: number, height: number): Promise<Float64Array>;
     /** `Vae.estimate`: the GPU memory an image of this size will hold, before running it. */

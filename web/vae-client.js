@@ -110,16 +110,32 @@ export class VaeWorker {
     return done;
   }
 
-  #call(method, ...args) {
-    return this.#post({ op: "call", method, args });
+  /** Calls `method` in the worker; a call's `signal` and `onProgress` stay here: an abort is
+   *  sent on, and progress comes back. */
+  #call(method, args, { signal, onProgress } = {}) {
+    if (signal?.aborted) return Promise.reject(failure("aborted", `${method} was aborted`));
+    const id = this.next;
+    const control = signal !== undefined || onProgress !== undefined;
+    const done = this.#post({ op: "call", method, args, control }, { onProgress });
+    if (signal) {
+      const abort = () => this.worker.postMessage({ op: "abort", target: id });
+      signal.addEventListener("abort", abort, { once: true });
+      done.finally(() => signal.removeEventListener("abort", abort)).catch(() => {});
+    }
+    return done;
   }
 
-  encode(image) { return this.#call("encode", image); }
-  encodeSample(image, seed) { return this.#call("encodeSample", image, seed); }
-  decode(latent) { return this.#call("decode", latent); }
-  decodeRaw(latent) { return this.#call("decodeRaw", latent); }
-  flops(width, height) { return this.#call("flops", width, height); }
-  estimate(width, height) { return this.#call("estimate", width, height); }
+  encode(image, options) { return this.#call("encode", [image], options); }
+  encodeSample(image, seed, options) { return this.#call("encodeSample", [image, seed], options); }
+  decode(latent, options) { return this.#call("decode", [latent], options); }
+  decodeRaw(latent, options) { return this.#call("decodeRaw", [latent], options); }
+  flops(width, height) { return this.#call("flops", [width, height]); }
+  estimate(width, height) { return this.#call("estimate", [width, height]); }
+
+  /** Sets the model's memory budget in bytes (`null`: none), for the calls after it. */
+  setMemoryBudget(bytes) {
+    return this.#post({ op: "set", name: "memoryBudget", value: bytes });
+  }
 
   /** Frees the model's GPU memory (and stops a load in flight); the worker stays for another
    *  load. Later calls reject with `not-loaded`. */

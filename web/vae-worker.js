@@ -1,6 +1,8 @@
 // The module inside a Web Worker, for VaeWorker (vae-client.js), which is the API; this file is
-// its other half. Messages in: {id, op, ...}: "load" {source, options}, "abort" {target}, "free",
-// "call" {method, args}. Out: {id, progress: [loaded, total, file]} while loading, then
+// its other half. Messages in: {id, op, ...}: "load" {source, options}, "abort" {target} (a load
+// or a call), "free", "call" {method, args, control} (with `control`, the call gets a signal and
+// reports progress), "set" {name, value} (the memory budget). Out: {id, progress: [loaded, total,
+// file]} while loading, {id, progress: [done, total]} during a controlled call, then
 // {id, result, props} or {id, error: {message, code}}; {panic} if the module panicked.
 // `props` is every getter of the loaded Vae (read from its prototype, so none is forgotten),
 // sent after each call since some change (activationBytes, precision). Results' arrays are
@@ -11,6 +13,7 @@ import { failure } from "./failure.js";
 
 let vae = null;
 const loads = new Map(); // load id → its AbortController
+const calls = new Map(); // controlled call id → its AbortController
 const ready = init().then(() => onPanic((message) => postMessage({ panic: message })));
 
 const GETTERS = Object.entries(Object.getOwnPropertyDescriptors(Vae.prototype))
@@ -74,8 +77,22 @@ async function handle(msg) {
       vae?.free();
       vae = null;
       return [null];
-    case "call":
-      return call(msg.method, msg.args);
+    case "call": {
+      if (!msg.control) return call(msg.method, msg.args);
+      const abort = new AbortController();
+      calls.set(msg.id, abort);
+      const onProgress = (done, total) => postMessage({ id: msg.id, progress: [done, total] });
+      try {
+        return await call(msg.method, [...msg.args, { signal: abort.signal, onProgress }]);
+      } finally {
+        calls.delete(msg.id);
+      }
+    }
+    case "set":
+      if (!vae) throw failure("not-loaded", `${msg.name}: no model is loaded`);
+      if (msg.name !== "memoryBudget") throw failure("bad-argument", `${msg.name} cannot be set`);
+      vae.memoryBudget = msg.value ?? undefined;
+      return [null];
     default:
       throw failure("bad-argument", `unknown worker message ${msg.op}`);
   }
@@ -84,6 +101,7 @@ async function handle(msg) {
 self.onmessage = async ({ data: msg }) => {
   if (msg.op === "abort") {
     loads.get(msg.target)?.abort();
+    calls.get(msg.target)?.abort();
     return;
   }
   try {

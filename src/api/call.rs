@@ -101,7 +101,10 @@ struct Planned<'a> {
 impl Vae {
     /// The memory budget, if any (see [`Vae::set_memory_budget`]).
     pub fn memory_budget(&self) -> Option<u64> {
-        self.memory_budget
+        match self.memory_budget.load(Ordering::Relaxed) {
+            0 => None,
+            b => Some(b),
+        }
     }
 
     /// Sets the most GPU memory this model may hold at once, weights and activations together
@@ -109,8 +112,9 @@ impl Vae {
     /// activations wait in host memory and come back when a layer needs them, with the same
     /// results; a call that cannot fit at all fails before touching the GPU, naming the least
     /// budget that would do.
-    pub fn set_memory_budget(&mut self, bytes: Option<u64>) {
-        self.memory_budget = bytes;
+    pub fn set_memory_budget(&self, bytes: Option<u64>) {
+        let b = bytes.unwrap_or(0);
+        self.memory_budget.store(b, Ordering::Relaxed);
     }
 
     fn key(&self, call: Call, width: u32, height: u32) -> PlanKey {
@@ -119,7 +123,7 @@ impl Vae {
             width,
             height,
             max_band: self.max_band_bytes,
-            budget: self.memory_budget,
+            budget: self.memory_budget(),
         }
     }
 
@@ -173,7 +177,7 @@ impl Vae {
         }
         let (lw, lh) = Self::latent_size(call, size.0, size.1);
         let mut planned = self.plan_with(pool, &self.band_starts(lw, lh)?, &record, read)?;
-        if let Some(budget) = self.memory_budget {
+        if let Some(budget) = self.memory_budget() {
             let in_core = planned.fixed + planned.plan.sizes.iter().sum::<u64>();
             if in_core > budget {
                 planned = self.fit_budget(pool, planned, budget, (lw, lh), &record, read, call)?;
@@ -224,7 +228,8 @@ impl Vae {
             };
             let program = planned.ops.program(&planned.out)?;
             let room = budget.saturating_sub(planned.fixed);
-            match schedule(&program, room) {
+            let staging = crate::gpu::host::staging_bytes(&program.sizes);
+            match schedule(&program, room, staging) {
                 Ok(s) => {
                     let moved = s.moved + DISPATCH_COST * planned.ops.rec.dispatches as u64;
                     if std::env::var("PAGING_DEBUG").is_ok() {
@@ -300,7 +305,7 @@ impl Vae {
 
     /// The most bytes the pool's buffers and textures may hold in an out-of-core run.
     fn pool_cap(&self, p: &Planned) -> u64 {
-        let budget = self.memory_budget.unwrap_or(u64::MAX);
+        let budget = self.memory_budget().unwrap_or(u64::MAX);
         let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
         let staging = p.plan.paged.as_ref().map_or(0, |s| s.staging);
         budget.saturating_sub(p.fixed + staging) + textures
@@ -350,7 +355,12 @@ impl Vae {
         pool.set_f16(self.pool.f16());
         let p = self.plan_call(&pool, call, size, record, read, false)?;
         let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
-        let dispatches = p.ops.rec.dispatches;
+        // As a call: the conversion to pixels, one dispatch a band, after the planned work.
+        let dispatches = p.ops.rec.dispatches
+            + match read {
+                Read::Pixels { .. } => p.out.bands().len() as u32,
+                Read::Values => 0,
+            };
         let bands = p.starts.len();
         if let Some(s) = &p.plan.paged {
             let program = p.ops.program(&p.out)?;

@@ -203,7 +203,7 @@ impl VaeLoader {
             info,
             weight_bytes,
             max_band_bytes: self.max_band_bytes,
-            memory_budget: self.memory_budget,
+            memory_budget: self.memory_budget.unwrap_or(0).into(),
             plans: Default::default(),
             weights: std::mem::take(&mut store.owned),
             load_times: LoadTimes {

@@ -45,7 +45,8 @@ pub struct Vae {
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
-    memory_budget: Option<u64>,
+    /// The memory budget in bytes, 0 for none (see [`Vae::set_memory_budget`]).
+    memory_budget: std::sync::atomic::AtomicU64,
     /// The buffer plans of the latest calls, by what they depend on (see `call.rs`).
     plans: call::Plans,
     /// The weights' buffers and textures, freed when the model drops.
@@ -351,10 +352,15 @@ impl Vae {
 
     /// The decoder output before clamping (diffusers' `decode(z).sample`), cropped likewise.
     pub async fn decode_raw(&self, latent: &Latent) -> Result<RawImage> {
+        self.decode_raw_with(latent, CallControl::default()).await
+    }
+
+    /// [`Vae::decode_raw`] reporting its progress to `ctl` and stopping with
+    /// [`Error::Aborted`] where `ctl` asks.
+    pub async fn decode_raw_with(&self, latent: &Latent, ctl: CallControl<'_>) -> Result<RawImage> {
         self.check_latent(latent)?;
         let record = |ops, starts: &[u32]| self.decode_ops(ops, latent, starts);
         let size = (latent.width, latent.height);
-        let ctl = CallControl::default();
         let Output::Values(full, (fw, fh)) =
             self.call(Call::Decode, size, record, Read::Values, ctl).await?
         else {

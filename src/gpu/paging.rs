@@ -53,7 +53,7 @@ pub struct Schedule {
     pub peak_host: u64,
     /// Bytes copied out to the host and back in, in all.
     pub moved: u64,
-    /// Bytes of the staging buffer values leave the GPU through.
+    /// Bytes of the staging buffer values leave the GPU through (0 where nothing moves).
     pub staging: u64,
 }
 
@@ -75,15 +75,31 @@ fn distinct(op: &[Use]) -> impl Iterator<Item = usize> + '_ {
         .map(|(_, u)| u.req)
 }
 
-/// Schedules `p` so that request buffers on the GPU and the staging buffer never exceed `room`
-/// bytes, or returns the least room that would do ([`least_room`] and the staging buffer).
-pub fn schedule(p: &Program, room: u64) -> Result<Schedule, u64> {
-    let staging = super::host::staging_bytes(&p.sizes);
-    let least = least_room(p) + staging;
+/// Schedules `p` so that request buffers on the GPU never exceed `room` bytes, with a staging
+/// buffer of `staging` bytes among them where anything moves; or returns the least room that
+/// would do ([`least_room`], and the staging buffer where that needs moves).
+pub fn schedule(p: &Program, room: u64, staging: u64) -> Result<Schedule, u64> {
+    // The least room: everything held as long as it lives, or moves and a staging buffer.
+    let least = || {
+        let held = schedule_within(p, u64::MAX).map_or(u64::MAX, |s| s.peak_gpu);
+        held.min(least_room(p) + staging)
+    };
+    let s = schedule_within(p, room).map_err(|_| least())?;
+    if s.moved == 0 {
+        return Ok(s);
+    }
+    let room = room.checked_sub(staging).ok_or_else(least)?;
+    let mut s = schedule_within(p, room).map_err(|_| least())?;
+    s.staging = staging;
+    Ok(s)
+}
+
+/// [`schedule`] without a staging buffer.
+fn schedule_within(p: &Program, room: u64) -> Result<Schedule, u64> {
+    let least = least_room(p);
     if least > room {
         return Err(least);
     }
-    let room = room - staging;
     let n = p.ops.len();
     let reqs = p.sizes.len();
     // The ops using each request, in order; the outputs are used once more at the end.
@@ -100,7 +116,6 @@ pub fn schedule(p: &Program, room: u64) -> Result<Schedule, u64> {
     let mut s = Schedule {
         before: vec![Vec::new(); n + 1],
         after: vec![Vec::new(); n],
-        staging,
         ..Default::default()
     };
     for (r, u) in uses.iter().enumerate() {
@@ -203,22 +218,27 @@ mod tests {
 
     #[test]
     fn with_room_for_everything_nothing_moves() {
-        let s = schedule(&residual_chain(), 300).unwrap();
+        let s = schedule(&residual_chain(), 300, 10).unwrap();
         assert_eq!((s.moved, s.peak_host), (0, 0));
         assert_eq!(s.peak_gpu, 300);
     }
 
     #[test]
     fn the_residual_waits_on_the_host_and_comes_back() {
-        let s = schedule(&residual_chain(), 200).unwrap();
+        let s = schedule(&residual_chain(), 210, 10).unwrap();
         assert_eq!(s.before[2], vec![Step::Store(0), Step::Fresh(2)]);
         assert_eq!(s.before[3], vec![Step::Load(0)]);
         assert_eq!((s.moved, s.peak_host, s.peak_gpu), (200, 100, 200));
+        assert_eq!(s.staging, 10);
     }
 
     #[test]
     fn too_little_room_names_the_least() {
-        assert_eq!(schedule(&residual_chain(), 199).unwrap_err(), 200);
+        assert_eq!(schedule(&residual_chain(), 199, 10).unwrap_err(), 210);
+        // Room for the chain but not for its staging buffer too.
+        assert_eq!(schedule(&residual_chain(), 205, 10).unwrap_err(), 210);
+        // A staging buffer larger than holding everything: the least holds everything.
+        assert_eq!(schedule(&residual_chain(), 205, 200).unwrap_err(), 300);
     }
 
     #[test]
@@ -235,9 +255,8 @@ mod tests {
             sizes: vec![10, 10, 10],
             outputs: vec![],
         };
-        let s = schedule(&p, 30).unwrap();
-        assert_eq!(s.moved, 0);
-        let s = schedule(&p, 20).unwrap_err();
-        assert_eq!(s, 30);
+        let s = schedule(&p, 30, 5).unwrap();
+        assert_eq!((s.moved, s.staging), (0, 0));
+        assert_eq!(schedule(&p, 20, 5).unwrap_err(), 30);
     }
 }

@@ -10,13 +10,24 @@ use super::Vae;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_ESTIMATE: &'static str = r#"
-/** The GPU memory of an encode of a `width × height` image and of a decode of its latent. */
+/** The memory of an encode of a `width × height` image and of a decode of its latent. */
 export interface MemoryEstimate {
   /** Bytes of the weights on the GPU. */
   weightBytes: number;
-  /** Most bytes of activations (buffers and textures) each call holds at once. */
+  /** Most bytes of activations (buffers and textures) each call holds at once on the GPU. */
   encodeBytes: number;
   decodeBytes: number;
+  /** Most GPU memory each call holds in all: weights, activations, uploads and staging. */
+  encodeGpuBytes: number;
+  decodeGpuBytes: number;
+  /** Out of core (under a memory budget): most bytes each call keeps in host memory (JS
+   *  ArrayBuffers, outside the module's memory), and bytes it copies between GPU and host. */
+  encodeHostBytes: number;
+  decodeHostBytes: number;
+  encodeMovedBytes: number;
+  decodeMovedBytes: number;
+  /** The budget the estimate is for (`vae.memoryBudget`), if any. */
+  memoryBudget?: number;
   /** Row bands the activations are split into (1: the image fits the binding limit whole). */
   bands: number;
 }
@@ -48,6 +59,15 @@ impl Vae {
             set("weightBytes", inner.vae.weight_bytes() as f64);
             set("encodeBytes", enc.peak_activation_bytes as f64);
             set("decodeBytes", dec.peak_activation_bytes as f64);
+            set("encodeGpuBytes", enc.gpu_bytes as f64);
+            set("decodeGpuBytes", dec.gpu_bytes as f64);
+            set("encodeHostBytes", enc.host_bytes as f64);
+            set("decodeHostBytes", dec.host_bytes as f64);
+            set("encodeMovedBytes", enc.moved_bytes as f64);
+            set("decodeMovedBytes", dec.moved_bytes as f64);
+            if let Some(b) = inner.vae.memory_budget() {
+                set("memoryBudget", b as f64);
+            }
             set("bands", enc.bands.max(dec.bands) as f64);
             Ok(o.into())
         })

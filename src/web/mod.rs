@@ -7,6 +7,7 @@
 //! with a JS `Error` whose message is the engine's and whose `code` is its [`ErrorCode`]
 //! ([`failure`]).
 
+mod control;
 mod convert;
 mod estimate;
 mod failure;
@@ -29,6 +30,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::error_code::ErrorCode;
 use crate::gpu::Gpu;
 use failure::Failure;
+use control::{controlled, CallOptions, CallOptionsArg};
 use lost::lost_or;
 use options::load_options;
 
@@ -195,10 +197,13 @@ impl Vae {
     pub fn encode(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] image: JsValue,
+        options: Option<CallOptionsArg>,
     ) -> Promise {
         let image = convert::image_from_js(&image);
+        let opts = CallOptions::from_js(options);
         self.queued(move |inner| async move {
-            let latent = inner.vae.encode(&image?).await?;
+            let (image, opts) = (image?, opts?);
+            let latent = controlled!(opts, |ctl| inner.vae.encode_with(&image, None, ctl).await)?;
             convert::latent_to_js(&latent)
         })
     }
@@ -209,10 +214,14 @@ impl Vae {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ImageData | ImageLike")] image: JsValue,
         seed: u32,
+        options: Option<CallOptionsArg>,
     ) -> Promise {
         let image = convert::image_from_js(&image);
+        let opts = CallOptions::from_js(options);
         self.queued(move |inner| async move {
-            let latent = inner.vae.encode_sample(&image?, u64::from(seed)).await?;
+            let (image, opts) = (image?, opts?);
+            let seed = Some(u64::from(seed));
+            let latent = controlled!(opts, |ctl| inner.vae.encode_with(&image, seed, ctl).await)?;
             convert::latent_to_js(&latent)
         })
     }
@@ -222,10 +231,13 @@ impl Vae {
     pub fn decode(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Latent")] latent: JsValue,
+        options: Option<CallOptionsArg>,
     ) -> Promise {
         let latent = convert::latent_from_js(&latent);
+        let opts = CallOptions::from_js(options);
         self.queued(move |inner| async move {
-            let image = inner.vae.decode(&latent?).await?;
+            let (latent, opts) = (latent?, opts?);
+            let image = controlled!(opts, |ctl| inner.vae.decode_with(&latent, ctl).await)?;
             convert::image_to_js(&image)
         })
     }
@@ -235,12 +247,29 @@ impl Vae {
     pub fn decode_raw(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Latent")] latent: JsValue,
+        options: Option<CallOptionsArg>,
     ) -> Promise {
         let latent = convert::latent_from_js(&latent);
+        let opts = CallOptions::from_js(options);
         self.queued(move |inner| async move {
-            let raw = inner.vae.decode_raw(&latent?).await?;
+            let (latent, opts) = (latent?, opts?);
+            let raw = controlled!(opts, |ctl| inner.vae.decode_raw_with(&latent, ctl).await)?;
             convert::raw_to_js(&raw)
         })
+    }
+
+    /// The most GPU memory this model may hold at once, weights and activations together, in
+    /// bytes; `undefined` for no budget (the `memoryBudget` load option).
+    #[wasm_bindgen(getter, js_name = memoryBudget)]
+    pub fn memory_budget(&self) -> Option<f64> {
+        self.inner.vae.memory_budget().map(|b| b as f64)
+    }
+
+    /// Sets the memory budget (`null` or `undefined`: none); calls queued after this use it.
+    #[wasm_bindgen(setter, js_name = memoryBudget)]
+    pub fn set_memory_budget(&self, bytes: Option<f64>) {
+        let bytes = bytes.filter(|b| b.is_finite() && *b >= 1.0).map(|b| b as u64);
+        self.inner.vae.set_memory_budget(bytes);
     }
 
     /// The GPU adapter's name and backend.

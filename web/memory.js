@@ -1,0 +1,51 @@
+// The page's memory line: the budget box, the GPU memory (and, out of core, the host memory and
+// the bytes moved) a call will hold, shown before it runs, what the model then held, and a
+// running call's progress.
+
+import { failure } from "./failure.js";
+import { defaultBudget, memoryEstimate } from "./gpu-info.js";
+import { bytesText, parseBytes } from "./units.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** After a load: the URL's `memoryBudget`, else `chosen` (the box's), else one derived from the
+ *  adapter and the device's memory (`defaultBudget`); shown in the box. */
+export async function applyBudget(vae, chosen) {
+  if (vae.memoryBudget === undefined) vae.memoryBudget = chosen === undefined ? await defaultBudget() : chosen;
+  $("memory-budget").value = bytesText(vae.memoryBudget);
+}
+
+/** The box's budget (bytes, or null for none), set on `vae` if one is loaded; throws a
+ *  `bad-argument` failure where the box holds no size. */
+export function readBudget(vae, log) {
+  const text = $("memory-budget").value;
+  const bytes = parseBytes(text);
+  if (Number.isNaN(bytes)) throw failure("bad-argument", `memory budget: "${text}" is not a size such as 1G or 512M, or none`);
+  if (vae) vae.memoryBudget = bytes;
+  log(`memory budget ${bytesText(bytes)}`);
+  return bytes;
+}
+
+/** Before an image or a latent runs: the memory it will hold (#gpu-estimate, its GPU bytes in
+ *  data-estimate; after the run data-actual has what the model held at most). A latent is
+ *  decoded alone, as the image 8× its size would be. */
+export async function showEstimate(vae, current, image, latent, log) {
+  const [width, height] = latent ? [8 * latent.width, 8 * latent.height] : [image.width, image.height];
+  const est = await memoryEstimate(vae, width, height, { decodeOnly: !!latent });
+  if (!current()) return;
+  $("gpu-estimate").textContent = est.text;
+  $("gpu-estimate").dataset.estimate = est.total ?? "";
+  delete $("gpu-estimate").dataset.actual;
+  $("call-progress").textContent = "–";
+  log(`${latent ? `latent ${latent.width}×${latent.height}` : `${width}×${height}`}: ${est.text}`);
+}
+
+/** After a run: what the model held at most (#gpu-estimate's data-actual), beside its estimate. */
+export function showHeld(vae) {
+  $("gpu-estimate").dataset.actual = vae.weightBytes + vae.peakActivationBytes;
+}
+
+/** A call's `onProgress`, shown as "encode 12 / 32 steps". */
+export const progressTo = (what) => (done, total) => {
+  $("call-progress").textContent = `${what} ${done} / ${total} steps`;
+};
