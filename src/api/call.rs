@@ -137,19 +137,30 @@ impl Vae {
     }
 
     /// Records the call in the row bands `starts` and plans its buffers.
-    fn plan_with<'a, F>(&'a self, pool: &Arc<BufferPool>, starts: &[u32], record: &F, read: Read) -> Result<Planned<'a>>
+    fn plan_with<'a, F>(
+        &'a self,
+        pool: &Arc<BufferPool>,
+        starts: &[u32],
+        record: &F,
+        read: Read,
+    ) -> Result<Planned<'a>>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
-        let (ops, out) = record(Ops::planning(&self.gpu, pool.clone(), &self.kernels)?, starts)?;
+        let (ops, out) = record(
+            Ops::planning(&self.gpu, pool.clone(), &self.kernels)?,
+            starts,
+        )?;
         let plan = ops.plan()?;
         let textures: u64 = plan.textures.map(texture_bytes).iter().sum();
-        // The result's readback: a staging copy, and for pixels the RGBA8 buffer as well.
-        let readback = match read {
-            // Gathered into one buffer where banded, then staged.
-            Read::Values => 2 * out.bytes(),
-            Read::Pixels { w, h, .. } => 8 * w as u64 * h as u64,
-        };
+        // The result's readback: a staging copy (and its overflow flag), and for pixels the
+        // RGBA8 buffer as well.
+        let readback = 16
+            + match read {
+                // Gathered into one buffer where banded, then staged.
+                Read::Values => 2 * out.bytes(),
+                Read::Pixels { w, h, .. } => 8 * w as u64 * h as u64,
+            };
         let fixed = self.weight_bytes + textures + ops.rec.uploaded + readback;
         Ok(Planned {
             ops,
@@ -162,7 +173,15 @@ impl Vae {
 
     /// Key → record → plan: the kept plan for this shape, else one made now — in core where
     /// it fits the budget, else out of core in row bands fine enough for its schedule to fit.
-    fn plan_call<'a, F>(&'a self, pool: &Arc<BufferPool>, call: Call, size: (u32, u32), record: F, read: Read, keep: bool) -> Result<Planned<'a>>
+    fn plan_call<'a, F>(
+        &'a self,
+        pool: &Arc<BufferPool>,
+        call: Call,
+        size: (u32, u32),
+        record: F,
+        read: Read,
+        keep: bool,
+    ) -> Result<Planned<'a>>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
@@ -196,13 +215,25 @@ impl Vae {
     /// the budget, trying a few band sizes and keeping the one that moves the fewest bytes; the
     /// error names the least budget any banding tried needs.
     #[allow(clippy::too_many_arguments)]
-    fn fit_budget<'a, F>(&'a self, pool: &Arc<BufferPool>, first: Planned<'a>, budget: u64, (lw, lh): (u32, u32), record: &F, read: Read, call: Call) -> Result<Planned<'a>>
+    fn fit_budget<'a, F>(
+        &'a self,
+        pool: &Arc<BufferPool>,
+        first: Planned<'a>,
+        budget: u64,
+        (lw, lh): (u32, u32),
+        record: &F,
+        read: Read,
+        call: Call,
+    ) -> Result<Planned<'a>>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
         let mut best: Option<(u64, Planned<'a>)> = None;
         let mut least = u64::MAX;
-        let device = self.gpu.max_binding_bytes().min(self.max_band_bytes.unwrap_or(u64::MAX));
+        let device = self
+            .gpu
+            .max_binding_bytes()
+            .min(self.max_band_bytes.unwrap_or(u64::MAX));
         let mut candidate = Some(first);
         // Finer bands let a schedule keep more of a tensor on the GPU between passes, and need
         // less room; too fine, and each band's work is small. Every banding from the device's
@@ -231,22 +262,14 @@ impl Vae {
             let staging = crate::gpu::host::staging_bytes(&program.sizes);
             match schedule(&program, room, staging) {
                 Ok(s) => {
-                    let moved = s.moved + DISPATCH_COST * planned.ops.rec.dispatches as u64;
-                    if std::env::var("PAGING_DEBUG").is_ok() {
-                        eprintln!("bands {} dispatches {} moved {} MiB peak {} MiB", starts.len(), planned.ops.rec.dispatches, moved >> 20, s.peak_gpu >> 20);
-                    }
-                    if best.as_ref().is_none_or(|(m, _)| moved < *m) {
+                    let cost = s.moved + DISPATCH_COST * planned.ops.rec.dispatches as u64;
+                    if best.as_ref().is_none_or(|(c, _)| cost < *c) {
                         let mut planned = planned;
                         planned.plan.paged = Some(Arc::new(s));
-                        best = Some((moved, planned));
+                        best = Some((cost, planned));
                     }
                 }
-                Err(need) => {
-                    if std::env::var("PAGING_DEBUG").is_ok() {
-                        eprintln!("bands {} fixed {} MiB needs {} MiB room textures {:?}", starts.len(), planned.fixed >> 20, need >> 20, planned.plan.textures);
-                    }
-                    least = least.min(planned.fixed + need)
-                }
+                Err(need) => least = least.min(planned.fixed + need),
             }
         }
         if let Some((_, planned)) = best {
@@ -256,18 +279,31 @@ impl Vae {
             Call::Encode { .. } => format!("encoding a {}×{} image", 8 * lw, 8 * lh),
             Call::Decode => format!("decoding a {lw}×{lh} latent"),
         };
-        Err(Error::OverBudget { what, needed: least, budget })
+        Err(Error::OverBudget {
+            what,
+            needed: least,
+            budget,
+        })
     }
 
     /// The whole call: plan, run (reporting to `ctl`), read the result; where an f16 activation
     /// overflowed, the inputs become f32 from now on and it runs once more.
-    pub(super) async fn call<'a, F>(&'a self, call: Call, size: (u32, u32), record: F, read: Read, ctl: CallControl<'_>) -> Result<Output>
+    pub(super) async fn call<'a, F>(
+        &'a self,
+        call: Call,
+        size: (u32, u32),
+        record: F,
+        read: Read,
+        ctl: CallControl<'_>,
+    ) -> Result<Output>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
         match self.run_once(call, size, &record, read, ctl).await {
             Err(Error::F16Overflow) if self.pool.f16() => {
-                log::warn!("an activation exceeded f16's range: f32 convolution inputs from now on");
+                log::warn!(
+                    "an activation exceeded f16's range: f32 convolution inputs from now on"
+                );
                 self.pool.set_f16(false);
                 self.run_once(call, size, &record, read, ctl).await
             }
@@ -275,7 +311,14 @@ impl Vae {
         }
     }
 
-    async fn run_once<'a, F>(&'a self, call: Call, size: (u32, u32), record: &F, read: Read, ctl: CallControl<'_>) -> Result<Output>
+    async fn run_once<'a, F>(
+        &'a self,
+        call: Call,
+        size: (u32, u32),
+        record: &F,
+        read: Read,
+        ctl: CallControl<'_>,
+    ) -> Result<Output>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
@@ -286,8 +329,8 @@ impl Vae {
             // Textures of an earlier, larger call would count against the budget.
             self.pool.trim();
         }
+        let total = p.ops.rec.kept();
         let (mut ops, out) = p.ops.run(&p.plan, ctl, cap, &p.out).await?;
-        let total = ops.rec.dispatches;
         let result = match read {
             Read::Values => {
                 let size = (out.w, out.h);
@@ -299,7 +342,7 @@ impl Vae {
                 Output::Pixels(ops.read_bytes(&px).await?)
             }
         };
-        ctl.report(total as usize, total as usize);
+        ctl.report(total, total);
         Ok(result)
     }
 
@@ -329,9 +372,12 @@ impl Vae {
             rgba: vec![0; 4 * width as usize * height as usize],
         };
         let enc = self
-            .dry_call(Call::Encode { sample: false }, (width, height), Read::Values, |ops, s| {
-                self.encode_ops(ops, &image, None, s)
-            })
+            .dry_call(
+                Call::Encode { sample: false },
+                (width, height),
+                Read::Values,
+                |ops, s| self.encode_ops(ops, &image, None, s),
+            )
             .await?;
         let (lw, lh) = Self::latent_size(Call::Encode { sample: false }, width, height);
         let c = self.latent_channels();
@@ -342,12 +388,20 @@ impl Vae {
             range: self.pixel_range(),
         };
         let dec = self
-            .dry_call(Call::Decode, (lw, lh), read, |ops, s| self.decode_ops(ops, &latent, s))
+            .dry_call(Call::Decode, (lw, lh), read, |ops, s| {
+                self.decode_ops(ops, &latent, s)
+            })
             .await?;
         Ok((enc, dec))
     }
 
-    async fn dry_call<'a, F>(&'a self, call: Call, size: (u32, u32), read: Read, record: F) -> Result<DryRun>
+    async fn dry_call<'a, F>(
+        &'a self,
+        call: Call,
+        size: (u32, u32),
+        read: Read,
+        record: F,
+    ) -> Result<DryRun>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
@@ -382,7 +436,10 @@ impl Vae {
             Read::Pixels { w, h, .. } => 4 * w as u64 * h as u64,
         };
         let fixed_other = self.weight_bytes + p.ops.rec.uploaded + staging;
-        let (mut ops, out) = p.ops.run(&p.plan, CallControl::default(), u64::MAX, &p.out).await?;
+        let (mut ops, out) = p
+            .ops
+            .run(&p.plan, CallControl::default(), u64::MAX, &p.out)
+            .await?;
         if let Read::Pixels { w, h, range } = read {
             let px = ops.tensor_to_image(&out, w, h, range)?;
             drop((out, px));

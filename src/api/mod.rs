@@ -15,9 +15,9 @@ mod latent;
 pub use latent::Latent;
 mod load;
 pub mod options;
-use call::{Call, Output, Read};
-pub use call::DryRun;
 pub use crate::gpu::CallControl;
+pub use call::DryRun;
+use call::{Call, Output, Read};
 pub use load::{LoadOptions, LoadTimes, VaeLoader};
 use std::sync::Arc;
 
@@ -153,6 +153,13 @@ impl Vae {
         self.weight_bytes
     }
 
+    /// The most GPU memory this model has held at once: its weights, activation buffers and
+    /// textures, and each call's own buffers (uploads, staging, readback). What a memory budget
+    /// bounds.
+    pub fn peak_gpu_bytes(&self) -> u64 {
+        self.weight_bytes + self.pool.gpu_peak()
+    }
+
     /// Bytes held in activation buffers now and at most so far.
     pub fn activation_bytes(&self) -> (u64, u64) {
         self.pool.allocated()
@@ -194,7 +201,8 @@ impl Vae {
 
     /// A posterior sample `mean + exp(0.5·logvar)·ε`, ε from a seeded generator.
     pub async fn encode_sample(&self, image: &Image, seed: u64) -> Result<Latent> {
-        self.encode_with(image, Some(seed), CallControl::default()).await
+        self.encode_with(image, Some(seed), CallControl::default())
+            .await
     }
 
     /// [`Vae::encode`] (or with a `seed`, [`Vae::encode_sample`]) reporting its progress to
@@ -361,8 +369,9 @@ impl Vae {
         self.check_latent(latent)?;
         let record = |ops, starts: &[u32]| self.decode_ops(ops, latent, starts);
         let size = (latent.width, latent.height);
-        let Output::Values(full, (fw, fh)) =
-            self.call(Call::Decode, size, record, Read::Values, ctl).await?
+        let Output::Values(full, (fw, fh)) = self
+            .call(Call::Decode, size, record, Read::Values, ctl)
+            .await?
         else {
             return Err(Error::Input("internal: a decode read pixels".into()));
         };

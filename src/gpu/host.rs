@@ -46,7 +46,9 @@ impl HostStore {
     pub fn get(&self, req: usize, offset: u64, len: u64) -> Option<Vec<u8>> {
         let b = self.blocks.get(&req)?;
         #[cfg(not(target_arch = "wasm32"))]
-        return b.get(offset as usize..(offset + len) as usize).map(<[u8]>::to_vec);
+        return b
+            .get(offset as usize..(offset + len) as usize)
+            .map(<[u8]>::to_vec);
         #[cfg(target_arch = "wasm32")]
         return Some(b.subarray(offset as u32, (offset + len) as u32).to_vec());
     }

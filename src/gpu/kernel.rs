@@ -21,7 +21,10 @@ pub fn written_bindings(source: &str) -> u32 {
             continue;
         };
         let rest = &line[at + "@binding(".len()..];
-        let n = rest.split(')').next().and_then(|n| n.trim().parse::<u32>().ok());
+        let n = rest
+            .split(')')
+            .next()
+            .and_then(|n| n.trim().parse::<u32>().ok());
         if let (Some(n), true) = (n, line.contains("read_write")) {
             mask |= 1u32.checked_shl(n).unwrap_or(0);
         }

@@ -20,6 +20,10 @@ struct PoolState {
     f16: bool,
     /// Set by the pack kernels where a value exceeds f16's range (f16 textures only).
     overflow: Option<wgpu::Buffer>,
+    /// Bytes of the recordings' own buffers (uploads, uniforms, staging, readback) alive now,
+    /// and the most that these and the pool's buffers and textures held at once.
+    transient: u64,
+    gpu_peak: u64,
 }
 
 /// The textures a pool holds, one of each, reused by every kernel that needs one.
@@ -144,15 +148,7 @@ impl BufferPool {
         if let Some(i) = best {
             return Ok(st.free.swap_remove(i));
         }
-        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(what),
-            size,
-            usage: STORAGE,
-            mapped_at_creation: false,
-        });
-        st.allocated += buf.size();
-        st.peak = st.peak.max(st.allocated);
-        Ok(buf)
+        Ok(self.create(&mut st, size, what))
     }
 
     /// The smallest idle buffer of at least `size` bytes and at most a size class more
@@ -170,7 +166,12 @@ impl BufferPool {
     /// An idle buffer of exactly `size` bytes, else a new one where the pool's buffers and
     /// textures stay within `cap` bytes with it; `None` where they would not (the caller frees
     /// idle buffers once no unsubmitted work binds them, then takes one).
-    pub(crate) fn take_within(&self, size: u64, cap: u64, what: &str) -> Result<Option<wgpu::Buffer>> {
+    pub(crate) fn take_within(
+        &self,
+        size: u64,
+        cap: u64,
+        what: &str,
+    ) -> Result<Option<wgpu::Buffer>> {
         let mut st = self
             .state
             .lock()
@@ -181,8 +182,35 @@ impl BufferPool {
         if st.allocated + size > cap {
             return Ok(None);
         }
-        drop(st);
-        self.take_exact(size, what).map(Some)
+        Ok(Some(self.create(&mut st, size, what)))
+    }
+
+    /// A new buffer of `size` bytes, counted.
+    fn create(&self, st: &mut PoolState, size: u64, what: &str) -> wgpu::Buffer {
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size,
+            usage: STORAGE,
+            mapped_at_creation: false,
+        });
+        st.allocated += buf.size();
+        st.peak = st.peak.max(st.allocated);
+        st.gpu_peak = st.gpu_peak.max(st.allocated + st.transient);
+        buf
+    }
+
+    /// Counts `delta` bytes of a recording's own buffers (see [`BufferPool::gpu_peak`]).
+    pub(crate) fn transient(&self, delta: i64) {
+        if let Ok(mut st) = self.state.lock() {
+            st.transient = st.transient.saturating_add_signed(delta);
+            st.gpu_peak = st.gpu_peak.max(st.allocated + st.transient);
+        }
+    }
+
+    /// The most GPU memory the pool's buffers and textures and the recordings' own buffers
+    /// (uploads, uniforms, staging, readback) held at once.
+    pub fn gpu_peak(&self) -> u64 {
+        self.state.lock().map(|s| s.gpu_peak).unwrap_or(0)
     }
 
     /// Frees every idle buffer (the textures stay).
@@ -302,6 +330,7 @@ impl BufferPool {
         let (texture, view) = float_array(&self.device, slot.label(), size, st.f16, usage);
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
+        st.gpu_peak = st.gpu_peak.max(st.allocated + st.transient);
         st.textures[slot_i] = Some((texture, view.clone(), size));
         Ok(view)
     }

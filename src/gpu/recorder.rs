@@ -12,9 +12,9 @@ use wgpu::util::DeviceExt;
 mod deferred;
 mod readback;
 mod run;
-pub use run::CallControl;
 use deferred::{keep, Deferred, Real, StandIns};
 use readback::pop_scopes;
+pub use run::CallControl;
 
 /// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
 #[derive(Clone)]
@@ -71,7 +71,8 @@ pub struct Recorder<'g> {
     encoded: bool,
     /// An out-of-core run's staging buffer, made at its first store.
     staging: Option<wgpu::Buffer>,
-    /// Bytes of the inputs uploaded for this recording (pixels, latents), held to its end.
+    /// Bytes of the inputs uploaded for this recording (pixels, latents, each dispatch's
+    /// parameters), held to its end.
     pub uploaded: u64,
     /// Whether the latest pass over a tensor's bands went last to first (see [`Recorder::pass`]).
     reverse: bool,
@@ -82,21 +83,35 @@ pub struct Recorder<'g> {
 /// readback, or unsubmitted after an error. wgpu's WebGPU backend does not destroy a dropped
 /// handle, so in a browser each would otherwise hold its memory until garbage collection. Work
 /// already submitted still completes: WebGPU and wgpu defer the free until it has.
-#[derive(Default)]
+/// Their bytes count in the pool's peak of GPU memory (see [`BufferPool::gpu_peak`]).
 pub(super) struct Transient {
+    pool: Arc<BufferPool>,
     buffers: Vec<wgpu::Buffer>,
     textures: Vec<wgpu::Texture>,
+    bytes: u64,
 }
 
 impl Transient {
+    fn new(pool: &Arc<BufferPool>) -> Transient {
+        Transient {
+            pool: pool.clone(),
+            buffers: Vec::new(),
+            textures: Vec::new(),
+            bytes: 0,
+        }
+    }
+
     fn buffer(&mut self, b: &wgpu::Buffer) {
         self.buffers.push(b.clone());
+        self.bytes += b.size();
+        self.pool.transient(b.size() as i64);
     }
 
     /// Takes over `other`'s objects (a planning recording's, whose work another encodes).
     pub(super) fn absorb(&mut self, mut other: Transient) {
         self.buffers.append(&mut other.buffers);
         self.textures.append(&mut other.textures);
+        self.bytes += std::mem::take(&mut other.bytes);
     }
 }
 
@@ -104,6 +119,7 @@ impl Drop for Transient {
     fn drop(&mut self) {
         self.buffers.iter().for_each(wgpu::Buffer::destroy);
         self.textures.iter().for_each(wgpu::Texture::destroy);
+        self.pool.transient(-(self.bytes as i64));
     }
 }
 
@@ -132,6 +148,7 @@ impl Drop for Scopes {
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
+        let gpu_pool = pool.clone();
         let scopes = Scopes::push(&gpu.device);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let guard = pool.overflow_flag();
@@ -147,7 +164,7 @@ impl<'g> Recorder<'g> {
             alloc: Alloc::Greedy,
             encoded: guard.is_some(),
             guard,
-            transient: Transient::default(),
+            transient: Transient::new(&gpu_pool),
             staging: None,
             uploaded: 0,
             reverse: false,
@@ -164,7 +181,7 @@ impl<'g> Recorder<'g> {
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        let mut transient = Transient::default();
+        let mut transient = Transient::new(&pool);
         transient.buffer(&stand_in);
         let stand_ins = [(); 2].map(|_| {
             let usage = wgpu::TextureUsages::TEXTURE_BINDING;
@@ -329,6 +346,8 @@ impl<'g> Recorder<'g> {
         groups: [u32; 3],
     ) {
         if let Alloc::Planning { stand_ins, ops, .. } = &mut self.alloc {
+            // Each dispatch's parameters become a uniform buffer of the run.
+            self.uploaded += params.len() as u64;
             ops.push(Deferred::Dispatch {
                 kernel: kernel.clone(),
                 binds: binds.iter().map(|b| keep(b, stand_ins)).collect(),

@@ -37,22 +37,27 @@ pub struct CallOptions {
 impl CallOptions {
     /// Reads `{signal, onProgress}`; anything else there is an error that names it.
     pub fn from_js(v: Option<CallOptionsArg>) -> Result<CallOptions, Failure> {
-        let Some(v) = v.map(JsValue::from).filter(|v| !v.is_undefined() && !v.is_null()) else {
+        let Some(v) = v
+            .map(JsValue::from)
+            .filter(|v| !v.is_undefined() && !v.is_null())
+        else {
             return Ok(CallOptions::default());
         };
         let get = |k: &str| Reflect::get(&v, &k.into()).unwrap_or(JsValue::UNDEFINED);
-        let signal = match get("signal") {
-            s if s.is_undefined() || s.is_null() => None,
-            s => Some(s.dyn_into::<web_sys::AbortSignal>().map_err(|_| {
-                Failure::bad_argument("a call's `signal` must be an AbortSignal")
-            })?),
-        };
-        let on_progress = match get("onProgress") {
-            f if f.is_undefined() || f.is_null() => None,
-            f => Some(f.dyn_into::<Function>().map_err(|_| {
-                Failure::bad_argument("a call's `onProgress` must be a function")
-            })?),
-        };
+        let signal =
+            match get("signal") {
+                s if s.is_undefined() || s.is_null() => None,
+                s => Some(s.dyn_into::<web_sys::AbortSignal>().map_err(|_| {
+                    Failure::bad_argument("a call's `signal` must be an AbortSignal")
+                })?),
+            };
+        let on_progress =
+            match get("onProgress") {
+                f if f.is_undefined() || f.is_null() => None,
+                f => Some(f.dyn_into::<Function>().map_err(|_| {
+                    Failure::bad_argument("a call's `onProgress` must be a function")
+                })?),
+            };
         Ok(CallOptions {
             signal,
             on_progress,
@@ -67,7 +72,9 @@ impl CallOptions {
     }
 
     pub fn aborted(&self) -> bool {
-        self.signal.as_ref().is_some_and(web_sys::AbortSignal::aborted)
+        self.signal
+            .as_ref()
+            .is_some_and(web_sys::AbortSignal::aborted)
     }
 
     /// A [`CallControl`] over these options, through `report` and `aborted` (see [`controlled`]).

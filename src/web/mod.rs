@@ -29,8 +29,8 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::error_code::ErrorCode;
 use crate::gpu::Gpu;
-use failure::Failure;
 use control::{controlled, CallOptions, CallOptionsArg};
+use failure::Failure;
 use lost::lost_or;
 use options::load_options;
 
@@ -268,7 +268,9 @@ impl Vae {
     /// Sets the memory budget (`null` or `undefined`: none); calls queued after this use it.
     #[wasm_bindgen(setter, js_name = memoryBudget)]
     pub fn set_memory_budget(&self, bytes: Option<f64>) {
-        let bytes = bytes.filter(|b| b.is_finite() && *b >= 1.0).map(|b| b as u64);
+        let bytes = bytes
+            .filter(|b| b.is_finite() && *b >= 1.0)
+            .map(|b| b as u64);
         self.inner.vae.set_memory_budget(bytes);
     }
 

@@ -6,9 +6,9 @@ use crate::support;
 use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
 use sdxl_vae::weights::{Layout, VaeConfig};
 use sdxl_vae::{CallControl, Error, ErrorCode, LoadOptions, Vae};
+use std::cell::{Cell, RefCell};
 use support::fixtures::{check_image, load_with, png};
 use support::{assert_close, gpu};
-use std::cell::{Cell, RefCell};
 
 const MIB: u64 = 1 << 20;
 
@@ -40,14 +40,23 @@ fn full_size_sdxl_under_a_budget_matches_diffusers_and_the_unbudgeted_run() {
         println!("{what}: {r:?}");
         assert!(r.bands > 1 && r.gpu_bytes <= budget, "{what}: {r:?}");
     }
-    assert!(dec.moved_bytes > 0 && dec.host_bytes > 0, "the decode ran in core: {dec:?}");
+    assert!(
+        dec.moved_bytes > 0 && dec.host_bytes > 0,
+        "the decode ran in core: {dec:?}"
+    );
     let (le, de) = check_image(&vae, "sdxl", "64x48", 1e-3, 2e-3, false);
     println!("SDXL 64x48 under 326 MiB: latent {le:.3e}, decoded {de:.3e} from diffusers");
-    let held = vae.activation_bytes().1 + vae.weight_bytes();
+    let held = vae.peak_gpu_bytes();
     assert!(held <= budget, "held {held} bytes of GPU memory");
     let (a, b) = (outputs(&free, "64x48"), outputs(&vae, "64x48"));
     for (name, (b, a)) in ["latent", "sample", "decoded"].iter().zip(b.iter().zip(&a)) {
-        let e = assert_close(&format!("{name} under a budget vs without"), b, a, 1e-4, 0.0);
+        let e = assert_close(
+            &format!("{name} under a budget vs without"),
+            b,
+            a,
+            1e-4,
+            0.0,
+        );
         println!("{name}: {e:.2e} from the unbudgeted run");
     }
 }
@@ -79,11 +88,37 @@ fn a_budget_too_small_names_the_least_that_works() {
     let (enc, dec) = pollster::block_on(vae.dry_run(64, 48)).unwrap();
     println!("at the least budget: {enc:?}, {dec:?}");
     assert!(enc.gpu_bytes <= budget && dec.gpu_bytes <= budget);
-    assert!(enc.moved_bytes > 0 && dec.moved_bytes > 0, "{enc:?} {dec:?}");
+    assert!(
+        enc.moved_bytes > 0 && dec.moved_bytes > 0,
+        "{enc:?} {dec:?}"
+    );
     let got = pollster::block_on(vae.encode(&image)).unwrap();
-    assert_close("latent at the least budget", &got.data, &want.data, 1e-4, 0.0);
+    assert_close(
+        "latent at the least budget",
+        &got.data,
+        &want.data,
+        1e-4,
+        0.0,
+    );
     let raw = pollster::block_on(vae.decode_raw(&want)).unwrap();
-    assert_close("decoded at the least budget", &raw.data, &want_raw.data, 1e-4, 0.0);
+    assert_close(
+        "decoded at the least budget",
+        &raw.data,
+        &want_raw.data,
+        1e-4,
+        0.0,
+    );
+    // The unbudgeted calls before held more; a fresh model holds what the budget allows.
+    let fresh = support::small_vae(&gpu, sdxl_vae::Precision::F32);
+    fresh.set_memory_budget(Some(budget));
+    pollster::block_on(fresh.encode(&image)).unwrap();
+    pollster::block_on(fresh.decode_raw(&want)).unwrap();
+    let held = fresh.peak_gpu_bytes();
+    println!("held {held} bytes of GPU memory at most under a budget of {budget}");
+    assert!(
+        held <= budget,
+        "held {held} bytes under a budget of {budget}"
+    );
 }
 
 /// Progress is reported in order up to the end; an abort stops a call between steps with
@@ -106,7 +141,9 @@ fn progress_is_reported_and_an_abort_frees_the_call() {
         assert_close("latent with progress", &got.data, &want.data, 1e-4, 0.0);
         let seen = seen.into_inner();
         assert!(seen.len() > 4, "{budget:?}: {seen:?}");
-        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
+        assert!(seen
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
         let (done, total) = *seen.last().unwrap();
         assert_eq!(done, total, "{seen:?}");
 

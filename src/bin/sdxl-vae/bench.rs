@@ -114,7 +114,7 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
     let (enc_macs, dec_macs) = model_macs(vae.info(), s, s);
     let enc_gflops = 2.0 * enc_macs as f64 / enc_s / 1e9;
     let dec_gflops = 2.0 * dec_macs as f64 / dec_s / 1e9;
-    let peak_mib = (vae.activation_bytes().1 + vae.weight_bytes()) as f64 / (1 << 20) as f64;
+    let peak_mib = vae.peak_gpu_bytes() as f64 / (1 << 20) as f64;
     println!(
         "adapter {}; conv staging {}; precision {}",
         gpu.adapter_name(),
@@ -134,7 +134,7 @@ pub fn bench(args: &BenchArgs, globals: &Globals) -> CliResult<()> {
         .band_starts(args.size / 8, args.size / 8)
         .context("bands")?;
     println!(
-        "GPU memory held: {peak_mib:.0} MiB at most (weights and activations); {} row band(s)",
+        "GPU memory held: {peak_mib:.0} MiB at most (weights, activations and each call's own buffers); {} row band(s)",
         bands.len()
     );
     println!("bench size={s} encode_s={enc_s:.4} decode_s={dec_s:.4} encode_gflops={enc_gflops:.2} decode_gflops={dec_gflops:.2} peak_gpu_mib={peak_mib:.0} precision={}", vae.precision().name());

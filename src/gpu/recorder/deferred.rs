@@ -104,9 +104,12 @@ impl Real {
 }
 
 impl<'g> Recorder<'g> {
-    pub fn op_names(&self) -> Vec<&'static str> {
-        let Alloc::Planning { ops, .. } = &self.alloc else { return vec![] };
-        ops.iter().map(|o| match o { Deferred::Dispatch { kernel, .. } => kernel.name, _ => "copy_in" }).collect()
+    /// The steps a planning recording kept (its progress total).
+    pub fn kept(&self) -> usize {
+        match &self.alloc {
+            Alloc::Planning { ops, .. } => ops.len(),
+            _ => 0,
+        }
     }
 
     /// The kept work of a planning recording as the out-of-core scheduler sees it, with
@@ -127,7 +130,10 @@ impl<'g> Recorder<'g> {
         Ok(Program {
             ops: ops.iter().map(Deferred::uses).collect(),
             sizes,
-            outputs: outputs.requests().map(<[usize]>::to_vec).unwrap_or_default(),
+            outputs: outputs
+                .requests()
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default(),
         })
     }
 

@@ -319,9 +319,11 @@ impl<'g> Recorder<'g> {
                 .copy_buffer_to_buffer(buf, offset, &staging, 0, Some(len));
             self.flush().await?;
             let (tx, rx) = futures_channel::oneshot::channel();
-            staging.slice(..len).map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
+            staging
+                .slice(..len)
+                .map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
             #[cfg(not(target_arch = "wasm32"))]
             (self.gpu.device.poll(wgpu::PollType::wait_indefinitely()))
                 .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
