@@ -43,11 +43,14 @@ struct PlanKey {
     budget: Option<u64>,
 }
 
+/// A kept plan: its key, the row bands and band limit it was made for, the plan.
+type Kept = (PlanKey, (Vec<u32>, u64), Plan);
+
 /// The latest plans (with the row bands they were made for), newest first, and how many were
 /// made.
 #[derive(Default)]
 pub(super) struct Plans {
-    kept: Mutex<Vec<(PlanKey, Vec<u32>, Plan)>>,
+    kept: Mutex<Vec<Kept>>,
     made: AtomicU32,
 }
 
@@ -94,6 +97,8 @@ struct Planned<'a> {
     out: Tensor,
     plan: Plan,
     starts: Vec<u32>,
+    /// The most bytes of one band buffer the bands were made for.
+    limit: u64,
     /// GPU bytes besides the plan's buffers: weights, textures, uploads, the result's readback.
     fixed: u64,
 }
@@ -136,21 +141,21 @@ impl Vae {
         }
     }
 
-    /// Records the call in the row bands `starts` and plans its buffers.
+    /// Records the call in the row bands `starts`, made for band buffers of at most `limit`
+    /// bytes, and plans its buffers.
     fn plan_with<'a, F>(
         &'a self,
         pool: &Arc<BufferPool>,
-        starts: &[u32],
+        (starts, limit): (&[u32], u64),
         record: &F,
         read: Read,
     ) -> Result<Planned<'a>>
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
-        let (ops, out) = record(
-            Ops::planning(&self.gpu, pool.clone(), &self.kernels)?,
-            starts,
-        )?;
+        let mut ops = Ops::planning(&self.gpu, pool.clone(), &self.kernels)?;
+        ops.rec.band_limit = limit;
+        let (ops, out) = record(ops, starts)?;
         let plan = ops.plan()?;
         let textures: u64 = plan.textures.map(texture_bytes).iter().sum();
         // The result's readback: a staging copy (and its overflow flag), and for pixels the
@@ -167,6 +172,7 @@ impl Vae {
             out,
             plan,
             starts: starts.to_vec(),
+            limit,
             fixed,
         })
     }
@@ -190,12 +196,14 @@ impl Vae {
             let found = plans.iter().find(|(k, _, _)| *k == key);
             found.map(|(_, s, p)| (s.clone(), p.clone()))
         });
-        if let (Some((starts, plan)), true) = (kept, keep) {
-            let planned = self.plan_with(pool, &starts, &record, read)?;
+        if let (Some(((starts, limit), plan)), true) = (kept, keep) {
+            let planned = self.plan_with(pool, (&starts, limit), &record, read)?;
             return Ok(Planned { plan, ..planned });
         }
         let (lw, lh) = Self::latent_size(call, size.0, size.1);
-        let mut planned = self.plan_with(pool, &self.band_starts(lw, lh)?, &record, read)?;
+        let limit = self.band_limit();
+        let starts = self.band_starts(lw, lh)?;
+        let mut planned = self.plan_with(pool, (&starts, limit), &record, read)?;
         if let Some(budget) = self.memory_budget() {
             let in_core = planned.fixed + planned.plan.sizes.iter().sum::<u64>();
             if in_core > budget {
@@ -205,7 +213,8 @@ impl Vae {
         self.plans.made.fetch_add(1, Ordering::Relaxed);
         if let (true, Ok(mut plans)) = (keep, self.plans.kept.lock()) {
             plans.retain(|(k, _, _)| *k != key);
-            plans.insert(0, (key, planned.starts.clone(), planned.plan.clone()));
+            let bands = (planned.starts.clone(), planned.limit);
+            plans.insert(0, (key, bands, planned.plan.clone()));
             plans.truncate(PLANS_KEPT);
         }
         Ok(planned)
@@ -255,7 +264,7 @@ impl Vae {
             tried.push(starts.clone());
             let planned = match candidate.take() {
                 Some(p) if p.starts == starts => p,
-                _ => self.plan_with(pool, &starts, record, read)?,
+                _ => self.plan_with(pool, (&starts, limit), record, read)?,
             };
             let program = planned.ops.program(&planned.out)?;
             let room = budget.saturating_sub(planned.fixed);

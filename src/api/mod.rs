@@ -172,6 +172,13 @@ impl Vae {
         self.max_band_bytes = bytes;
     }
 
+    /// The most bytes of one activation buffer: the device's binding limit, or the max-buffer
+    /// option below it.
+    fn band_limit(&self) -> u64 {
+        let device = self.gpu.max_binding_bytes();
+        self.max_band_bytes.map_or(device, |b| b.min(device))
+    }
+
     /// Row band starts, in latent rows, for a latent of `w × h` (see [`crate::bands`]).
     pub fn band_starts(&self, w: u32, h: u32) -> Result<Vec<u32>> {
         let device = self.gpu.max_binding_bytes();
@@ -179,19 +186,8 @@ impl Vae {
             Some(b) if b < device => (b, "the max-buffer option"),
             _ => (device, "this device"),
         };
-        let cfg = &self.info.config;
-        // Attention runs on the whole latent-resolution activation.
-        let mid = *cfg.block_out_channels.last().unwrap_or(&0) as u64;
-        let needed = 4 * mid * w as u64 * h as u64;
-        if needed > device {
-            return Err(Error::TooLarge {
-                what: format!("mid-block attention over a {w}×{h} latent"),
-                needed,
-                limit: device,
-                allowed_by: "this device",
-            });
-        }
-        crate::bands::starts(cfg, h, w, limit, allowed_by)
+        // Attention runs in these bands too (see `crate::kernels::attention`).
+        crate::bands::starts(&self.info.config, h, w, limit, allowed_by)
     }
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.

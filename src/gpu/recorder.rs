@@ -76,6 +76,9 @@ pub struct Recorder<'g> {
     pub uploaded: u64,
     /// Whether the latest pass over a tensor's bands went last to first (see [`Recorder::pass`]).
     reverse: bool,
+    /// Most bytes a row band's buffer may hold in this call (the binding limit, or less where
+    /// the caller banded the call finer): kernels that re-band a tensor stay within it.
+    pub band_limit: u64,
 }
 
 /// GPU objects one recording makes for itself (uniforms, uploads, the readback buffer, a
@@ -168,6 +171,7 @@ impl<'g> Recorder<'g> {
             staging: None,
             uploaded: 0,
             reverse: false,
+            band_limit: u64::MAX,
         })
     }
 
@@ -209,6 +213,7 @@ impl<'g> Recorder<'g> {
             staging: None,
             uploaded: 0,
             reverse: false,
+            band_limit: u64::MAX,
         })
     }
 

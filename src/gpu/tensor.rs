@@ -39,6 +39,19 @@ enum Owner {
     Pool,
     Planning(PlanLog, Vec<usize>),
     Planned,
+    /// Band `.1` of another tensor, seen as a tensor of its own (see [`Tensor::band_view`]).
+    View(Arc<TensorInner>, usize),
+}
+
+impl TensorInner {
+    /// The plan request of each band, for a tensor of a planning recording (or a view of one).
+    fn requests(&self) -> Option<&[usize]> {
+        match &self.owner {
+            Owner::Planning(_, ids) => Some(ids),
+            Owner::View(parent, i) => parent.requests().and_then(|ids| ids.get(*i..*i + 1)),
+            _ => None,
+        }
+    }
 }
 
 struct TensorInner {
@@ -63,7 +76,7 @@ impl Drop for TensorInner {
                     log.events.extend(ids.iter().map(|&i| PlanEvent::Free(i)));
                 }
             }
-            Owner::Planned => {}
+            Owner::Planned | Owner::View(..) => {}
         }
     }
 }
@@ -261,9 +274,33 @@ impl Tensor {
 
     /// The plan request of each band, for a tensor of a planning recording.
     pub(crate) fn requests(&self) -> Option<&[usize]> {
-        match &self.inner.owner {
-            Owner::Planning(_, ids) => Some(ids),
-            _ => None,
+        self.inner.requests()
+    }
+
+    /// Band `i` as a tensor of its own, `[c, rows, w]` over the band's buffer with its halo rows
+    /// as ordinary rows: what is written through it is written into this tensor's band. Keeps
+    /// this tensor's buffers alive.
+    pub(crate) fn band_view(&self, i: usize) -> Tensor {
+        let b = &self.bands()[i];
+        let inner = TensorInner {
+            pool: self.inner.pool.clone(),
+            owner: Owner::View(self.inner.clone(), i),
+            bands: vec![Band {
+                buf: b.buf.clone(),
+                y0: 0,
+                y1: b.rows,
+                row0: 0,
+                rows: b.rows,
+            }],
+            halos_valid: AtomicBool::new(true),
+        };
+        #[allow(clippy::arc_with_non_send_sync)]
+        let inner = Arc::new(inner);
+        Tensor {
+            inner,
+            c: self.c,
+            h: b.rows,
+            w: self.w,
         }
     }
 

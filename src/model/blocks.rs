@@ -70,20 +70,16 @@ impl Attention {
         })
     }
 
-    /// Attention needs every token at once, so a row-banded `x` is gathered into one buffer
-    /// first and the result split back into `x`'s bands.
-    pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
-        let starts = x_bands.starts();
-        let x = ops.whole(&x_bands)?;
-        drop(x_bands);
+    /// A row-banded `x` stays in its bands: attention runs band by band of queries against
+    /// every key (see [`crate::kernels::attention`]).
+    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
         let n = ops.norm_affine(&x, &self.group_norm)?;
         let q = ops.conv_normed(&x, &n, false, &self.to_q, None)?;
         let k = ops.conv_normed(&x, &n, false, &self.to_k, None)?;
         let v = ops.conv_normed(&x, &n, false, &self.to_v, None)?;
         let a = ops.attention(&q, &k, &v)?;
         drop((q, k, v));
-        let out = ops.conv_add(&a, &self.to_out, ConvMode::Same, x)?;
-        ops.reband(&out, &starts)
+        ops.conv_add(&a, &self.to_out, ConvMode::Same, x)
     }
 }
 

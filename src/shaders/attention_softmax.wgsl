@@ -6,6 +6,7 @@
 //                         l = l·exp(m − m') + Σ P; O[:, n] ·= exp(m − m') (the sum so far,
 //                         before this chunk's V·P is added to it).
 //   mode 2 (finish):      O[:, n] /= l.
+//   mode 3:               mode 0, and O[:, n] = 0 (an output accumulated in place after it).
 // Statistics in f32, maxima subtracted before exp, as diffusers' softmax does.
 
 struct Params {
@@ -49,9 +50,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         scores[j * N + n] = e;
         l += e;
     }
-    if (p.mode == 0u) {
+    if (p.mode == 0u || p.mode == 3u) {
         state[n] = m;
         state[N + n] = l;
+        if (p.mode == 3u) {
+            for (var c = 0u; c < p.channels; c++) {
+                out[c * N + n] = 0.0;
+            }
+        }
         return;
     }
     let alpha = exp(m_old - m);

@@ -126,7 +126,7 @@ fn a_budget_too_small_names_the_least_that_works() {
 #[test]
 fn progress_is_reported_and_an_abort_frees_the_call() {
     let gpu = gpu();
-    let mut vae = support::small_vae(&gpu, sdxl_vae::Precision::F32);
+    let vae = support::small_vae(&gpu, sdxl_vae::Precision::F32);
     let image = png("img_64x48.png");
     let want = pollster::block_on(vae.encode(&image)).unwrap();
     for budget in [None, Some(vae.weight_bytes() + 3 * MIB)] {

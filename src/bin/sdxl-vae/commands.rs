@@ -12,6 +12,7 @@ use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
 use crate::error::{coded, invalid, CliResult, Context};
 use crate::imageio::{load_image, raw_to_image, save_image};
+use crate::progress::with_progress;
 use crate::tensorio::{read_latent, write_latent, write_raw};
 use sdxl_vae::ErrorCode;
 
@@ -156,11 +157,10 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
     let image = load_image(&args.image)?;
     let model = Model::load(&args.weights, globals)?;
     let start = Instant::now();
-    let encoded = if args.sample {
-        block_on(model.vae.encode_sample(&image, args.seed))
-    } else {
-        block_on(model.vae.encode(&image))
-    };
+    let seed = args.sample.then_some(args.seed);
+    let encoded = with_progress("encoding", |ctl| {
+        block_on(model.vae.encode_with(&image, seed, ctl))
+    });
     let mut latent = encoded.context(format!("encoding {}", args.image.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     if args.scaled {
@@ -206,11 +206,17 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     // With --raw the PNG is made from the same output, so the decoder runs once.
     let image = match &args.raw {
         Some(raw_path) => {
-            let raw = block_on(model.vae.decode_raw(&latent)).context(&context)?;
+            let raw = with_progress("decoding", |ctl| {
+                block_on(model.vae.decode_raw_with(&latent, ctl))
+            })
+            .context(&context)?;
             write_raw(raw_path, &raw)?;
             raw_to_image(&raw)?
         }
-        None => block_on(model.vae.decode(&latent)).context(&context)?,
+        None => with_progress("decoding", |ctl| {
+            block_on(model.vae.decode_with(&latent, ctl))
+        })
+        .context(&context)?,
     };
     let seconds = start.elapsed().as_secs_f64();
     save_image(&args.output, &image)?;

@@ -15,6 +15,8 @@ mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod imageio;
 #[cfg(not(target_arch = "wasm32"))]
+mod progress;
+#[cfg(not(target_arch = "wasm32"))]
 mod soak;
 #[cfg(not(target_arch = "wasm32"))]
 mod synth;
