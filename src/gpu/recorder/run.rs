@@ -124,7 +124,8 @@ impl<'g> Recorder<'g> {
         for (i, op) in ops.into_iter().enumerate() {
             if let Some(p) = &mut paged {
                 rec.steps(p, i, ctl, total).await?;
-            } else if i > 0 && i % every == 0 {
+            }
+            if i > 0 && i % every == 0 {
                 rec.part_done(ctl, i, total).await?;
             }
             let uses = op.uses();
