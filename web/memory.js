@@ -26,13 +26,26 @@ export function readBudget(vae, log) {
   return bytes;
 }
 
+/** The most host memory the page lets a call keep out of core: half the device's memory as the
+ *  browser reports it (4 GiB where it does not), so that a tab is not killed for its memory. */
+export function hostLimit() {
+  return (navigator.deviceMemory ?? 4) * 1024 ** 3 / 2;
+}
+
 /** Before an image or a latent runs: the memory it will hold (#gpu-estimate, its GPU bytes in
  *  data-estimate; after the run data-actual has what the model held at most). A latent is
- *  decoded alone, as the image 8× its size would be. */
+ *  decoded alone, as the image 8× its size would be. Throws `too-large` where the call would keep
+ *  more than `hostLimit()` in host memory. */
 export async function showEstimate(vae, current, image, latent, log) {
   const [width, height] = latent ? [8 * latent.width, 8 * latent.height] : [image.width, image.height];
   const est = await memoryEstimate(vae, width, height, { decodeOnly: !!latent });
   if (!current()) return;
+  if (est.host > hostLimit()) {
+    const gib = (b) => (b / 1024 ** 3).toFixed(1);
+    throw failure("too-large", `${width}×${height} would keep ${gib(est.host)} GiB of activations in host memory `
+      + `under this memory budget, more than this page allows (${gib(hostLimit())} GiB, half the device's memory): `
+      + "raise the budget or use a smaller image");
+  }
   $("gpu-estimate").textContent = est.text;
   $("gpu-estimate").dataset.estimate = est.total ?? "";
   delete $("gpu-estimate").dataset.actual;

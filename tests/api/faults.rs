@@ -110,9 +110,9 @@ fn calls_too_large_for_the_device_leave_the_model_as_it_was() {
     let err = pollster::block_on(vae.encode(&wide)).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     assert_eq!(gpu.resources(), before, "the refused encode left objects");
-    // A latent whose attention exceeds the binding limit.
-    // 64 channels × 800 × 700 × 4 bytes = 143 MB > 128 MiB.
-    let latent = Latent::new(4, 800, 700, vec![0.0; 4 * 800 * 700]).unwrap();
+    // A latent so wide that a band of one latent row exceeds the binding limit: at the finest
+    // scale 32 channels × 10 rows (8 + 2 halo) × 8 × 14000 columns × 4 bytes = 143 MB > 128 MiB.
+    let latent = Latent::new(4, 14000, 2, vec![0.0; 4 * 14000 * 2]).unwrap();
     let err = pollster::block_on(vae.decode(&latent)).unwrap_err();
     assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     println!("refused: {err}");
