@@ -70,16 +70,25 @@ impl Attention {
         })
     }
 
-    /// A row-banded `x` stays in its bands: attention runs band by band of queries against
-    /// every key (see [`crate::kernels::attention`]).
-    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+    /// Attention needs every token: a row-banded `x` is gathered into one buffer where it fits
+    /// one, and the result split back into `x`'s bands; else it stays in its bands and
+    /// attention runs band by band of queries against every key (see
+    /// [`crate::kernels::attention`]).
+    pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
+        let starts = x_bands.starts();
+        let x = match ops.fits_one_buffer(&x_bands) {
+            true => ops.whole(&x_bands)?,
+            false => x_bands.clone(),
+        };
+        drop(x_bands);
         let n = ops.norm_affine(&x, &self.group_norm)?;
         let q = ops.conv_normed(&x, &n, false, &self.to_q, None)?;
         let k = ops.conv_normed(&x, &n, false, &self.to_k, None)?;
         let v = ops.conv_normed(&x, &n, false, &self.to_v, None)?;
         let a = ops.attention(&q, &k, &v)?;
         drop((q, k, v));
-        ops.conv_add(&a, &self.to_out, ConvMode::Same, x)
+        let out = ops.conv_add(&a, &self.to_out, ConvMode::Same, x)?;
+        ops.reband(&out, &starts)
     }
 }
 

@@ -158,6 +158,12 @@ impl<'a> Ops<'a> {
         image::image_to_tensor(rec, k, rgba, w, h, pad_w, pad_h, starts, range)
     }
 
+    /// Whether `t` fits one buffer of this call (the binding limit, or the call's finer band
+    /// limit).
+    pub fn fits_one_buffer(&self, t: &Tensor) -> bool {
+        t.bytes() <= self.rec.band_limit.min(self.rec.pool.max_binding())
+    }
+
     /// `t` in one buffer (itself if it already is).
     pub fn whole(&mut self, t: &Tensor) -> Result<Tensor> {
         copy_rows::whole(&mut self.rec, self.kern, t)

@@ -65,6 +65,37 @@ describe("page", () => {
     console.log(`stats: ${(await page.textContent("#stats")).replace(/\s+/g, " ").trim()}`);
   });
 
+  test("the memory budget box: out of core the same reconstruction, progress shown; too small is too-large", async () => {
+    const psnr = await page.textContent("#psnr");
+    const setBudget = (v) => page.evaluate((v) => {
+      const box = document.getElementById("memory-budget");
+      box.value = v;
+      box.dispatchEvent(new Event("change"));
+    }, v);
+    // The default budget (from the adapter) holds this image in core.
+    assert.match(await page.inputValue("#memory-budget"), /^\d+[GM]$/);
+    assert.doesNotMatch(await page.textContent("#gpu-estimate"), /out of core/);
+    await setBudget("6M");
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["done"]);
+    const est = await page.textContent("#gpu-estimate");
+    console.log(`under 6M: ${est}; ${await page.textContent("#call-progress")}`);
+    assert.match(est, /out of core within the 6\.0 MiB budget: [\d.]+ MiB in host memory, [\d.]+ MiB moved/);
+    assert.equal(await page.textContent("#psnr"), psnr, "the budget changed the reconstruction");
+    assert.match(await page.textContent("#call-progress"), /^decode (\d+) \/ \1 steps$/);
+    await setBudget("1M");
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["error"]);
+    assert.equal(await page.getAttribute("#error", "data-code"), "too-large");
+    assert.match(await page.textContent("#error-text"), /memory budget is 1048576 bytes/);
+    await setBudget("lots");
+    assert.equal(await page.getAttribute("#error", "data-code"), "bad-argument");
+    await setBudget("none");
+    await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await waitState(["done"]);
+    assert.equal(await page.textContent("#psnr"), psnr);
+  });
+
   test("a reload takes the weights from the cache, with no network fetch", async () => {
     const fetched = () => srv.requests.filter((p) => p === WEIGHTS).length;
     assert.equal(fetched(), 1);
