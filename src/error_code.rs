@@ -33,7 +33,7 @@ macro_rules! error_codes {
             " *  (docs/errors.md says what each means). */\nexport type ErrorCode =",
             $("\n  | \"", $code, "\"",)*
             ";\n/** What every promise of the module (and of `VaeWorker`) rejects with. */\n",
-            "export interface VaeError extends Error { code: ErrorCode; }\n",
+            "export interface VaeError extends Error {\n  code: ErrorCode;\n  /** With `too-large` over a memory budget: the least budget, in bytes, that would do. */\n  neededBytes?: number;\n}\n",
         );
     };
 }

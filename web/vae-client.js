@@ -49,7 +49,11 @@ export class VaeWorker {
     if (data.progress) return p.onProgress?.(...data.progress);
     this.pending.delete(data.id);
     if ("props" in data) this.#setProps(data.props);
-    if (data.error !== undefined) p.reject(failure(data.error.code, data.error.message));
+    if (data.error !== undefined) {
+      const e = failure(data.error.code, data.error.message);
+      if (data.error.neededBytes !== undefined) e.neededBytes = data.error.neededBytes;
+      p.reject(e);
+    }
     else p.resolve(data.result?.imageData ? new ImageData(data.result.data, data.result.width, data.result.height) : data.result);
   }
 

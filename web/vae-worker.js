@@ -108,6 +108,7 @@ self.onmessage = async ({ data: msg }) => {
     const [result, transfer = []] = await handle(msg);
     postMessage({ id: msg.id, result, props: props() }, transfer);
   } catch (e) {
-    postMessage({ id: msg.id, error: { message: e?.message ?? String(e), code: e?.code ?? "internal" }, props: props() });
+    postMessage({ id: msg.id, error: { message: e?.message ?? String(e), code: e?.code ?? "internal",
+      neededBytes: e?.neededBytes }, props: props() });
   }
 };

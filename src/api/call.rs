@@ -375,6 +375,12 @@ impl Vae {
     /// device's limits, a budget too small). In-core buffers are made while planning and freed
     /// after.
     pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
+        // The pixels are one buffer on the GPU, in and out: checked before a stand-in is made.
+        let pixels = 4 * width as u64 * height as u64;
+        self.pool.check(
+            pixels,
+            &format!("the RGBA pixels of a {width}×{height} image"),
+        )?;
         let image = Image {
             width,
             height,

@@ -64,6 +64,8 @@ pub fn image_to_tensor(
         )));
     }
     let out = rec.tensor_banded(3, pad_h, pad_w, starts, "image tensor")?;
+    let what = format!("the RGBA pixels of a {w}×{h} image");
+    rec.pool.check(rgba.len() as u64, &what)?;
     let src = rec.upload("image pixels", rgba);
     for (i, b) in out.bands().iter().enumerate() {
         let p = ToTensorParams {

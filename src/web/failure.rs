@@ -16,6 +16,8 @@ pub struct Failure {
     pub message: String,
     /// Whether reading results back failed (which is how a lost device shows first).
     pub readback: bool,
+    /// For a call over the memory budget: the least budget that would do (`error.neededBytes`).
+    pub needed: Option<u64>,
 }
 
 impl Failure {
@@ -24,6 +26,7 @@ impl Failure {
             code,
             message: message.into(),
             readback: false,
+            needed: None,
         }
     }
 
@@ -40,6 +43,9 @@ impl Failure {
         let e: JsValue = JsError::new(&self.message).into();
         // Setting a data property on a fresh Error cannot fail.
         let _ = Reflect::set(&e, &"code".into(), &self.code.as_str().into());
+        if let Some(n) = self.needed {
+            let _ = Reflect::set(&e, &"neededBytes".into(), &(n as f64).into());
+        }
         e
     }
 }
@@ -49,6 +55,10 @@ impl From<Error> for Failure {
         Failure {
             code: e.code(),
             readback: matches!(e, Error::Readback(_)),
+            needed: match e {
+                Error::OverBudget { needed, .. } => Some(needed),
+                _ => None,
+            },
             message: e.to_string(),
         }
     }

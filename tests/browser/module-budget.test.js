@@ -19,11 +19,14 @@ before(async () => {
     window.wasm = await window.m.default();
     window.image = new ImageData(new Uint8ClampedArray(fixture.data), fixture.width, fixture.height);
     window.vae = await m.Vae.load("/weights/small.safetensors");
-    // Unbudgeted results, and a budget of the weights and a third of what the calls hold.
+    // Unbudgeted results, and the least budget every call takes, as the refusals name it.
     window.free = await vae.encode(image);
     window.freeRaw = await vae.decodeRaw(free);
-    const e = await vae.estimate(image.width, image.height);
-    window.budget = vae.weightBytes + Math.round(Math.max(e.encodeBytes, e.decodeBytes) / 3);
+    vae.memoryBudget = vae.weightBytes + 1024;
+    const least = await Promise.all([vae.encode(image), vae.decode(free), vae.decodeRaw(free)]
+      .map((call) => call.then(() => Infinity, (e) => e.neededBytes)));
+    window.budget = Math.max(...least);
+    vae.memoryBudget = null;
   }, fixtureImage());
 });
 

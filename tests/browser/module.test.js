@@ -383,7 +383,7 @@ describe("module", () => {
     assert.match(r.bad, /limits must be "adapter" or "webgpu-default"/);
     assert.deepEqual(r.options.map((o) => [o.name, o.kind]),
       [["family", "choice"], ["scalingFactor", "number"], ["shiftFactor", "real"], ["config", "json"],
-        ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"]]);
+        ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"], ["memoryBudget", "bytes"]]);
     assert.deepEqual(r.options[4].values, ["f32", "f16"]);
   });
 });
