@@ -12,7 +12,7 @@ mod tensor;
 
 pub use kernel::Kernel;
 pub(crate) use pool::float_array;
-pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight};
+pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight, DEEP_LAYERS};
 pub use profile::KernelTime;
 pub use recorder::{Bind, CallControl, Recorder};
 pub use tensor::{check_starts, Band, Tensor};

@@ -15,7 +15,7 @@ struct PoolState {
     allocated: u64,
     peak: u64,
     /// The pool's textures (see [`BufferPool::texture`]) and their sizes, by [`TextureSlot`].
-    textures: [Option<(wgpu::Texture, wgpu::TextureView, [u32; 3])>; 2],
+    textures: [Option<(wgpu::Texture, wgpu::TextureView, [u32; 3])>; TEXTURE_SLOTS],
     /// Their format: rgba32float, or rgba16float for f16 inputs (see [`BufferPool::set_f16`]).
     f16: bool,
     /// Set by the pack kernels where a value exceeds f16's range (f16 textures only).
@@ -29,18 +29,37 @@ struct PoolState {
 /// The textures a pool holds, one of each, reused by every kernel that needs one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TextureSlot {
-    /// The convolutions' input, written by `pack_input.wgsl`.
+    /// The convolutions' input, written by `pack_input.wgsl`: of convolutions with at most
+    /// [`DEEP_LAYERS`] texture layers (the wide, high-resolution ones)…
     Input = 0,
     /// Convolution weights made on the GPU from activations (attention's keys and values),
     /// written by `pack_weights.wgsl`.
     Weights = 1,
+    /// …and of the deeper ones (low resolution, many channels). One texture serves every
+    /// convolution of its slot at the largest width, height and depth any asks for, so the two
+    /// kinds kept apart do not make one texture both wide and deep.
+    DeepInput = 2,
 }
 
+/// Texture slots of a pool.
+pub const TEXTURE_SLOTS: usize = 3;
+
+/// The most texture layers of a convolution input in [`TextureSlot::Input`] (256 channels in
+/// f32, 512 in f16).
+pub const DEEP_LAYERS: u32 = 64;
+
 impl TextureSlot {
+    pub const ALL: [TextureSlot; TEXTURE_SLOTS] = [
+        TextureSlot::Input,
+        TextureSlot::Weights,
+        TextureSlot::DeepInput,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             TextureSlot::Input => "conv input texture",
             TextureSlot::Weights => "conv weights texture",
+            TextureSlot::DeepInput => "conv input texture (deep)",
         }
     }
 }
@@ -258,7 +277,7 @@ impl BufferPool {
     pub fn trim(&self) {
         self.free_idle();
         if let Ok(mut st) = self.state.lock() {
-            for slot in 0..2 {
+            for slot in 0..TEXTURE_SLOTS {
                 if let Some((_, _, size)) = st.textures[slot].take() {
                     st.allocated -= texture_bytes(size);
                 }
@@ -272,7 +291,7 @@ impl BufferPool {
     pub fn set_f16(&self, f16: bool) {
         if let Ok(mut st) = self.state.lock() {
             if st.f16 != f16 {
-                for slot in 0..2 {
+                for slot in 0..TEXTURE_SLOTS {
                     if let Some((_, _, size)) = st.textures[slot].take() {
                         st.allocated -= texture_bytes(size);
                     }

@@ -3,6 +3,7 @@
 //! `map_async` (awaited, never blocking on the web).
 
 use super::plan::{assign, Plan, PlanLog, PlannedBuffers};
+use super::pool::TEXTURE_SLOTS;
 use super::tensor::BufferSource;
 use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
 use crate::error::{Error, Result};
@@ -47,7 +48,7 @@ enum Alloc {
         stand_in: wgpu::Buffer,
         /// The largest texture of each slot asked for (width, height, layers), and what stands
         /// in for each slot's texture.
-        textures: [[u32; 3]; 2],
+        textures: [[u32; 3]; TEXTURE_SLOTS],
         stand_ins: StandIns,
         ops: Vec<Deferred>,
     },
@@ -187,7 +188,7 @@ impl<'g> Recorder<'g> {
         });
         let mut transient = Transient::new(&pool);
         transient.buffer(&stand_in);
-        let stand_ins = [(); 2].map(|_| {
+        let stand_ins = [(); TEXTURE_SLOTS].map(|_| {
             let usage = wgpu::TextureUsages::TEXTURE_BINDING;
             let (texture, view) =
                 super::pool::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage);
@@ -204,7 +205,7 @@ impl<'g> Recorder<'g> {
             alloc: Alloc::Planning {
                 log: Default::default(),
                 stand_in,
-                textures: [[0; 3]; 2],
+                textures: [[0; 3]; TEXTURE_SLOTS],
                 stand_ins,
                 ops: Vec::new(),
             },

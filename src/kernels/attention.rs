@@ -269,11 +269,13 @@ fn banded(
             merged.push(y0);
         }
     }
-    let (q, out_starts) = match merged.len() < starts.len() {
-        true => (super::copy_rows::reband(rec, kern, q, &merged)?, merged),
-        false => (q.clone(), starts.clone()),
+    // Keys and values in the same coarser bands: chunks of `kc` keys, not of a thin band's.
+    let mut coarser = |t: &Tensor| match merged.len() < starts.len() {
+        true => super::copy_rows::reband(rec, kern, t, &merged),
+        false => Ok(t.clone()),
     };
-    let q = &q;
+    let (q, k, v) = (coarser(q)?, coarser(k)?, coarser(v)?);
+    let (q, k, v, out_starts) = (&q, &k, &v, merged);
     let rows = q.bands().iter().map(|b| b.rows).max().unwrap_or(0);
     let kc = chunk_keys(rec.gpu, max_binding, kern, c, rows, w).ok_or_else(|| {
         Error::Input(format!(

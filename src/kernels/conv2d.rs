@@ -336,8 +336,14 @@ fn dispatch_band(
     let blocks = cw.cout.div_ceil(8);
     let xstep = column_step(rec, kern, mode, cw.k)?;
     let in_f16 = rec.pool.f16();
-    // Output rows in chunks, so that the input texture stays small whatever the image size.
-    let step = chunk_rows(mode, cw.k, kern.tuning.rows);
+    // Output rows in chunks, so that the input texture stays small whatever the image size: at
+    // most the tuning's rows, and a texture of at most half the call's band limit (a call run
+    // out of core bands finely, and its texture counts against its budget). Chunks do not
+    // change the result.
+    let layers = super::pack_input::texture_size(cw.cin, 1, 1, in_f16)[2] as u64;
+    let row_bytes = 16 * (ow.min(xstep) as u64 + 2 + 2 * PIXELS as u64) * layers;
+    let by_limit = (rec.band_limit / 2 / row_bytes).min(u32::MAX as u64) as u32;
+    let step = chunk_rows(mode, cw.k, kern.tuning.rows.min(by_limit));
     let mut y = y_begin;
     while y < y_end {
         let y1 = (y + step).min(y_end);

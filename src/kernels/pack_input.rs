@@ -53,7 +53,11 @@ pub fn pack(
     norm: u32,
     size: [u32; 3],
 ) -> Result<wgpu::TextureView> {
-    let view = rec.texture(crate::gpu::TextureSlot::Input, size)?;
+    let slot = match size[2] > crate::gpu::DEEP_LAYERS {
+        true => crate::gpu::TextureSlot::DeepInput,
+        false => crate::gpu::TextureSlot::Input,
+    };
+    let view = rec.texture(slot, size)?;
     let (kernel, flag) = kern.pack(false, &rec.pool);
     let b = &x.bands()[i];
     let p = PackParams {

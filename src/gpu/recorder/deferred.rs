@@ -55,7 +55,7 @@ impl Deferred {
 }
 
 /// The stand-in views a planning recording hands out for the pool's textures, by slot.
-pub(super) type StandIns = [wgpu::TextureView; 2];
+pub(super) type StandIns = [wgpu::TextureView; crate::gpu::pool::TEXTURE_SLOTS];
 
 /// Band `i` of `t` as kept: its plan request, or for a tensor from outside the plan its buffer.
 fn band(t: &Tensor, i: usize) -> Res {
@@ -73,13 +73,13 @@ pub(super) fn keep(bind: &Bind, stand_ins: &StandIns) -> Res {
         Bind::Band(t, i) => band(t, i),
         Bind::Weight(w) => Res::Buffer(w.buf.clone(), None),
         Bind::Raw(b) => Res::Buffer(b.clone(), None),
-        Bind::Texture(v) if *v == stand_ins[TextureSlot::Input as usize] => {
-            Res::PoolTexture(TextureSlot::Input)
-        }
-        Bind::Texture(v) if *v == stand_ins[TextureSlot::Weights as usize] => {
-            Res::PoolTexture(TextureSlot::Weights)
-        }
-        Bind::Texture(v) => Res::View(v.clone()),
+        Bind::Texture(v) => match TextureSlot::ALL
+            .iter()
+            .find(|s| *v == stand_ins[**s as usize])
+        {
+            Some(&slot) => Res::PoolTexture(slot),
+            None => Res::View(v.clone()),
+        },
     }
 }
 

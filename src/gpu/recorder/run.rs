@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::host::HostStore;
 use crate::gpu::paging::{Schedule, Step};
 use crate::gpu::plan::{Plan, PlannedBuffers};
+use crate::gpu::pool::TEXTURE_SLOTS;
 use crate::gpu::TextureSlot;
 
 /// What the caller of a long call may ask for: progress reports (`done` of `total` steps) and
@@ -105,8 +106,8 @@ impl<'g> Recorder<'g> {
             Some(_) => None,
         };
         planned.iter().for_each(PlannedBuffers::used_up);
-        let mut textures: [Option<wgpu::TextureView>; 2] = [None, None];
-        for slot in [TextureSlot::Input, TextureSlot::Weights] {
+        let mut textures: [Option<wgpu::TextureView>; TEXTURE_SLOTS] = Default::default();
+        for slot in TextureSlot::ALL {
             let size = sizes[slot as usize];
             if size.iter().all(|&d| d > 0) {
                 // Made once, at the largest size the call needs.
