@@ -327,13 +327,37 @@ impl BufferPool {
     /// it is replaced by one covering both sizes when a larger one is asked for (work already
     /// recorded keeps the old one alive until it has run).
     pub(crate) fn texture(&self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
+        self.texture_sized(slot, size, true)
+    }
+
+    /// The texture of `slot` for a planned call that needs `size`: the one held where it has
+    /// that size, else one of `size` in its place (neither a larger one kept nor one covering
+    /// both: a call holds what its plan asks for, whatever calls of other shapes asked before).
+    pub(crate) fn texture_for_call(
+        &self,
+        slot: TextureSlot,
+        size: [u32; 3],
+    ) -> Result<wgpu::TextureView> {
+        self.texture_sized(slot, size, false)
+    }
+
+    fn texture_sized(
+        &self,
+        slot: TextureSlot,
+        size: [u32; 3],
+        cover_old: bool,
+    ) -> Result<wgpu::TextureView> {
         let slot_i = slot as usize;
         let mut st = self
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
         if let Some((_, view, have)) = &st.textures[slot_i] {
-            if (0..3).all(|i| have[i] >= size[i]) {
+            let fits = match cover_old {
+                true => (0..3).all(|i| have[i] >= size[i]),
+                false => *have == size,
+            };
+            if fits {
                 return Ok(view.clone());
             }
         }
@@ -341,7 +365,10 @@ impl BufferPool {
         let size = match old {
             Some(o) => {
                 st.allocated -= texture_bytes(o);
-                [0, 1, 2].map(|i| o[i].max(size[i]))
+                match cover_old {
+                    true => [0, 1, 2].map(|i| o[i].max(size[i])),
+                    false => size,
+                }
             }
             None => size,
         };

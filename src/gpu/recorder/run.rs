@@ -111,7 +111,7 @@ impl<'g> Recorder<'g> {
             let size = sizes[slot as usize];
             if size.iter().all(|&d| d > 0) {
                 // Made once, at the largest size the call needs.
-                textures[slot as usize] = Some(pool.texture(slot, size)?);
+                textures[slot as usize] = Some(pool.texture_for_call(slot, size)?);
             }
         }
         let mut rec = Recorder::new(gpu, pool)?;
