@@ -278,8 +278,9 @@ impl BufferPool {
         self.free_idle();
         if let Ok(mut st) = self.state.lock() {
             for slot in 0..TEXTURE_SLOTS {
-                if let Some((_, _, size)) = st.textures[slot].take() {
+                if let Some((texture, _, size)) = st.textures[slot].take() {
                     st.allocated -= texture_bytes(size);
+                    release(texture);
                 }
             }
         }
@@ -361,7 +362,13 @@ impl BufferPool {
                 return Ok(view.clone());
             }
         }
-        let old = st.textures[slot_i].take().map(|(_, _, s)| s);
+        let old = st.textures[slot_i].take().map(|(texture, _, s)| {
+            if !cover_old {
+                // A call's first use: nothing this call recorded binds the old one.
+                release(texture);
+            }
+            s
+        });
         let size = match old {
             Some(o) => {
                 st.allocated -= texture_bytes(o);
@@ -380,6 +387,17 @@ impl BufferPool {
         st.textures[slot_i] = Some((texture, view.clone(), size));
         Ok(view)
     }
+}
+
+/// Lets go of a pool texture between calls. In a browser a dropped handle keeps its memory
+/// until garbage collection, so it is destroyed: there calls on one model never overlap (the JS
+/// queue) and each has submitted its work before the next begins, and WebGPU frees it once that
+/// work is done. Natively wgpu frees a dropped texture once no submission uses it, and calls from
+/// threads may overlap.
+fn release(texture: wgpu::Texture) {
+    #[cfg(target_arch = "wasm32")]
+    texture.destroy();
+    drop(texture);
 }
 
 impl Drop for BufferPool {
