@@ -5,11 +5,12 @@
 //! fit the memory budget the call is recorded again in finer row bands until its out-of-core
 //! schedule fits ([`crate::gpu::paging`]), or refused naming the least budget that would do.
 //! Then it runs ([`Ops::run`]), its result is read back, and where an f16 activation overflowed
-//! it runs once more with f32 inputs. The dry run is the same path, stopped before running.
+//! it runs once more with f32 inputs. The dry run (`estimate.rs`) is the same path, stopped
+//! before running.
 
-use super::{round8, Image, Latent, Vae};
+use super::{round8, Vae};
 use crate::error::{Error, Result};
-use crate::gpu::paging::{least_room, schedule};
+use crate::gpu::paging::schedule;
 use crate::gpu::plan::Plan;
 use crate::gpu::{texture_bytes, BufferPool, CallControl, Tensor};
 use crate::kernels::image::PixelRange;
@@ -69,38 +70,16 @@ pub(super) enum Output {
     Pixels(Vec<u8>),
 }
 
-/// What one encode or decode needs, found by planning it without running it.
-#[derive(Clone, Copy, Debug)]
-pub struct DryRun {
-    /// Row bands per activation.
-    pub bands: usize,
-    /// Compute dispatches it records.
-    pub dispatches: u32,
-    /// Most bytes of activation buffers held at once on the GPU (weights not included), the
-    /// pool's textures included.
-    pub peak_activation_bytes: u64,
-    /// Most bytes the activations alive at one time requested, plus the textures: what a
-    /// pool that never wasted a byte would hold.
-    pub peak_live_bytes: u64,
-    /// Most GPU memory the model holds during the call: weights, activations, textures,
-    /// uploads and staging.
-    pub gpu_bytes: u64,
-    /// Most bytes of activations waiting in host memory at once (0 unless out of core).
-    pub host_bytes: u64,
-    /// Bytes copied between the GPU and the host, both ways.
-    pub moved_bytes: u64,
-}
-
 /// A call planned: its ops (recorded, not run), its result, its plan and what it will hold.
-struct Planned<'a> {
-    ops: Ops<'a>,
-    out: Tensor,
-    plan: Plan,
-    starts: Vec<u32>,
+pub(super) struct Planned<'a> {
+    pub(super) ops: Ops<'a>,
+    pub(super) out: Tensor,
+    pub(super) plan: Plan,
+    pub(super) starts: Vec<u32>,
     /// The most bytes of one band buffer the bands were made for.
-    limit: u64,
+    pub(super) limit: u64,
     /// GPU bytes besides the plan's buffers: weights, textures, uploads, the result's readback.
-    fixed: u64,
+    pub(super) fixed: u64,
 }
 
 impl Vae {
@@ -134,7 +113,7 @@ impl Vae {
 
     /// The latent's size for a call on an input of `width × height` (pixels to encode, latent
     /// values to decode).
-    fn latent_size(call: Call, width: u32, height: u32) -> (u32, u32) {
+    pub(super) fn latent_size(call: Call, width: u32, height: u32) -> (u32, u32) {
         match call {
             Call::Encode { .. } => (round8(width) / 8, round8(height) / 8),
             Call::Decode => (width, height),
@@ -179,7 +158,7 @@ impl Vae {
 
     /// Key → record → plan: the kept plan for this shape, else one made now — in core where
     /// it fits the budget, else out of core in row bands fine enough for its schedule to fit.
-    fn plan_call<'a, F>(
+    pub(super) fn plan_call<'a, F>(
         &'a self,
         pool: &Arc<BufferPool>,
         call: Call,
@@ -367,108 +346,5 @@ impl Vae {
     #[doc(hidden)]
     pub fn plans_made(&self) -> u32 {
         self.plans.made.load(Ordering::Relaxed)
-    }
-
-    /// Plans an encode of a `width × height` image and a decode of its latent to pixels, each
-    /// with a fresh buffer pool, without running them: the bands, dispatches and memory each
-    /// needs (on the GPU and, out of core, on the host), and any error (a buffer over the
-    /// device's limits, a budget too small). In-core buffers are made while planning and freed
-    /// after.
-    pub async fn dry_run(&self, width: u32, height: u32) -> Result<(DryRun, DryRun)> {
-        // The pixels are one buffer on the GPU, in and out: checked before a stand-in is made.
-        let pixels = 4 * width as u64 * height as u64;
-        self.pool.check(
-            pixels,
-            &format!("the RGBA pixels of a {width}×{height} image"),
-        )?;
-        let image = Image {
-            width,
-            height,
-            rgba: vec![0; 4 * width as usize * height as usize],
-        };
-        let enc = self
-            .dry_call(
-                Call::Encode { sample: false },
-                (width, height),
-                Read::Values,
-                |ops, s| self.encode_ops(ops, &image, None, s),
-            )
-            .await?;
-        let (lw, lh) = Self::latent_size(Call::Encode { sample: false }, width, height);
-        let c = self.latent_channels();
-        let latent = Latent::new(c, lw, lh, vec![0.0; (c * lw * lh) as usize])?;
-        let read = Read::Pixels {
-            w: width,
-            h: height,
-            range: self.pixel_range(),
-        };
-        let dec = self
-            .dry_call(Call::Decode, (lw, lh), read, |ops, s| {
-                self.decode_ops(ops, &latent, s)
-            })
-            .await?;
-        Ok((enc, dec))
-    }
-
-    async fn dry_call<'a, F>(
-        &'a self,
-        call: Call,
-        size: (u32, u32),
-        read: Read,
-        record: F,
-    ) -> Result<DryRun>
-    where
-        F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
-    {
-        let pool = BufferPool::new(self.gpu.device.clone(), self.gpu.max_binding_bytes());
-        pool.set_f16(self.pool.f16());
-        let p = self.plan_call(&pool, call, size, record, read, false)?;
-        let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
-        // As a call: the conversion to pixels, one dispatch a band, after the planned work.
-        let dispatches = p.ops.rec.dispatches
-            + match read {
-                Read::Pixels { .. } => p.out.bands().len() as u32,
-                Read::Values => 0,
-            };
-        let bands = p.starts.len();
-        if let Some(s) = &p.plan.paged {
-            let program = p.ops.program(&p.out)?;
-            debug_assert!(least_room(&program) <= s.peak_gpu);
-            return Ok(DryRun {
-                bands,
-                dispatches,
-                peak_activation_bytes: s.peak_gpu + textures,
-                peak_live_bytes: s.peak_gpu + textures,
-                gpu_bytes: p.fixed + s.peak_gpu + s.staging,
-                host_bytes: s.peak_host,
-                moved_bytes: s.moved,
-            });
-        }
-        // In core: the plan's buffers are made, the work encoded and checked, not submitted.
-        let peak_live = p.plan.peak_live + textures;
-        let staging = match read {
-            Read::Values => p.out.bytes(),
-            Read::Pixels { w, h, .. } => 4 * w as u64 * h as u64,
-        };
-        let fixed_other = self.weight_bytes + p.ops.rec.uploaded + staging;
-        let (mut ops, out) = p
-            .ops
-            .run(&p.plan, CallControl::default(), u64::MAX, &p.out)
-            .await?;
-        if let Read::Pixels { w, h, range } = read {
-            let px = ops.tensor_to_image(&out, w, h, range)?;
-            drop((out, px));
-        }
-        ops.rec.validate().await?;
-        let held = pool.allocated().1;
-        Ok(DryRun {
-            bands,
-            dispatches,
-            peak_activation_bytes: held,
-            peak_live_bytes: peak_live,
-            gpu_bytes: held + fixed_other,
-            host_bytes: 0,
-            moved_bytes: 0,
-        })
     }
 }

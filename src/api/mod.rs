@@ -11,13 +11,14 @@ use crate::model::{Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
 
 mod call;
+mod estimate;
 mod latent;
 pub use latent::Latent;
 mod load;
 pub mod options;
 pub use crate::gpu::CallControl;
-pub use call::DryRun;
 use call::{Call, Output, Read};
+pub use estimate::DryRun;
 pub use load::{LoadOptions, LoadTimes, VaeLoader};
 use std::sync::Arc;
 

@@ -3,19 +3,23 @@
 
 pub mod host;
 mod kernel;
+mod owned;
 pub mod paging;
 pub mod plan;
 mod pool;
 mod profile;
 mod recorder;
 mod tensor;
+mod texture;
 
 pub use kernel::Kernel;
-pub(crate) use pool::float_array;
-pub use pool::{texture_bytes, BufferPool, Owned, TextureSlot, Weight, DEEP_LAYERS};
+pub use owned::{Owned, Weight};
+pub use pool::BufferPool;
 pub use profile::KernelTime;
 pub use recorder::{Bind, CallControl, Recorder};
 pub use tensor::{check_starts, Band, Tensor};
+pub(crate) use texture::float_array;
+pub use texture::{texture_bytes, TextureSlot, DEEP_LAYERS};
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};

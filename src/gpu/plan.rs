@@ -31,7 +31,7 @@ pub struct Plan {
     pub peak_live: u64,
     /// The largest texture of each [`super::TextureSlot`] the call asks for (width, height,
     /// layers; zero when it uses none).
-    pub textures: [[u32; 3]; super::pool::TEXTURE_SLOTS],
+    pub textures: [[u32; 3]; super::texture::TEXTURE_SLOTS],
     /// Set where the call runs out of core: its steps (see [`super::paging`]); the buffers
     /// above are then not made.
     pub paged: Option<std::sync::Arc<super::paging::Schedule>>,
@@ -81,7 +81,7 @@ pub fn assign(events: &[PlanEvent]) -> Plan {
         sizes,
         assign,
         peak_live,
-        textures: [[0; 3]; super::pool::TEXTURE_SLOTS],
+        textures: [[0; 3]; super::texture::TEXTURE_SLOTS],
         paged: None,
     }
 }

@@ -2,6 +2,7 @@
 //! of allocating every intermediate anew, and weight buffers. Reusing a buffer inside one command
 //! encoder is safe: wgpu orders the later write after the earlier read with a barrier.
 
+use super::texture::{float_array, texture_bytes, TextureSlot, TEXTURE_SLOTS};
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
@@ -24,89 +25,6 @@ struct PoolState {
     /// and the most that these and the pool's buffers and textures held at once.
     transient: u64,
     gpu_peak: u64,
-}
-
-/// The textures a pool holds, one of each, reused by every kernel that needs one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextureSlot {
-    /// The convolutions' input, written by `pack_input.wgsl`: of convolutions with at most
-    /// [`DEEP_LAYERS`] texture layers (the wide, high-resolution ones)…
-    Input = 0,
-    /// Convolution weights made on the GPU from activations (attention's keys and values),
-    /// written by `pack_weights.wgsl`.
-    Weights = 1,
-    /// …and of the deeper ones (low resolution, many channels). One texture serves every
-    /// convolution of its slot at the largest width, height and depth any asks for, so the two
-    /// kinds kept apart do not make one texture both wide and deep.
-    DeepInput = 2,
-}
-
-/// Texture slots of a pool.
-pub const TEXTURE_SLOTS: usize = 3;
-
-/// The most texture layers of a convolution input in [`TextureSlot::Input`] (256 channels in
-/// f32, 512 in f16).
-pub const DEEP_LAYERS: u32 = 64;
-
-impl TextureSlot {
-    pub const ALL: [TextureSlot; TEXTURE_SLOTS] = [
-        TextureSlot::Input,
-        TextureSlot::Weights,
-        TextureSlot::DeepInput,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            TextureSlot::Input => "conv input texture",
-            TextureSlot::Weights => "conv weights texture",
-            TextureSlot::DeepInput => "conv input texture (deep)",
-        }
-    }
-}
-
-/// The texture format of the convolution operands: rgba32uint (8 f16 values a texel) if `f16`,
-/// else rgba32float (4 f32 values).
-pub fn texel_format(f16: bool) -> wgpu::TextureFormat {
-    if f16 {
-        wgpu::TextureFormat::Rgba32Uint
-    } else {
-        wgpu::TextureFormat::Rgba32Float
-    }
-}
-
-/// Bytes of a texture of `size` (width, height, layers): 16 a texel in either format.
-pub fn texture_bytes(size: [u32; 3]) -> u64 {
-    16 * size.iter().map(|&d| d as u64).product::<u64>()
-}
-
-/// An rgba32float (or, if `f16`, rgba32uint: see [`texel_format`]) 2-D texture array of
-/// `size` (width, height, layers), and its array view.
-pub(crate) fn float_array(
-    device: &wgpu::Device,
-    label: &str,
-    size: [u32; 3],
-    f16: bool,
-    usage: wgpu::TextureUsages,
-) -> (wgpu::Texture, wgpu::TextureView) {
-    let texture = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width: size[0],
-            height: size[1],
-            depth_or_array_layers: size[2],
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: texel_format(f16),
-        usage,
-        view_formats: &[],
-    });
-    let view = texture.create_view(&wgpu::TextureViewDescriptor {
-        dimension: Some(wgpu::TextureViewDimension::D2Array),
-        ..Default::default()
-    });
-    (texture, view)
 }
 
 /// Buffer sizes are rounded up to one of 8 steps per power of two (at most 12.5% more), so that
@@ -411,57 +329,6 @@ impl Drop for BufferPool {
             for (texture, _, _) in st.textures.iter().flatten() {
                 texture.destroy();
             }
-        }
-    }
-}
-
-/// GPU objects that one owner frees together when it drops — a model's weights, by its
-/// [`crate::Vae`] or, for a load that never finished, by its loader. WebGPU otherwise keeps their
-/// memory until the handles are garbage-collected. Only the last owner of work recorded with
-/// them may hold this: destroyed objects fail a later submission.
-#[derive(Default)]
-pub struct Owned {
-    buffers: Vec<wgpu::Buffer>,
-    textures: Vec<wgpu::Texture>,
-}
-
-impl Owned {
-    pub fn buffer(&mut self, buffer: &wgpu::Buffer) {
-        self.buffers.push(buffer.clone());
-    }
-
-    pub fn texture(&mut self, texture: &wgpu::Texture) {
-        self.textures.push(texture.clone());
-    }
-}
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        self.buffers.iter().for_each(wgpu::Buffer::destroy);
-        self.textures.iter().for_each(wgpu::Texture::destroy);
-    }
-}
-
-/// A weight tensor on the GPU (f32, in the layout its kernel expects).
-pub struct Weight {
-    pub(crate) buf: wgpu::Buffer,
-    /// Number of f32 values.
-    pub len: usize,
-}
-
-impl Weight {
-    pub fn upload(device: &wgpu::Device, queue: &wgpu::Queue, label: &str, data: &[f32]) -> Weight {
-        let size = (4 * data.len() as u64).max(16).next_multiple_of(16);
-        let buf = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
-        Weight {
-            buf,
-            len: data.len(),
         }
     }
 }

@@ -3,8 +3,8 @@
 //! `map_async` (awaited, never blocking on the web).
 
 use super::plan::{assign, Plan, PlanLog, PlannedBuffers};
-use super::pool::TEXTURE_SLOTS;
 use super::tensor::BufferSource;
+use super::texture::TEXTURE_SLOTS;
 use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
 use crate::error::{Error, Result};
 use std::sync::Arc;
@@ -13,9 +13,11 @@ use wgpu::util::DeviceExt;
 mod deferred;
 mod readback;
 mod run;
+mod transient;
 use deferred::{keep, Deferred, Real, StandIns};
 use readback::pop_scopes;
 pub use run::CallControl;
+use transient::Transient;
 
 /// A buffer bound to a kernel, in binding order; the uniform parameters follow the last one.
 #[derive(Clone)]
@@ -82,51 +84,6 @@ pub struct Recorder<'g> {
     pub band_limit: u64,
 }
 
-/// GPU objects one recording makes for itself (uniforms, uploads, the readback buffer, a
-/// planning recording's stand-ins), destroyed when the recording is dropped: after its
-/// readback, or unsubmitted after an error. wgpu's WebGPU backend does not destroy a dropped
-/// handle, so in a browser each would otherwise hold its memory until garbage collection. Work
-/// already submitted still completes: WebGPU and wgpu defer the free until it has.
-/// Their bytes count in the pool's peak of GPU memory (see [`BufferPool::gpu_peak`]).
-pub(super) struct Transient {
-    pool: Arc<BufferPool>,
-    buffers: Vec<wgpu::Buffer>,
-    textures: Vec<wgpu::Texture>,
-    bytes: u64,
-}
-
-impl Transient {
-    fn new(pool: &Arc<BufferPool>) -> Transient {
-        Transient {
-            pool: pool.clone(),
-            buffers: Vec::new(),
-            textures: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    fn buffer(&mut self, b: &wgpu::Buffer) {
-        self.buffers.push(b.clone());
-        self.bytes += b.size();
-        self.pool.transient(b.size() as i64);
-    }
-
-    /// Takes over `other`'s objects (a planning recording's, whose work another encodes).
-    pub(super) fn absorb(&mut self, mut other: Transient) {
-        self.buffers.append(&mut other.buffers);
-        self.textures.append(&mut other.textures);
-        self.bytes += std::mem::take(&mut other.bytes);
-    }
-}
-
-impl Drop for Transient {
-    fn drop(&mut self) {
-        self.buffers.iter().for_each(wgpu::Buffer::destroy);
-        self.textures.iter().for_each(wgpu::Texture::destroy);
-        self.pool.transient(-(self.bytes as i64));
-    }
-}
-
 /// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
 /// recording is abandoned after an error (dropped without `finish`).
 struct Scopes(Vec<wgpu::ErrorScopeGuard>);
@@ -191,8 +148,8 @@ impl<'g> Recorder<'g> {
         let stand_ins = [(); TEXTURE_SLOTS].map(|_| {
             let usage = wgpu::TextureUsages::TEXTURE_BINDING;
             let (texture, view) =
-                super::pool::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage);
-            transient.textures.push(texture);
+                super::texture::float_array(&gpu.device, "stand-in", [1, 1, 1], false, usage);
+            transient.texture(texture);
             view
         });
         Ok(Recorder {

@@ -73,3 +73,22 @@ impl Vae {
         })
     }
 }
+
+#[wasm_bindgen]
+impl Vae {
+    /// The most GPU memory this model may hold at once, weights and activations together, in
+    /// bytes; `undefined` for no budget (the `memoryBudget` load option).
+    #[wasm_bindgen(getter, js_name = memoryBudget)]
+    pub fn memory_budget(&self) -> Option<f64> {
+        self.inner.vae.memory_budget().map(|b| b as f64)
+    }
+
+    /// Sets the memory budget (`null` or `undefined`: none); calls queued after this use it.
+    #[wasm_bindgen(setter, js_name = memoryBudget)]
+    pub fn set_memory_budget(&self, bytes: Option<f64>) {
+        let bytes = bytes
+            .filter(|b| b.is_finite() && *b >= 1.0)
+            .map(|b| b as u64);
+        self.inner.vae.set_memory_budget(bytes);
+    }
+}

@@ -55,7 +55,7 @@ impl Deferred {
 }
 
 /// The stand-in views a planning recording hands out for the pool's textures, by slot.
-pub(super) type StandIns = [wgpu::TextureView; crate::gpu::pool::TEXTURE_SLOTS];
+pub(super) type StandIns = [wgpu::TextureView; crate::gpu::texture::TEXTURE_SLOTS];
 
 /// Band `i` of `t` as kept: its plan request, or for a tensor from outside the plan its buffer.
 fn band(t: &Tensor, i: usize) -> Res {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::gpu::host::HostStore;
 use crate::gpu::paging::{Schedule, Step};
 use crate::gpu::plan::{Plan, PlannedBuffers};
-use crate::gpu::pool::TEXTURE_SLOTS;
+use crate::gpu::texture::TEXTURE_SLOTS;
 use crate::gpu::TextureSlot;
 
 /// What the caller of a long call may ask for: progress reports (`done` of `total` steps) and
