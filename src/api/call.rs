@@ -2,8 +2,9 @@
 //!
 //! A call is recorded once without touching the GPU (`model::Ops::planning`), its buffers are
 //! packed into a plan, or kept from an earlier call of the same shape; where the plan does not
-//! fit the memory budget the call is recorded again in finer row bands until its out-of-core
-//! schedule fits ([`crate::gpu::paging`]), or refused naming the least budget that would do.
+//! fit the memory budget the call is recorded again at each band size, and the banding whose
+//! out-of-core schedule ([`crate::gpu::paging`]) fits moving the fewest bytes is kept — or the
+//! call is refused, naming the least budget that would do.
 //! Then it runs ([`Ops::run`]), its result is read back, and where an f16 activation overflowed
 //! it runs once more with f32 inputs. The dry run (`estimate.rs`) is the same path, stopped
 //! before running.
