@@ -156,7 +156,6 @@ fn chunked(
     };
     let wsize = [8, rows, widest.div_ceil(8)];
     let state = rec.tensor(2, h, w, "attention softmax state")?;
-    let (gx, gy) = groups_1d(n as u64, 64);
     let mut out: Option<Tensor> = None;
     for t0 in (0..n).step_by(kc as usize) {
         let keys = kc.min(n - t0);
@@ -171,23 +170,8 @@ fn chunked(
             ConvMode::Same,
             None,
         )?;
-        let sp = SoftmaxParams {
-            keys,
-            tokens: n,
-            channels: c,
-            mode: out.is_some() as u32,
-        };
-        let prev = match &out {
-            Some(o) => Bind::Tensor(o),
-            None => Bind::Raw(&kern.dummy),
-        };
-        let binds = [Bind::Tensor(&s), Bind::Tensor(&state), prev];
-        rec.dispatch(
-            &kern.named("attention_softmax"),
-            &binds,
-            bytemuck::bytes_of(&sp),
-            [gx, gy, 1],
-        );
+        let mode = out.is_some() as u32;
+        softmax(rec, kern, Some(&s), &state, out.as_ref(), keys, c, mode);
         // O = O·rescale (done above) + V[:, t0..] · P.
         let vt = pack_weights(rec, kern, (v, 0), wsize, c, keys, t0, false)?;
         let o = conv2d_ref(
@@ -202,24 +186,40 @@ fn chunked(
         out = Some(o);
     }
     let out = out.ok_or_else(|| Error::Input("attention over no tokens".into()))?;
+    softmax(rec, kern, None, &state, Some(&out), 0, c, 2);
+    Ok(out)
+}
+
+/// Records `attention_softmax.wgsl` in `mode` (see the shader) over the queries of `state`
+/// (`[2, h, w]`): a chunk's `scores` of `keys` keys (none to finish) and the output so far.
+#[allow(clippy::too_many_arguments)]
+fn softmax(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    scores: Option<&Tensor>,
+    state: &Tensor,
+    out: Option<&Tensor>,
+    keys: u32,
+    channels: u32,
+    mode: u32,
+) {
+    let tokens = state.h * state.w;
     let sp = SoftmaxParams {
-        keys: 0,
-        tokens: n,
-        channels: c,
-        mode: 2,
+        keys,
+        tokens,
+        channels,
+        mode,
     };
-    let binds = [
-        Bind::Raw(&kern.dummy),
-        Bind::Tensor(&state),
-        Bind::Tensor(&out),
-    ];
+    let (gx, gy) = groups_1d(tokens as u64, 64);
+    let dummy = Bind::Raw(&kern.dummy);
+    let scores = scores.map_or(dummy.clone(), Bind::Tensor);
+    let out = out.map_or(dummy, Bind::Tensor);
     rec.dispatch(
         &kern.named("attention_softmax"),
-        &binds,
+        &[scores, Bind::Tensor(state), out],
         bytemuck::bytes_of(&sp),
         [gx, gy, 1],
     );
-    Ok(out)
 }
 
 fn texture_weights<'a>(

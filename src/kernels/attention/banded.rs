@@ -1,11 +1,11 @@
 //! Attention over tensors in row bands: queries band by band, each against every chunk of keys,
 //! so that no buffer holds more than a band (see the parent module).
 
-use super::{chunk_keys, pack_weights, texture_weights, SoftmaxParams, CHUNK_MAX};
+use super::{chunk_keys, pack_weights, softmax, texture_weights, CHUNK_MAX};
 use crate::error::{Error, Result};
-use crate::gpu::{Bind, Recorder, Tensor};
+use crate::gpu::{Recorder, Tensor};
 use crate::kernels::conv2d::{conv2d_ref, conv2d_to, ConvMode, Dest};
-use crate::kernels::{groups_1d, Kernels};
+use crate::kernels::Kernels;
 
 /// [`attention`] over tensors in row bands (the same bands): for each band of queries, every
 /// chunk of at most `kc` keys of every key band, the band's output accumulated in place.
@@ -75,27 +75,14 @@ pub(super) fn banded(
     for i in rec.pass(out_starts.len()) {
         let qi = q.band_view(i);
         let mut oi = out.band_view(i);
-        let n = qi.h * w;
         let state = rec.tensor(2, qi.h, w, "attention softmax state")?;
-        let (gx, gy) = groups_1d(n as u64, 64);
         for (ci, &(j, t0, keys)) in chunks.iter().enumerate() {
             let kt = pack_weights(rec, kern, (k, j), wsize, keys, c, t0, true)?;
             let weights = texture_weights(kern, &kt, f16, c, keys);
             let s = conv2d_ref(rec, kern, &qi, None, weights, ConvMode::Same, None)?;
             // The first chunk zeroes the output it then adds to.
-            let sp = SoftmaxParams {
-                keys,
-                tokens: n,
-                channels: c,
-                mode: if ci == 0 { 3 } else { 1 },
-            };
-            let binds = [Bind::Tensor(&s), Bind::Tensor(&state), Bind::Tensor(&oi)];
-            rec.dispatch(
-                &kern.named("attention_softmax"),
-                &binds,
-                bytemuck::bytes_of(&sp),
-                [gx, gy, 1],
-            );
+            let mode = if ci == 0 { 3 } else { 1 };
+            softmax(rec, kern, Some(&s), &state, Some(&oi), keys, c, mode);
             let vt = pack_weights(rec, kern, (v, j), wsize, c, keys, t0, false)?;
             let weights = texture_weights(kern, &vt, f16, keys, c);
             oi = conv2d_to(
@@ -108,23 +95,7 @@ pub(super) fn banded(
                 Dest::AddTo(oi),
             )?;
         }
-        let sp = SoftmaxParams {
-            keys: 0,
-            tokens: n,
-            channels: c,
-            mode: 2,
-        };
-        let binds = [
-            Bind::Raw(&kern.dummy),
-            Bind::Tensor(&state),
-            Bind::Tensor(&oi),
-        ];
-        rec.dispatch(
-            &kern.named("attention_softmax"),
-            &binds,
-            bytemuck::bytes_of(&sp),
-            [gx, gy, 1],
-        );
+        softmax(rec, kern, None, &state, Some(&oi), 0, c, 2);
     }
     out.set_halos_valid(false);
     crate::kernels::copy_rows::reband(rec, kern, &out, &starts)
