@@ -22,19 +22,12 @@ type Block = js_sys::Uint8Array;
 #[derive(Default)]
 pub struct HostStore {
     blocks: HashMap<usize, Block>,
-    held: u64,
-    peak: u64,
 }
 
 impl HostStore {
     /// Writes `bytes` at `offset` of request `req`'s copy, made `size` bytes long if new.
     pub fn put(&mut self, req: usize, size: u64, offset: u64, bytes: &[u8]) {
-        let (held, block) = (&mut self.held, &mut self.blocks);
-        let b = block.entry(req).or_insert_with(|| {
-            *held += size;
-            new_block(size)
-        });
-        self.peak = self.peak.max(self.held);
+        let b = self.blocks.entry(req).or_insert_with(|| new_block(size));
         #[cfg(not(target_arch = "wasm32"))]
         b[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
         #[cfg(target_arch = "wasm32")]
@@ -55,14 +48,7 @@ impl HostStore {
 
     /// Forgets request `req`'s copy.
     pub fn remove(&mut self, req: usize) {
-        if let Some(b) = self.blocks.remove(&req) {
-            self.held -= block_len(&b);
-        }
-    }
-
-    /// Most bytes held at once.
-    pub fn peak(&self) -> u64 {
-        self.peak
+        self.blocks.remove(&req);
     }
 }
 
@@ -74,14 +60,4 @@ fn new_block(size: u64) -> Block {
 #[cfg(target_arch = "wasm32")]
 fn new_block(size: u64) -> Block {
     js_sys::Uint8Array::new_with_length(size as u32)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn block_len(b: &Block) -> u64 {
-    b.len() as u64
-}
-
-#[cfg(target_arch = "wasm32")]
-fn block_len(b: &Block) -> u64 {
-    b.length() as u64
 }

@@ -15,7 +15,7 @@ mod readback;
 mod run;
 mod transient;
 use deferred::{keep, Deferred, Real, StandIns};
-use readback::pop_scopes;
+use readback::{pop_scopes, Scopes};
 pub use run::CallControl;
 use transient::Transient;
 
@@ -82,28 +82,6 @@ pub struct Recorder<'g> {
     /// Most bytes a row band's buffer may hold in this call (the binding limit, or less where
     /// the caller banded the call finer): kernels that re-band a tensor stay within it.
     pub band_limit: u64,
-}
-
-/// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
-/// recording is abandoned after an error (dropped without `finish`).
-struct Scopes(Vec<wgpu::ErrorScopeGuard>);
-
-impl Scopes {
-    /// Out-of-memory and validation scopes, pushed in the order they are popped back.
-    fn push(device: &wgpu::Device) -> Scopes {
-        Scopes(vec![
-            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
-            device.push_error_scope(wgpu::ErrorFilter::Validation),
-        ])
-    }
-}
-
-impl Drop for Scopes {
-    fn drop(&mut self) {
-        while let Some(s) = self.0.pop() {
-            drop(s);
-        }
-    }
 }
 
 impl<'g> Recorder<'g> {

@@ -1,6 +1,6 @@
-//! Submission and readback: the end of a recording.
+//! Submission and readback: the end of a recording, and the error scopes it pops.
 
-use super::{Recorder, Scopes};
+use super::Recorder;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Tensor};
 
@@ -89,5 +89,27 @@ pub(super) async fn pop_scopes(gpu: &Gpu, scopes: &mut Scopes) -> Result<()> {
                 message: e.to_string(),
             },
         })),
+    }
+}
+
+/// Error scopes pushed for one recording. wgpu requires popping in reverse order, also when a
+/// recording is abandoned after an error (dropped without `finish`).
+pub(super) struct Scopes(pub(super) Vec<wgpu::ErrorScopeGuard>);
+
+impl Scopes {
+    /// Out-of-memory and validation scopes, pushed in the order they are popped back.
+    pub(super) fn push(device: &wgpu::Device) -> Scopes {
+        Scopes(vec![
+            device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            device.push_error_scope(wgpu::ErrorFilter::Validation),
+        ])
+    }
+}
+
+impl Drop for Scopes {
+    fn drop(&mut self) {
+        while let Some(s) = self.0.pop() {
+            drop(s);
+        }
     }
 }
