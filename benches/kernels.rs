@@ -205,7 +205,7 @@ fn main() {
     tuning.subgroups = !has("nosg");
     tuning.staged = (tuning.staged || has("staged")) && !has("plain");
     let mut kern = Kernels::with_tuning(&gpu, tuning);
-    let staging = kern.conv(false, false, u32::MAX).1.staging;
+    let staging = kern.conv(false, false, u32::MAX, false).1.staging;
     println!("adapter: {}; conv staging {staging:?}", gpu.adapter_name());
     if has("attention") {
         let chunk = kern.tuning.attention_chunk;

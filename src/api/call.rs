@@ -33,9 +33,9 @@ pub(super) enum Call {
     Decode,
 }
 
-/// What a call's plan depends on: the call, its input's size, and the options that split it
-/// (the model, the device and the tuning are the `Vae`'s own; the f16 state changes only
-/// texture formats, which the pool makes as they are asked for).
+/// What a call's plan depends on: the call, its input's size, the options that split it, and
+/// the precision, which sizes the activations (the model, the device and the tuning are the
+/// `Vae`'s own).
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct PlanKey {
     call: Call,
@@ -43,6 +43,7 @@ struct PlanKey {
     height: u32,
     max_band: Option<u64>,
     budget: Option<u64>,
+    f16: bool,
 }
 
 /// A kept plan: its key, the row bands and band limit it was made for, the plan.
@@ -109,6 +110,7 @@ impl Vae {
             height,
             max_band: self.max_band_bytes,
             budget: self.memory_budget(),
+            f16: self.pool.f16(),
         }
     }
 

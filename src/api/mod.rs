@@ -130,7 +130,7 @@ impl Vae {
     /// [`Staging`]; docs/kernels.md).
     pub fn conv_staging(&self) -> Staging {
         let f16 = self.pool.f16();
-        self.kernels.conv(f16, f16, u32::MAX).1.staging
+        self.kernels.conv(f16, f16, u32::MAX, f16).1.staging
     }
 
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
@@ -286,7 +286,7 @@ impl Vae {
         let mut moments = kl.encoder.forward(&mut ops, x)?;
         if let Some(quant_conv) = &kl.quant_conv {
             let same = crate::kernels::conv2d::ConvMode::Same;
-            moments = ops.conv(&moments, quant_conv, same, None)?;
+            moments = ops.f32_outputs(|ops| ops.conv(&moments, quant_conv, same, None))?;
         }
         let moments = ops.whole(&moments)?;
         let z = ops.posterior(&moments, seed)?;

@@ -17,7 +17,7 @@ pub use owned::{Owned, Weight};
 pub use pool::BufferPool;
 pub use profile::KernelTime;
 pub use recorder::{Bind, CallControl, Recorder};
-pub use tensor::{check_starts, Band, Tensor};
+pub use tensor::{check_starts, pack_f16, planes, unpack_f16, Band, Tensor};
 pub(crate) use texture::float_array;
 pub use texture::{texture_bytes, TextureSlot, DEEP_LAYERS};
 

@@ -82,11 +82,18 @@ pub struct Recorder<'g> {
     /// Most bytes a row band's buffer may hold in this call (the binding limit, or less where
     /// the caller banded the call finer): kernels that re-band a tensor stay within it.
     pub band_limit: u64,
+    /// Whether this call runs at f16 precision (`Precision::F16`): f16 textures, and new
+    /// activations held as f16 pairs where `store_f16`.
+    pub f16: bool,
+    /// Whether the activations kernels make now are f16 (see [`Tensor`]); f32 for the model's
+    /// outputs and attention's operands (`model::Ops::f32_outputs`).
+    pub store_f16: bool,
 }
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
+        let f16 = pool.f16();
         let gpu_pool = pool.clone();
         let scopes = Scopes::push(&gpu.device);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
@@ -108,6 +115,8 @@ impl<'g> Recorder<'g> {
             uploaded: 0,
             reverse: false,
             band_limit: u64::MAX,
+            f16,
+            store_f16: f16,
         })
     }
 
@@ -115,6 +124,7 @@ impl<'g> Recorder<'g> {
     /// for [`Recorder::realize`]: no activation is allocated and nothing is encoded.
     pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
+        let f16 = pool.f16();
         let stand_in = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("planning stand-in"),
             size: 16,
@@ -150,6 +160,8 @@ impl<'g> Recorder<'g> {
             uploaded: 0,
             reverse: false,
             band_limit: u64::MAX,
+            f16,
+            store_f16: f16,
         })
     }
 
@@ -183,17 +195,16 @@ impl<'g> Recorder<'g> {
         }
     }
 
-    /// A new activation of shape `[c, h, w]` in one buffer.
+    /// A new f32 tensor of shape `[c, h, w]` in one buffer.
     pub fn tensor(&self, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
-        self.tensor_banded(c, h, w, &[0], what)
+        self.tensor_banded([c, h, w], false, &[0], what)
     }
 
-    /// A new activation of shape `[c, h, w]` in row bands starting at `starts`.
+    /// A new tensor of `shape` (f16 pairs if `f16`) in row bands starting at `starts`.
     pub fn tensor_banded(
         &self,
-        c: u32,
-        h: u32,
-        w: u32,
+        shape: [u32; 3],
+        f16: bool,
         starts: &[u32],
         what: &str,
     ) -> Result<Tensor> {
@@ -202,7 +213,7 @@ impl<'g> Recorder<'g> {
             Alloc::Planning { log, stand_in, .. } => BufferSource::Planning(log, stand_in),
             Alloc::Planned(p) => BufferSource::Planned(p),
         };
-        Tensor::banded_from(&self.pool, &source, c, h, w, starts, what)
+        Tensor::banded_from(&self.pool, &source, shape, f16, starts, what)
     }
 
     /// The pool's texture of `slot`, at least `size` (width, height, layers): see

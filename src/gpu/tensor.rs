@@ -81,15 +81,51 @@ impl Drop for TensorInner {
     }
 }
 
-/// A `[c, h, w]` f32 activation on the GPU, stored as one or more row bands so that no buffer
+/// A `[c, h, w]` activation on the GPU, stored as one or more row bands so that no buffer
 /// exceeds the device's binding limit. Cloning shares the buffers; they go back to the pool when
 /// the last clone is dropped.
+///
+/// Its values are f32, or where `f16` f16 in pairs of channels: `[⌈c/2⌉, rows, w]` u32, channel
+/// 2j in the low half of plane j's words and 2j + 1 in the high half (WGSL `pack2x16float`; an
+/// odd last channel's high half is zero). Either way a band is a run of 4-byte planes, so rows
+/// are copied and banded alike.
 #[derive(Clone)]
 pub struct Tensor {
     inner: Arc<TensorInner>,
     pub c: u32,
     pub h: u32,
     pub w: u32,
+    pub f16: bool,
+}
+
+/// 4-byte planes of `c` channels: `c` of f32, `⌈c/2⌉` of f16 pairs.
+pub fn planes(c: u32, f16: bool) -> u32 {
+    match f16 {
+        true => c.div_ceil(2),
+        false => c,
+    }
+}
+
+/// `[c, plane]` values as f16 pairs (rounded to nearest even), [`Tensor`]'s layout.
+pub fn pack_f16(data: &[f32], c: usize, plane: usize) -> Vec<u32> {
+    let bits = |ch: usize, i: usize| match ch < c {
+        true => half::f16::from_f32(data[ch * plane + i]).to_bits() as u32,
+        false => 0,
+    };
+    (0..c.div_ceil(2))
+        .flat_map(|j| (0..plane).map(move |i| bits(2 * j, i) | bits(2 * j + 1, i) << 16))
+        .collect()
+}
+
+/// f16 pairs of `[c, plane]` values ([`Tensor`]'s layout) as f32 values.
+pub fn unpack_f16(words: &[u32], c: usize, plane: usize) -> Vec<f32> {
+    let half = |w: u32| half::f16::from_bits(w as u16).to_f32();
+    (0..c)
+        .flat_map(|ch| {
+            let words = &words[ch / 2 * plane..][..plane];
+            words.iter().map(move |&w| half(w >> (16 * (ch % 2))))
+        })
+        .collect()
 }
 
 /// Checks band starts: first 0, strictly increasing, all below `h`.
@@ -107,30 +143,28 @@ pub fn check_starts(starts: &[u32], h: u32) -> Result<()> {
 }
 
 impl Tensor {
-    /// One buffer holding the whole tensor.
+    /// One f32 buffer holding the whole tensor.
     pub fn new(pool: &Arc<BufferPool>, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
-        Tensor::banded(pool, c, h, w, &[0], what)
+        Tensor::banded(pool, [c, h, w], false, &[0], what)
     }
 
     /// Row bands starting at the global rows `starts` (the first 0), each with its halo rows.
     pub fn banded(
         pool: &Arc<BufferPool>,
-        c: u32,
-        h: u32,
-        w: u32,
+        shape: [u32; 3],
+        f16: bool,
         starts: &[u32],
         what: &str,
     ) -> Result<Tensor> {
-        Tensor::banded_from(pool, &BufferSource::Pool, c, h, w, starts, what)
+        Tensor::banded_from(pool, &BufferSource::Pool, shape, f16, starts, what)
     }
 
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn banded_from(
         pool: &Arc<BufferPool>,
         source: &BufferSource,
-        c: u32,
-        h: u32,
-        w: u32,
+        [c, h, w]: [u32; 3],
+        f16: bool,
         starts: &[u32],
         what: &str,
     ) -> Result<Tensor> {
@@ -144,7 +178,7 @@ impl Tensor {
             .max()
             .unwrap_or(0);
         // Every band asks for the largest band's bytes, so all share one size class.
-        let band_bytes = 4 * c as u64 * rows_max as u64 * w as u64;
+        let band_bytes = 4 * planes(c, f16) as u64 * rows_max as u64 * w as u64;
         let mut planned = match source {
             BufferSource::Planned(p) => p.next(n),
             _ => None,
@@ -205,7 +239,13 @@ impl Tensor {
         // Not Send on wasm, where wgpu handles are not; see `BufferPool::new`.
         #[allow(clippy::arc_with_non_send_sync)]
         let inner = Arc::new(inner);
-        Ok(Tensor { inner, c, h, w })
+        Ok(Tensor {
+            inner,
+            c,
+            h,
+            w,
+            f16,
+        })
     }
 
     pub fn bands(&self) -> &[Band] {
@@ -240,14 +280,19 @@ impl Tensor {
         self.len() == 0
     }
 
-    /// Bytes of the values (without halo rows).
-    pub fn bytes(&self) -> u64 {
-        4 * self.len() as u64
+    /// Its 4-byte planes (see [`planes`]).
+    pub fn planes(&self) -> u32 {
+        planes(self.c, self.f16)
     }
 
-    /// Bytes of band `i`'s buffer as bound: `[c, rows, w]` f32.
+    /// Bytes of the values (without halo rows).
+    pub fn bytes(&self) -> u64 {
+        4 * self.planes() as u64 * self.h as u64 * self.w as u64
+    }
+
+    /// Bytes of band `i`'s buffer as bound: `[planes, rows, w]`.
     pub fn band_bytes(&self, i: usize) -> u64 {
-        4 * self.c as u64 * self.bands()[i].rows as u64 * self.w as u64
+        4 * self.planes() as u64 * self.bands()[i].rows as u64 * self.w as u64
     }
 
     /// Whether this is the only handle to its buffers (no clone, no narrowed view).
@@ -261,14 +306,13 @@ impl Tensor {
     }
 
     /// The first `c` channels, in the same buffers: every band's `[self.c, rows, w]` begins
-    /// with its `[c, rows, w]`.
+    /// with its `[c, rows, w]` (of f16 pairs, for even `c`).
     pub(crate) fn narrowed(&self, c: u32) -> Tensor {
-        debug_assert!(c <= self.c);
+        debug_assert!(c <= self.c && !(self.f16 && c % 2 == 1));
         Tensor {
             inner: self.inner.clone(),
             c: c.min(self.c),
-            h: self.h,
-            w: self.w,
+            ..*self
         }
     }
 
@@ -298,9 +342,8 @@ impl Tensor {
         let inner = Arc::new(inner);
         Tensor {
             inner,
-            c: self.c,
             h: b.rows,
-            w: self.w,
+            ..*self
         }
     }
 
@@ -316,12 +359,7 @@ impl Tensor {
         };
         #[allow(clippy::arc_with_non_send_sync)]
         let inner = Arc::new(inner);
-        Tensor {
-            inner,
-            c: self.c,
-            h: self.h,
-            w: self.w,
-        }
+        Tensor { inner, ..*self }
     }
 
     /// The buffer of a tensor held whole (one band).

@@ -87,8 +87,23 @@ pub fn chunk_keys(
     fits.then_some(kc)
 }
 
-/// `softmax(qᵀk / √C) v` over the H·W tokens of `[C, H, W]` tensors, as a new `[C, H, W]` tensor.
+/// `softmax(qᵀk / √C) v` over the H·W tokens of f32 `[C, H, W]` tensors, as a new f32
+/// `[C, H, W]` tensor. Every tensor it makes is f32 (scores, softmax state), whatever the
+/// precision.
 pub fn attention(
+    rec: &mut Recorder,
+    kern: &Kernels,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+) -> Result<Tensor> {
+    let store_f16 = std::mem::replace(&mut rec.store_f16, false);
+    let out = attention_f32(rec, kern, q, k, v);
+    rec.store_f16 = store_f16;
+    out
+}
+
+fn attention_f32(
     rec: &mut Recorder,
     kern: &Kernels,
     q: &Tensor,
@@ -102,6 +117,11 @@ pub fn attention(
             (k.c, k.h, k.w),
             (v.c, v.h, v.w)
         )));
+    }
+    if q.f16 || k.f16 || v.f16 {
+        return Err(Error::Input(
+            "attention: q, k and v must be f32 (`Ops::f32_outputs`)".into(),
+        ));
     }
     let max_binding = rec.pool.max_binding();
     if q.is_banded() || k.is_banded() || v.is_banded() {
@@ -148,7 +168,7 @@ fn chunked(
     // One weights texture for both products, so that it is made once: 8 texels wide, rows of
     // 4 input channels (f16: 8), a layer per 8 output channels.
     let widest = c.max(kc);
-    let f16 = rec.pool.f16();
+    let f16 = rec.f16;
     let rows = if f16 {
         widest.div_ceil(8)
     } else {
@@ -253,8 +273,12 @@ fn pack_weights(
     transpose: bool,
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(TextureSlot::Weights, size)?;
-    let (kernel, flag) = kern.pack(true, &rec.pool);
-    let f16 = rec.pool.f16();
+    let f16 = rec.f16;
+    let halves = super::Halves {
+        textures: f16,
+        store: false,
+    };
+    let (kernel, flag) = kern.pack(true, halves, &rec.pool);
     let per_row = if f16 { 8 } else { 4 };
     let p = PackWeightsParams {
         cin,

@@ -201,7 +201,12 @@ fn conv2d_act_to(
     let fill = cw.k > 1 && !x.halos_valid();
     let in_place = !matches!(dest, Dest::New(_));
     let out = match &dest {
-        Dest::New(_) => rec.tensor_banded(cw.cout, oh, ow, &starts, "conv2d output")?,
+        Dest::New(r) => {
+            // Like its residual, else as the recording makes activations now.
+            let f16 = r.map_or(rec.store_f16, |r| r.f16);
+            let shape = [cw.cout, oh, ow];
+            rec.tensor_banded(shape, f16, &starts, "conv2d output")?
+        }
         Dest::AddTo(acc) => acc.clone(),
         Dest::OverInput => x.narrowed(cw.cout),
     };
@@ -212,7 +217,7 @@ fn conv2d_act_to(
         (true, true) => 2,
     };
     let residual = residual.filter(|_| !in_place);
-    let layers = super::pack_input::texture_size(cw.cin, 1, 1, rec.pool.f16())[2];
+    let layers = super::pack_input::texture_size(cw.cin, 1, 1, rec.f16)[2];
     let max_layers = rec.gpu.device().limits().max_texture_array_layers;
     if layers > max_layers {
         return Err(Error::Input(format!(
@@ -335,7 +340,12 @@ fn dispatch_band(
     let ow = out.w;
     let blocks = cw.cout.div_ceil(8);
     let xstep = column_step(rec, kern, mode, cw.k)?;
-    let in_f16 = rec.pool.f16();
+    // Where an f16 output exceeds f16's range (see `Recorder::f16`).
+    let flag = rec
+        .pool
+        .overflow_flag()
+        .unwrap_or_else(|| kern.unused_flag.clone());
+    let in_f16 = rec.f16;
     // Output rows in chunks, so that the input texture stays small whatever the image size: at
     // most the tuning's rows, and a texture of at most half the call's band limit (a call run
     // out of core bands finely, and its texture counts against its budget). Chunks do not
@@ -359,17 +369,20 @@ fn dispatch_band(
             let (rows, cols) = ((lo - ib.row0, hi - lo), (clo, chi - clo));
             let aff = band.affine.clone();
             let view = super::pack_input::pack(rec, kern, x, i, rows, cols, aff, band.norm, size)?;
-            let binds = [
+            let mut binds = vec![
                 Bind::Texture(&view),
                 Bind::Texture(cw.texture),
                 Bind::Weight(cw.bias),
                 band.residual.clone(),
                 Bind::Band(out, i),
             ];
+            if out.f16 {
+                binds.push(Bind::Raw(&flag));
+            }
             let mut q = *p;
             (q.in_row0, q.y0, q.y1) = (lo, y, y1);
             (q.x_begin, q.col0, q.x_end) = (xa, clo, xb);
-            let (conv, form) = kern.conv(in_f16, cw.texture_f16, xb - xa);
+            let (conv, form) = kern.conv(in_f16, cw.texture_f16, xb - xa, out.f16);
             let [wx, wy] = form.workgroup;
             let gx = (xb - xa).div_ceil(PIXELS).div_ceil(wx);
             let gy = (y1 - y).div_ceil(wy);

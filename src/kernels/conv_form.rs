@@ -60,6 +60,9 @@ pub struct ConvForm {
     pub input_f16: bool,
     /// The weight texture is f16.
     pub weights_f16: bool,
+    /// The output (and a residual read from another tensor) is held as f16 pairs (see
+    /// [`crate::gpu::Tensor`]).
+    pub output_f16: bool,
     pub staging: Staging,
     /// x: groups of [`PIXELS`] pixels along a row, y: rows.
     pub workgroup: [u32; 2],
@@ -114,6 +117,7 @@ pub fn choose(
     ConvForm {
         input_f16,
         weights_f16,
+        output_f16: false,
         staging,
         workgroup,
     }

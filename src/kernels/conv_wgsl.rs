@@ -23,6 +23,7 @@ pub fn source(form: &ConvForm) -> String {
         (g.quad, "QUAD"),
         (form.input_f16, "IN_F16"),
         (form.weights_f16, "W_F16"),
+        (form.output_f16, "OUT_F16"),
         (g.sg, "SG"),
         (g.wg, "WG"),
     ] {

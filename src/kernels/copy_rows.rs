@@ -8,7 +8,7 @@ use crate::gpu::{Bind, Recorder, Tensor};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct CopyParams {
-    pub channels: u32,
+    pub planes: u32,
     pub width: u32,
     pub src_row0: u32,
     pub src_rows: u32,
@@ -18,8 +18,8 @@ pub struct CopyParams {
     pub n_rows: u32,
 }
 
-/// Copies global rows `y0..y1` from band `si` of `src` to band `di` of `dst` (same `c` and `w`;
-/// both bands must hold those rows).
+/// Copies global rows `y0..y1` from band `si` of `src` to band `di` of `dst` (same `c`, `w`
+/// and format; both bands must hold those rows).
 #[allow(clippy::too_many_arguments)]
 fn copy(
     rec: &mut Recorder,
@@ -38,7 +38,7 @@ fn copy(
         return;
     }
     let p = CopyParams {
-        channels: src.c,
+        planes: src.planes(),
         width: src.w,
         src_row0: s.row0,
         src_rows: s.rows,
@@ -52,7 +52,7 @@ fn copy(
         &kern.named("copy_rows"),
         &[Bind::Band(src, si), Bind::Band(dst, di)],
         bytemuck::bytes_of(&p),
-        [gx, gy, src.c],
+        [gx, gy, src.planes()],
     );
 }
 
@@ -85,7 +85,7 @@ pub fn reband(rec: &mut Recorder, kern: &Kernels, t: &Tensor, starts: &[u32]) ->
     if t.starts() == starts {
         return Ok(t.clone());
     }
-    let out = rec.tensor_banded(t.c, t.h, t.w, starts, "rebanded tensor")?;
+    let out = rec.tensor_banded([t.c, t.h, t.w], t.f16, starts, "rebanded tensor")?;
     for (di, d) in out.bands().iter().enumerate() {
         // Every destination row (halos included) from the source band that owns it.
         for (si, s) in t.bands().iter().enumerate() {

@@ -98,7 +98,7 @@ pub fn norm_affine(
             _ => Bind::Raw(&kern.dummy),
         };
         rec.dispatch(
-            &kern.named("group_norm_stats"),
+            &kern.named_store("group_norm_stats", x.f16),
             &[Bind::Band(x, i), Bind::Tensor(&partials), input4],
             bytemuck::bytes_of(&sp),
             [chunks[i], nw.groups, 1],
@@ -126,7 +126,7 @@ pub fn norm_affine(
     Ok(affine)
 }
 
-/// `GroupNorm(x)` (then `SiLU` when `silu`), as a new tensor banded like `x`.
+/// `GroupNorm(x)` (then `SiLU` when `silu`) of an f32 `x`, as a new f32 tensor banded like `x`.
 pub fn group_norm(
     rec: &mut Recorder,
     kern: &Kernels,
@@ -134,9 +134,12 @@ pub fn group_norm(
     nw: &NormWeights,
     silu: bool,
 ) -> Result<Tensor> {
+    if x.f16 {
+        return Err(Error::Input("group_norm: an f16 input".into()));
+    }
     let affine = norm_affine(rec, kern, x, nw)?;
     // Elementwise over each band's whole buffer: halo rows that were current stay current.
-    let out = rec.tensor_banded(x.c, x.h, x.w, &x.starts(), "group norm output")?;
+    let out = rec.tensor_banded([x.c, x.h, x.w], false, &x.starts(), "group norm output")?;
     for (i, b) in x.bands().iter().enumerate() {
         let pixels = b.rows * x.w;
         let ap = ApplyParams {

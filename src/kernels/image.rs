@@ -63,7 +63,7 @@ pub fn image_to_tensor(
             rgba.len()
         )));
     }
-    let out = rec.tensor_banded(3, pad_h, pad_w, starts, "image tensor")?;
+    let out = rec.tensor_banded([3, pad_h, pad_w], false, starts, "image tensor")?;
     let what = format!("the RGBA pixels of a {w}×{h} image");
     rec.pool.check(rgba.len() as u64, &what)?;
     let src = rec.upload("image pixels", rgba);
@@ -99,10 +99,10 @@ pub fn tensor_to_image(
     h: u32,
     range: PixelRange,
 ) -> Result<Tensor> {
-    if x.c != 3 || w > x.w || h > x.h || w == 0 || h == 0 {
+    if x.c != 3 || x.f16 || w > x.w || h > x.h || w == 0 || h == 0 {
         return Err(Error::Input(format!(
-            "tensor_to_image: [{}, {}, {}] cropped to {w}×{h}",
-            x.c, x.h, x.w
+            "tensor_to_image: [{}, {}, {}] (f16: {}) cropped to {w}×{h}",
+            x.c, x.h, x.w, x.f16
         )));
     }
     let out = rec.tensor(1, h, w, "image pixels")?;

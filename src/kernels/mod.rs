@@ -56,11 +56,23 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
 
-/// The source of every pipeline: a kernel of [`SOURCES`], in its f16 form (`#if F16`: the
-/// pack kernels' rgba32uint textures) or not, or a member of the convolution family.
+/// Which operands of a kernel of [`SOURCES`] are f16: its textures (`#if F16`: the pack
+/// kernels' rgba32uint textures) and its activation buffers (`#if STORE_F16`: f16 pairs of
+/// channels, see [`crate::gpu::Tensor`]). The default: f32 throughout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Halves {
+    pub textures: bool,
+    pub store: bool,
+}
+
+/// The kernels of [`SOURCES`] with an f16-pair form (`#if STORE_F16`), which an f16 call uses.
+pub const STORES_F16: &[&str] = &["pack_input", "group_norm_stats"];
+
+/// The source of every pipeline: a kernel of [`SOURCES`] in one of its forms, or a member of
+/// the convolution family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PipelineKey {
-    Named(&'static str, bool),
+    Named(&'static str, Halves),
     Conv(ConvForm),
 }
 
@@ -68,9 +80,10 @@ impl PipelineKey {
     /// The WGSL of this pipeline.
     pub fn source(&self) -> String {
         match *self {
-            PipelineKey::Named(name, f16) => {
-                let defines: &[&str] = if f16 { &["F16"] } else { &[] };
-                preprocess::preprocess(source(name), defines, &[])
+            PipelineKey::Named(name, halves) => {
+                let defines = [(halves.textures, "F16"), (halves.store, "STORE_F16")];
+                let defines: Vec<&str> = defines.iter().filter(|d| d.0).map(|d| d.1).collect();
+                preprocess::preprocess(source(name), &defines, &[])
             }
             PipelineKey::Conv(form) => conv_wgsl::source(&form),
         }
@@ -156,24 +169,49 @@ impl Kernels {
 
     /// Kernel `name` of [`SOURCES`] (f32 form).
     pub fn named(&self, name: &'static str) -> Kernel {
-        self.get(PipelineKey::Named(name, false))
+        self.get(PipelineKey::Named(name, Halves::default()))
     }
 
-    /// The convolution form [`choose`] picks for these operand formats and output width.
-    pub fn conv(&self, input_f16: bool, weights_f16: bool, width: u32) -> (Kernel, ConvForm) {
-        let form = choose(self.class, &self.tuning, input_f16, weights_f16, width);
+    /// Kernel `name` of [`SOURCES`] reading activations stored as f16 pairs if `store_f16`.
+    pub fn named_store(&self, name: &'static str, store_f16: bool) -> Kernel {
+        let halves = Halves {
+            store: store_f16,
+            ..Default::default()
+        };
+        self.get(PipelineKey::Named(name, halves))
+    }
+
+    /// The convolution form [`choose`] picks for these operand formats and output width,
+    /// writing its output as f16 pairs if `output_f16`.
+    pub fn conv(
+        &self,
+        input_f16: bool,
+        weights_f16: bool,
+        width: u32,
+        output_f16: bool,
+    ) -> (Kernel, ConvForm) {
+        let form = ConvForm {
+            output_f16,
+            ..choose(self.class, &self.tuning, input_f16, weights_f16, width)
+        };
         (self.get(PipelineKey::Conv(form)), form)
     }
 
-    /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for the pool's texture
-    /// format, and the overflow flag to bind with it (the pool's with f16 textures).
-    pub fn pack(&self, weights: bool, pool: &crate::gpu::BufferPool) -> (Kernel, wgpu::Buffer) {
+    /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for these texture and
+    /// activation formats, and the overflow flag to bind with it (the pool's with f16
+    /// textures).
+    pub fn pack(
+        &self,
+        weights: bool,
+        halves: Halves,
+        pool: &crate::gpu::BufferPool,
+    ) -> (Kernel, wgpu::Buffer) {
         let name = if weights {
             "pack_weights"
         } else {
             "pack_input"
         };
-        let kernel = self.get(PipelineKey::Named(name, pool.f16()));
+        let kernel = self.get(PipelineKey::Named(name, halves));
         let flag = pool.overflow_flag();
         (kernel, flag.unwrap_or_else(|| self.unused_flag.clone()))
     }
@@ -188,16 +226,33 @@ impl Kernels {
         let f16 = precision == Precision::F16;
         // Not `attention`: the one-dispatch form, which runs only where the chunked form does
         // not fit (never at the VAE's sizes) and which a browser takes 0.7 s to compile.
-        let named: Vec<PipelineKey> = SOURCES
-            .iter()
+        // At f16 activations are f16 pairs, but the model's inputs and outputs and attention's
+        // operands are f32: the kernels that read or write activations, in both forms.
+        let stores: &[bool] = if f16 { &[true, false] } else { &[false] };
+        let named: Vec<PipelineKey> = (SOURCES.iter())
             .filter(|(name, _)| *name != "attention")
-            .map(|(name, _)| PipelineKey::Named(name, f16 && name.starts_with("pack_")))
+            .flat_map(|(name, _)| {
+                let textures = f16 && name.starts_with("pack_");
+                let forms = if STORES_F16.contains(name) {
+                    stores
+                } else {
+                    &[false]
+                };
+                (forms.iter())
+                    .map(move |&store| PipelineKey::Named(name, Halves { textures, store }))
+            })
             .collect();
         // Wide rows, and narrow ones where the subgroup forms narrow their workgroup.
-        let mut conv = [u32::MAX, PIXELS]
-            .map(|width| PipelineKey::Conv(choose(self.class, &self.tuning, f16, f16, width)))
-            .to_vec();
-        conv.dedup();
+        let mut conv: Vec<PipelineKey> = Vec::new();
+        for width in [u32::MAX, PIXELS] {
+            let form = choose(self.class, &self.tuning, f16, f16, width);
+            for &output_f16 in stores {
+                let key = PipelineKey::Conv(ConvForm { output_f16, ..form });
+                if !conv.contains(&key) {
+                    conv.push(key);
+                }
+            }
+        }
         let mut groups: Vec<Vec<PipelineKey>> = conv.into_iter().map(|key| vec![key]).collect();
         groups.push(named);
         let start = crate::clock::now_ms();

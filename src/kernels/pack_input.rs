@@ -58,7 +58,11 @@ pub fn pack(
         false => crate::gpu::TextureSlot::Input,
     };
     let view = rec.texture(slot, size)?;
-    let (kernel, flag) = kern.pack(false, &rec.pool);
+    let halves = super::Halves {
+        textures: rec.f16,
+        store: x.f16,
+    };
+    let (kernel, flag) = kern.pack(false, halves, &rec.pool);
     let b = &x.bands()[i];
     let p = PackParams {
         cin: x.c,

@@ -22,10 +22,10 @@ pub fn posterior(
     moments: &Tensor,
     seed: Option<u64>,
 ) -> Result<Tensor> {
-    if !moments.c.is_multiple_of(2) {
+    if !moments.c.is_multiple_of(2) || moments.f16 {
         return Err(Error::Input(format!(
-            "posterior: {} moment channels is odd",
-            moments.c
+            "posterior: {} moment channels (f16: {}); expected an even number, f32",
+            moments.c, moments.f16
         )));
     }
     super::copy_rows::require_whole(moments, "posterior")?;

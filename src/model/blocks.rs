@@ -82,9 +82,13 @@ impl Attention {
         };
         drop(x_bands);
         let n = ops.norm_affine(&x, &self.group_norm)?;
-        let q = ops.conv_normed(&x, &n, false, &self.to_q, None)?;
-        let k = ops.conv_normed(&x, &n, false, &self.to_k, None)?;
-        let v = ops.conv_normed(&x, &n, false, &self.to_v, None)?;
+        let (q, k, v) = ops.f32_outputs(|ops| {
+            Ok((
+                ops.conv_normed(&x, &n, false, &self.to_q, None)?,
+                ops.conv_normed(&x, &n, false, &self.to_k, None)?,
+                ops.conv_normed(&x, &n, false, &self.to_v, None)?,
+            ))
+        })?;
         let a = ops.attention(&q, &k, &v)?;
         drop((q, k, v));
         let out = ops.conv_add(&a, &self.to_out, ConvMode::Same, x)?;

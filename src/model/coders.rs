@@ -81,7 +81,7 @@ impl Encoder {
         }
         let h = self.mid_block.forward(ops, h)?;
         let n = ops.norm_affine(&h, &self.conv_norm_out)?;
-        ops.conv_normed(&h, &n, true, &self.conv_out, None)
+        ops.f32_outputs(|ops| ops.conv_normed(&h, &n, true, &self.conv_out, None))
     }
 }
 
@@ -123,6 +123,6 @@ impl Decoder {
             h = b.forward(ops, h, ConvMode::Up)?;
         }
         let n = ops.norm_affine(&h, &self.conv_norm_out)?;
-        ops.conv_normed(&h, &n, true, &self.conv_out, None)
+        ops.f32_outputs(|ops| ops.conv_normed(&h, &n, true, &self.conv_out, None))
     }
 }

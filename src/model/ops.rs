@@ -63,6 +63,16 @@ impl<'a> Ops<'a> {
         ))
     }
 
+    /// `f` with the activations it makes held as f32 whatever the precision: the model's
+    /// outputs (moments, latents, images) and attention's operands, which its kernels read as
+    /// f32.
+    pub fn f32_outputs<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let store_f16 = std::mem::replace(&mut self.rec.store_f16, false);
+        let r = f(self);
+        self.rec.store_f16 = store_f16;
+        r
+    }
+
     pub fn conv(
         &mut self,
         x: &Tensor,
@@ -207,6 +217,14 @@ impl<'a> Ops<'a> {
     pub fn tensor_from(&mut self, c: u32, h: u32, w: u32, data: &[f32]) -> Result<Tensor> {
         let t = self.rec.tensor(c, h, w, "input")?;
         self.rec.copy_in(bytemuck::cast_slice(data), &t);
+        Ok(t)
+    }
+
+    /// [`Ops::tensor_from`] held as f16 pairs (the values rounded to f16).
+    pub fn tensor_from_f16(&mut self, c: u32, h: u32, w: u32, data: &[f32]) -> Result<Tensor> {
+        let t = self.rec.tensor_banded([c, h, w], true, &[0], "input")?;
+        let words = crate::gpu::pack_f16(data, c as usize, h as usize * w as usize);
+        self.rec.copy_in(bytemuck::cast_slice(&words), &t);
         Ok(t)
     }
 

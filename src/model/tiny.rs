@@ -78,10 +78,16 @@ impl TinyCoder {
 
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
         let mut h = x;
-        for step in &self.steps {
-            h = match step {
-                Step::Conv(w, mode, act) => ops.conv_act(&h, w, *mode, None, *act)?,
-                Step::Block(b) => b.forward(ops, h)?,
+        let last = self.steps.len().saturating_sub(1);
+        for (i, step) in self.steps.iter().enumerate() {
+            let run = |ops: &mut Ops, h: Tensor| match step {
+                Step::Conv(w, mode, act) => ops.conv_act(&h, w, *mode, None, *act),
+                Step::Block(b) => b.forward(ops, h),
+            };
+            // The coder's output (a latent, an image) is f32 whatever the precision.
+            h = match i == last {
+                true => ops.f32_outputs(|ops| run(ops, h))?,
+                false => run(ops, h)?,
             };
         }
         Ok(h)

@@ -24,6 +24,8 @@
 //   inlines (a sampled `textureLoad` there is a per-lane mip lookup).
 // - WG: a few steps' weight texels staged in workgroup memory by the workgroup and read there
 //   (GPUs, whose plain form is bound by texel fetches).
+// - OUT_F16: the output (and the residual) held as f16 pairs of channels (`Tensor`'s layout: plane
+//   j's words hold channels 2j, 2j + 1), with values beyond f16's range reported in `overflow`.
 
 struct Params {
     cin: u32,
@@ -117,6 +119,19 @@ fn fetch_w(c: i32, tap: i32, kk: i32, q8: i32, blk: i32) -> Oct {
 #endif
 
 @group(0) @binding(2) var<storage, read> bias: array<vec4<f32>>;   // [cout4]
+#if OUT_F16
+@group(0) @binding(3) var<storage, read> residual: array<u32>;     // [ceil(cout / 2), out_rows, out_w] (unused unless has_residual)
+@group(0) @binding(4) var<storage, read_write> output: array<u32>; // [ceil(cout / 2), out_rows, out_w]
+@group(0) @binding(5) var<storage, read_write> overflow: atomic<u32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+const F16_MAX: f32 = 65504.0;
+
+// The word of channels oc, oc + 1 (oc even) at (oy, ox).
+fn out_index(oc: u32, oy: u32, ox: u32) -> u32 {
+    return (oc / 2u * p.out_rows + oy - p.out_row0) * p.out_w + ox;
+}
+#else
 @group(0) @binding(3) var<storage, read> residual: array<f32>;     // [cout, out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<f32>; // [cout, out_rows, out_w]
 @group(0) @binding(5) var<uniform> p: Params;
@@ -124,6 +139,7 @@ fn fetch_w(c: i32, tap: i32, kk: i32, q8: i32, blk: i32) -> Oct {
 fn out_index(oc: u32, oy: u32, ox: u32) -> u32 {
     return (oc * p.out_rows + oy - p.out_row0) * p.out_w + ox;
 }
+#endif
 
 // The starting sums of 4 output channels at one pixel: the bias, or the bias plus the residual
 // held in the output (in place).
@@ -133,12 +149,23 @@ fn init(oc4: u32, oy: u32, ox: u32, b: vec4<f32>) -> vec4<f32> {
     }
     var v = vec4<f32>(0.0);
     if (ox < p.out_w) {
+#if OUT_F16
+        for (var j = 0u; j < 4u; j += 2u) {
+            let oc = oc4 * 4u + j;
+            if (oc < p.cout) {
+                let pair = unpack2x16float(output[out_index(oc, oy, ox)]);
+                v[j] = pair.x;
+                v[j + 1u] = pair.y;
+            }
+        }
+#else
         for (var j = 0u; j < 4u; j++) {
             let oc = oc4 * 4u + j;
             if (oc < p.cout) {
                 v[j] = output[out_index(oc, oy, ox)];
             }
         }
+#endif
     }
     return v + b;
 }
@@ -147,6 +174,29 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
     if (ox >= p.x_end || oc4 >= p.cout4) {
         return;
     }
+#if OUT_F16
+    for (var j = 0u; j < 4u; j += 2u) {
+        let oc = oc4 * 4u + j;
+        if (oc < p.cout) {
+            let o = out_index(oc, oy, ox);
+            var r = vec2<f32>(v[j], v[j + 1u]);
+            if (p.has_residual == 1u) {
+                r += unpack2x16float(residual[o]);
+            }
+            if (p.relu != 0u) {
+                r = max(r, vec2<f32>(0.0));
+            }
+            if (oc + 1u >= p.cout) {
+                r.y = 0.0;
+            }
+            // Negated: NaN compares false, so it is reported too (where the driver keeps NaN).
+            if (!all(abs(r) <= vec2<f32>(F16_MAX))) {
+                atomicOr(&overflow, 1u);
+            }
+            output[o] = pack2x16float(r);
+        }
+    }
+#else
     for (var j = 0u; j < 4u; j++) {
         let oc = oc4 * 4u + j;
         if (oc < p.cout) {
@@ -161,6 +211,7 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
             output[o] = r;
         }
     }
+#endif
 }
 
 // Workgroup shape (x: groups of 8 pixels along a row, y: rows), a pipeline constant.

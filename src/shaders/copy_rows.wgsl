@@ -1,9 +1,10 @@
-// Copies global rows y0 .. y0 + n_rows of every channel from one row-band buffer to another.
-// Each buffer holds [channels, rows, width] for the global rows row0 .. row0 + rows. Used to fill
-// halo rows from neighbouring bands, to gather bands into one buffer and to split one into bands.
+// Copies global rows y0 .. y0 + n_rows of every plane from one row-band buffer to another.
+// Each buffer holds [planes, rows, width] 4-byte words for the global rows row0 .. row0 + rows
+// (f32 values, or pairs of f16 channels: copied as bits either way). Used to fill halo rows from
+// neighbouring bands, to gather bands into one buffer and to split one into bands.
 
 struct Params {
-    channels: u32,
+    planes: u32,
     width: u32,
     src_row0: u32,
     src_rows: u32,
@@ -13,15 +14,15 @@ struct Params {
     n_rows: u32,
 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
     let c = gid.z;
-    if (i >= p.n_rows * p.width || c >= p.channels) {
+    if (i >= p.n_rows * p.width || c >= p.planes) {
         return;
     }
     let y = p.y0 + i / p.width;

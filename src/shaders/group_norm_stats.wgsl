@@ -3,6 +3,7 @@
 // band (channel-major) and writes their count, mean and sum of squared deviations (M2) to slot
 // `slot0 + j` of group g. Sums are taken around the chunk's first value, which keeps them exact
 // enough in f32 for groups whose mean is far from zero; group_norm_merge.wgsl combines the slots.
+// With STORE_F16 defined, the input is held as f16 pairs of channels (`Tensor`'s layout).
 
 struct Params {
     channels: u32,
@@ -19,12 +20,44 @@ struct Params {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> input: array<f32>;                  // [channels, rows, width]
 @group(0) @binding(1) var<storage, read_write> partials: array<vec4<f32>>;   // [groups, slots]: (count bits, mean, M2, 0)
-// `input` again, 4 values a vec4, where `aligned` (else a stand-in): on lavapipe a storage load is
-// a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
-@group(0) @binding(2) var<storage, read> input4: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
+// `input4` is `input` again, 4 values a vec4, where `aligned` (else a stand-in): on lavapipe a
+// storage load is a loop over lanes with a stack round trip per value, and a vec4 load does the
+// four at once. `value(c, i)` is channel c's value at index i of the buffer's words.
+#if STORE_F16
+@group(0) @binding(0) var<storage, read> input: array<u32>;                  // [ceil(channels / 2), rows, width]
+@group(0) @binding(2) var<storage, read> input4: array<vec4<u32>>;
+
+fn plane_of(c: u32) -> u32 {
+    return c / 2u;
+}
+
+fn value(c: u32, i: u32) -> f32 {
+    return unpack2x16float(input[i])[c % 2u];
+}
+
+fn value4(c: u32, i4: u32) -> vec4<f32> {
+    let w = input4[i4];
+    let h = c % 2u;
+    return vec4<f32>(unpack2x16float(w.x)[h], unpack2x16float(w.y)[h], unpack2x16float(w.z)[h], unpack2x16float(w.w)[h]);
+}
+#else
+@group(0) @binding(0) var<storage, read> input: array<f32>;                  // [channels, rows, width]
+@group(0) @binding(2) var<storage, read> input4: array<vec4<f32>>;
+
+fn plane_of(c: u32) -> u32 {
+    return c;
+}
+
+fn value(c: u32, i: u32) -> f32 {
+    return input[i];
+}
+
+fn value4(c: u32, i4: u32) -> vec4<f32> {
+    return input4[i4];
+}
+#endif
 
 const WG: u32 = 256u;
 const CHUNK: u32 = 4096u;
@@ -42,8 +75,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let n = min(CHUNK, n_all - start);
     let c0 = g * per_group;
     // Element e of the group → its place in the band's buffer.
-    let first = ((c0 + start / plane) * p.rows + p.own_row) * p.width + start % plane;
-    let shift = input[first];
+    let c_first = c0 + start / plane;
+    let shift = value(c_first, (plane_of(c_first) * p.rows + p.own_row) * p.width + start % plane);
     var a = 0.0;
     var b = 0.0;
     if (p.aligned != 0u) {
@@ -52,7 +85,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var i = 4u * t; i < n; i += 4u * WG) {
             let e = start + i;
             let c = c0 + e / plane;
-            let d = input4[((c * p.rows + p.own_row) * p.width + e % plane) / 4u] - vec4<f32>(shift);
+            let d = value4(c, ((plane_of(c) * p.rows + p.own_row) * p.width + e % plane) / 4u) - vec4<f32>(shift);
             a += d.x + d.y + d.z + d.w;
             b += dot(d, d);
         }
@@ -60,7 +93,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         for (var i = t; i < n; i += WG) {
             let e = start + i;
             let c = c0 + e / plane;
-            let d = input[(c * p.rows + p.own_row) * p.width + e % plane] - shift;
+            let d = value(c, (plane_of(c) * p.rows + p.own_row) * p.width + e % plane) - shift;
             a += d;
             b += d * d;
         }

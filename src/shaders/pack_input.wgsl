@@ -6,7 +6,8 @@
 // SiLU if asked). Everything else in the written area — the border column on each side, the row
 // above and below, channels past `cin`, the slack columns on the right — is zero, which is the
 // convolution's zero padding at the image's edges (rows past the packed ones are never read
-// elsewhere).
+// elsewhere). With STORE_F16 defined, the input is held as f16 pairs of channels (`Tensor`'s
+// layout: plane j's words hold channels 2j, 2j + 1).
 
 struct Params {
     cin: u32,
@@ -23,7 +24,11 @@ struct Params {
     aligned: u32,  // 1: in_w and col_lo are multiples of 4, so `input4` is read
 }
 
+#if STORE_F16
+@group(0) @binding(0) var<storage, read> input: array<u32>;        // [ceil(cin / 2), in_rows, in_w]
+#else
 @group(0) @binding(0) var<storage, read> input: array<f32>;        // [cin, in_rows, in_w]
+#endif
 @group(0) @binding(1) var<storage, read> affine: array<vec4<f32>>; // [cin]: GroupNorm (mean, a, beta, 0) (unused unless norm)
 #if F16
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32uint, write>;
@@ -33,7 +38,11 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
 // `input` again, 4 columns a value, where `aligned` (else a stand-in): on lavapipe a storage load
 // is a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
+#if STORE_F16
+@group(0) @binding(4) var<storage, read> input4: array<vec4<u32>>;
+#else
 @group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
+#endif
 @group(0) @binding(5) var<uniform> p: Params;
 
 // The f16 form (F16 defined) reports values beyond f16's range in `overflow`.
@@ -48,6 +57,34 @@ const F16_MAX: f32 = 65504.0;
 // first), read as one vec4 per channel where `aligned`.
 const PX: u32 = 4u;
 
+#if STORE_F16
+// Channels ci, ci + 1 (ci even) at band-local row sy, packed columns s0 .. s0 + 3, normalised;
+// zero past `cin` and past the packed columns.
+fn pair(ci: u32, sy: u32, s0: u32) -> array<vec4<f32>, 2> {
+    var x: array<vec4<f32>, 2>;
+    if (ci >= p.cin) {
+        return x;
+    }
+    let base = (ci / 2u * p.in_rows + sy) * p.in_w + p.col_lo + s0;
+    var words = vec4<u32>(0u);
+    if (p.aligned != 0u) {
+        words = input4[base / 4u];
+    } else {
+        for (var i = 0u; i < PX; i++) {
+            if (s0 + i < p.cols) {
+                words[i] = input[base + i];
+            }
+        }
+    }
+    let a = unpack2x16float(words.x);
+    let b = unpack2x16float(words.y);
+    let c = unpack2x16float(words.z);
+    let d = unpack2x16float(words.w);
+    x[0] = normed(ci, vec4<f32>(a.x, b.x, c.x, d.x), s0);
+    x[1] = normed(ci + 1u, vec4<f32>(a.y, b.y, c.y, d.y), s0);
+    return x;
+}
+#else
 // Channel ci at band-local row sy, packed columns s0 .. s0 + 3, normalised; zero past `cin` and
 // past the packed columns.
 fn columns(ci: u32, sy: u32, s0: u32) -> vec4<f32> {
@@ -65,6 +102,17 @@ fn columns(ci: u32, sy: u32, s0: u32) -> vec4<f32> {
             }
         }
     }
+    return normed(ci, x, s0);
+}
+#endif
+
+// Channel ci's values `raw` at packed columns s0 .. s0 + 3, normalised; zero past `cin` and past
+// the packed columns.
+fn normed(ci: u32, raw: vec4<f32>, s0: u32) -> vec4<f32> {
+    if (ci >= p.cin) {
+        return vec4<f32>(0.0);
+    }
+    var x = raw;
     if (p.norm != 0u) {
         let ab = affine[ci];
         x = (x - ab.x) * ab.y + ab.z;
@@ -92,12 +140,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (t < p.rows) {
         let sy = p.row_lo + t;
         let c0 = q * select(4u, 8u, F16);
+#if STORE_F16
+        for (var c = 0u; c < 4u; c += 2u) {
+            let pa = pair(c0 + c, sy, k * PX);
+            a[c] = pa[0];
+            a[c + 1u] = pa[1];
+            if (F16) {
+                let pb = pair(c0 + 4u + c, sy, k * PX);
+                b[c] = pb[0];
+                b[c + 1u] = pb[1];
+            }
+        }
+#else
         for (var c = 0u; c < 4u; c++) {
             a[c] = columns(c0 + c, sy, k * PX);
             if (F16) {
                 b[c] = columns(c0 + 4u + c, sy, k * PX);
             }
         }
+#endif
     }
     if (k == 0u) {
         #if !F16

@@ -41,7 +41,8 @@ fn plans_are_kept_per_call_shape() {
     support::assert_close("banded decode", &split.data, &first.data, 1e-4, 1e-4);
 }
 
-/// The f16 model's call that overflows runs again in f32 on the plan it made.
+/// The f16 model's call that overflows runs again in f32, on a plan of its own (its activations
+/// are f32, twice the bytes), which later calls reuse.
 #[test]
 fn the_rerun_after_an_f16_overflow_reuses_its_plan() {
     let gpu = support::gpu();
@@ -50,10 +51,16 @@ fn the_rerun_after_an_f16_overflow_reuses_its_plan() {
     let latent = Latent::new(4, 8, 8, rng.vec(4 * 64, -1e5, 1e5)).unwrap();
     let out = pollster::block_on(vae.decode_raw(&latent)).unwrap();
     assert_eq!(vae.precision(), Precision::F32, "overflow seen");
-    // The rerun reads f32 textures, twice the layers of the f16 ones its plan was made with.
     let want = pollster::block_on(small_vae(&gpu, Precision::F32).decode_raw(&latent)).unwrap();
     support::assert_close("the rerun", &out.data, &want.data, 3e-2, 0.0);
-    assert_eq!(vae.plans_made(), 1, "one plan for the call and its rerun");
+    assert_eq!(
+        vae.plans_made(),
+        2,
+        "a plan for the call and one for its rerun"
+    );
+    let again = pollster::block_on(vae.decode_raw(&latent)).unwrap();
+    assert_eq!(again.data, out.data);
+    assert_eq!(vae.plans_made(), 2, "the rerun's plan kept");
 }
 
 /// A dry run (what `estimate` shows before a call) records the very calls that then run: its

@@ -241,7 +241,7 @@ fn texture_kernel_workgroup_shapes_and_row_chunks_match_cpu_twin() {
             }
         }
         let kern = Kernels::with_tuning(&gpu, tuning);
-        let sg = kern.conv(false, false, u32::MAX).1.staging == Staging::Subgroup;
+        let sg = kern.conv(false, false, u32::MAX, false).1.staging == Staging::Subgroup;
         assert_eq!(
             sg,
             has_sg && (wg[0] * wg[1]) % 8 == 0,

@@ -7,3 +7,4 @@ mod support;
 mod kernels;
 mod kernels_conv;
 mod kernels_conv_in_place;
+mod kernels_f16;

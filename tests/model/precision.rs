@@ -92,7 +92,7 @@ fn texture_conv_in_f16_matches_cpu_twin_on_rounded_values() {
     // Where the adapter has subgroups of 8 (lavapipe), with and without sharing weight fetches;
     // then with the weights staged in workgroup memory (as on GPUs).
     let has_sg = e.gpu.is_cpu() && e.gpu.has_subgroups_of(8);
-    let staging = e.kern.conv(true, true, u32::MAX).1.staging;
+    let staging = e.kern.conv(true, true, u32::MAX, false).1.staging;
     assert_eq!(staging == Staging::Subgroup, has_sg);
     for (sg, shared) in [(has_sg, false), (false, false), (false, true)] {
         e.kern.tuning.subgroups = sg;
@@ -153,7 +153,8 @@ fn f16_conv_cases(e: &F16Env, sg: bool, shared: bool) {
         let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
         let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
         let rt = residual.then_some(&rt);
-        let out = match norm {
+        // f32 outputs: the operands' rounding alone (f16 outputs: `kernels_f16.rs`).
+        let out = ops.f32_outputs(|ops| match norm {
             Some(silu) => {
                 let nw = NormWeights {
                     gamma: e.weight(&gamma),
@@ -161,11 +162,12 @@ fn f16_conv_cases(e: &F16Env, sg: bool, shared: bool) {
                     groups: 4,
                     eps: 1e-6,
                 };
-                let affine = ops.norm_affine(&xt, &nw).unwrap();
-                ops.conv_normed(&xt, &affine, silu, &cw, rt).unwrap()
+                let affine = ops.norm_affine(&xt, &nw)?;
+                ops.conv_normed(&xt, &affine, silu, &cw, rt)
             }
-            None => ops.conv(&xt, &cw, mode, rt).unwrap(),
-        };
+            None => ops.conv(&xt, &cw, mode, rt),
+        });
+        let out = out.unwrap();
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
         let what =
             format!("f16 conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm {norm:?} big {big} sg {sg} shared {shared}");
@@ -220,7 +222,9 @@ fn f16_chunk_cases(e: &F16Env) {
         let mut ops = e.ops(true);
         let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
         let xt = ops.reband(&xt, starts).unwrap();
-        let out = ops.conv(&xt, &cw, mode, None).unwrap();
+        let out = ops
+            .f32_outputs(|ops| ops.conv(&xt, &cw, mode, None))
+            .unwrap();
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
         let what = format!(
             "f16 chunked conv {cin}->{cout} {h}x{w} k{k} {mode:?} bands {starts:?} shared {}",
@@ -251,8 +255,8 @@ fn f16_guard_reports_inputs_beyond_f16_in_the_input_pack() {
         x[cin * h * w - 3] = big;
         let mut ops = e.ops(f16);
         let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
-        let out = ops.conv(&xt, &cw, ConvMode::Same, None).unwrap();
-        let got = pollster::block_on(ops.read_f32(&out));
+        let out = ops.f32_outputs(|ops| ops.conv(&xt, &cw, ConvMode::Same, None));
+        let got = pollster::block_on(ops.read_f32(&out.unwrap()));
         let what = format!(
             "input {big} through {} textures",
             if f16 { "f16" } else { "f32" }

@@ -1,6 +1,6 @@
 //! Every shader parses and validates with naga — no GPU needed.
 
-use sdxl_vae::kernels::{ConvForm, PipelineKey, Staging, SOURCES};
+use sdxl_vae::kernels::{ConvForm, Halves, PipelineKey, Staging, SOURCES, STORES_F16};
 
 fn validate(name: &str, src: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(src)
@@ -16,13 +16,19 @@ fn validate(name: &str, src: &str) -> naga::Module {
 }
 
 /// Every form of every pipeline the engine can make: each kernel of `SOURCES` (the pack
-/// kernels also in their f16 form) and each member of the convolution family.
+/// kernels also with f16 textures, those of `STORES_F16` also reading f16 pairs, and both) and
+/// each member of the convolution family.
 fn every_pipeline() -> Vec<PipelineKey> {
     let mut keys = Vec::new();
     for (name, _) in SOURCES {
-        keys.push(PipelineKey::Named(name, false));
-        if name.starts_with("pack_") {
-            keys.push(PipelineKey::Named(name, true));
+        for textures in [false, true] {
+            for store in [false, true] {
+                let forms = (!textures || name.starts_with("pack_"))
+                    && (!store || STORES_F16.contains(name));
+                if forms {
+                    keys.push(PipelineKey::Named(name, Halves { textures, store }));
+                }
+            }
         }
     }
     keys.extend(conv_forms().into_iter().map(PipelineKey::Conv));
@@ -38,12 +44,15 @@ fn conv_forms() -> Vec<ConvForm> {
                 continue;
             }
             let workgroup = [8, 4];
-            forms.push(ConvForm {
-                input_f16,
-                weights_f16,
-                staging,
-                workgroup,
-            });
+            for output_f16 in [false, true] {
+                forms.push(ConvForm {
+                    input_f16,
+                    weights_f16,
+                    output_f16,
+                    staging,
+                    workgroup,
+                });
+            }
         }
     }
     forms
@@ -55,7 +64,8 @@ fn every_pipeline_validates_with_naga() {
         validate(&format!("{key:?}"), &key.source());
     }
     assert_eq!(SOURCES.len(), 11);
-    assert_eq!(conv_forms().len(), 10);
+    assert_eq!(conv_forms().len(), 20);
+    assert_eq!(every_pipeline().len(), SOURCES.len() + 5 + 20);
 }
 
 /// Each convolution form binds its operands as its formats say (f16: u32 texels, f32: f32
@@ -119,6 +129,56 @@ fn conv_forms_bind_their_formats_and_stage_as_keyed() {
     }
 }
 
+/// The scalar kind of the elements of the storage array at `binding`, and how many bindings the
+/// module has.
+fn array_kind(module: &naga::Module, binding: u32) -> (naga::ScalarKind, usize) {
+    let vars: Vec<_> = (module.global_variables.iter())
+        .filter(|(_, v)| v.binding.is_some())
+        .collect();
+    let (_, var) = (vars.iter())
+        .find(|(_, v)| v.binding.as_ref().map(|b| b.binding) == Some(binding))
+        .unwrap_or_else(|| panic!("no binding {binding}"));
+    let naga::TypeInner::Array { base, .. } = module.types[var.ty].inner else {
+        panic!("binding {binding} is not an array");
+    };
+    let kind = match module.types[base].inner {
+        naga::TypeInner::Scalar(s) | naga::TypeInner::Vector { scalar: s, .. } => s.kind,
+        ref other => panic!("binding {binding}: {other:?}"),
+    };
+    (kind, vars.len())
+}
+
+/// The f16-pair forms hold activations as u32 words, the others as f32: the input of the
+/// `STORE_F16` kernels; the convolution's residual and output, whose f16 form also binds the
+/// overflow flag before its parameters.
+#[test]
+fn f16_pair_forms_bind_words() {
+    use naga::ScalarKind::{Float, Uint};
+    for name in STORES_F16 {
+        for store in [false, true] {
+            let key = PipelineKey::Named(
+                name,
+                Halves {
+                    textures: false,
+                    store,
+                },
+            );
+            let module = validate(name, &key.source());
+            let want = if store { Uint } else { Float };
+            assert_eq!(array_kind(&module, 0).0, want, "{key:?}");
+        }
+    }
+    for form in conv_forms() {
+        let module = validate("conv", &PipelineKey::Conv(form).source());
+        let (want, bindings) = match form.output_f16 {
+            true => (Uint, 7),
+            false => (Float, 6),
+        };
+        assert_eq!(array_kind(&module, 3), (want, bindings), "{form:?}");
+        assert_eq!(array_kind(&module, 4).0, want, "{form:?}");
+    }
+}
+
 /// `src` without its comments.
 fn code(src: &str) -> String {
     let lines: Vec<&str> = src
@@ -133,8 +193,12 @@ fn code(src: &str) -> String {
 #[test]
 fn pack_kernels_have_f16_forms() {
     for name in ["pack_input", "pack_weights"] {
-        let f16 = code(&PipelineKey::Named(name, true).source());
-        let f32 = code(&PipelineKey::Named(name, false).source());
+        let f16 = Halves {
+            textures: true,
+            store: false,
+        };
+        let f16 = code(&PipelineKey::Named(name, f16).source());
+        let f32 = code(&PipelineKey::Named(name, Halves::default()).source());
         assert!(
             f16.contains("rgba32uint") && !f16.contains("rgba32float"),
             "{name}"

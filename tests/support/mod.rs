@@ -109,7 +109,7 @@ pub fn conv_envs() -> Vec<Env> {
             tuning.subgroups = staging == Staging::Subgroup;
             tuning.staged = staging == Staging::Workgroup;
             let kern = Kernels::with_tuning(&gpu, tuning);
-            assert_eq!(kern.conv(false, false, u32::MAX).1.staging, staging);
+            assert_eq!(kern.conv(false, false, u32::MAX, false).1.staging, staging);
             Env {
                 gpu: gpu.clone(),
                 kern,

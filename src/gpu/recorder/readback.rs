@@ -2,13 +2,17 @@
 
 use super::Recorder;
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Tensor};
+use crate::gpu::{unpack_f16, Gpu, Tensor};
 
 impl Recorder<'_> {
-    /// Submits everything recorded, then reads `t` back as f32 values.
+    /// Submits everything recorded, then reads `t` (held whole) back as f32 values `[c, h, w]`.
     pub async fn finish_f32(self, t: &Tensor) -> Result<Vec<f32>> {
         let bytes = self.finish_bytes(t.buffer(), t.bytes()).await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(match t.f16 {
+            true => unpack_f16(&words, t.c as usize, t.h as usize * t.w as usize),
+            false => words.into_iter().map(f32::from_bits).collect(),
+        })
     }
 
     /// Submits everything recorded, then reads the first `bytes` of `buf` back; with f16

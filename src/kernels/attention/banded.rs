@@ -53,7 +53,7 @@ pub(super) fn banded(
             "attention: bands of {rows} rows × {w} tokens exceed this device's texture limits"
         ))
     })?;
-    let f16 = rec.pool.f16();
+    let f16 = rec.f16;
     let widest = c.max(kc);
     let texel_rows = if f16 {
         widest.div_ceil(8)
@@ -71,7 +71,7 @@ pub(super) fn banded(
     }
     // Halo rows are queries too: filled, they hold real values (and no stale one trips f16).
     crate::kernels::copy_rows::fill_halos(rec, kern, q);
-    let out = rec.tensor_banded(c, h, w, &out_starts, "attention output")?;
+    let out = rec.tensor_banded([c, h, w], false, &out_starts, "attention output")?;
     for i in rec.pass(out_starts.len()) {
         let qi = q.band_view(i);
         let mut oi = out.band_view(i);
