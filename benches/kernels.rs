@@ -49,12 +49,11 @@ fn conv(
         k,
     };
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
-    pool.set_f16(f16);
     let x: Vec<f32> = (0..c * (hw * hw) as usize)
         .map(|i| (i % 13) as f32 * 0.1)
         .collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let mut ops = Ops::new(gpu, pool.clone(), kern, f16).unwrap();
         let xt = ops.tensor_from(cin, hw, hw, &x).unwrap();
         let mut last = None;
         for _ in 0..REPS {
@@ -137,7 +136,7 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
         .map(|i| (i % 13) as f32 * 0.1)
         .collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let mut ops = Ops::new(gpu, pool.clone(), kern, false).unwrap();
         let xt = ops.tensor_from(c, hw, hw, &x).unwrap();
         let mut last = None;
         for _ in 0..REPS {
@@ -162,11 +161,10 @@ fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32, f16: bo
     kern.tuning.attention_chunk = chunk;
     let kern = &*kern;
     let pool = BufferPool::new(gpu.device().clone(), gpu.max_binding_bytes());
-    pool.set_f16(f16);
     let n = (c * hw * hw) as usize;
     let x: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.05).collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern).unwrap();
+        let mut ops = Ops::new(gpu, pool.clone(), kern, f16).unwrap();
         let t = ops.tensor_from(c, hw, hw, &x).unwrap();
         let out = ops.attention(&t, &t, &t).unwrap();
         pollster::block_on(ops.read_f32(&out)).unwrap();

@@ -110,7 +110,7 @@ impl Vae {
             height,
             max_band: self.max_band_bytes,
             budget: self.memory_budget(),
-            f16: self.pool.f16(),
+            f16: self.f16(),
         }
     }
 
@@ -135,7 +135,7 @@ impl Vae {
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
-        let mut ops = Ops::planning(&self.gpu, pool.clone(), &self.kernels)?;
+        let mut ops = Ops::planning(&self.gpu, pool.clone(), &self.kernels, self.f16())?;
         ops.rec.band_limit = limit;
         let (ops, out) = record(ops, starts)?;
         let plan = ops.plan()?;
@@ -291,11 +291,11 @@ impl Vae {
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
         match self.run_once(call, size, &record, read, ctl).await {
-            Err(Error::F16Overflow) if self.pool.f16() => {
+            Err(Error::F16Overflow) if self.f16() => {
                 log::warn!(
                     "an activation exceeded f16's range: f32 convolution inputs from now on"
                 );
-                self.pool.set_f16(false);
+                self.f16.store(false, Ordering::Relaxed);
                 self.run_once(call, size, &record, read, ctl).await
             }
             r => r,

@@ -85,7 +85,6 @@ impl Vae {
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
         let pool = BufferPool::new(self.gpu.device.clone(), self.gpu.max_binding_bytes());
-        pool.set_f16(self.pool.f16());
         let p = self.plan_call(&pool, call, size, record, read, false)?;
         let textures: u64 = p.plan.textures.map(texture_bytes).iter().sum();
         // As a call: the conversion to pixels, one dispatch a band, after the planned work.

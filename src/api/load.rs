@@ -194,11 +194,11 @@ impl VaeLoader {
             )?)),
         };
         let pool = BufferPool::new(sink.gpu.device.clone(), sink.gpu.max_binding_bytes());
-        pool.set_f16(sink.precision == Precision::F16);
         Ok(Vae {
             gpu: sink.gpu,
             kernels: self.kernels,
             pool,
+            f16: (sink.precision == Precision::F16).into(),
             model,
             info,
             weight_bytes,

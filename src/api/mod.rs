@@ -46,6 +46,9 @@ pub struct Vae {
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
+    /// Whether calls run at f16 precision now: loaded so, and no activation has exceeded f16's
+    /// range yet (see [`Vae::precision`]).
+    f16: std::sync::atomic::AtomicBool,
     /// The memory budget in bytes, 0 for none (see [`Vae::set_memory_budget`]).
     memory_budget: std::sync::atomic::AtomicU64,
     /// The buffer plans of the latest calls, by what they depend on (see `call.rs`).
@@ -129,15 +132,20 @@ impl Vae {
     /// How the convolutions of wide rows share their weight fetches on this adapter (see
     /// [`Staging`]; docs/kernels.md).
     pub fn conv_staging(&self) -> Staging {
-        let f16 = self.pool.f16();
+        let f16 = self.f16();
         self.kernels.conv(f16, f16, u32::MAX, f16).1.staging
+    }
+
+    /// Whether calls run at f16 precision now.
+    fn f16(&self) -> bool {
+        self.f16.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
     /// exceeded f16's range yet; after one has, its call ran again with f32 inputs and every
     /// later call uses them too (the weights stay as loaded).
     pub fn precision(&self) -> Precision {
-        if self.pool.f16() {
+        if self.f16() {
             Precision::F16
         } else {
             Precision::F32

@@ -10,16 +10,24 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 
+/// A texture of the pool: its size, and whether it holds f16 values (rgba32uint) rather than
+/// f32.
+struct PoolTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    size: [u32; 3],
+    f16: bool,
+}
+
 #[derive(Default)]
 struct PoolState {
     free: Vec<wgpu::Buffer>,
     allocated: u64,
     peak: u64,
-    /// The pool's textures (see [`BufferPool::texture`]) and their sizes, by [`TextureSlot`].
-    textures: [Option<(wgpu::Texture, wgpu::TextureView, [u32; 3])>; TEXTURE_SLOTS],
-    /// Their format: rgba32float, or rgba16float for f16 inputs (see [`BufferPool::set_f16`]).
-    f16: bool,
-    /// Set by the pack kernels where a value exceeds f16's range (f16 textures only).
+    /// The pool's textures (see [`BufferPool::texture`]), by [`TextureSlot`].
+    textures: [Option<PoolTexture>; TEXTURE_SLOTS],
+    /// Set by the kernels of an f16 call where a value exceeds f16's range (see
+    /// [`BufferPool::overflow_flag`]).
     overflow: Option<wgpu::Buffer>,
     /// Bytes of the recordings' own buffers (uploads, uniforms, staging, readback) alive now,
     /// and the most that these and the pool's buffers and textures held at once.
@@ -196,74 +204,64 @@ impl BufferPool {
         self.free_idle();
         if let Ok(mut st) = self.state.lock() {
             for slot in 0..TEXTURE_SLOTS {
-                if let Some((texture, _, size)) = st.textures[slot].take() {
-                    st.allocated -= texture_bytes(size);
-                    release(texture);
+                if let Some(t) = st.textures[slot].take() {
+                    st.allocated -= texture_bytes(t.size);
+                    release(t.texture);
                 }
             }
         }
     }
 
-    /// Makes the textures f16 (`true`: inputs rounded to f16, and the pack kernels
-    /// report values beyond its range in [`BufferPool::overflow_flag`]) or rgba32float. Textures
-    /// of the other format are dropped (work already recorded keeps them alive until it has run).
-    pub fn set_f16(&self, f16: bool) {
-        if let Ok(mut st) = self.state.lock() {
-            if st.f16 != f16 {
-                for slot in 0..TEXTURE_SLOTS {
-                    if let Some((_, _, size)) = st.textures[slot].take() {
-                        st.allocated -= texture_bytes(size);
-                    }
-                }
-                st.f16 = f16;
-            }
-            if f16 && st.overflow.is_none() {
-                st.overflow = Some(self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("f16 overflow flag"),
-                    size: 16,
-                    usage: STORAGE,
-                    mapped_at_creation: false,
-                }));
-            }
-        }
+    /// The flag the kernels of an f16 call set where a value exceeds f16's range: a 16-byte
+    /// buffer whose first u32 is nonzero after such a value (made when first asked for).
+    pub fn overflow_flag(&self) -> Result<wgpu::Buffer> {
+        let mut st = self
+            .state
+            .lock()
+            .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
+        let flag = st.overflow.get_or_insert_with(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("f16 overflow flag"),
+                size: 16,
+                usage: STORAGE,
+                mapped_at_creation: false,
+            })
+        });
+        Ok(flag.clone())
     }
 
-    /// Whether the textures are f16 (see [`BufferPool::set_f16`]).
-    pub fn f16(&self) -> bool {
-        self.state.lock().map(|s| s.f16).unwrap_or(false)
-    }
-
-    /// The flag the pack kernels set where a value exceeds f16's range: a 16-byte buffer whose
-    /// first u32 is nonzero after such a value; `None` with rgba32float textures.
-    pub fn overflow_flag(&self) -> Option<wgpu::Buffer> {
-        let st = self.state.lock().ok()?;
-        st.f16.then(|| st.overflow.clone()).flatten()
-    }
-
-    /// The texture array of `slot` (rgba32float, or f16: see [`BufferPool::set_f16`];
-    /// written as storage, read by `conv2d.wgsl`),
-    /// at least `size` (width, height, layers). One texture a slot serves every convolution:
-    /// it is replaced by one covering both sizes when a larger one is asked for (work already
-    /// recorded keeps the old one alive until it has run).
-    pub(crate) fn texture(&self, slot: TextureSlot, size: [u32; 3]) -> Result<wgpu::TextureView> {
-        self.texture_sized(slot, size, true)
+    /// The texture array of `slot`, f16 (rgba32uint, 8 values a texel) if `f16` else
+    /// rgba32float, written as storage and read by `conv2d.wgsl`, at least `size` (width,
+    /// height, layers). One texture a slot serves every convolution: it is replaced by one
+    /// covering both sizes when a larger one is asked for, and by one of `size` when the other
+    /// format is (work already recorded keeps the old one alive until it has run).
+    pub(crate) fn texture(
+        &self,
+        slot: TextureSlot,
+        size: [u32; 3],
+        f16: bool,
+    ) -> Result<wgpu::TextureView> {
+        self.texture_sized(slot, size, f16, true)
     }
 
     /// The texture of `slot` for a planned call that needs `size`: the one held where it has
-    /// that size, else one of `size` in its place (neither a larger one kept nor one covering
-    /// both: a call holds what its plan asks for, whatever calls of other shapes asked before).
+    /// that size and format, else one of `size` in its place (neither a larger one kept nor one
+    /// covering both: a call holds what its plan asks for, whatever calls of other shapes asked
+    /// before).
     pub(crate) fn texture_for_call(
         &self,
         slot: TextureSlot,
         size: [u32; 3],
+        f16: bool,
     ) -> Result<wgpu::TextureView> {
-        self.texture_sized(slot, size, false)
+        self.texture_sized(slot, size, f16, false)
     }
 
     fn texture_sized(
         &self,
         slot: TextureSlot,
         size: [u32; 3],
+        f16: bool,
         cover_old: bool,
     ) -> Result<wgpu::TextureView> {
         let slot_i = slot as usize;
@@ -271,26 +269,26 @@ impl BufferPool {
             .state
             .lock()
             .map_err(|_| Error::Input("buffer pool poisoned".into()))?;
-        if let Some((_, view, have)) = &st.textures[slot_i] {
+        if let Some(t) = &st.textures[slot_i] {
             let fits = match cover_old {
-                true => (0..3).all(|i| have[i] >= size[i]),
-                false => *have == size,
+                true => (0..3).all(|i| t.size[i] >= size[i]),
+                false => t.size == size,
             };
-            if fits {
-                return Ok(view.clone());
+            if fits && t.f16 == f16 {
+                return Ok(t.view.clone());
             }
         }
-        let old = st.textures[slot_i].take().map(|(texture, _, s)| {
+        let old = st.textures[slot_i].take().map(|t| {
             if !cover_old {
                 // A call's first use: nothing this call recorded binds the old one.
-                release(texture);
+                release(t.texture);
             }
-            s
+            (t.size, t.f16)
         });
         let size = match old {
-            Some(o) => {
+            Some((o, old_f16)) => {
                 st.allocated -= texture_bytes(o);
-                match cover_old {
+                match cover_old && old_f16 == f16 {
                     true => [0, 1, 2].map(|i| o[i].max(size[i])),
                     false => size,
                 }
@@ -298,11 +296,17 @@ impl BufferPool {
             None => size,
         };
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING;
-        let (texture, view) = float_array(&self.device, slot.label(), size, st.f16, usage);
+        let (texture, view) = float_array(&self.device, slot.label(), size, f16, usage);
         st.allocated += texture_bytes(size);
         st.peak = st.peak.max(st.allocated);
         st.gpu_peak = st.gpu_peak.max(st.allocated + st.transient);
-        st.textures[slot_i] = Some((texture, view.clone(), size));
+        let kept = PoolTexture {
+            texture,
+            view: view.clone(),
+            size,
+            f16,
+        };
+        st.textures[slot_i] = Some(kept);
         Ok(view)
     }
 }
@@ -326,8 +330,8 @@ impl Drop for BufferPool {
         if let Ok(st) = self.state.get_mut() {
             st.free.iter().for_each(wgpu::Buffer::destroy);
             st.overflow.iter().for_each(wgpu::Buffer::destroy);
-            for (texture, _, _) in st.textures.iter().flatten() {
-                texture.destroy();
+            for t in st.textures.iter().flatten() {
+                t.texture.destroy();
             }
         }
     }

@@ -66,7 +66,8 @@ pub struct Recorder<'g> {
     alloc: Alloc,
     /// Dispatches recorded so far.
     pub dispatches: u32,
-    /// The pool's f16 overflow flag, cleared when recording began and read with the result.
+    /// An f16 call's overflow flag (the pool's), cleared when recording began and read with
+    /// the result.
     guard: Option<wgpu::Buffer>,
     /// What this recording made for itself, destroyed when it ends.
     transient: Transient,
@@ -91,13 +92,13 @@ pub struct Recorder<'g> {
 }
 
 impl<'g> Recorder<'g> {
-    pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
+    /// A recording of a call at f16 precision if `f16` (see [`Recorder::f16`]).
+    pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>, f16: bool) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
-        let f16 = pool.f16();
         let gpu_pool = pool.clone();
         let scopes = Scopes::push(&gpu.device);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        let guard = pool.overflow_flag();
+        let guard = f16.then(|| pool.overflow_flag()).transpose()?;
         if let Some(flag) = &guard {
             encoder.clear_buffer(flag, 0, None);
         }
@@ -122,9 +123,8 @@ impl<'g> Recorder<'g> {
 
     /// A recording that logs its buffer requests (see [`Recorder::plan`]) and keeps its work
     /// for [`Recorder::realize`]: no activation is allocated and nothing is encoded.
-    pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>) -> Result<Recorder<'g>> {
+    pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>, f16: bool) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
-        let f16 = pool.f16();
         let stand_in = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("planning stand-in"),
             size: 16,
@@ -229,7 +229,13 @@ impl<'g> Recorder<'g> {
             *t = [0, 1, 2].map(|i| t[i].max(size[i]));
             return Ok(stand_ins[slot as usize].clone());
         }
-        self.pool.texture(slot, size)
+        self.pool.texture(slot, size, self.f16)
+    }
+
+    /// The flag this call's kernels set where a value exceeds f16's range (the pool's), for an
+    /// f16 call.
+    pub fn overflow_flag(&self) -> Result<Option<wgpu::Buffer>> {
+        self.f16.then(|| self.pool.overflow_flag()).transpose()
     }
 
     /// A storage buffer holding `data` (inputs such as image pixels), for this recording only.

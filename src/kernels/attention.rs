@@ -278,7 +278,7 @@ fn pack_weights(
         textures: f16,
         store: false,
     };
-    let (kernel, flag) = kern.pack(true, halves, &rec.pool);
+    let (kernel, flag) = (kern.pack(true, halves), kern.overflow_flag(rec)?);
     let per_row = if f16 { 8 } else { 4 };
     let p = PackWeightsParams {
         cin,

@@ -341,10 +341,7 @@ fn dispatch_band(
     let blocks = cw.cout.div_ceil(8);
     let xstep = column_step(rec, kern, mode, cw.k)?;
     // Where an f16 output exceeds f16's range (see `Recorder::f16`).
-    let flag = rec
-        .pool
-        .overflow_flag()
-        .unwrap_or_else(|| kern.unused_flag.clone());
+    let flag = kern.overflow_flag(rec)?;
     let in_f16 = rec.f16;
     // Output rows in chunks, so that the input texture stays small whatever the image size: at
     // most the tuning's rows, and a texture of at most half the call's band limit (a call run

@@ -19,6 +19,7 @@ pub mod tuning;
 pub use conv_form::{choose, ConvForm, Precision, Staging, PIXELS};
 pub use tuning::{AdapterClass, Tuning};
 
+use crate::error::Result;
 use crate::gpu::Kernel;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -198,22 +199,22 @@ impl Kernels {
     }
 
     /// The pack kernel (`pack_input` or, if `weights`, `pack_weights`) for these texture and
-    /// activation formats, and the overflow flag to bind with it (the pool's with f16
-    /// textures).
-    pub fn pack(
-        &self,
-        weights: bool,
-        halves: Halves,
-        pool: &crate::gpu::BufferPool,
-    ) -> (Kernel, wgpu::Buffer) {
+    /// activation formats.
+    pub fn pack(&self, weights: bool, halves: Halves) -> Kernel {
         let name = if weights {
             "pack_weights"
         } else {
             "pack_input"
         };
-        let kernel = self.get(PipelineKey::Named(name, halves));
-        let flag = pool.overflow_flag();
-        (kernel, flag.unwrap_or_else(|| self.unused_flag.clone()))
+        self.get(PipelineKey::Named(name, halves))
+    }
+
+    /// The overflow flag a kernel of `rec` binds: the call's at f16 (see
+    /// [`Recorder::overflow_flag`]), else one no one reads.
+    pub fn overflow_flag(&self, rec: &crate::gpu::Recorder) -> Result<wgpu::Buffer> {
+        Ok(rec
+            .overflow_flag()?
+            .unwrap_or_else(|| self.unused_flag.clone()))
     }
 
     /// Makes the pipelines a call at `precision` needs (all but forms for rarer layers, the

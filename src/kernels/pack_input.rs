@@ -62,7 +62,7 @@ pub fn pack(
         textures: rec.f16,
         store: x.f16,
     };
-    let (kernel, flag) = kern.pack(false, halves, &rec.pool);
+    let (kernel, flag) = (kern.pack(false, halves), kern.overflow_flag(rec)?);
     let b = &x.bands()[i];
     let p = PackParams {
         cin: x.c,

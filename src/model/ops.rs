@@ -18,17 +18,28 @@ pub struct Ops<'a> {
 }
 
 impl<'a> Ops<'a> {
-    pub fn new(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
+    /// Ops of a call at f16 precision if `f16` (see [`Recorder::f16`]).
+    pub fn new(
+        gpu: &'a Gpu,
+        pool: Arc<BufferPool>,
+        kern: &'a Kernels,
+        f16: bool,
+    ) -> Result<Ops<'a>> {
         Ok(Ops {
-            rec: Recorder::new(gpu, pool)?,
+            rec: Recorder::new(gpu, pool, f16)?,
             kern,
         })
     }
 
     /// Ops that log their buffer requests and keep their work (see [`Recorder::planning`]).
-    pub fn planning(gpu: &'a Gpu, pool: Arc<BufferPool>, kern: &'a Kernels) -> Result<Ops<'a>> {
+    pub fn planning(
+        gpu: &'a Gpu,
+        pool: Arc<BufferPool>,
+        kern: &'a Kernels,
+        f16: bool,
+    ) -> Result<Ops<'a>> {
         Ok(Ops {
-            rec: Recorder::planning(gpu, pool)?,
+            rec: Recorder::planning(gpu, pool, f16)?,
             kern,
         })
     }

@@ -22,8 +22,7 @@ fn round(v: &[f32]) -> Vec<f32> {
 /// Ops of an f16 call: f16 textures, and new activations held as f16 pairs.
 fn ops(e: &Env) -> Ops<'_> {
     let pool = BufferPool::new(e.gpu.device().clone(), e.gpu.max_binding_bytes());
-    pool.set_f16(true);
-    Ops::new(&e.gpu, pool, &e.kern).expect("ops")
+    Ops::new(&e.gpu, pool, &e.kern, true).expect("ops")
 }
 
 /// Values put into f16 pairs come back rounded, and unchanged through row bands and back into

@@ -41,11 +41,10 @@ impl F16Env {
         F16Env { gpu, kern }
     }
 
-    /// Ops on a pool whose textures are f16 if `f16`.
+    /// Ops of a call at f16 precision if `f16`.
     fn ops(&self, f16: bool) -> Ops<'_> {
         let pool = BufferPool::new(self.gpu.device().clone(), self.gpu.max_binding_bytes());
-        pool.set_f16(f16);
-        Ops::new(&self.gpu, pool, &self.kern).expect("ops")
+        Ops::new(&self.gpu, pool, &self.kern, f16).expect("ops")
     }
 
     fn weight(&self, data: &[f32]) -> Weight {

@@ -68,10 +68,11 @@ impl<'g> Recorder<'g> {
             pool,
             alloc,
             transient,
+            f16,
             ..
         } = self;
-        // The texture sizes are this recording's own: a kept plan may come from the same call
-        // with other texture formats (f16 before an overflow).
+        // The texture sizes are this recording's own (a kept plan's are those of the same
+        // call).
         let Alloc::Planning {
             ops,
             textures: sizes,
@@ -111,10 +112,10 @@ impl<'g> Recorder<'g> {
             let size = sizes[slot as usize];
             if size.iter().all(|&d| d > 0) {
                 // Made once, at the largest size the call needs.
-                textures[slot as usize] = Some(pool.texture_for_call(slot, size)?);
+                textures[slot as usize] = Some(pool.texture_for_call(slot, size, f16)?);
             }
         }
-        let mut rec = Recorder::new(gpu, pool)?;
+        let mut rec = Recorder::new(gpu, pool, f16)?;
         // The planning recording's uploads are bound by the work encoded here.
         rec.transient.absorb(transient);
         let total = ops.len();
