@@ -7,7 +7,7 @@
 //! asserts nothing. `BENCH_RUNS=N` times each N times and keeps the fastest; `BENCH_WORKGROUP=XxY`
 //! sets the convolution's workgroup shape.
 
-use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Weight};
+use sdxl_vae::gpu::{BufferPool, Gpu, GpuOptions, Halves, Weight};
 use sdxl_vae::kernels::conv2d::{ConvMode, ConvWeights};
 use sdxl_vae::kernels::conv_weights::weight_texture;
 use sdxl_vae::kernels::group_norm::NormWeights;
@@ -53,7 +53,16 @@ fn conv(
         .map(|i| (i % 13) as f32 * 0.1)
         .collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern, f16).unwrap();
+        let mut ops = Ops::new(
+            gpu,
+            pool.clone(),
+            kern,
+            Halves {
+                textures: f16,
+                store: f16,
+            },
+        )
+        .unwrap();
         let xt = ops.tensor_from(cin, hw, hw, &x).unwrap();
         let mut last = None;
         for _ in 0..REPS {
@@ -136,7 +145,7 @@ fn group_norm(gpu: &Gpu, kern: &Kernels, c: u32, hw: u32) {
         .map(|i| (i % 13) as f32 * 0.1)
         .collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern, false).unwrap();
+        let mut ops = Ops::new(gpu, pool.clone(), kern, Halves::default()).unwrap();
         let xt = ops.tensor_from(c, hw, hw, &x).unwrap();
         let mut last = None;
         for _ in 0..REPS {
@@ -164,7 +173,16 @@ fn attention(gpu: &Gpu, kern: &mut Kernels, c: u32, hw: u32, chunk: u32, f16: bo
     let n = (c * hw * hw) as usize;
     let x: Vec<f32> = (0..n).map(|i| ((i % 17) as f32 - 8.0) * 0.05).collect();
     let run = || {
-        let mut ops = Ops::new(gpu, pool.clone(), kern, f16).unwrap();
+        let mut ops = Ops::new(
+            gpu,
+            pool.clone(),
+            kern,
+            Halves {
+                textures: f16,
+                store: f16,
+            },
+        )
+        .unwrap();
         let t = ops.tensor_from(c, hw, hw, &x).unwrap();
         let out = ops.attention(&t, &t, &t).unwrap();
         pollster::block_on(ops.read_f32(&out)).unwrap();

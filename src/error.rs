@@ -58,9 +58,10 @@ pub enum Error {
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
     /// Only where the f16 overflow guard is read by hand: [`crate::Vae`] catches it and runs
-    /// the call again with f32 textures.
+    /// the call again with f32 activations (`activation`: an activation held as f16 exceeded
+    /// the range) or f32 textures (a convolution's input did).
     #[error("an activation exceeded f16's range (±65504); run it with f32 precision")]
-    F16Overflow,
+    F16Overflow { activation: bool },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -85,7 +86,7 @@ impl Error {
             Error::Latent(_) => ErrorCode::BadLatent,
             Error::Unsupported(_) => ErrorCode::UnsupportedCall,
             Error::Read(_) => ErrorCode::FetchFailed,
-            Error::Input(_) | Error::F16Overflow => ErrorCode::Internal,
+            Error::Input(_) | Error::F16Overflow { .. } => ErrorCode::Internal,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The one path of every encode and decode: key → record → plan → run → read → retry.
 //!
-//! A call is recorded once without touching the GPU (`model::Ops::planning`), its buffers are
+//! A call is recorded once without touching the GPU (`model::Ops::new`), its buffers are
 //! packed into a plan, or kept from an earlier call of the same shape; where the plan does not
 //! fit the memory budget the call is recorded again at each band size, and the banding whose
 //! out-of-core schedule ([`crate::gpu::paging`]) fits moving the fewest bytes is kept — or the
@@ -13,7 +13,7 @@ use super::{round8, Vae};
 use crate::error::{Error, Result};
 use crate::gpu::paging::schedule;
 use crate::gpu::plan::Plan;
-use crate::gpu::{texture_bytes, BufferPool, CallControl, Tensor};
+use crate::gpu::{texture_bytes, BufferPool, CallControl, Halves, Tensor};
 use crate::kernels::image::PixelRange;
 use crate::model::Ops;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,7 +43,7 @@ struct PlanKey {
     height: u32,
     max_band: Option<u64>,
     budget: Option<u64>,
-    f16: bool,
+    halves: Halves,
 }
 
 /// A kept plan: its key, the row bands and band limit it was made for, the plan.
@@ -110,7 +110,7 @@ impl Vae {
             height,
             max_band: self.max_band_bytes,
             budget: self.memory_budget(),
-            f16: self.f16(),
+            halves: self.halves(),
         }
     }
 
@@ -135,7 +135,7 @@ impl Vae {
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
-        let mut ops = Ops::planning(&self.gpu, pool.clone(), &self.kernels, self.f16())?;
+        let mut ops = Ops::new(&self.gpu, pool.clone(), &self.kernels, self.halves())?;
         ops.rec.band_limit = limit;
         let (ops, out) = record(ops, starts)?;
         let plan = ops.plan()?;
@@ -277,8 +277,10 @@ impl Vae {
         })
     }
 
-    /// The whole call: plan, run (reporting to `ctl`), read the result; where an f16 activation
-    /// overflowed, the inputs become f32 from now on and it runs once more.
+    /// The whole call: plan, run (reporting to `ctl`), read the result. Where a value held as
+    /// f16 exceeded f16's range, the call runs again with it f32, and so do later calls: first
+    /// the activations become f32 (the convolutions still read f16 inputs), then, where an
+    /// input overflows too, the textures.
     pub(super) async fn call<'a, F>(
         &'a self,
         call: Call,
@@ -290,15 +292,25 @@ impl Vae {
     where
         F: Fn(Ops<'a>, &[u32]) -> Result<(Ops<'a>, Tensor)>,
     {
-        match self.run_once(call, size, &record, read, ctl).await {
-            Err(Error::F16Overflow) if self.f16() => {
-                log::warn!(
-                    "an activation exceeded f16's range: f32 convolution inputs from now on"
-                );
-                self.f16.store(false, Ordering::Relaxed);
-                self.run_once(call, size, &record, read, ctl).await
+        loop {
+            match self.run_once(call, size, &record, read, ctl).await {
+                Err(Error::F16Overflow { activation }) if self.halves().textures => {
+                    let store = activation && self.halves().store;
+                    let next = Halves {
+                        textures: store,
+                        store: false,
+                    };
+                    log::warn!(
+                        "a value exceeded f16's range: f32 {} from now on",
+                        match store {
+                            true => "activations",
+                            false => "activations and convolution inputs",
+                        }
+                    );
+                    self.set_halves(next);
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 

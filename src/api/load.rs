@@ -198,7 +198,7 @@ impl VaeLoader {
             gpu: sink.gpu,
             kernels: self.kernels,
             pool,
-            f16: (sink.precision == Precision::F16).into(),
+            halves: (3 * (sink.precision == Precision::F16) as u8).into(),
             model,
             info,
             weight_bytes,

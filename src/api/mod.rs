@@ -46,9 +46,10 @@ pub struct Vae {
     info: ModelInfo,
     weight_bytes: u64,
     max_band_bytes: Option<u64>,
-    /// Whether calls run at f16 precision now: loaded so, and no activation has exceeded f16's
-    /// range yet (see [`Vae::precision`]).
-    f16: std::sync::atomic::AtomicBool,
+    /// Which operands calls hold as f16 now (`Halves` as bits: 1 textures, 2 activations):
+    /// both if loaded at f16 precision, fewer once a value exceeded f16's range (see
+    /// `call.rs`).
+    halves: std::sync::atomic::AtomicU8,
     /// The memory budget in bytes, 0 for none (see [`Vae::set_memory_budget`]).
     memory_budget: std::sync::atomic::AtomicU64,
     /// The buffer plans of the latest calls, by what they depend on (see `call.rs`).
@@ -132,20 +133,38 @@ impl Vae {
     /// How the convolutions of wide rows share their weight fetches on this adapter (see
     /// [`Staging`]; docs/kernels.md).
     pub fn conv_staging(&self) -> Staging {
-        let f16 = self.f16();
-        self.kernels.conv(f16, f16, u32::MAX, f16).1.staging
+        let h = self.halves();
+        let f16 = h.textures;
+        self.kernels.conv(f16, f16, u32::MAX, h.store).1.staging
     }
 
-    /// Whether calls run at f16 precision now.
-    fn f16(&self) -> bool {
-        self.f16.load(std::sync::atomic::Ordering::Relaxed)
+    /// Which operands calls hold as f16 now.
+    fn halves(&self) -> crate::gpu::Halves {
+        let bits = self.halves.load(std::sync::atomic::Ordering::Relaxed);
+        crate::gpu::Halves {
+            textures: bits & 1 != 0,
+            store: bits & 2 != 0,
+        }
+    }
+
+    fn set_halves(&self, h: crate::gpu::Halves) {
+        let bits = h.textures as u8 | (h.store as u8) << 1;
+        self.halves
+            .store(bits, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether activations are held as f16 now: loaded at f16 precision, and none has exceeded
+    /// f16's range yet (then they are f32 from that call on, while [`Vae::precision`] may
+    /// stay f16).
+    pub fn f16_activations(&self) -> bool {
+        self.halves().store
     }
 
     /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
     /// exceeded f16's range yet; after one has, its call ran again with f32 inputs and every
     /// later call uses them too (the weights stay as loaded).
     pub fn precision(&self) -> Precision {
-        if self.f16() {
+        if self.halves().textures {
             Precision::F16
         } else {
             Precision::F32

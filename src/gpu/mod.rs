@@ -13,11 +13,21 @@ mod tensor;
 mod texture;
 
 pub use kernel::Kernel;
+
+/// Which operands are f16: textures (the convolutions' packed inputs, rgba32uint texels of 8
+/// values; a kernel's `#if F16` form) and activations (f16 pairs of channels, see [`Tensor`]; a
+/// kernel's `#if STORE_F16` form). For a call, what it runs at; for a kernel of
+/// `kernels::SOURCES`, its form. The default: f32 throughout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Halves {
+    pub textures: bool,
+    pub store: bool,
+}
 pub use owned::{Owned, Weight};
 pub use pool::BufferPool;
 pub use profile::KernelTime;
 pub use recorder::{Bind, CallControl, Recorder};
-pub use tensor::{check_starts, pack_f16, planes, unpack_f16, Band, Tensor};
+pub use tensor::{check_starts, pack_f16, planes, unpack_f16, Band, Storage, Tensor};
 pub(crate) use texture::float_array;
 pub use texture::{texture_bytes, TextureSlot, DEEP_LAYERS};
 

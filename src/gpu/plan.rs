@@ -2,8 +2,8 @@
 //! band buffer it asks for and when it lets go of it, and keeping its dispatches with each
 //! activation named by its request; the intervals are then packed into as few bytes of buffers
 //! as a best-fit-decreasing pass finds, and the kept dispatches are encoded onto those buffers
-//! (`Recorder::realize`). The greedy pool reuses by liveness too, but in arrival order, which strands
-//! large free buffers behind small requests (at 1024² it held ~45% more than was alive at once).
+//! (`Recorder::run`). (A pool reusing by liveness in arrival order instead strands large free
+//! buffers behind small requests: at 1024² it held ~45% more than was alive at once.)
 
 use super::BufferPool;
 use crate::error::Result;

@@ -5,7 +5,7 @@
 use super::plan::{assign, Plan, PlanLog, PlannedBuffers};
 use super::tensor::BufferSource;
 use super::texture::TEXTURE_SLOTS;
-use super::{BufferPool, Gpu, Tensor, TextureSlot, Weight};
+use super::{BufferPool, Gpu, Halves, Tensor, TextureSlot, Weight};
 use crate::error::{Error, Result};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -41,10 +41,8 @@ fn band_binding(t: &Tensor, i: usize) -> Real {
 /// variant's size does not matter.)
 #[allow(clippy::large_enum_variant)]
 enum Alloc {
-    /// The pool, by liveness in arrival order.
-    Greedy,
     /// No activation is allocated and nothing is encoded: requests are logged for [`assign`],
-    /// and the work is kept, to be encoded by [`Recorder::realize`].
+    /// and the work is kept, to be encoded by [`Recorder::run`].
     Planning {
         log: PlanLog,
         stand_in: wgpu::Buffer,
@@ -54,7 +52,8 @@ enum Alloc {
         stand_ins: StandIns,
         ops: Vec<Deferred>,
     },
-    /// The buffers of the plan a planning recording was realized with.
+    /// The buffers of the plan a planning recording ran with (tensors made after the run, such
+    /// as a result gathered into one buffer, take pool buffers).
     Planned(PlannedBuffers),
 }
 
@@ -83,22 +82,23 @@ pub struct Recorder<'g> {
     /// Most bytes a row band's buffer may hold in this call (the binding limit, or less where
     /// the caller banded the call finer): kernels that re-band a tensor stay within it.
     pub band_limit: u64,
-    /// Whether this call runs at f16 precision (`Precision::F16`): f16 textures, and new
-    /// activations held as f16 pairs where `store_f16`.
+    /// What this call runs at (see [`Halves`]).
+    pub halves: Halves,
+    /// Whether this call's textures are f16 (`halves.textures`).
     pub f16: bool,
-    /// Whether the activations kernels make now are f16 (see [`Tensor`]); f32 for the model's
-    /// outputs and attention's operands (`model::Ops::f32_outputs`).
+    /// Whether the activations kernels make now are f16 (see [`Tensor`]): `halves.store`, but
+    /// f32 for the model's outputs and attention's operands (`model::Ops::f32_outputs`).
     pub store_f16: bool,
 }
 
 impl<'g> Recorder<'g> {
-    /// A recording of a call at f16 precision if `f16` (see [`Recorder::f16`]).
-    pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>, f16: bool) -> Result<Recorder<'g>> {
+    /// The recording that encodes what a planning one kept ([`Recorder::run`]).
+    fn encoding(gpu: &'g Gpu, pool: Arc<BufferPool>, halves: Halves) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
         let gpu_pool = pool.clone();
         let scopes = Scopes::push(&gpu.device);
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        let guard = f16.then(|| pool.overflow_flag()).transpose()?;
+        let guard = halves.textures.then(|| pool.overflow_flag()).transpose()?;
         if let Some(flag) = &guard {
             encoder.clear_buffer(flag, 0, None);
         }
@@ -108,7 +108,7 @@ impl<'g> Recorder<'g> {
             encoder,
             scopes,
             dispatches: 0,
-            alloc: Alloc::Greedy,
+            alloc: Alloc::Planned(PlannedBuffers::holding(&gpu_pool, Vec::new())),
             encoded: guard.is_some(),
             guard,
             transient: Transient::new(&gpu_pool),
@@ -116,14 +116,16 @@ impl<'g> Recorder<'g> {
             uploaded: 0,
             reverse: false,
             band_limit: u64::MAX,
-            f16,
-            store_f16: f16,
+            halves,
+            f16: halves.textures,
+            store_f16: halves.store,
         })
     }
 
-    /// A recording that logs its buffer requests (see [`Recorder::plan`]) and keeps its work
-    /// for [`Recorder::realize`]: no activation is allocated and nothing is encoded.
-    pub fn planning(gpu: &'g Gpu, pool: Arc<BufferPool>, f16: bool) -> Result<Recorder<'g>> {
+    /// A recording of a call run at `halves`: it logs its buffer requests (see
+    /// [`Recorder::plan`]) and keeps its work for [`Recorder::run`]; no activation is allocated
+    /// and nothing is encoded until then.
+    pub fn new(gpu: &'g Gpu, pool: Arc<BufferPool>, halves: Halves) -> Result<Recorder<'g>> {
         gpu.check_lost()?;
         let stand_in = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("planning stand-in"),
@@ -160,9 +162,15 @@ impl<'g> Recorder<'g> {
             uploaded: 0,
             reverse: false,
             band_limit: u64::MAX,
-            f16,
-            store_f16: f16,
+            halves,
+            f16: halves.textures,
+            store_f16: halves.store,
         })
+    }
+
+    /// Whether this recording has not run yet (see [`Recorder::run`]).
+    pub fn is_planning(&self) -> bool {
+        matches!(self.alloc, Alloc::Planning { .. })
     }
 
     /// The buffer plan of a planning recording: tensors still held are alive to the end.
@@ -209,7 +217,6 @@ impl<'g> Recorder<'g> {
         what: &str,
     ) -> Result<Tensor> {
         let source = match &self.alloc {
-            Alloc::Greedy => BufferSource::Pool,
             Alloc::Planning { log, stand_in, .. } => BufferSource::Planning(log, stand_in),
             Alloc::Planned(p) => BufferSource::Planned(p),
         };

@@ -25,10 +25,17 @@ impl Band {
     }
 }
 
+/// What holds a band (see [`Tensor::storage`]): equal for two bands exactly where they are held
+/// in the same place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Storage {
+    /// The plan request of a call not run yet.
+    Request(usize),
+    Buffer(wgpu::Buffer),
+}
+
 /// Where a tensor's band buffers come from, and where they go when it is dropped.
 pub(crate) enum BufferSource<'a> {
-    /// The pool's free list (back to it on drop).
-    Pool,
     /// A planning recording: a stand-in buffer, and the request logged (its end too).
     Planning(&'a PlanLog, &'a wgpu::Buffer),
     /// A plan's buffers (returned with the plan, not on drop).
@@ -143,22 +150,6 @@ pub fn check_starts(starts: &[u32], h: u32) -> Result<()> {
 }
 
 impl Tensor {
-    /// One f32 buffer holding the whole tensor.
-    pub fn new(pool: &Arc<BufferPool>, c: u32, h: u32, w: u32, what: &str) -> Result<Tensor> {
-        Tensor::banded(pool, [c, h, w], false, &[0], what)
-    }
-
-    /// Row bands starting at the global rows `starts` (the first 0), each with its halo rows.
-    pub fn banded(
-        pool: &Arc<BufferPool>,
-        shape: [u32; 3],
-        f16: bool,
-        starts: &[u32],
-        what: &str,
-    ) -> Result<Tensor> {
-        Tensor::banded_from(pool, &BufferSource::Pool, shape, f16, starts, what)
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn banded_from(
         pool: &Arc<BufferPool>,
@@ -205,7 +196,6 @@ impl Tensor {
             };
             // On error, the bands taken so far go back to the pool with `inner`.
             let buf = match source {
-                BufferSource::Pool => pool.take(band_bytes, &what)?,
                 BufferSource::Planned(_) if planned.is_none() => pool.take(band_bytes, &what)?,
                 BufferSource::Planning(log, stand_in) => {
                     pool.check(band_bytes, &what)?;
@@ -300,9 +290,15 @@ impl Tensor {
         Arc::strong_count(&self.inner) == 1
     }
 
-    /// The band buffers (handles): which buffers a result was written into.
-    pub fn band_buffers(&self) -> Vec<wgpu::Buffer> {
-        self.bands().iter().map(|b| b.buf.clone()).collect()
+    /// What holds each band: which buffers a result was written into (before a call runs,
+    /// the plan requests that stand for them).
+    pub fn storage(&self) -> Vec<Storage> {
+        match self.requests() {
+            Some(ids) => ids.iter().map(|&i| Storage::Request(i)).collect(),
+            None => (self.bands().iter())
+                .map(|b| Storage::Buffer(b.buf.clone()))
+                .collect(),
+        }
     }
 
     /// The first `c` channels, in the same buffers: every band's `[self.c, rows, w]` begins

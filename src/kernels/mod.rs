@@ -57,14 +57,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
 ];
 
-/// Which operands of a kernel of [`SOURCES`] are f16: its textures (`#if F16`: the pack
-/// kernels' rgba32uint textures) and its activation buffers (`#if STORE_F16`: f16 pairs of
-/// channels, see [`crate::gpu::Tensor`]). The default: f32 throughout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Halves {
-    pub textures: bool,
-    pub store: bool,
-}
+pub use crate::gpu::Halves;
 
 /// The kernels of [`SOURCES`] with an f16-pair form (`#if STORE_F16`), which an f16 call uses.
 pub const STORES_F16: &[&str] = &["pack_input", "group_norm_stats"];

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::plan::Plan;
-use crate::gpu::{BufferPool, CallControl, Gpu, Recorder, Tensor};
+use crate::gpu::{BufferPool, CallControl, Gpu, Halves, Recorder, Tensor};
 use crate::kernels::conv2d::{
     conv2d, conv2d_act, conv2d_over_input, conv2d_to, Activation, ConvMode, ConvWeights, Dest,
     InputNorm,
@@ -18,33 +18,22 @@ pub struct Ops<'a> {
 }
 
 impl<'a> Ops<'a> {
-    /// Ops of a call at f16 precision if `f16` (see [`Recorder::f16`]).
+    /// The ops of one call run at `halves` (which operands are f16): they log their buffer
+    /// requests and keep their work, which runs on planned buffers when the call is run
+    /// ([`Ops::run`]) or, with no plan of the caller's own, when a result is read.
     pub fn new(
         gpu: &'a Gpu,
         pool: Arc<BufferPool>,
         kern: &'a Kernels,
-        f16: bool,
+        halves: Halves,
     ) -> Result<Ops<'a>> {
         Ok(Ops {
-            rec: Recorder::new(gpu, pool, f16)?,
+            rec: Recorder::new(gpu, pool, halves)?,
             kern,
         })
     }
 
-    /// Ops that log their buffer requests and keep their work (see [`Recorder::planning`]).
-    pub fn planning(
-        gpu: &'a Gpu,
-        pool: Arc<BufferPool>,
-        kern: &'a Kernels,
-        f16: bool,
-    ) -> Result<Ops<'a>> {
-        Ok(Ops {
-            rec: Recorder::planning(gpu, pool, f16)?,
-            kern,
-        })
-    }
-
-    /// The buffer plan of planning ops (tensors still held are alive to the end).
+    /// The buffer plan of ops not run yet (tensors still held are alive to the end).
     pub fn plan(&self) -> Result<Plan> {
         self.rec.plan()
     }
@@ -54,8 +43,7 @@ impl<'a> Ops<'a> {
         self.rec.program(t)
     }
 
-    /// Planning ops' work run on the buffers of `plan` (see [`Recorder::run`]), and `t` over
-    /// them.
+    /// The ops' work run on the buffers of `plan` (see [`Recorder::run`]), and `t` over them.
     pub async fn run(
         self,
         plan: &Plan,
@@ -239,15 +227,29 @@ impl<'a> Ops<'a> {
         Ok(t)
     }
 
+    /// The ops run (on their own plan where they have not run yet), and `t` over their
+    /// buffers.
+    async fn ran(self, t: &Tensor) -> Result<(Ops<'a>, Tensor)> {
+        match self.rec.is_planning() {
+            true => {
+                let plan = self.plan()?;
+                self.run(&plan, CallControl::default(), u64::MAX, t).await
+            }
+            false => Ok((self, t.clone())),
+        }
+    }
+
     /// Submits the recorded work and reads `t` back (`[c, h, w]`, bands gathered).
-    pub async fn read_f32(mut self, t: &Tensor) -> Result<Vec<f32>> {
-        let t = self.whole(t)?;
-        self.rec.finish_f32(&t).await
+    pub async fn read_f32(self, t: &Tensor) -> Result<Vec<f32>> {
+        let (mut ops, t) = self.ran(t).await?;
+        let t = ops.whole(&t)?;
+        ops.rec.finish_f32(&t).await
     }
 
     /// Submits the recorded work and reads the raw bytes of `t` (held whole) back.
     pub async fn read_bytes(self, t: &Tensor) -> Result<Vec<u8>> {
         copy_rows::require_whole(t, "read_bytes")?;
-        self.rec.finish_bytes(t.buffer(), t.bytes()).await
+        let (ops, t) = self.ran(t).await?;
+        ops.rec.finish_bytes(t.buffer(), t.bytes()).await
     }
 }

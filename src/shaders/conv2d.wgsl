@@ -122,7 +122,7 @@ fn fetch_w(c: i32, tap: i32, kk: i32, q8: i32, blk: i32) -> Oct {
 #if OUT_F16
 @group(0) @binding(3) var<storage, read> residual: array<u32>;     // [ceil(cout / 2), out_rows, out_w] (unused unless has_residual)
 @group(0) @binding(4) var<storage, read_write> output: array<u32>; // [ceil(cout / 2), out_rows, out_w]
-@group(0) @binding(5) var<storage, read_write> overflow: atomic<u32>;
+@group(0) @binding(5) var<storage, read_write> overflow: atomic<u32>; // bit 1 set where a stored value exceeds f16
 @group(0) @binding(6) var<uniform> p: Params;
 
 const F16_MAX: f32 = 65504.0;
@@ -191,7 +191,7 @@ fn store(oc4: u32, oy: u32, ox: u32, v: vec4<f32>) {
             }
             // Negated: NaN compares false, so it is reported too (where the driver keeps NaN).
             if (!all(abs(r) <= vec2<f32>(F16_MAX))) {
-                atomicOr(&overflow, 1u);
+                atomicOr(&overflow, 2u);
             }
             output[o] = pack2x16float(r);
         }

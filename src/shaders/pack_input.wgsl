@@ -35,7 +35,7 @@ struct Params {
 #else
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
 #endif
-@group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
+@group(0) @binding(3) var<storage, read_write> overflow: atomic<u32>; // bit 0 set where a value exceeds f16 (F16 only)
 // `input` again, 4 columns a value, where `aligned` (else a stand-in): on lavapipe a storage load
 // is a loop over lanes with a stack round trip per value, and a vec4 load does the four at once.
 #if STORE_F16

@@ -24,7 +24,7 @@ struct Params {
 #else
 @group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
 #endif
-@group(0) @binding(2) var<storage, read_write> overflow: atomic<u32>; // set where a value exceeds f16 (F16 only)
+@group(0) @binding(2) var<storage, read_write> overflow: atomic<u32>; // bit 0 set where a value exceeds f16 (F16 only)
 @group(0) @binding(3) var<uniform> p: Params;
 
 #if F16

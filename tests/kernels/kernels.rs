@@ -148,7 +148,7 @@ fn attention_chunks_fit_the_binding_limit() {
     let want = cpu::attention(&q, &k, &v, c, n);
     // 40 keys × 256 tokens × 4 bytes: chunks of 40 keys, 7 of them.
     let pool = sdxl_vae::gpu::BufferPool::new(e.gpu.device().clone(), 40 * 256 * 4);
-    let mut ops = sdxl_vae::model::Ops::new(&e.gpu, pool, &e.kern, false).unwrap();
+    let mut ops = sdxl_vae::model::Ops::new(&e.gpu, pool, &e.kern, Default::default()).unwrap();
     assert_eq!(
         sdxl_vae::kernels::attention::chunk_keys(&e.gpu, 40 * 256 * 4, &e.kern, 8, 16, 16),
         Some(40)

@@ -6,6 +6,7 @@ use crate::support;
 use sdxl_vae::cpu;
 use sdxl_vae::kernels::conv2d::{self, out_size, ConvMode};
 use sdxl_vae::kernels::group_norm::NormWeights;
+use sdxl_vae::model::Ops;
 use support::{assert_close, conv_envs, Env, Rng};
 
 /// Results written into buffers already held: `conv(x) (+ GroupNorm on load) + r` added into
@@ -51,39 +52,45 @@ fn convolutions_in_place_match_cpu_twin() {
                 };
                 let want = cpu::conv2d(&input, (cin, h, w), &wt, &b, cout, k, mode, Some(&r));
                 let cw = e.conv_weights(&wt, &b, cout, cin, k);
-                let mut ops = e.ops();
-                let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
-                // (The unbanded tensor is the banded one where `starts` is [0].)
-                let xt = ops.reband(&{ xt }, starts).unwrap();
                 let out_starts = conv2d::out_starts(mode, starts).unwrap();
-                let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
-                let rt = ops.reband(&{ rt }, &out_starts).unwrap();
-                let keep = held.then(|| rt.clone());
-                let bufs = rt.band_buffers();
                 let nw = NormWeights {
                     gamma: e.weight(&gamma),
                     beta: e.weight(&beta),
                     groups: groups as u32,
                     eps: 1e-6,
                 };
-                let out = if norm {
-                    let affine = ops.norm_affine(&xt, &nw).unwrap();
-                    ops.conv_normed_add(&xt, &affine, true, &cw, rt).unwrap()
-                } else {
-                    ops.conv_add(&xt, &cw, mode, rt).unwrap()
-                };
                 let what = format!(
                     "conv {cin}->{cout} {h}x{w} k{k} {mode:?} norm={norm} bands {starts:?} \
                      into the residual, a clone held: {held}"
                 );
-                assert_eq!(out.band_buffers() == bufs, !held, "{what}: in place");
-                assert_eq!(out.starts(), out_starts);
-                let kept = keep.map(|t| ops.whole(&t).unwrap());
-                let out = ops.whole(&out).unwrap();
+                // The call: the result, and the clone of the residual where one is held.
+                let record = |ops: &mut Ops| {
+                    let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+                    // (The unbanded tensor is the banded one where `starts` is [0].)
+                    let xt = ops.reband(&{ xt }, starts).unwrap();
+                    let rt = ops.tensor_from(cout as u32, oh, ow, &r).unwrap();
+                    let rt = ops.reband(&{ rt }, &out_starts).unwrap();
+                    let keep = held.then(|| rt.clone());
+                    let bufs = rt.storage();
+                    let out = if norm {
+                        let affine = ops.norm_affine(&xt, &nw).unwrap();
+                        ops.conv_normed_add(&xt, &affine, true, &cw, rt).unwrap()
+                    } else {
+                        ops.conv_add(&xt, &cw, mode, rt).unwrap()
+                    };
+                    assert_eq!(out.storage() == bufs, !held, "{what}: in place");
+                    assert_eq!(out.starts(), out_starts);
+                    let kept = keep.map(|t| ops.whole(&t).unwrap());
+                    (ops.whole(&out).unwrap(), kept)
+                };
+                let mut ops = e.ops();
+                let (out, _) = record(&mut ops);
                 let got = pollster::block_on(ops.read_f32(&out)).unwrap();
                 assert_close(&what, &got, &want, 1e-4, 1e-4);
-                if let Some(t) = kept {
-                    let got = pollster::block_on(e.ops().read_f32(&t)).unwrap();
+                // The same call again, reading the clone.
+                let mut ops = e.ops();
+                if let (_, Some(t)) = record(&mut ops) {
+                    let got = pollster::block_on(ops.read_f32(&t)).unwrap();
                     assert_eq!(got, r, "{what}: the clone's values");
                 }
             }
@@ -120,25 +127,31 @@ fn narrowing_1x1_convolution_over_its_input_matches_cpu_twin() {
                 let b = rng.vec(cout, -0.5, 0.5);
                 let want = cpu::conv2d(&x, (cin, h, w), &wt, &b, cout, 1, ConvMode::Same, None);
                 let cw = e.conv_weights(&wt, &b, cout, cin, 1);
-                let mut ops = e.ops();
-                let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
-                // (The unbanded tensor is the banded one where `starts` is [0].)
-                let xt = ops.reband(&{ xt }, starts).unwrap();
-                let keep = held.then(|| xt.clone());
-                let bufs = xt.band_buffers();
-                let out = ops.conv_over_input(xt, &cw).unwrap();
                 let what = format!(
                     "1x1 {cin}->{cout} {h}x{w} bands {starts:?} over its input, a clone held: \
                      {held}"
                 );
-                assert_eq!((out.c, out.starts()), (cout as u32, starts.to_vec()));
-                assert_eq!(out.band_buffers() == bufs, !held, "{what}: in place");
-                let kept = keep.map(|t| ops.whole(&t).unwrap());
-                let out = ops.whole(&out).unwrap();
+                // The call: the result, and the clone of the input where one is held.
+                let record = |ops: &mut Ops| {
+                    let xt = ops.tensor_from(cin as u32, h as u32, w as u32, &x).unwrap();
+                    // (The unbanded tensor is the banded one where `starts` is [0].)
+                    let xt = ops.reband(&{ xt }, starts).unwrap();
+                    let keep = held.then(|| xt.clone());
+                    let bufs = xt.storage();
+                    let out = ops.conv_over_input(xt, &cw).unwrap();
+                    assert_eq!((out.c, out.starts()), (cout as u32, starts.to_vec()));
+                    assert_eq!(out.storage() == bufs, !held, "{what}: in place");
+                    let kept = keep.map(|t| ops.whole(&t).unwrap());
+                    (ops.whole(&out).unwrap(), kept)
+                };
+                let mut ops = e.ops();
+                let (out, _) = record(&mut ops);
                 let got = pollster::block_on(ops.read_f32(&out)).unwrap();
                 assert_close(&what, &got, &want, 1e-5, 1e-4);
-                if let Some(t) = kept {
-                    let got = pollster::block_on(e.ops().read_f32(&t)).unwrap();
+                // The same call again, reading the clone.
+                let mut ops = e.ops();
+                if let (_, Some(t)) = record(&mut ops) {
+                    let got = pollster::block_on(ops.read_f32(&t)).unwrap();
                     assert_eq!(got, x, "{what}: the clone's values");
                 }
             }

@@ -22,7 +22,11 @@ fn round(v: &[f32]) -> Vec<f32> {
 /// Ops of an f16 call: f16 textures, and new activations held as f16 pairs.
 fn ops(e: &Env) -> Ops<'_> {
     let pool = BufferPool::new(e.gpu.device().clone(), e.gpu.max_binding_bytes());
-    Ops::new(&e.gpu, pool, &e.kern, true).expect("ops")
+    let both = sdxl_vae::gpu::Halves {
+        textures: true,
+        store: true,
+    };
+    Ops::new(&e.gpu, pool, &e.kern, both).expect("ops")
 }
 
 /// Values put into f16 pairs come back rounded, and unchanged through row bands and back into
@@ -129,7 +133,7 @@ fn convolutions_on_f16_activations_match_cpu_twin() {
             };
             ops.norm_affine(&xt, &nw).unwrap()
         });
-        let held = rt.band_buffers();
+        let held = rt.storage();
         let bound = matches!(res, Res::New).then_some(&rt);
         let out = match (res, &affine) {
             (Res::InPlace, Some(a)) => ops.conv_normed_add(&xt, a, true, &cw, rt),
@@ -140,7 +144,7 @@ fn convolutions_on_f16_activations_match_cpu_twin() {
         .unwrap();
         assert!(out.f16, "f16 output");
         if matches!(res, Res::InPlace) {
-            assert_eq!(out.band_buffers(), held, "added in place");
+            assert_eq!(out.storage(), held, "added in place");
         }
         let got = pollster::block_on(ops.read_f32(&out)).unwrap();
         let what = format!("f16 activations {cin}->{cout} {h}x{w} k{k} {mode:?} groups {groups:?} {res:?} bands {starts:?}");
@@ -177,10 +181,10 @@ fn narrowing_conv_over_an_f16_input_writes_its_own_buffers() {
     let xt = ops
         .tensor_from_f16(cin as u32, h as u32, w as u32, &x)
         .unwrap();
-    let held = xt.band_buffers();
+    let held = xt.storage();
     let out = ops.conv_over_input(xt, &cw).unwrap();
     assert!(out.f16);
-    assert_eq!(out.band_buffers(), held, "written over its input");
+    assert_eq!(out.storage(), held, "written over its input");
     let got = pollster::block_on(ops.read_f32(&out)).unwrap();
     assert_close("narrowing over f16", &got, &round(&want), 1e-4, 1.1e-3);
 }
@@ -204,7 +208,10 @@ fn f16_stores_beyond_the_range_are_reported() {
             false => ops.conv(&xt, &cw, ConvMode::Same, None),
         };
         match pollster::block_on(ops.read_f32(&out.unwrap())) {
-            Err(Error::F16Overflow) => assert!(!f32_out, "reported with f32 outputs"),
+            Err(Error::F16Overflow { activation }) => {
+                assert!(!f32_out, "reported with f32 outputs");
+                assert!(activation, "reported as a stored activation");
+            }
             Ok(got) => {
                 assert!(f32_out, "8e4 stored as f16 without a report");
                 assert!(got.iter().all(|&v| v == 80_000.0), "{got:?}");

@@ -8,3 +8,4 @@ mod budget;
 mod golden;
 mod golden_families;
 mod precision;
+mod precision_overflow;

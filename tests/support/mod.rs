@@ -121,7 +121,7 @@ pub fn conv_envs() -> Vec<Env> {
 impl Env {
     pub fn ops(&self) -> Ops<'_> {
         let pool = BufferPool::new(self.gpu.device().clone(), self.gpu.max_binding_bytes());
-        Ops::new(&self.gpu, pool, &self.kern, false).expect("ops")
+        Ops::new(&self.gpu, pool, &self.kern, Default::default()).expect("ops")
     }
     /// Conv weights from PyTorch's `[cout, cin, k, k]` layout and a bias.
     pub fn conv_weights(

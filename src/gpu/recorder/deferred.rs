@@ -1,5 +1,5 @@
 //! A planning recording's work, kept with each activation named by its plan request, then
-//! encoded once the plan's buffers exist ([`Recorder::realize`]): a call walks the model once.
+//! encoded once the plan's buffers exist ([`Recorder::run`]): a call walks the model once.
 
 use super::{Alloc, Bind, Recorder};
 use crate::error::{Error, Result};
@@ -137,7 +137,7 @@ impl<'g> Recorder<'g> {
         })
     }
 
-    /// `t` of the planning recording this one realized, over its planned buffers.
+    /// `t` of the planning recording this one ran, over its planned buffers.
     pub fn resolve(&self, t: &Tensor) -> Result<Tensor> {
         let (Alloc::Planned(planned), Some(ids)) = (&self.alloc, t.requests()) else {
             return Err(Error::Input(

@@ -15,8 +15,8 @@ impl Recorder<'_> {
         })
     }
 
-    /// Submits everything recorded, then reads the first `bytes` of `buf` back; with f16
-    /// textures, [`Error::F16Overflow`] instead where a packed value exceeded f16's range.
+    /// Submits everything recorded, then reads the first `bytes` of `buf` back; at f16,
+    /// [`Error::F16Overflow`] instead where a value exceeded f16's range.
     pub async fn finish_bytes(mut self, buf: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let device = self.gpu.device.clone();
         let padded = bytes.next_multiple_of(4);
@@ -54,15 +54,18 @@ impl Recorder<'_> {
                 .get_mapped_range()
                 .map_err(|e| self.gpu.lost_or(Error::Readback(e.to_string())))?;
             let flag = &view[padded as usize..padded as usize + 4];
-            if self.guard.is_some() && flag != [0; 4] {
-                None
-            } else {
-                Some(view[..bytes as usize].to_vec())
+            let flag = u32::from_le_bytes([flag[0], flag[1], flag[2], flag[3]]);
+            match self.guard.is_some() && flag != 0 {
+                true => Err(flag),
+                false => Ok(view[..bytes as usize].to_vec()),
             }
         };
         staging.unmap();
         self.gpu.check_lost()?;
-        data.ok_or(Error::F16Overflow)
+        // Bit 1: a store of an f16 activation (bit 0: a packed input, which may follow from it).
+        data.map_err(|flag| Error::F16Overflow {
+            activation: flag & 2 != 0,
+        })
     }
 }
 

@@ -68,7 +68,7 @@ impl<'g> Recorder<'g> {
             pool,
             alloc,
             transient,
-            f16,
+            halves,
             ..
         } = self;
         // The texture sizes are this recording's own (a kept plan's are those of the same
@@ -112,10 +112,11 @@ impl<'g> Recorder<'g> {
             let size = sizes[slot as usize];
             if size.iter().all(|&d| d > 0) {
                 // Made once, at the largest size the call needs.
-                textures[slot as usize] = Some(pool.texture_for_call(slot, size, f16)?);
+                textures[slot as usize] =
+                    Some(pool.texture_for_call(slot, size, halves.textures)?);
             }
         }
-        let mut rec = Recorder::new(gpu, pool, f16)?;
+        let mut rec = Recorder::encoding(gpu, pool, halves)?;
         // The planning recording's uploads are bound by the work encoded here.
         rec.transient.absorb(transient);
         let total = ops.len();
