@@ -18,7 +18,9 @@ export async function gpuLine(vae) {
   const browserName = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ");
   const name = vae.adapterName.trim().startsWith("(") ? browserName || vae.adapterName : vae.adapterName;
   const has = (f) => (adapter?.features.has(f) ? "yes" : "no");
-  return `GPU: ${name} · activations ${vae.precision} · convolutions ${vae.convStaging} · `
+  const activations = vae.f16Activations ? "f16" : "f32";
+  return `GPU: ${name} · activations ${activations}, convolution inputs ${vae.precision} · `
+    + `convolutions ${vae.convStaging} · `
     + `adapter features: shader-f16 ${has("shader-f16")}, subgroups ${has("subgroups")} (neither needed)`;
 }
 

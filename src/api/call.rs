@@ -229,14 +229,16 @@ impl Vae {
         // Finer bands let a schedule keep more of a tensor on the GPU between passes, and need
         // less room; too fine, and each band's work is small. Every banding from the device's
         // limit down to one latent row a band is tried.
-        let finest = crate::bands::finest_limit(&self.info.config, lw);
+        let f16 = self.halves().store;
+        let finest = crate::bands::finest_limit(&self.info.config, lw, f16);
         let limits = (0..64)
             .map(|d| device >> d)
             .take_while(|&l| l > finest)
             .chain([finest]);
         let mut tried: Vec<Vec<u32>> = Vec::new();
         for limit in limits {
-            let Ok(starts) = crate::bands::starts(&self.info.config, lh, lw, limit, "the budget")
+            let config = &self.info.config;
+            let Ok(starts) = crate::bands::starts(config, (lh, lw), f16, limit, "the budget")
             else {
                 continue;
             };

@@ -18,7 +18,7 @@ pub struct LoadOptions {
     /// The most GPU memory the model may hold at once, weights and activations together
     /// (default: no budget); see [`Vae::set_memory_budget`].
     pub memory_budget: Option<u64>,
-    /// What the convolutions read: f32 (the default, exact) or f16 weights and inputs with an
+    /// f32 (the default, exact), or f16 weights, convolution inputs and activations with an
     /// overflow guard (see [`Precision::F16`]).
     pub precision: Precision,
     /// Tuning knobs for benchmarks and tests (default: [`Tuning::for_adapter`]).

@@ -215,7 +215,8 @@ impl Vae {
             _ => (device, "this device"),
         };
         // Attention runs in these bands too (see `crate::kernels::attention`).
-        crate::bands::starts(&self.info.config, h, w, limit, allowed_by)
+        let f16 = self.halves().store;
+        crate::bands::starts(&self.info.config, (h, w), f16, limit, allowed_by)
     }
 
     /// The posterior mean (diffusers' `latent_dist.mean`), unscaled.

@@ -124,9 +124,9 @@ user_options! {
     },
     {
         "precision", "precision", OptionKind::Choice(&["f32", "f16"]), "\"f32\" | \"f16\"",
-        "What the convolutions read: f32 (exact, the default) or f16 weights and inputs, \
-         accumulated in f32, half the texture memory; a call whose activations exceed f16's \
-         range runs again in f32",
+        "f32 (exact, the default) or f16: weights, convolution inputs and activations held as \
+         f16, accumulated in f32, about half the GPU memory; a call whose values exceed f16's \
+         range runs again with them in f32",
         |c, v| c.load.precision = match v.word() {
             "f16" => Precision::F16,
             _ => Precision::F32,

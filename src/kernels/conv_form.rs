@@ -7,17 +7,20 @@ use super::tuning::{AdapterClass, Tuning};
 /// Output pixels per invocation, along a row (8 output channels each): the register tile.
 pub const PIXELS: u32 = 8;
 
-/// What the convolutions read: their weights and (packed) inputs as f32 or f16. Activations
-/// between kernels, accumulation, GroupNorm and softmax statistics are f32 either way.
+/// What a model holds its values as: f32, or f16 weights, convolution inputs and activations.
+/// Accumulation, GroupNorm and softmax statistics are f32 either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
     /// Exact (the default).
     #[default]
     F32,
     /// Weights and every convolution's input rounded to f16 (8 values a rgba32uint texel:
-    /// half the texture memory and half the fetches; no `shader-f16` needed), accumulated in
-    /// f32. Weights beyond f16's range stay f32; a call in which an input exceeds it runs again
-    /// with f32 inputs, and the model keeps them (see `Vae::precision`).
+    /// half the texture memory and half the fetches; no `shader-f16` needed), and activations
+    /// between kernels held as f16 pairs (`gpu::Tensor`), accumulated in f32; the model's
+    /// inputs and outputs and attention's operands stay f32. Weights beyond f16's range stay
+    /// f32. A call in which an activation exceeds the range runs again with f32 activations,
+    /// and where a convolution's input does, with f32 inputs too; the model keeps them (see
+    /// `Vae::precision`, `Vae::f16_activations`).
     F16,
 }
 

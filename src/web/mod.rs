@@ -271,11 +271,18 @@ impl Vae {
         self.inner.vae.conv_staging().name().to_string()
     }
 
-    /// What the convolutions read: `f16` if loaded so and no activation has exceeded f16's
-    /// range, else `f32`.
+    /// What the convolutions read: `f16` if loaded so and no convolution input has exceeded
+    /// f16's range, else `f32`.
     #[wasm_bindgen(getter)]
     pub fn precision(&self) -> String {
         self.inner.vae.precision().name().to_string()
+    }
+
+    /// Whether activations are held as f16: loaded at `f16` precision and none has exceeded
+    /// f16's range yet (then they are f32 from that call on, while `precision` may stay `f16`).
+    #[wasm_bindgen(getter, js_name = f16Activations)]
+    pub fn f16_activations(&self) -> bool {
+        self.inner.vae.f16_activations()
     }
 
     /// A diffusion model sees `(latent − shiftFactor) × scalingFactor`.

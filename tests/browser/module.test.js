@@ -293,9 +293,13 @@ describe("module", () => {
         const v = await m.Vae.load("/weights/small.safetensors", { sharedWeights: true, precision, maxBufferBytes: 80 * 1024 });
         const latent = [...(await v.encode(img(image))).data];
         const raw = [...(await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) })).data];
-        // f16: beyond its range the call runs again with f32 inputs (the mixed form).
+        const halfActivations = v.f16Activations;
+        // f16: beyond its range the call runs again with f32 activations, then f32 inputs.
         const huge = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean.map((x) => x * 1e6)) });
-        out[precision] = { form: v.convStaging, latent, raw, hugeFinite: huge.data.every(Number.isFinite), after: v.precision };
+        out[precision] = {
+          form: v.convStaging, latent, raw, hugeFinite: huge.data.every(Number.isFinite), after: v.precision,
+          halfActivations, halfAfter: v.f16Activations,
+        };
         v.free();
       }
       const plain = await m.Vae.load("/weights/small.safetensors", { sharedWeights: false });
@@ -314,6 +318,7 @@ describe("module", () => {
       assert.ok(re.worst <= dt, `${precision} decoded error ${re.worst}`);
       assert.ok(x.hugeFinite);
       assert.equal(x.after, "f32");
+      assert.deepEqual([x.halfActivations, x.halfAfter], [precision === "f16", false]);
     }
     assert.equal(r.plainForm, "plain");
     assert.match(r.bad, /sharedWeights must be true or false/);

@@ -76,7 +76,7 @@ describe("page look", () => {
 
       const gpu = await page.textContent("#adapter");
       console.log(`${width} px: ${gpu}`);
-      assert.match(gpu, /^GPU: \w.* · activations f32 · convolutions (plain|workgroup) · adapter features: shader-f16 (yes|no), subgroups (yes|no)/);
+      assert.match(gpu, /^GPU: \w.* · activations f32, convolution inputs f32 · convolutions (plain|workgroup) · adapter features: shader-f16 (yes|no), subgroups (yes|no)/);
       const { text, estimate: est, actual } = await estimate(page);
       console.log(`${width} px: ${text}; estimate ${est} bytes, the model held at most ${actual}`);
       assert.match(text, /^GPU memory ≈ [\d.]+ MiB \(weights [\d.]+ MiB \+ activations [\d.]+ MiB\)$/);
