@@ -164,3 +164,56 @@ fn progress_is_reported_and_an_abort_frees_the_call() {
         assert_close("latent after an abort", &again.data, &want.data, 1e-4, 0.0);
     }
 }
+
+/// At f16 precision (f16 activations, whose bands are half the bytes) a call under its least
+/// budget runs out of core within it, and is about as far from the unbudgeted f16 run as that
+/// run is from the f32 model's: other row bands sum in another order, and a sum may round to
+/// the neighbouring f16.
+#[test]
+fn f16_activations_under_a_budget_match_the_unbudgeted_run() {
+    let gpu = gpu();
+    let vae = support::small_vae(&gpu, sdxl_vae::Precision::F16);
+    let image = png("img_64x48.png");
+    let want = pollster::block_on(vae.encode(&image)).unwrap();
+    let want_raw = pollster::block_on(vae.decode_raw(&want)).unwrap();
+    vae.set_memory_budget(Some(vae.weight_bytes() + 4096));
+    let least = |e: Error| match e {
+        Error::OverBudget { needed, .. } => needed,
+        e => panic!("{e}"),
+    };
+    let encode = least(pollster::block_on(vae.encode(&image)).unwrap_err());
+    let decode = least(pollster::block_on(vae.decode_raw(&want)).unwrap_err());
+    let budget = encode.max(decode);
+    // A fresh model, so that the unbudgeted calls' peak does not count.
+    let vae = support::small_vae(&gpu, sdxl_vae::Precision::F16);
+    vae.set_memory_budget(Some(budget));
+    let (enc, dec) = pollster::block_on(vae.dry_run(64, 48)).unwrap();
+    println!("f16 at the least budget {budget}: {enc:?}, {dec:?}");
+    assert!(enc.moved_bytes > 0 && dec.moved_bytes > 0);
+    let got = pollster::block_on(vae.encode(&image)).unwrap();
+    let raw = pollster::block_on(vae.decode_raw(&want)).unwrap();
+    assert_eq!(vae.precision(), sdxl_vae::Precision::F16);
+    assert!(vae.f16_activations(), "no overflow");
+    // The scale of f16's rounding: the unbudgeted f16 run against the f32 model's (half as much
+    // again as a margin; a wrong band would be off by the values themselves).
+    let f32 = support::small_vae(&gpu, sdxl_vae::Precision::F32);
+    let l32 = pollster::block_on(f32.encode(&image)).unwrap();
+    let r32 = pollster::block_on(f32.decode_raw(&want)).unwrap();
+    let (ln, _) = support::worst(&want.data, &l32.data);
+    let (dn, _) = support::worst(&want_raw.data, &r32.data);
+    let (ln, dn) = (1.5 * ln, 1.5 * dn);
+    let le = assert_close("f16 latent under a budget", &got.data, &want.data, ln, 0.0);
+    let de = assert_close(
+        "f16 decoded under a budget",
+        &raw.data,
+        &want_raw.data,
+        dn,
+        0.0,
+    );
+    println!("f16 under a budget vs without: latent {le:.2e}, decoded {de:.2e} (bounds from f16 vs f32: {ln:.2e}, {dn:.2e})");
+    let held = vae.peak_gpu_bytes();
+    assert!(
+        held <= budget,
+        "held {held} bytes under a budget of {budget}"
+    );
+}
