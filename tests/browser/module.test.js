@@ -331,7 +331,7 @@ describe("module", () => {
       const latent = [...(await v.encode(img(image))).data];
       const raw = [...(await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) })).data];
       precision.push(v.precision);
-      // Values beyond f16's range: the call runs again with f32 inputs.
+      // Values beyond f16's range: the call runs again with f32 activations, then f32 inputs.
       const huge = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean.map((x) => x * 1e6)) });
       precision.push(v.precision);
       v.free();
