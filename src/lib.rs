@@ -22,8 +22,8 @@ pub mod weights;
 
 pub use api::options::{Choices, OptionKind, OptionValue, UserOption, OPTIONS};
 pub use api::{
-    CallControl, DryRun, Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions, Precision,
-    RawImage, Resources, Vae, VaeLoader,
+    CallControl, DryRun, FeaturesChoice, Gpu, GpuOptions, Image, Latent, LimitsChoice, LoadOptions,
+    Precision, RawImage, Resources, Vae, VaeLoader,
 };
 pub use error::{Error, Result};
 pub use error_code::{ErrorCode, ERROR_CODE_TS};

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::BufferPool;
-pub use crate::gpu::{Gpu, GpuOptions, LimitsChoice, Resources};
+pub use crate::gpu::{FeaturesChoice, Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
 pub use crate::kernels::Precision;
 use crate::kernels::{Kernels, Staging};

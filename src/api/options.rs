@@ -5,7 +5,7 @@
 //! forwards whatever it is given. `tests/api/options.rs` checks the CLI's help and the TypeScript
 //! types against the table.
 
-use super::{GpuOptions, LimitsChoice, LoadOptions, Precision};
+use super::{FeaturesChoice, GpuOptions, LimitsChoice, LoadOptions, Precision};
 use crate::weights::family::{Family, FAMILY_CHOICES};
 use crate::weights::DiffusersConfig;
 
@@ -140,6 +140,17 @@ user_options! {
         |c, v| c.gpu.limits = match v.word() {
             "webgpu-default" => LimitsChoice::WebGpuDefault,
             _ => LimitsChoice::Adapter,
+        }
+    },
+    {
+        "features", "features", OptionKind::Choice(&["adapter", "none"]),
+        "\"adapter\" | \"none\"",
+        "Optional device features to request: those the engine uses where the adapter has them \
+         (the default: subgroups) or none, as an adapter without them (Safari's) would give; \
+         the results are the same",
+        |c, v| c.gpu.features = match v.word() {
+            "none" => FeaturesChoice::None,
+            _ => FeaturesChoice::Adapter,
         }
     },
     {

@@ -45,9 +45,22 @@ pub enum LimitsChoice {
     WebGpuDefault,
 }
 
+/// Which optional device features to request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FeaturesChoice {
+    /// Those the engine uses where the adapter has them (the default): subgroups, with which
+    /// the convolutions share weight fetches on CPU adapters.
+    #[default]
+    Adapter,
+    /// None, as on an adapter that has none of them (Safari's, without subgroups): the forms
+    /// are then those that need no optional feature.
+    None,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct GpuOptions {
     pub limits: LimitsChoice,
+    pub features: FeaturesChoice,
 }
 
 /// The GPU context: device, queue and what went wrong on them asynchronously.
@@ -80,7 +93,10 @@ impl Gpu {
             LimitsChoice::WebGpuDefault => wgpu::Limits::default(),
         };
         // Subgroups (native only) let the convolutions share weight fetches on CPU adapters.
-        let required_features = adapter.features() & wgpu::Features::SUBGROUP;
+        let required_features = match opts.features {
+            FeaturesChoice::Adapter => adapter.features() & wgpu::Features::SUBGROUP,
+            FeaturesChoice::None => wgpu::Features::empty(),
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("sdxl-vae"),

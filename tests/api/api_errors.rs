@@ -28,6 +28,7 @@ fn small_vae(gpu: &Gpu) -> Vae {
 fn activation_over_the_binding_limit_is_a_clear_error() {
     let opts = GpuOptions {
         limits: LimitsChoice::WebGpuDefault,
+        ..Default::default()
     };
     let gpu = pollster::block_on(Gpu::new(&opts)).expect("a wgpu adapter");
     assert_eq!(gpu.max_binding_bytes(), 128 << 20);

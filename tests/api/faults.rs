@@ -98,6 +98,7 @@ fn aborted_loads_and_freed_models_leave_nothing_on_the_device() {
 fn calls_too_large_for_the_device_leave_the_model_as_it_was() {
     let opts = GpuOptions {
         limits: LimitsChoice::WebGpuDefault,
+        ..Default::default()
     };
     let gpu = pollster::block_on(Gpu::new(&opts)).expect("a wgpu adapter");
     let vae = load(&gpu, &small_file(), Precision::F32);

@@ -251,6 +251,31 @@ describe("module", () => {
     assert.match(r.bad, /maxBufferBytes/);
   });
 
+  test("a device with no optional feature and WebGPU's default limits matches diffusers", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      const out = {};
+      for (const precision of ["f32", "f16"]) {
+        const v = await m.Vae.load("/weights/small.safetensors", { limits: "webgpu-default", features: "none", precision });
+        const latent = [...(await v.encode(img(image))).data];
+        const raw = [...(await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) })).data];
+        out[precision] = { latent, raw, form: v.convStaging };
+        v.free();
+      }
+      out.bad = await m.Vae.load("/weights/small.safetensors", { features: "all" }).then(() => "", (e) => e.message);
+      return out;
+    }, { image: fixtureImage(), mean: [...readNpy(join(FIXTURES, "small_64x48_mean.npy")).data] });
+    for (const [precision, [lt, dt]] of [["f32", [LATENT_TOL, DECODED_TOL]], ["f16", [1e-2, 3e-2]]]) {
+      const x = r[precision];
+      const le = maxAbsDiff(x.latent, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+      const re = maxAbsDiff(x.raw, readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data);
+      console.log(`no features, default limits, ${precision}: latent err ${le.worst.toExponential(2)}, raw decoded err ${re.worst.toExponential(2)}`);
+      assert.ok(le.worst <= lt, `${precision} latent error ${le.worst}`);
+      assert.ok(re.worst <= dt, `${precision} decoded error ${re.worst}`);
+      assert.notEqual(x.form, "subgroups");
+    }
+    assert.match(r.bad, /features must be "adapter" or "none"/);
+  });
+
   test("overlapping calls queue instead of throwing", async () => {
     const ok = await page.evaluate(async (image) => {
       const i = img(image);
@@ -388,7 +413,8 @@ describe("module", () => {
     assert.match(r.bad, /limits must be "adapter" or "webgpu-default"/);
     assert.deepEqual(r.options.map((o) => [o.name, o.kind]),
       [["family", "choice"], ["scalingFactor", "number"], ["shiftFactor", "real"], ["config", "json"],
-        ["precision", "choice"], ["limits", "choice"], ["maxBufferBytes", "bytes"], ["memoryBudget", "bytes"]]);
+        ["precision", "choice"], ["limits", "choice"], ["features", "choice"], ["maxBufferBytes", "bytes"],
+        ["memoryBudget", "bytes"]]);
     assert.deepEqual(r.options[4].values, ["f32", "f16"]);
   });
 });

@@ -10,8 +10,9 @@ use pollster::block_on;
 use sdxl_vae::weights::{read_info, DiffusersConfig, Kind, ModelInfo};
 use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
+use crate::batch;
 use crate::error::{coded, invalid, CliResult, Context};
-use crate::imageio::{load_image, raw_to_image, save_image};
+use crate::imageio::{load_image, raw_to_image, save_image, IMAGE_EXTENSIONS};
 use crate::progress::with_progress;
 use crate::tensorio::{read_latent, write_latent, write_raw};
 use sdxl_vae::ErrorCode;
@@ -57,15 +58,17 @@ impl Model {
         }
     }
 
-    /// Says so where f16 was asked for and an activation exceeded its range (the call ran
-    /// again with f32 inputs).
+    /// Says so where f16 was asked for and a value exceeded its range (the call ran again
+    /// with f32 activations, and inputs where they overflowed too).
     pub fn note_precision(&self, globals: &Globals) {
-        if globals.load.precision != self.vae.precision() {
-            eprintln!(
-                "note: an activation exceeded f16's range (±65504), so the convolutions read \
-                 f32 inputs (the weights stay f16)"
-            );
+        if globals.load.precision != sdxl_vae::Precision::F16 || self.vae.f16_activations() {
+            return;
         }
+        let what = match self.vae.precision() {
+            sdxl_vae::Precision::F16 => "activations are f32 (the convolutions still read f16)",
+            _ => "activations and convolution inputs are f32 (the weights stay f16)",
+        };
+        eprintln!("note: a value exceeded f16's range (±65504), so {what}");
     }
 }
 
@@ -136,11 +139,19 @@ pub struct EncodeArgs {
     /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
-    /// Input image (png, jpg, webp, bmp, tiff)
-    image: PathBuf,
-    /// Output latent: .npy (float32 [1, 4, h, w]) or .safetensors (tensor `latent`)
+    /// Input images (png, jpg, webp, bmp, gif), or folders of them
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Output latent: .npy (float32 [1, 4, h, w]) or .safetensors (tensor `latent`); for
+    /// several inputs or a folder, a folder that gets one latent an image, named after it
     #[arg(short, long)]
     output: PathBuf,
+    /// The latents' format in an output folder
+    #[arg(long, default_value = "npy", value_parser = ["npy", "safetensors"])]
+    format: String,
+    /// In an output folder, skip the inputs whose output exists (resumes a run)
+    #[arg(long)]
+    skip_existing: bool,
     /// Draw a posterior sample instead of taking the mean
     #[arg(long)]
     sample: bool,
@@ -154,14 +165,18 @@ pub struct EncodeArgs {
 }
 
 pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
-    let image = load_image(&args.image)?;
+    if batch::is_batch(&args.images, &args.output) {
+        return encode_batch(args, globals);
+    }
+    let path = &args.images[0];
+    let image = load_image(path)?;
     let model = Model::load(&args.weights, globals)?;
     let start = Instant::now();
     let seed = args.sample.then_some(args.seed);
     let encoded = with_progress("encoding", |ctl| {
         block_on(model.vae.encode_with(&image, seed, ctl))
     });
-    let mut latent = encoded.context(format!("encoding {}", args.image.display()))?;
+    let mut latent = encoded.context(format!("encoding {}", path.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     if args.scaled {
         model.vae.to_diffusion(&mut latent);
@@ -181,12 +196,21 @@ pub struct DecodeArgs {
     /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
     weights: PathBuf,
-    /// Latent: .npy ([1, 4, h, w] or [4, h, w]; f32, f16 or f64) or .safetensors
-    latent: PathBuf,
-    /// Output image (PNG unless the extension names another format)
+    /// Latents: .npy ([1, 4, h, w] or [4, h, w]; f32, f16 or f64) or .safetensors, or folders
+    /// of them
+    #[arg(required = true)]
+    latents: Vec<PathBuf>,
+    /// Output image (PNG unless the extension names another format); for several inputs or a
+    /// folder, a folder that gets one image a latent, named after it
     #[arg(short, long)]
     output: PathBuf,
-    /// Also write the decoder output before clamping, float32 [1, 3, H, W] .npy
+    /// The images' format in an output folder
+    #[arg(long, default_value = "png", value_parser = ["png", "webp", "jpg", "bmp"])]
+    format: String,
+    /// In an output folder, skip the inputs whose output exists (resumes a run)
+    #[arg(long)]
+    skip_existing: bool,
+    /// Also write the decoder output before clamping, float32 [1, 3, H, W] .npy (one latent)
     #[arg(long)]
     raw: Option<PathBuf>,
     /// The latent is a diffusion model's, (mean − shift) × scale: undo that first
@@ -195,13 +219,17 @@ pub struct DecodeArgs {
 }
 
 pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
-    let mut latent = read_latent(&args.latent)?;
+    if batch::is_batch(&args.latents, &args.output) {
+        return decode_batch(args, globals);
+    }
+    let path = &args.latents[0];
+    let mut latent = read_latent(path)?;
     let model = Model::load(&args.weights, globals)?;
     if args.scaled {
         model.vae.from_diffusion(&mut latent);
         model.note_family(globals);
     }
-    let context = format!("decoding {}", args.latent.display());
+    let context = format!("decoding {}", path.display());
     let start = Instant::now();
     // With --raw the PNG is made from the same output, so the decoder runs once.
     let image = match &args.raw {
@@ -226,6 +254,75 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     );
     model.note_precision(globals);
     Ok(())
+}
+
+/// `encode` of several images or folders into the `-o` folder.
+fn encode_batch(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
+    let jobs = batch::jobs(&args.images, &IMAGE_EXTENSIONS, &args.output, &args.format)?;
+    let model = Model::load(&args.weights, globals)?;
+    let seed = args.sample.then_some(args.seed);
+    let verbs = ["encoding", "encoded"];
+    let result = batch::run(&jobs, args.skip_existing, verbs, |job, into, bar| {
+        let image = load_image(&job.input)?;
+        let start = Instant::now();
+        let encoded = bar.call(|ctl| block_on(model.vae.encode_with(&image, seed, ctl)));
+        let mut latent = encoded.context(format!("encoding {}", job.input.display()))?;
+        if args.scaled {
+            model.vae.to_diffusion(&mut latent);
+        }
+        write_latent(into, &latent)?;
+        Ok(format!(
+            "{}x{} → latent {}x{} in {:.2} s",
+            image.width,
+            image.height,
+            latent.width,
+            latent.height,
+            start.elapsed().as_secs_f64()
+        ))
+    });
+    if args.scaled {
+        model.note_family(globals);
+    }
+    model.note_precision(globals);
+    result
+}
+
+/// `decode` of several latents or folders into the `-o` folder.
+fn decode_batch(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
+    if args.raw.is_some() {
+        return Err(invalid("--raw takes one latent, not several"));
+    }
+    let jobs = batch::jobs(
+        &args.latents,
+        &["npy", "safetensors"],
+        &args.output,
+        &args.format,
+    )?;
+    let model = Model::load(&args.weights, globals)?;
+    let verbs = ["decoding", "decoded"];
+    let result = batch::run(&jobs, args.skip_existing, verbs, |job, into, bar| {
+        let mut latent = read_latent(&job.input)?;
+        if args.scaled {
+            model.vae.from_diffusion(&mut latent);
+        }
+        let start = Instant::now();
+        let decoded = bar.call(|ctl| block_on(model.vae.decode_with(&latent, ctl)));
+        let image = decoded.context(format!("decoding {}", job.input.display()))?;
+        save_image(into, &image)?;
+        Ok(format!(
+            "latent {}x{} → {}x{} in {:.2} s",
+            latent.width,
+            latent.height,
+            image.width,
+            image.height,
+            start.elapsed().as_secs_f64()
+        ))
+    });
+    if args.scaled {
+        model.note_family(globals);
+    }
+    model.note_precision(globals);
+    result
 }
 
 #[derive(clap::Args)]

@@ -43,7 +43,7 @@ pub fn eval(args: &EvalArgs, globals: &Globals) -> CliResult<()> {
             "--size {size} is too small; SSIM needs at least {MIN_SIZE}"
         )));
     }
-    let files = list_images(&args.dir)?;
+    let files = crate::batch::list(&args.dir, &IMAGE_EXTENSIONS)?;
     if files.is_empty() {
         return Err(invalid(format!("no images in {}", args.dir.display())));
     }
@@ -68,30 +68,6 @@ pub fn eval(args: &EvalArgs, globals: &Globals) -> CliResult<()> {
     println!("PSNR    {pm:.2} ± {ps:.2} dB");
     println!("SSIM    {sm:.4} ± {ss:.4}");
     Ok(())
-}
-
-/// Image files of `dir` sorted by name; other files are reported on stderr and skipped.
-fn list_images(dir: &Path) -> CliResult<Vec<PathBuf>> {
-    let shown = dir.display();
-    let entries = std::fs::read_dir(dir).context(format!("cannot read folder {shown}"))?;
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry.context(format!("cannot read folder {shown}"))?.path();
-        if !path.is_file() {
-            continue;
-        }
-        let is_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        if is_image {
-            files.push(path);
-        } else {
-            eprintln!("warning: skipping {} (not an image)", path.display());
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 fn evaluate(model: &Model, path: &Path, size: Option<u32>) -> CliResult<Row> {

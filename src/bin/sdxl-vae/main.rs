@@ -5,6 +5,8 @@
 //! program; the WebAssembly face of the crate is the library's `web` module.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod batch;
+#[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
