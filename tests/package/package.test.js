@@ -1,8 +1,9 @@
 // The npm package as an image editor would use it: `npm pack ./pkg` (written by `trunk build
-// --release`), installed from the tarball into a fresh outside project, then used three ways in
-// headless Chromium — imported by its bare name through an import map, bundled by Vite (the wasm
-// found through `new URL(…, import.meta.url)`) and bundled by esbuild (the wasm's URL imported
-// and passed to `init`). Each encodes and decodes the fixture image with the small synthetic
+// --release`), installed from the tarball into a fresh outside project, then used four ways in
+// headless Chromium — imported by its bare name through an import map, bundled by Vite and by
+// webpack 5 with its default settings (each finds the wasm and the worker through
+// `new URL(…, import.meta.url)`), and bundled by esbuild (the wasm's URL imported and passed to
+// `init`). Each encodes and decodes the fixture image with the small synthetic
 // model and must equal diffusers' outputs within the engine's tolerances. A TypeScript file of the
 // same project type-checks against the package's types.
 
@@ -14,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build as viteBuild } from "vite";
 import { build as esbuild } from "esbuild";
+import webpack from "webpack";
 import { FIXTURES, ROOT, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "../browser/harness.js";
 
 const LATENT_TOL = 1e-3;
@@ -84,6 +86,20 @@ before(async () => {
   await esbuild({ entryPoints: [join(app, "esbuild", "main.js")], bundle: true, format: "esm", minify: true,
     outdir: join(app, "esbuild", "dist"), loader: { ".wasm": "file" }, logLevel: "warning" });
   writeFileSync(join(app, "esbuild", "dist", "index.html"), page("esbuild"));
+
+  // (d) webpack 5, no configuration but the entry and the output folder: it emits the wasm as an
+  // asset and the worker as a chunk of its own from the same `new URL(…, import.meta.url)`s.
+  mkdirSync(join(app, "webpack"));
+  writeFileSync(join(app, "webpack", "main.js"),
+    `${roundtrip("", "")}import { VaeWorker } from "sdxl-vae/worker";\nwindow.VaeWorker = VaeWorker;\n`);
+  const stats = await new Promise((resolve, reject) => webpack({
+    mode: "production", context: join(app, "webpack"), entry: "./main.js",
+    output: { path: join(app, "webpack", "dist") },
+  }, (e, s) => (e ? reject(e) : resolve(s))));
+  assert.ok(!stats.hasErrors(), stats.toString("errors-only"));
+  // webpack's bundle is a classic script (its default output), which finds its own URL.
+  writeFileSync(join(app, "webpack", "dist", "index.html"),
+    page("webpack").replace('<script type="module" src="./main.js">', '<script src="./main.js">'));
 
   weightsDir = makeWeights();
   srv = await startServer(weightsDir, { root: app });
@@ -238,6 +254,27 @@ describe("npm package", () => {
     // The worker came from the bundle, not from node_modules.
     const fromModules = srv.requests.slice(since).filter((r) => r.includes("node_modules"));
     assert.deepEqual(fromModules, [], "the Vite bundle fetched from node_modules");
+  });
+
+  test("(d) bundled by webpack 5 with its defaults, the module and the worker", async () => {
+    const dist = join(app, "webpack", "dist");
+    const wasm = readdirSync(dist).filter((f) => f.endsWith(".wasm"));
+    assert.equal(wasm.length, 1, "webpack emitted no .wasm");
+    console.log(`webpack bundle ${(dirBytes(dist) / 1024).toFixed(0)} KiB (${wasm[0]} included)`);
+    const since = srv.requests.length;
+    const p = await check("webpack", "/webpack/dist/index.html");
+    const r = await p.evaluate(async ({ image }) => {
+      const w = await window.VaeWorker.load("/weights/small.safetensors");
+      const latent = await w.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
+      w.terminate();
+      return [...latent.data];
+    }, { image: fixtureImage() });
+    const le = maxAbsDiff(r, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+    console.log(`webpack, worker: latent err ${le.worst.toExponential(2)}`);
+    assert.ok(le.worst <= LATENT_TOL, `worker latent error ${le.worst}`);
+    const served = srv.requests.slice(since);
+    assert.ok(served.some((r) => r.startsWith("/webpack/dist/") && r.endsWith(".wasm")));
+    assert.deepEqual(served.filter((r) => r.includes("node_modules")), [], "the webpack bundle fetched from node_modules");
   });
 
   test("(c) bundled by esbuild, the wasm's URL imported and passed to init()", async () => {
