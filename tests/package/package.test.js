@@ -4,20 +4,23 @@
 // webpack 5 with its default settings (each finds the wasm and the worker through
 // `new URL(…, import.meta.url)`), and bundled by esbuild (the wasm's URL imported and passed to
 // `init`). Each encodes and decodes the fixture image with the small synthetic
-// model and must equal diffusers' outputs within the engine's tolerances. A TypeScript file of the
-// same project type-checks against the package's types.
+// model and must equal diffusers' outputs within the engine's tolerances. The same project runs
+// it in Deno (its own WebGPU, on wgpu), and `examples/deno-batch.js` there. A TypeScript file of
+// the same project type-checks against the package's types.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inflateSync } from "node:zlib";
 import { build as viteBuild } from "vite";
 import { build as esbuild } from "esbuild";
 import webpack from "webpack";
 import { FIXTURES, ROOT, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "../browser/harness.js";
 
+const DENO = join(ROOT, "tests", "package", "node_modules", "@deno", "linux-x64-glibc", "deno");
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
 const PKG = join(ROOT, "pkg");
@@ -275,6 +278,75 @@ describe("npm package", () => {
     const served = srv.requests.slice(since);
     assert.ok(served.some((r) => r.startsWith("/webpack/dist/") && r.endsWith(".wasm")));
     assert.deepEqual(served.filter((r) => r.includes("node_modules")), [], "the webpack bundle fetched from node_modules");
+  });
+
+  test("(e) in Deno: its WebGPU, the wasm from bytes, weights streamed from a file; its batch example", () => {
+    assert.ok(existsSync(DENO), "Deno is missing: npm ci in tests/package");
+    mkdirSync(join(app, "deno"), { recursive: true });
+    const mean = readNpy(join(FIXTURES, "small_64x48_mean.npy")).data;
+    writeFileSync(join(app, "deno", "input.json"), JSON.stringify({ image: fixtureImage(), mean: [...mean] }));
+    writeFileSync(join(app, "deno", "roundtrip.js"), `import init, { Vae } from "sdxl-vae";
+const [weights, input] = Deno.args;
+await init({ module_or_path: await Deno.readFile(new URL(import.meta.resolve("sdxl-vae/sdxl_vae_bg.wasm"))) });
+const vae = await Vae.load((await Deno.open(weights)).readable);
+const { image, mean } = JSON.parse(await Deno.readTextFile(input));
+const latent = await vae.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
+const z = { width: latent.width, height: latent.height, data: new Float32Array(mean) };
+const raw = await vae.decodeRaw(z);
+const decoded = await vae.decode(z);
+const code = await vae.decode({ width: 3, height: 2, data: new Float32Array(5) }).then(() => null, (e) => e.code);
+console.log(JSON.stringify({ adapter: vae.adapterName, latent: [...latent.data], raw: [...raw.data], code,
+  decoded: { width: decoded.width, height: decoded.height, bytes: decoded.data.length,
+    // An ImageData where the runtime has one, else a plain object.
+    asRuntime: typeof ImageData === "undefined" ? decoded.constructor === Object : decoded instanceof ImageData } }));
+vae.free();
+`);
+    const weights = join(weightsDir, "small.safetensors");
+    const deno = (args) => spawnSync(DENO, ["run", "--allow-read", "--allow-write", ...args],
+      { cwd: app, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    const run = deno([join("deno", "roundtrip.js"), weights, join("deno", "input.json")]);
+    assert.equal(run.status, 0, run.stderr);
+    const r = JSON.parse(run.stdout);
+    const le = maxAbsDiff(r.latent, mean);
+    const re = maxAbsDiff(r.raw, readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data);
+    console.log(`Deno on ${r.adapter}: latent err ${le.worst.toExponential(2)}, decoded err ${re.worst.toExponential(2)}`);
+    assert.ok(le.worst <= LATENT_TOL, `latent error ${le.worst}`);
+    assert.ok(re.worst <= DECODED_TOL, `decoded error ${re.worst}`);
+    assert.deepEqual(r.decoded, { width: 64, height: 48, bytes: 64 * 48 * 4, asRuntime: true });
+    assert.equal(r.code, "bad-latent");
+
+    // examples/deno-batch.js: a folder of latents, one of them not a .npy, into PNGs.
+    const latents = join(app, "deno", "latents");
+    mkdirSync(latents, { recursive: true });
+    writeFileSync(join(latents, "a.npy"), readFileSync(join(FIXTURES, "small_64x48_mean.npy")));
+    writeFileSync(join(latents, "b.npy"), "not a latent");
+    writeFileSync(join(latents, "c.npy"), readFileSync(join(FIXTURES, "small_37x29_mean.npy")));
+    const out = join(app, "deno", "images");
+    // Copied into the project, as a user would, so that "sdxl-vae" resolves in its node_modules.
+    writeFileSync(join(app, "deno", "deno-batch.js"), readFileSync(join(ROOT, "examples", "deno-batch.js")));
+    const batch = deno([join("deno", "deno-batch.js"), weights, latents, out]);
+    console.log(`examples/deno-batch.js: ${batch.stdout.trim().split("\n").at(-1)}`);
+    assert.equal(batch.status, 1, "a failed file fails the run");
+    assert.match(batch.stdout, /decoded 2 of 3 files/);
+    assert.match(batch.stderr, /error\[bad-latent\]: b\.npy: not a \.npy file/);
+    assert.deepEqual(readdirSync(out).sort(), ["a.png", "c.png"]);
+    // a.png holds what decode gave: the PNG's unfiltered rows, inflated, against the fixture.
+    const png = readFileSync(join(out, "a.png"));
+    assert.equal(png.readUInt32BE(16), 64);
+    assert.equal(png.readUInt32BE(20), 48);
+    const idat = png.subarray(41, 41 + png.readUInt32BE(33));
+    const rows = inflateSync(idat);
+    const dec = readNpy(join(FIXTURES, "small_64x48_decoded.npy")).data;
+    let worst8 = 0;
+    for (let y = 0; y < 48; y++) {
+      for (let x = 0; x < 64; x++) {
+        for (let c = 0; c < 3; c++) {
+          const want = Math.min(1, Math.max(0, (dec[c * 64 * 48 + y * 64 + x] + 1) / 2)) * 255;
+          worst8 = Math.max(worst8, Math.abs(rows[y * (1 + 4 * 64) + 1 + 4 * x + c] - want));
+        }
+      }
+    }
+    assert.ok(worst8 <= 0.5 + (DECODED_TOL * 255) / 2 + 1e-3, `PNG 8-bit error ${worst8}`);
   });
 
   test("(c) bundled by esbuild, the wasm's URL imported and passed to init()", async () => {
