@@ -118,6 +118,16 @@ fn has_webgpu() -> bool {
         .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
 }
 
+/// Whether this global is one from which wgpu reaches `navigator.gpu`: a window or a worker
+/// (it looks for `Window` or `WorkerGlobalScope`, and panics where neither is defined, as in
+/// Node.js even with a WebGPU binding installed as `navigator.gpu`).
+fn webgpu_reachable() -> bool {
+    let global = js_sys::global();
+    ["Window", "WorkerGlobalScope"].iter().any(|name| {
+        js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| !v.is_undefined())
+    })
+}
+
 struct Inner {
     vae: crate::api::Vae,
     /// Settles when the most recently queued call has finished.
@@ -145,6 +155,12 @@ impl Vae {
             if !has_webgpu() {
                 let message = "this browser has no WebGPU (navigator.gpu is missing): use a \
                                recent Chrome, Edge or Safari, or Firefox with WebGPU enabled";
+                return Err(Failure::new(ErrorCode::NoWebgpu, message).into());
+            }
+            if !webgpu_reachable() {
+                let message = "this runtime has navigator.gpu but is neither a window nor a \
+                               worker (Node.js?), and the module reaches WebGPU only from one: \
+                               run it in a browser, a browser's worker, or Deno";
                 return Err(Failure::new(ErrorCode::NoWebgpu, message).into());
             }
             let gpu = Gpu::new(&gpu_opts).await.map_err(|e| match e {

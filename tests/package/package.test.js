@@ -349,6 +349,31 @@ vae.free();
     assert.ok(worst8 <= 0.5 + (DECODED_TOL * 255) / 2 + 1e-3, `PNG 8-bit error ${worst8}`);
   });
 
+  test("(f) in Node.js: the wasm loads from bytes, and a load fails with no-webgpu, never a panic", () => {
+    // Node has no WebGPU of its own; a binding set as navigator.gpu (e.g. Dawn's `webgpu`
+    // package) is not enough either: wgpu reaches navigator.gpu only from a window or a worker.
+    writeFileSync(join(app, "node.js"), `import init, { Vae } from "sdxl-vae";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+await init({ module_or_path: readFileSync(fileURLToPath(import.meta.resolve("sdxl-vae/sdxl_vae_bg.wasm"))) });
+const weights = new Uint8Array(readFileSync(process.argv[2]));
+const codes = [];
+const load = () => Vae.load(weights).then(() => codes.push("loaded"), (e) => codes.push([e.code, e.message]));
+await load();
+Object.defineProperty(globalThis, "navigator", { value: { gpu: { requestAdapter: async () => null } }, configurable: true });
+await load();
+console.log(JSON.stringify(codes));
+`);
+    const run = spawnSync(process.execPath, ["node.js", join(weightsDir, "small.safetensors")], { cwd: app, encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    const [bare, bound] = JSON.parse(run.stdout);
+    console.log(`Node ${process.version}: ${bare[0]} (${bare[1]}); with navigator.gpu: ${bound[0]} (${bound[1]})`);
+    assert.equal(bare[0], "no-webgpu");
+    assert.equal(bound[0], "no-webgpu");
+    assert.match(bound[1], /neither a window nor a worker/);
+    assert.doesNotMatch(run.stderr, /panicked/);
+  });
+
   test("(c) bundled by esbuild, the wasm's URL imported and passed to init()", async () => {
     const dist = join(app, "esbuild", "dist");
     const wasm = readdirSync(dist).filter((f) => f.endsWith(".wasm"));
