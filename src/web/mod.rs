@@ -123,9 +123,9 @@ fn has_webgpu() -> bool {
 /// Node.js even with a WebGPU binding installed as `navigator.gpu`).
 fn webgpu_reachable() -> bool {
     let global = js_sys::global();
-    ["Window", "WorkerGlobalScope"].iter().any(|name| {
-        js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| !v.is_undefined())
-    })
+    ["Window", "WorkerGlobalScope"]
+        .iter()
+        .any(|name| js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| !v.is_undefined()))
 }
 
 struct Inner {
