@@ -5,14 +5,15 @@ use crate::error::{Error, Result};
 use crate::gpu::BufferPool;
 pub use crate::gpu::{FeaturesChoice, Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
+use crate::kernels::Kernels;
 pub use crate::kernels::Precision;
-use crate::kernels::{Kernels, Staging};
 use crate::model::{Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
 
 mod call;
 mod estimate;
 mod latent;
+mod precision;
 pub use latent::Latent;
 mod load;
 pub mod options;
@@ -128,47 +129,6 @@ impl Vae {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
-    }
-
-    /// How the convolutions of wide rows share their weight fetches on this adapter (see
-    /// [`Staging`]; docs/kernels.md).
-    pub fn conv_staging(&self) -> Staging {
-        let h = self.halves();
-        let f16 = h.textures;
-        self.kernels.conv(f16, f16, u32::MAX, h.store).1.staging
-    }
-
-    /// Which operands calls hold as f16 now.
-    fn halves(&self) -> crate::gpu::Halves {
-        let bits = self.halves.load(std::sync::atomic::Ordering::Relaxed);
-        crate::gpu::Halves {
-            textures: bits & 1 != 0,
-            store: bits & 2 != 0,
-        }
-    }
-
-    fn set_halves(&self, h: crate::gpu::Halves) {
-        let bits = h.textures as u8 | (h.store as u8) << 1;
-        self.halves
-            .store(bits, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether activations are held as f16 now: loaded at f16 precision, and none has exceeded
-    /// f16's range yet (then they are f32 from that call on, while [`Vae::precision`] may
-    /// stay f16).
-    pub fn f16_activations(&self) -> bool {
-        self.halves().store
-    }
-
-    /// What the convolutions read now: [`Precision::F16`] if loaded so and no input has
-    /// exceeded f16's range yet; after one has, its call ran again with f32 inputs and every
-    /// later call uses them too (the weights stay as loaded).
-    pub fn precision(&self) -> Precision {
-        if self.halves().textures {
-            Precision::F16
-        } else {
-            Precision::F32
-        }
     }
 
     /// Where the load's time went.

@@ -1,6 +1,6 @@
 //! The JS objects the loader reads bytes through (`fetch`, its `Response`, a `ReadableStream`'s
-//! reader), bound once for [`super::source`] and [`super::ranges`], and the message of a thrown
-//! value.
+//! reader), bound once for [`super::source`] and [`super::ranges`], the message of a thrown
+//! value, and whether this global has a WebGPU the module can reach.
 
 use js_sys::{Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -48,4 +48,22 @@ pub fn js_message(v: &JsValue) -> String {
         .and_then(|m| m.as_string())
         .or_else(|| v.as_string())
         .unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// Whether this window or worker has WebGPU (`navigator.gpu`).
+pub fn has_webgpu() -> bool {
+    let global = js_sys::global();
+    js_sys::Reflect::get(&global, &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()))
+        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
+}
+
+/// Whether this global is one from which wgpu reaches `navigator.gpu`: a window or a worker
+/// (it looks for `Window` or `WorkerGlobalScope`, and panics where neither is defined, as in
+/// Node.js even with a WebGPU binding installed as `navigator.gpu`).
+pub fn webgpu_reachable() -> bool {
+    let global = js_sys::global();
+    ["Window", "WorkerGlobalScope"]
+        .iter()
+        .any(|name| js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| !v.is_undefined()))
 }

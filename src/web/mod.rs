@@ -110,24 +110,6 @@ pub fn on_panic(callback: Option<Function>) {
     PANIC_HANDLER.with(|h| *h.borrow_mut() = callback);
 }
 
-/// Whether this window or worker has WebGPU (`navigator.gpu`).
-fn has_webgpu() -> bool {
-    let global = js_sys::global();
-    js_sys::Reflect::get(&global, &"navigator".into())
-        .and_then(|n| js_sys::Reflect::get(&n, &"gpu".into()))
-        .is_ok_and(|gpu| !gpu.is_undefined() && !gpu.is_null())
-}
-
-/// Whether this global is one from which wgpu reaches `navigator.gpu`: a window or a worker
-/// (it looks for `Window` or `WorkerGlobalScope`, and panics where neither is defined, as in
-/// Node.js even with a WebGPU binding installed as `navigator.gpu`).
-fn webgpu_reachable() -> bool {
-    let global = js_sys::global();
-    ["Window", "WorkerGlobalScope"]
-        .iter()
-        .any(|name| js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| !v.is_undefined()))
-}
-
 struct Inner {
     vae: crate::api::Vae,
     /// Settles when the most recently queued call has finished.
@@ -152,12 +134,12 @@ impl Vae {
             let options = options.map_or(JsValue::UNDEFINED, JsValue::from);
             let (mut feed, load, gpu_opts) =
                 load_options(&options).map_err(Failure::bad_argument)?;
-            if !has_webgpu() {
+            if !js::has_webgpu() {
                 let message = "this browser has no WebGPU (navigator.gpu is missing): use a \
                                recent Chrome, Edge or Safari, or Firefox with WebGPU enabled";
                 return Err(Failure::new(ErrorCode::NoWebgpu, message).into());
             }
-            if !webgpu_reachable() {
+            if !js::webgpu_reachable() {
                 let message = "this runtime has navigator.gpu but is neither a window nor a \
                                worker (Node.js?), and the module reaches WebGPU only from one: \
                                run it in a browser, a browser's worker, or Deno";

@@ -152,6 +152,19 @@ async function check(name, path) {
   return p;
 }
 
+/** A `VaeWorker` from the bundle on page `p` encodes the fixture image as the fixtures say. */
+async function checkWorker(name, p) {
+  const r = await p.evaluate(async ({ image }) => {
+    const w = await window.VaeWorker.load("/weights/small.safetensors");
+    const latent = await w.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
+    w.terminate();
+    return [...latent.data];
+  }, { image: fixtureImage() });
+  const le = maxAbsDiff(r, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
+  console.log(`${name}, worker: latent err ${le.worst.toExponential(2)}`);
+  assert.ok(le.worst <= LATENT_TOL, `${name} worker latent error ${le.worst}`);
+}
+
 /** An editor's TypeScript: every import resolves to the package's types (an unknown option value
  *  must be refused, which would not happen were they `any`). */
 const TS = `import init, { Vae, type ErrorCode, type Latent, type LoadTimes, type RawImage, type VaeError } from "sdxl-vae";
@@ -245,15 +258,7 @@ describe("npm package", () => {
     const since = srv.requests.length;
     const p = await check("Vite", "/vite/dist/index.html");
     assert.ok(srv.requests.some((r) => r.startsWith("/vite/dist/") && r.endsWith(".wasm")));
-    const r = await p.evaluate(async ({ image }) => {
-      const w = await window.VaeWorker.load("/weights/small.safetensors");
-      const latent = await w.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
-      w.terminate();
-      return [...latent.data];
-    }, { image: fixtureImage() });
-    const le = maxAbsDiff(r, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
-    console.log(`Vite, worker: latent err ${le.worst.toExponential(2)}`);
-    assert.ok(le.worst <= LATENT_TOL, `worker latent error ${le.worst}`);
+    await checkWorker("Vite", p);
     // The worker came from the bundle, not from node_modules.
     const fromModules = srv.requests.slice(since).filter((r) => r.includes("node_modules"));
     assert.deepEqual(fromModules, [], "the Vite bundle fetched from node_modules");
@@ -266,15 +271,7 @@ describe("npm package", () => {
     console.log(`webpack bundle ${(dirBytes(dist) / 1024).toFixed(0)} KiB (${wasm[0]} included)`);
     const since = srv.requests.length;
     const p = await check("webpack", "/webpack/dist/index.html");
-    const r = await p.evaluate(async ({ image }) => {
-      const w = await window.VaeWorker.load("/weights/small.safetensors");
-      const latent = await w.encode({ width: image.width, height: image.height, data: new Uint8ClampedArray(image.data) });
-      w.terminate();
-      return [...latent.data];
-    }, { image: fixtureImage() });
-    const le = maxAbsDiff(r, readNpy(join(FIXTURES, "small_64x48_mean.npy")).data);
-    console.log(`webpack, worker: latent err ${le.worst.toExponential(2)}`);
-    assert.ok(le.worst <= LATENT_TOL, `worker latent error ${le.worst}`);
+    await checkWorker("webpack", p);
     const served = srv.requests.slice(since);
     assert.ok(served.some((r) => r.startsWith("/webpack/dist/") && r.endsWith(".wasm")));
     assert.deepEqual(served.filter((r) => r.includes("node_modules")), [], "the webpack bundle fetched from node_modules");

@@ -7,8 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use pollster::block_on;
+
+use crate::commands::{DecodeArgs, EncodeArgs, Globals, Model};
 use crate::error::{invalid, CliError, CliResult, Context};
+use crate::imageio::{load_image, save_image, IMAGE_EXTENSIONS};
 use crate::progress::BatchProgress;
+use crate::tensorio::{read_latent, write_latent};
 
 /// One input and the output it is written to.
 pub struct Job {
@@ -157,4 +162,67 @@ pub fn run(
             names.join(", ")
         ),
     })
+}
+
+/// `encode` of several images or folders into the `-o` folder.
+pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
+    let jobs = jobs(&args.images, &IMAGE_EXTENSIONS, &args.output, &args.format)?;
+    let model = Model::load(&args.weights, globals)?;
+    let seed = args.sample.then_some(args.seed);
+    let verbs = ["encoding", "encoded"];
+    let result = run(&jobs, args.skip_existing, verbs, |job, into, bar| {
+        let image = load_image(&job.input)?;
+        let start = Instant::now();
+        let encoded = bar.call(|ctl| block_on(model.vae.encode_with(&image, seed, ctl)));
+        let mut latent = encoded.context(format!("encoding {}", job.input.display()))?;
+        if args.scaled {
+            model.vae.to_diffusion(&mut latent);
+        }
+        write_latent(into, &latent)?;
+        Ok(format!(
+            "{}x{} → latent {}x{} in {:.2} s",
+            image.width,
+            image.height,
+            latent.width,
+            latent.height,
+            start.elapsed().as_secs_f64()
+        ))
+    });
+    model.notes(globals, args.scaled);
+    result
+}
+
+/// `decode` of several latents or folders into the `-o` folder.
+pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
+    if args.raw.is_some() {
+        return Err(invalid("--raw takes one latent, not several"));
+    }
+    let jobs = jobs(
+        &args.latents,
+        &["npy", "safetensors"],
+        &args.output,
+        &args.format,
+    )?;
+    let model = Model::load(&args.weights, globals)?;
+    let verbs = ["decoding", "decoded"];
+    let result = run(&jobs, args.skip_existing, verbs, |job, into, bar| {
+        let mut latent = read_latent(&job.input)?;
+        if args.scaled {
+            model.vae.from_diffusion(&mut latent);
+        }
+        let start = Instant::now();
+        let decoded = bar.call(|ctl| block_on(model.vae.decode_with(&latent, ctl)));
+        let image = decoded.context(format!("decoding {}", job.input.display()))?;
+        save_image(into, &image)?;
+        Ok(format!(
+            "latent {}x{} → {}x{} in {:.2} s",
+            latent.width,
+            latent.height,
+            image.width,
+            image.height,
+            start.elapsed().as_secs_f64()
+        ))
+    });
+    model.notes(globals, args.scaled);
+    result
 }

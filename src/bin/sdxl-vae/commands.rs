@@ -12,7 +12,7 @@ use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
 use crate::batch;
 use crate::error::{coded, invalid, CliResult, Context};
-use crate::imageio::{load_image, raw_to_image, save_image, IMAGE_EXTENSIONS};
+use crate::imageio::{load_image, raw_to_image, save_image};
 use crate::progress::with_progress;
 use crate::tensorio::{read_latent, write_latent, write_raw};
 use sdxl_vae::ErrorCode;
@@ -56,6 +56,15 @@ impl Model {
         if f.family.is_none() || f.scaling_factor.is_none() || f.shift_factor.is_none() {
             eprintln!("note: {}", family_line(self.vae.info()));
         }
+    }
+
+    /// The notes a call ends with: the family and factors of a scaled latent, and the
+    /// precision where it stepped down.
+    pub fn notes(&self, globals: &Globals, scaled: bool) {
+        if scaled {
+            self.note_family(globals);
+        }
+        self.note_precision(globals);
     }
 
     /// Says so where f16 was asked for and a value exceeded its range (the call ran again
@@ -138,35 +147,35 @@ pub fn read_weights_info(path: &Path, load: &LoadOptions) -> CliResult<ModelInfo
 pub struct EncodeArgs {
     /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
-    weights: PathBuf,
+    pub weights: PathBuf,
     /// Input images (png, jpg, webp, bmp, gif), or folders of them
     #[arg(required = true)]
-    images: Vec<PathBuf>,
+    pub images: Vec<PathBuf>,
     /// Output latent: .npy (float32 [1, 4, h, w]) or .safetensors (tensor `latent`); for
     /// several inputs or a folder, a folder that gets one latent an image, named after it
     #[arg(short, long)]
-    output: PathBuf,
+    pub output: PathBuf,
     /// The latents' format in an output folder
     #[arg(long, default_value = "npy", value_parser = ["npy", "safetensors"])]
-    format: String,
+    pub format: String,
     /// In an output folder, skip the inputs whose output exists (resumes a run)
     #[arg(long)]
-    skip_existing: bool,
+    pub skip_existing: bool,
     /// Draw a posterior sample instead of taking the mean
     #[arg(long)]
-    sample: bool,
+    pub sample: bool,
     /// Seed of the posterior sample
     #[arg(long, default_value_t = 0, requires = "sample")]
-    seed: u64,
+    pub seed: u64,
     /// Write the latent a diffusion model sees, (mean − shift) × scale, with the family's
     /// factors (see --family, --scaling-factor, --shift-factor)
     #[arg(long)]
-    scaled: bool,
+    pub scaled: bool,
 }
 
 pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
     if batch::is_batch(&args.images, &args.output) {
-        return encode_batch(args, globals);
+        return batch::encode(args, globals);
     }
     let path = &args.images[0];
     let image = load_image(path)?;
@@ -195,32 +204,32 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
 pub struct DecodeArgs {
     /// Weights (.safetensors or PyTorch .ckpt/.pt/.pth; diffusers or LDM names)
     #[arg(long)]
-    weights: PathBuf,
+    pub weights: PathBuf,
     /// Latents: .npy ([1, 4, h, w] or [4, h, w]; f32, f16 or f64) or .safetensors, or folders
     /// of them
     #[arg(required = true)]
-    latents: Vec<PathBuf>,
+    pub latents: Vec<PathBuf>,
     /// Output image (PNG unless the extension names another format); for several inputs or a
     /// folder, a folder that gets one image a latent, named after it
     #[arg(short, long)]
-    output: PathBuf,
+    pub output: PathBuf,
     /// The images' format in an output folder
     #[arg(long, default_value = "png", value_parser = ["png", "webp", "jpg", "bmp"])]
-    format: String,
+    pub format: String,
     /// In an output folder, skip the inputs whose output exists (resumes a run)
     #[arg(long)]
-    skip_existing: bool,
+    pub skip_existing: bool,
     /// Also write the decoder output before clamping, float32 [1, 3, H, W] .npy (one latent)
     #[arg(long)]
-    raw: Option<PathBuf>,
+    pub raw: Option<PathBuf>,
     /// The latent is a diffusion model's, (mean − shift) × scale: undo that first
     #[arg(long)]
-    scaled: bool,
+    pub scaled: bool,
 }
 
 pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     if batch::is_batch(&args.latents, &args.output) {
-        return decode_batch(args, globals);
+        return batch::decode(args, globals);
     }
     let path = &args.latents[0];
     let mut latent = read_latent(path)?;
@@ -254,75 +263,6 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     );
     model.note_precision(globals);
     Ok(())
-}
-
-/// `encode` of several images or folders into the `-o` folder.
-fn encode_batch(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
-    let jobs = batch::jobs(&args.images, &IMAGE_EXTENSIONS, &args.output, &args.format)?;
-    let model = Model::load(&args.weights, globals)?;
-    let seed = args.sample.then_some(args.seed);
-    let verbs = ["encoding", "encoded"];
-    let result = batch::run(&jobs, args.skip_existing, verbs, |job, into, bar| {
-        let image = load_image(&job.input)?;
-        let start = Instant::now();
-        let encoded = bar.call(|ctl| block_on(model.vae.encode_with(&image, seed, ctl)));
-        let mut latent = encoded.context(format!("encoding {}", job.input.display()))?;
-        if args.scaled {
-            model.vae.to_diffusion(&mut latent);
-        }
-        write_latent(into, &latent)?;
-        Ok(format!(
-            "{}x{} → latent {}x{} in {:.2} s",
-            image.width,
-            image.height,
-            latent.width,
-            latent.height,
-            start.elapsed().as_secs_f64()
-        ))
-    });
-    if args.scaled {
-        model.note_family(globals);
-    }
-    model.note_precision(globals);
-    result
-}
-
-/// `decode` of several latents or folders into the `-o` folder.
-fn decode_batch(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
-    if args.raw.is_some() {
-        return Err(invalid("--raw takes one latent, not several"));
-    }
-    let jobs = batch::jobs(
-        &args.latents,
-        &["npy", "safetensors"],
-        &args.output,
-        &args.format,
-    )?;
-    let model = Model::load(&args.weights, globals)?;
-    let verbs = ["decoding", "decoded"];
-    let result = batch::run(&jobs, args.skip_existing, verbs, |job, into, bar| {
-        let mut latent = read_latent(&job.input)?;
-        if args.scaled {
-            model.vae.from_diffusion(&mut latent);
-        }
-        let start = Instant::now();
-        let decoded = bar.call(|ctl| block_on(model.vae.decode_with(&latent, ctl)));
-        let image = decoded.context(format!("decoding {}", job.input.display()))?;
-        save_image(into, &image)?;
-        Ok(format!(
-            "latent {}x{} → {}x{} in {:.2} s",
-            latent.width,
-            latent.height,
-            image.width,
-            image.height,
-            start.elapsed().as_secs_f64()
-        ))
-    });
-    if args.scaled {
-        model.note_family(globals);
-    }
-    model.note_precision(globals);
-    result
 }
 
 #[derive(clap::Args)]
