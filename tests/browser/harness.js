@@ -195,3 +195,24 @@ export function fixtureImage() {
   }
   return { width: w, height: h, data: rgba };
 }
+
+/** The module's test bed: the test model's weights served, Chromium launched, and a blank page
+ *  with the module imported and initialised as `window.m` (and `window.img(o)`, an ImageData of a
+ *  plain `{width, height, data}`). `close()` prints the page's console and stops both. */
+export async function openModule() {
+  const weightsDir = makeWeights();
+  const srv = await startServer(weightsDir);
+  const context = await launch();
+  const { page, logs } = await openWithWebGpu(context, `${srv.base}/blank.html`);
+  await page.evaluate(async () => {
+    window.m = await import("/sdxl_vae.js");
+    await window.m.default();
+    window.img = (o) => new ImageData(new Uint8ClampedArray(o.data), o.width, o.height);
+  });
+  const close = async () => {
+    if (logs.length) console.log(logs.join("\n"));
+    await context.close();
+    srv.server.close();
+  };
+  return { weightsDir, srv, page, close };
+}

@@ -6,30 +6,20 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { statSync } from "node:fs";
-import { FIXTURES, fixtureImage, launch, makeWeights, maxAbsDiff, openWithWebGpu, readNpy, startServer } from "./harness.js";
+import { FIXTURES, fixtureImage, maxAbsDiff, openModule, readNpy } from "./harness.js";
 
 // The engine's tolerances (docs/numerics.md): latent 1e-3, decoded output 2e-3 on the [-1, 1] scale.
 const LATENT_TOL = 1e-3;
 const DECODED_TOL = 2e-3;
 
-let weightsDir, srv, context, page, logs;
+let weightsDir, srv, page, close;
 
 before(async () => {
-  weightsDir = makeWeights();
-  srv = await startServer(weightsDir);
-  context = await launch();
-  ({ page, logs } = await openWithWebGpu(context, `${srv.base}/blank.html`));
-  await page.evaluate(async () => {
-    window.m = await import("/sdxl_vae.js");
-    await window.m.default();
-    window.img = (o) => new ImageData(new Uint8ClampedArray(o.data), o.width, o.height);
-  });
+  ({ weightsDir, srv, page, close } = await openModule());
 });
 
 after(async () => {
-  if (logs?.length) console.log(logs.join("\n"));
-  await context?.close();
-  srv?.server.close();
+  await close?.();
 });
 
 describe("module", () => {
