@@ -198,7 +198,14 @@ impl VaeLoader {
             gpu: sink.gpu,
             kernels: self.kernels,
             pool,
-            halves: (3 * (sink.precision == Precision::F16) as u8).into(),
+            halves: {
+                let f16 = sink.precision == Precision::F16;
+                let halves = crate::gpu::Halves {
+                    textures: f16,
+                    store: f16,
+                };
+                super::precision::bits(halves).into()
+            },
             model,
             info,
             weight_bytes,

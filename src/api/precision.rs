@@ -24,8 +24,7 @@ impl Vae {
     }
 
     pub(super) fn set_halves(&self, h: Halves) {
-        let bits = h.textures as u8 | (h.store as u8) << 1;
-        self.halves.store(bits, Ordering::Relaxed);
+        self.halves.store(bits(h), Ordering::Relaxed);
     }
 
     /// Whether activations are held as f16 now: loaded at f16 precision, and none has exceeded
@@ -45,4 +44,9 @@ impl Vae {
             Precision::F32
         }
     }
+}
+
+/// `h` as the bits `Vae::halves` holds: 1 textures, 2 activations.
+pub(super) fn bits(h: Halves) -> u8 {
+    h.textures as u8 | (h.store as u8) << 1
 }

@@ -84,8 +84,6 @@ pub struct Recorder<'g> {
     pub band_limit: u64,
     /// What this call runs at (see [`Halves`]).
     pub halves: Halves,
-    /// Whether this call's textures are f16 (`halves.textures`).
-    pub f16: bool,
     /// Whether the activations kernels make now are f16 (see [`Tensor`]): `halves.store`, but
     /// f32 for the model's outputs and attention's operands (`model::Ops::f32_outputs`).
     pub store_f16: bool,
@@ -117,7 +115,6 @@ impl<'g> Recorder<'g> {
             reverse: false,
             band_limit: u64::MAX,
             halves,
-            f16: halves.textures,
             store_f16: halves.store,
         })
     }
@@ -163,7 +160,6 @@ impl<'g> Recorder<'g> {
             reverse: false,
             band_limit: u64::MAX,
             halves,
-            f16: halves.textures,
             store_f16: halves.store,
         })
     }

@@ -168,7 +168,7 @@ fn chunked(
     // One weights texture for both products, so that it is made once: 8 texels wide, rows of
     // 4 input channels (f16: 8), a layer per 8 output channels.
     let widest = c.max(kc);
-    let f16 = rec.f16;
+    let f16 = rec.halves.textures;
     let rows = if f16 {
         widest.div_ceil(8)
     } else {
@@ -273,7 +273,7 @@ fn pack_weights(
     transpose: bool,
 ) -> Result<wgpu::TextureView> {
     let view = rec.texture(TextureSlot::Weights, size)?;
-    let f16 = rec.f16;
+    let f16 = rec.halves.textures;
     let halves = super::Halves {
         textures: f16,
         store: false,

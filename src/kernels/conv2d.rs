@@ -217,7 +217,7 @@ fn conv2d_act_to(
         (true, true) => 2,
     };
     let residual = residual.filter(|_| !in_place);
-    let layers = super::pack_input::texture_size(cw.cin, 1, 1, rec.f16)[2];
+    let layers = super::pack_input::texture_size(cw.cin, 1, 1, rec.halves.textures)[2];
     let max_layers = rec.gpu.device().limits().max_texture_array_layers;
     if layers > max_layers {
         return Err(Error::Input(format!(
@@ -340,9 +340,9 @@ fn dispatch_band(
     let ow = out.w;
     let blocks = cw.cout.div_ceil(8);
     let xstep = column_step(rec, kern, mode, cw.k)?;
-    // Where an f16 output exceeds f16's range (see `Recorder::f16`).
+    // Where an f16 output exceeds f16's range (see `Recorder::overflow_flag`).
     let flag = kern.overflow_flag(rec)?;
-    let in_f16 = rec.f16;
+    let in_f16 = rec.halves.textures;
     // Output rows in chunks, so that the input texture stays small whatever the image size: at
     // most the tuning's rows, and a texture of at most half the call's band limit (a call run
     // out of core bands finely, and its texture counts against its budget). Chunks do not

@@ -59,7 +59,7 @@ pub fn pack(
     };
     let view = rec.texture(slot, size)?;
     let halves = super::Halves {
-        textures: rec.f16,
+        textures: rec.halves.textures,
         store: x.f16,
     };
     let (kernel, flag) = (kern.pack(false, halves), kern.overflow_flag(rec)?);

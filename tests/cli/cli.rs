@@ -5,37 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{Layout, VaeConfig};
 use tempfile::TempDir;
 
 use crate::cli_support;
-use cli_support::{read_npy, s, sdxl_vae, write_npy};
+use cli_support::{read_npy, s, sdxl_vae, small_weights, write_npy, write_small_weights};
 
 const SCALING: f32 = 0.13025;
-
-fn small_config() -> VaeConfig {
-    VaeConfig {
-        in_channels: 3,
-        out_channels: 3,
-        block_out_channels: vec![32, 32, 64, 64],
-        layers_per_block: 2,
-        latent_channels: 4,
-        norm_num_groups: 32,
-        use_quant_conv: true,
-        use_post_quant_conv: true,
-    }
-}
-
-fn weights_bytes() -> Vec<u8> {
-    synthetic_safetensors(&small_config(), Layout::Diffusers, SynthDtype::F32, "")
-}
-
-fn write_weights(dir: &Path) -> PathBuf {
-    let path = dir.join("small.safetensors");
-    std::fs::write(&path, weights_bytes()).expect("write weights");
-    path
-}
 
 /// A smooth colour pattern with some texture, `w × h`.
 fn write_png(dir: &Path, name: &str, w: u32, h: u32) -> PathBuf {
@@ -120,7 +95,7 @@ fn truncated_weights() {
     let dir = TempDir::new().expect("temp dir");
     let png = write_png(dir.path(), "a.png", 37, 29);
     let weights = dir.path().join("cut.safetensors");
-    let bytes = weights_bytes();
+    let bytes = small_weights();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).expect("write weights");
     let latent = dir.path().join("l.npy");
     let out = run_encode(&weights, &png, &latent, &[]);
@@ -137,7 +112,7 @@ fn truncated_weights() {
 #[test]
 fn text_file_as_image() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not pixels\n").expect("write text");
     let latent = dir.path().join("l.npy");
@@ -151,7 +126,7 @@ fn text_file_as_image() {
 #[test]
 fn latent_with_three_channels() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let latent = dir.path().join("three.npy");
     write_npy(&latent, &[1, 3, 4, 5], &[0.0; 60]);
     let png = dir.path().join("out.png");
@@ -180,7 +155,7 @@ fn latent_with_three_channels() {
 #[test]
 fn missing_eval_folder() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let missing = dir.path().join("no-such-folder");
     let out = sdxl_vae(&["eval", "--weights", s(&weights), s(&missing)]);
     assert_error(&out, &["cannot read folder", "no-such-folder"]);
@@ -189,7 +164,7 @@ fn missing_eval_folder() {
 #[test]
 fn info_reports_the_config() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let bytes = std::fs::read(&weights).expect("read weights");
     let tensors = safetensors::SafeTensors::deserialize(&bytes).expect("valid file");
     let params: usize = tensors
@@ -223,7 +198,7 @@ fn encode(weights: &Path, png: &Path, out: &Path, extra: &[&str]) -> String {
 #[test]
 fn encode_writes_npy_and_safetensors() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let png = write_png(dir.path(), "a.png", 37, 29);
     let (npy, scaled, st) = (
         dir.path().join("l.npy"),
@@ -264,7 +239,7 @@ fn encode_writes_npy_and_safetensors() {
 #[test]
 fn posterior_samples_follow_the_seed() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let png = write_png(dir.path(), "a.png", 37, 29);
     let run = |name: &str, seed: &str| {
         let path = dir.path().join(name);
@@ -279,7 +254,7 @@ fn posterior_samples_follow_the_seed() {
 #[test]
 fn decode_raw_matches_png() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let png = write_png(dir.path(), "a.png", 37, 29);
     // A safetensors latent records the image size, so decoding crops back to 37×29.
     let latent = dir.path().join("l.safetensors");
@@ -329,7 +304,7 @@ fn decode_raw_matches_png() {
 #[test]
 fn roundtrip_prints_metrics() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let png = write_png(dir.path(), "a.png", 37, 29);
     let out_png = dir.path().join("rt.png");
     let args = [
@@ -355,7 +330,7 @@ fn roundtrip_prints_metrics() {
 #[test]
 fn eval_over_a_folder() {
     let dir = TempDir::new().expect("temp dir");
-    let weights = write_weights(dir.path());
+    let weights = write_small_weights(dir.path());
     let images = dir.path().join("images");
     std::fs::create_dir(&images).expect("mkdir");
     write_png(&images, "b.png", 37, 29);

@@ -5,8 +5,6 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{Layout, VaeConfig};
 
 use crate::cli_support;
 use cli_support::{s, sdxl_vae};
@@ -32,13 +30,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn folders_encode_and_decode_with_a_bad_file_among_good_ones() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name);
-    let cfg = VaeConfig {
-        block_out_channels: vec![32, 32, 64, 64],
-        ..VaeConfig::sdxl()
-    };
-    let weights = path("small.safetensors");
-    let file = synthetic_safetensors(&cfg, Layout::Diffusers, SynthDtype::F32, "");
-    std::fs::write(&weights, file).unwrap();
+    let weights = cli_support::write_small_weights(dir.path());
     let w = s(&weights);
     let images = path("images");
     std::fs::create_dir(&images).unwrap();

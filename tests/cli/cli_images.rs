@@ -5,8 +5,6 @@
 use std::path::Path;
 
 use image::{DynamicImage, Rgb, RgbImage, Rgba, RgbaImage};
-use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
-use sdxl_vae::weights::{Layout, VaeConfig};
 
 use crate::cli_support;
 use cli_support::{read_npy, s, sdxl_vae};
@@ -37,13 +35,7 @@ fn encode(weights: &Path, image: &Path, latent: &Path) -> (Vec<u64>, Vec<f32>) {
 fn images_of_every_kind_through_the_cli() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = |name: &str| dir.path().join(name);
-    let cfg = VaeConfig {
-        block_out_channels: vec![32, 32, 64, 64],
-        ..VaeConfig::sdxl()
-    };
-    let weights = path("small.safetensors");
-    let file = synthetic_safetensors(&cfg, Layout::Diffusers, SynthDtype::F32, "");
-    std::fs::write(&weights, file).unwrap();
+    let weights = cli_support::write_small_weights(dir.path());
 
     // 1×1 and 7×9 round-trip at their own size (a safetensors latent records it).
     for (w, h, lat) in [(1, 1, [1, 1]), (7, 9, [2, 1])] {

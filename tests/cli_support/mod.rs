@@ -1,8 +1,28 @@
 //! Shared by the command-line tests: runs the `sdxl-vae` binary and reads and writes `.npy` files.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use sdxl_vae::weights::synthetic::{synthetic_safetensors, SynthDtype};
+use sdxl_vae::weights::{Layout, VaeConfig};
+
+/// The small synthetic model's weights: SDXL's layout with blocks 32, 32, 64, 64 (the fixtures'
+/// `small`), diffusers names, f32.
+pub fn small_weights() -> Vec<u8> {
+    let cfg = VaeConfig {
+        block_out_channels: vec![32, 32, 64, 64],
+        ..VaeConfig::sdxl()
+    };
+    synthetic_safetensors(&cfg, Layout::Diffusers, SynthDtype::F32, "")
+}
+
+/// [`small_weights`] written as `dir/small.safetensors`.
+pub fn write_small_weights(dir: &Path) -> PathBuf {
+    let path = dir.join("small.safetensors");
+    std::fs::write(&path, small_weights()).expect("write weights");
+    path
+}
 
 /// Runs `sdxl-vae` with `args`, whatever the outcome.
 pub fn sdxl_vae(args: &[&str]) -> Output {

@@ -40,12 +40,15 @@ impl Recorder<'_> {
             *t = [0, 1, 2].map(|i| t[i].max(size[i]));
             return Ok(stand_ins[slot as usize].clone());
         }
-        self.pool.texture(slot, size, self.f16)
+        self.pool.texture(slot, size, self.halves.textures)
     }
 
     /// The flag this call's kernels set where a value exceeds f16's range (the pool's), for an
     /// f16 call.
     pub fn overflow_flag(&self) -> Result<Option<wgpu::Buffer>> {
-        self.f16.then(|| self.pool.overflow_flag()).transpose()
+        self.halves
+            .textures
+            .then(|| self.pool.overflow_flag())
+            .transpose()
     }
 }

@@ -53,7 +53,7 @@ pub(super) fn banded(
             "attention: bands of {rows} rows × {w} tokens exceed this device's texture limits"
         ))
     })?;
-    let f16 = rec.f16;
+    let f16 = rec.halves.textures;
     let widest = c.max(kc);
     let texel_rows = if f16 {
         widest.div_ceil(8)
