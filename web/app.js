@@ -1,8 +1,10 @@
 // The page: picks and streams weights into the module (with cache, progress and cancel), takes
 // an image or a latent, runs encode/decode and shows every view. State for tests and people alike
 // is in <body data-state>: starting, no-webgpu, idle, loading, loaded, working, done, error.
+// The module runs in a VaeWorker (the published worker API), one per loaded model, so that
+// loading, converting, encoding, decoding and the image metrics never hold the main thread.
 
-import init, { Vae, onPanic, psnr, ssim } from "../sdxl_vae.js";
+import { VaeWorker } from "./vae-client.js";
 import * as cache from "./weights-cache.js";
 import { bench } from "./bench.js";
 import { failure } from "./failure.js";
@@ -15,13 +17,13 @@ import { applyBudget, progressTo, readBudget, showEstimate, showHeld } from "./m
 import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { wasm: null, vae: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
+const state = { vae: null, adapter: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
 
 function setState(s) { document.body.dataset.state = s; }
 
 function log(msg) {
   const line = `${new Date().toLocaleTimeString()}  ${msg}\n`;
-  $("log").textContent += line;
+  $("log").append(line); // a text node more, not the whole log rewritten
   console.log(msg);
 }
 
@@ -61,53 +63,56 @@ function cached(error) {
 
 const preview = new FastPreview({ log, status: (text) => { $("preview-status").textContent = text; }, cached });
 
+/** Loads weights into a new worker (the time includes its start); the model before, if any, ends
+ *  with its worker first, so that its GPU memory is free for the next. */
 async function loadWeights(what) {
   if (state.abort) state.abort.abort();
   hideError();
   const abort = new AbortController();
   state.abort = abort;
-  state.vae?.free();
+  state.vae?.terminate();
   state.vae = null;
   setState("loading");
   $("cancel").disabled = false;
   const url = typeof what === "string" ? what : null;
   const t0 = performance.now();
-  const mem0 = state.wasm.memory.buffer.byteLength;
+  const vae = new VaeWorker();
   let opened = { source: what, cachePut: null };
   let ok = false;
   let file = null;
   try {
     if (url) opened = await openUrl(url, abort.signal, log);
     const family = $("weights-choice").selectedOptions[0]?.dataset.family;
-    const vae = await Vae.load(opened.source, {
+    await vae.load(opened.source, {
       // The picker entry's family, unless the URL names one.
       family: url && family ? family : undefined,
-      ...optionsFromUrl(),
+      ...optionsFromUrl(await vae.userOptions()),
       signal: abort.signal,
       onProgress: (loaded, total, f) => progress(loaded, total, t0, (file = f ?? file)),
     });
     ok = true;
     if (state.abort !== abort) {
-      vae.free(); // a newer load replaced this one as it ended
+      vae.terminate(); // a newer load replaced this one as it ended
       return;
     }
     state.vae = vae;
-    await applyBudget(vae, state.budget);
+    state.adapter = await vae.adapterInfo().catch(() => null);
+    await applyBudget(vae, state.budget, state.adapter);
     const dt = performance.now() - t0;
-    const grown = state.wasm.memory.buffer.byteLength - mem0;
     $("t-load").textContent = ms(dt);
-    $("adapter").textContent = $("adapter").title = await gpuLine(state.vae);
+    $("adapter").textContent = $("adapter").title = gpuLine(state.vae, state.adapter);
     log(`loaded ${url ?? what.name ?? "weights"} in ${ms(dt)}: ${state.vae.description}`);
     log(`family ${state.vae.family} (${state.vae.familySource}): ${state.vae.latentChannels} latent channels, ` +
       `scaling factor ${state.vae.scalingFactor}, shift factor ${state.vae.shiftFactor}`);
     log(formatLine(state.vae, file));
     log(`load: ${loadTimesLine(state.vae)}`);
-    log(`wasm memory grew by ${mib(grown)} MiB during the load (now ${mib(state.wasm.memory.buffer.byteLength)} MiB)`);
+    log(`the model's worker holds ${mib(vae.wasmMemoryBytes)} MiB of wasm memory`);
     state.source = what;
     setState("loaded");
     preview.sync(state.vae);
     if (state.original) await run();
   } catch (e) {
+    vae.terminate();
     if (state.abort !== abort) return; // replaced by a newer load, which reports for itself
     showFailure(abort.signal.aborted ? failure("aborted", "loading the weights was aborted") : e);
     $("progress-text").textContent = "no weights loaded";
@@ -142,7 +147,9 @@ function showSizes() {
   $("sizes").textContent = `${img}, ${lat}${pad}`;
 }
 
-function showRecon(recon) {
+/** Draws a reconstruction and, beside its original, the error heat map, PSNR and SSIM (measured
+ *  in the worker). */
+async function showRecon(recon) {
   state.recon = recon;
   drawImage($("reconstruction"), recon);
   drawImage($("cmp-b"), recon);
@@ -151,16 +158,18 @@ function showRecon(recon) {
   if (o && o.width === recon.width && o.height === recon.height) {
     const max = drawHeatmap($("heatmap"), o, recon);
     $("heat-range").textContent = `(0 … ${max.toFixed(0)} / 255)`;
-    $("psnr").textContent = `${psnr(o, recon).toFixed(2)} dB`;
+    const m = await state.vae.compare(o, recon);
+    if (state.recon !== recon) return; // a newer result is shown
+    $("psnr").textContent = `${m.psnr.toFixed(2)} dB`;
     // SSIM's 11×11 window needs an image at least that large.
-    $("ssim").textContent = Math.min(o.width, o.height) >= 11 ? ssim(o, recon).toFixed(4) : "– (under 11×11)";
+    $("ssim").textContent = m.ssim === null ? "– (under 11×11)" : m.ssim.toFixed(4);
   }
 }
 
 /** The budget box changed: the next calls use it, and an image already taken is estimated again. */
-function setBudget() {
+async function setBudget() {
   try {
-    state.budget = readBudget(state.vae, log);
+    state.budget = await readBudget(state.vae, log);
     if (state.vae && state.original) showEstimate(state.vae, () => true, state.original, null, log).catch(showFailure);
   } catch (e) {
     showFailure(e);
@@ -210,7 +219,7 @@ async function run(id = ++state.runs) {
     const recon = await state.vae.decode(state.latent, { onProgress: progressTo("decode") });
     $("t-decode").textContent = ms(performance.now() - t);
     if (!current()) return;
-    showRecon(recon);
+    await showRecon(recon);
     showHeld(state.vae);
     $("recon-label").textContent = previewMs === null ? ""
       : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
@@ -221,9 +230,11 @@ async function run(id = ++state.runs) {
   }
 }
 
-/** The engine's errors and the page's own carry a stable `code`; a lost device offers a reload. */
+/** The engine's errors and the page's own carry a stable `code`; a lost device, or a worker that
+ *  failed (a panic), offers a reload. */
 function showFailure(e) {
-  showError(e.message ?? String(e), { reload: e.code === "device-lost", code: e.code ?? "internal" });
+  const reload = e.code === "device-lost" || !!state.vae?.broken;
+  showError(e.message ?? String(e), { reload, code: e.code ?? "internal" });
 }
 
 /** Every image or latent taken supersedes those before it, decoded or still decoding: the last
@@ -273,7 +284,7 @@ async function takeLatent(file) {
     const t = performance.now();
     const recon = await state.vae.decode(latent, { onProgress: progressTo("decode") });
     if (!current()) return;
-    showRecon(recon);
+    await showRecon(recon);
     $("t-decode").textContent = ms(performance.now() - t);
     showHeld(state.vae);
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);
@@ -353,7 +364,7 @@ async function runBench(size, reps) {
   }
   setState("working");
   try {
-    document.body.dataset.bench = await bench(state.vae, size, reps, (await gpuLine(state.vae)).slice(5), log);
+    document.body.dataset.bench = await bench(state.vae, size, reps, gpuLine(state.vae, state.adapter).slice(5), log);
     setState("loaded");
   } catch (e) {
     showError(`bench: ${e.message ?? e}`);
@@ -372,8 +383,6 @@ async function main() {
     setState("no-webgpu");
     return;
   }
-  state.wasm = await init();
-  onPanic((msg) => showError(`internal error (please reload the page): ${msg}`, { code: "internal" }));
   setState("idle");
   const params = new URLSearchParams(location.search);
   if (preview.fromParam(params.get("preview"))) {

@@ -33,7 +33,7 @@ export async function bench(vae, size, reps, adapter, log) {
     await vae.decode(latent);
     dec.push((performance.now() - t) / 1000);
   }
-  const [fe, fd] = vae.flops(size, size);
+  const [fe, fd] = await vae.flops(size, size);
   const [es, ds] = [median(enc), median(dec)];
   const peak = vae.weightBytes + vae.peakActivationBytes;
   log(`adapter ${adapter}; conv staging ${vae.convStaging}; precision ${vae.precision}`);

@@ -1,23 +1,19 @@
 // What the page says about the GPU: the adapter's name and the features in use, and, before an
-// image runs, the GPU memory its encode and decode will hold (`vae.estimate`, a dry run).
+// image runs, the GPU memory its encode and decode will hold (`vae.estimate`, a dry run). The
+// adapter is described by the model's worker: the page's main thread never touches WebGPU, whose
+// first use there can block it for most of a second (Chromium sets up its GPU channel).
 
 import { MIB, mib } from "./units.js";
 
 const shown = (b) => `${mib(b, b < 10 * MIB ? 1 : 0)} MiB`;
 
-/** The adapter's name (wgpu's WebGPU backend reports none; the browser's GPUAdapter.info has
- *  one) and what the page uses of it: f16 activations, the adapter's optional features. */
-export async function gpuLine(vae) {
-  let adapter = null;
-  try {
-    adapter = await navigator.gpu?.requestAdapter();
-  } catch {
-    // The engine's name is shown instead.
-  }
-  const info = adapter?.info;
-  const browserName = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ");
+/** The adapter's name (wgpu's WebGPU backend reports none; the browser's GPUAdapterInfo, as
+ *  `vae.adapterInfo()` gives it, has one) and what the page uses of it: f16 activations, the
+ *  adapter's optional features. `adapter` is null where the worker could not describe it. */
+export function gpuLine(vae, adapter) {
+  const browserName = [adapter?.vendor, adapter?.architecture, adapter?.description].filter(Boolean).join(" ");
   const name = vae.adapterName.trim().startsWith("(") ? browserName || vae.adapterName : vae.adapterName;
-  const has = (f) => (adapter?.features.has(f) ? "yes" : "no");
+  const has = (f) => (adapter?.features.includes(f) ? "yes" : "no");
   const activations = vae.f16Activations ? "f16" : "f32";
   return `GPU: ${name} · activations ${activations}, convolution inputs ${vae.precision} · `
     + `convolutions ${vae.convStaging} · `
@@ -27,14 +23,9 @@ export async function gpuLine(vae) {
 /** The page's memory budget where the URL sets none: a quarter of the device's memory as the
  *  browser reports it (`navigator.deviceMemory`, 4 GiB where it does not), at least 1 GiB and at
  *  most 4 GiB, and no more than 4 of the adapter's largest buffers (an adapter that grants small
- *  buffers is a modest one). WebGPU tells no memory size; this is what a tab can expect. */
-export async function defaultBudget() {
-  let adapter = null;
-  try {
-    adapter = await navigator.gpu?.requestAdapter();
-  } catch {
-    // Without an adapter's limits, the device memory alone decides.
-  }
+ *  buffers is a modest one; 1 GiB where `adapter` is null). WebGPU tells no memory size; this is
+ *  what a tab can expect. */
+export function defaultBudget(adapter) {
   const gib = 1024 ** 3;
   const device = (navigator.deviceMemory ?? 4) * gib / 4;
   const buffers = 4 * (adapter?.limits.maxBufferSize ?? gib);

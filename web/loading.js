@@ -2,7 +2,6 @@
 // Storage (written while the module reads it), the progress line, and the summary of what a file
 // held beside the VAE (a full model's UNet and text encoders are read past, never kept).
 
-import { userOptions } from "../sdxl_vae.js";
 import * as cache from "./weights-cache.js";
 import { failure } from "./failure.js";
 import { MIB, mib } from "./units.js";
@@ -69,13 +68,13 @@ export function formatLine(vae, file) {
   return `format ${vae.format}${past}`;
 }
 
-/** The user options `Vae.load` takes, from URL parameters of the same names (e.g.
- *  `?precision=f16&limits=webgpu-default&maxBufferBytes=64M&scalingFactor=0.18215`): numbers as
- *  numbers, the rest as text; the module checks them. */
-export function optionsFromUrl() {
+/** The user options `Vae.load` takes (`table`, as `userOptions()` gives it), from URL parameters
+ *  of the same names (e.g. `?precision=f16&limits=webgpu-default&maxBufferBytes=64M&scalingFactor=0.18215`):
+ *  numbers as numbers, the rest as text; the module checks them. */
+export function optionsFromUrl(table) {
   const params = new URLSearchParams(location.search);
   const options = {};
-  for (const { name, kind } of userOptions()) {
+  for (const { name, kind } of table) {
     const v = params.get(name);
     if (v !== null) options[name] = (kind === "number" || kind === "real") && v.trim() !== "" ? Number(v) : v;
   }

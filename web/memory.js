@@ -9,19 +9,19 @@ import { bytesText, parseBytes } from "./units.js";
 const $ = (id) => document.getElementById(id);
 
 /** After a load: the URL's `memoryBudget`, else `chosen` (the box's), else one derived from the
- *  adapter and the device's memory (`defaultBudget`); shown in the box. */
-export async function applyBudget(vae, chosen) {
-  if (vae.memoryBudget === undefined) vae.memoryBudget = chosen === undefined ? await defaultBudget() : chosen;
+ *  adapter (`vae.adapterInfo()`'s) and the device's memory (`defaultBudget`); shown in the box. */
+export async function applyBudget(vae, chosen, adapter) {
+  if (vae.memoryBudget === undefined) await vae.setMemoryBudget(chosen === undefined ? defaultBudget(adapter) : chosen);
   $("memory-budget").value = bytesText(vae.memoryBudget);
 }
 
-/** The box's budget (bytes, or null for none), set on `vae` if one is loaded; throws a
+/** The box's budget (bytes, or null for none), set on `vae` if one is loaded; rejects with a
  *  `bad-argument` failure where the box holds no size. */
-export function readBudget(vae, log) {
+export async function readBudget(vae, log) {
   const text = $("memory-budget").value;
   const bytes = parseBytes(text);
   if (Number.isNaN(bytes)) throw failure("bad-argument", `memory budget: "${text}" is not a size such as 1G or 512M, or none`);
-  if (vae) vae.memoryBudget = bytes;
+  if (vae) await vae.setMemoryBudget(bytes);
   log(`memory budget ${bytesText(bytes)}`);
   return bytes;
 }

@@ -2,10 +2,11 @@
 // reconstructs an image first, in a fraction of the time, while the full VAE runs. Its weights
 // are `?preview=URL`, or else the tiny model of the full VAE's family as the weights picker lists
 // it. Exactly one tiny model is held at a time: it is freed when replaced or turned off, and a
-// load that ends after either is freed at once. <body data-preview> says where it stands: off,
-// waiting (for the full VAE), loading, ready, none (nothing to preview with), error.
+// load that ends after either is freed at once; it runs in a VaeWorker of its own, which ends
+// with it. <body data-preview> says where it stands: off, waiting (for the full VAE), loading,
+// ready, none (nothing to preview with), error.
 
-import { Vae } from "../sdxl_vae.js";
+import { VaeWorker } from "./vae-client.js";
 import { finishCaching, openUrl } from "./loading.js";
 import { mib } from "./units.js";
 
@@ -64,11 +65,11 @@ export class FastPreview {
     }
   }
 
-  /** Frees the tiny model and stops a load under way. */
+  /** Frees the tiny model (ending its worker) and stops a load under way. */
   release() {
     this.abort?.abort();
     this.abort = null;
-    this.vae?.free();
+    this.vae?.terminate();
     this.vae = null;
     this.url = null;
   }
@@ -96,14 +97,14 @@ export class FastPreview {
     let ok = false;
     try {
       opened = await openUrl(t.url, abort.signal, log);
-      const vae = await Vae.load(opened.source, {
+      const vae = await VaeWorker.load(opened.source, {
         family: t.family,
         signal: abort.signal,
         onProgress: (loaded) => mine() && this.status(`loading ${t.family ?? "the tiny model"}… ${mib(loaded)} MiB`),
       });
       ok = true;
       if (!mine()) {
-        vae.free();
+        vae.terminate();
         return;
       }
       this.vae = vae;

@@ -1,7 +1,7 @@
 // Types of vae-client.js (`import { VaeWorker } from "sdxl-vae/worker"`): `Vae`'s calls, run in
 // a Web Worker. Options, inputs, results and properties are the module's own (sdxl_vae.d.ts), so
 // the two cannot drift.
-import type { CallOptions, ErrorCode, ImageLike, Latent, LoadOptions, MemoryEstimate, RawImage, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
+import type { CallOptions, ErrorCode, ImageLike, Latent, LoadOptions, MemoryEstimate, RawImage, UserOption, Vae, VaeError, WeightsSource } from "../sdxl_vae.js";
 
 export type { ErrorCode, VaeError };
 
@@ -19,7 +19,28 @@ export type WorkerLoadOptions = LoadOptions;
 
 /** After a load, the model's properties as on `Vae` (refreshed after every call); before a
  *  load or after `free()`, undefined. Every promise rejects with a `VaeError`. */
-export interface VaeWorker extends Partial<VaeProperties> {}
+export interface VaeWorker extends Partial<VaeProperties> {
+    /** The worker's wasm memory in bytes (it only grows), beside the model's properties. */
+    readonly wasmMemoryBytes?: number;
+}
+
+/** The adapter as the worker's browser describes it (GPUAdapterInfo, features, limits). */
+export interface AdapterInfo {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    /** The adapter's optional features (e.g. "shader-f16", "subgroups"). */
+    features: string[];
+    /** Every limit, e.g. maxBufferSize, maxStorageBufferBindingSize. */
+    limits: Record<string, number>;
+}
+
+/** What `compare` measures: PSNR in dB, and SSIM (null where a side is under 11 pixels). */
+export interface Comparison {
+    psnr: number;
+    ssim: number | null;
+}
 
 export class VaeWorker {
     /** Starts the worker: by default vae-worker.js beside vae-client.js (bundlers follow it). */
@@ -29,7 +50,8 @@ export class VaeWorker {
     readonly worker: Worker;
     /** Loads weights in place of any model loaded before (a load in flight is superseded);
      *  resolves to the model's properties. An ArrayBuffer or ReadableStream source (or a
-     *  Response's body) is handed over to the worker, not copied. */
+     *  Response's body) is handed over to the worker, not copied; where the browser cannot
+     *  transfer streams (Safari), the stream is read on this side as the worker asks. */
     load(source: WeightsSource, options?: WorkerLoadOptions): Promise<VaeProperties>;
     /** A call's `signal` and `onProgress` stay on this side: an abort is sent to the worker,
      *  and progress comes back from it. */
@@ -38,6 +60,12 @@ export class VaeWorker {
     /** ImageData at the latent's image size. */
     decode(latent: Latent, options?: CallOptions): Promise<ImageData>;
     decodeRaw(latent: Latent, options?: CallOptions): Promise<RawImage>;
+    /** PSNR and SSIM of two same-size RGBA images, computed in the worker; needs no model. */
+    compare(a: ImageData | ImageLike, b: ImageData | ImageLike): Promise<Comparison>;
+    /** The worker's default GPU adapter as the browser describes it; needs no model. */
+    adapterInfo(): Promise<AdapterInfo>;
+    /** The options `Vae.load` takes (the module's `userOptions()`); needs no model. */
+    userOptions(): Promise<UserOption[]>;
     /** Sets `memoryBudget` (bytes; `null`: none) for the calls after it. */
     setMemoryBudget(bytes: number | null): Promise<void>;
     /** `Vae.flops`, asked of the worker: `[encode, decode]` floating-point operations. */

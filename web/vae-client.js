@@ -6,9 +6,59 @@
 // Options go to the worker as given (every `Vae.load` option, so the two cannot drift), but for
 // `onProgress` and `signal`, which stay here. Every rejection is an Error with a `code`, as the
 // module's are. Results' arrays are transferred from the worker, not copied; inputs are copied,
-// except an ArrayBuffer or ReadableStream weights source, which is handed over.
+// except an ArrayBuffer or ReadableStream weights source (or a Response's body), which is handed
+// over: transferred where the browser transfers streams, else (Safari) read here and sent on in
+// chunks as the worker asks for them.
 
 import { failure } from "./failure.js";
+
+let streamsTransfer;
+
+/** Whether this browser can transfer a ReadableStream to a worker (Safari cannot). */
+function canTransferStreams() {
+  if (streamsTransfer === undefined) {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const s = new ReadableStream();
+      port1.postMessage(s, [s]);
+      streamsTransfer = true;
+    } catch {
+      streamsTransfer = false;
+    }
+    port1.close();
+    port2.close();
+  }
+  return streamsTransfer;
+}
+
+/** `stream` as the worker's end of a MessageChannel: each "pull" from it is answered with the
+ *  next chunk (its buffer transferred), `{done}` or `{error}`; "cancel" cancels the stream.
+ *  Read only as fast as the worker reads, so nothing piles up in either thread. */
+function streamPort(stream) {
+  const { port1, port2 } = new MessageChannel();
+  const reader = stream.getReader();
+  port1.onmessage = async ({ data }) => {
+    if (data === "cancel") {
+      port1.close();
+      return reader.cancel().catch(() => {});
+    }
+    try {
+      const { done, value } = await reader.read();
+      if (done) {
+        port1.postMessage({ done: true });
+        return port1.close();
+      }
+      const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
+      const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const chunk = whole ? bytes.buffer : bytes.slice().buffer;
+      port1.postMessage({ chunk }, [chunk]);
+    } catch (e) {
+      port1.postMessage({ error: e?.message ?? String(e) });
+      port1.close();
+    }
+  };
+  return port2;
+}
 
 export class VaeWorker {
   /** Starts the worker: by default vae-worker.js beside this file (written as a literal
@@ -94,14 +144,21 @@ export class VaeWorker {
     if (signal?.aborted) return Promise.reject(failure("aborted", "loading the weights was aborted"));
     let sent = source;
     const transfer = [];
+    /** A stream handed over: itself where streams transfer, else a port that reads it. */
+    const handOver = (stream) => {
+      const sent = canTransferStreams() ? stream : { port: streamPort(stream) };
+      transfer.push(sent.port ?? sent);
+      return sent;
+    };
     if (typeof source === "string") {
       // Relative to the page (or the calling worker), not to the worker's script.
       sent = new URL(source, globalThis.document?.baseURI ?? location.href).href;
     } else if (source instanceof Response) {
-      if (source.body) transfer.push(source.body);
-      sent = { response: { body: source.body, status: source.status, statusText: source.statusText,
-        headers: [...source.headers] } };
-    } else if (source instanceof ArrayBuffer || source instanceof ReadableStream) {
+      sent = { response: { body: source.body && handOver(source.body), status: source.status,
+        statusText: source.statusText, headers: [...source.headers] } };
+    } else if (source instanceof ReadableStream) {
+      sent = handOver(source);
+    } else if (source instanceof ArrayBuffer) {
       transfer.push(source);
     }
     const id = this.next;
@@ -135,6 +192,26 @@ export class VaeWorker {
   decodeRaw(latent, options) { return this.#call("decodeRaw", [latent], options); }
   flops(width, height) { return this.#call("flops", [width, height]); }
   estimate(width, height) { return this.#call("estimate", [width, height]); }
+
+  /** PSNR (dB) and SSIM of two same-size RGBA images (ImageData or ImageLike), computed in the
+   *  worker: `{ psnr, ssim }`, `ssim` null where a side is under SSIM's 11-pixel window. Needs
+   *  no model. */
+  compare(a, b) {
+    return this.#post({ op: "compare", a, b });
+  }
+
+  /** The worker's default GPU adapter as the browser describes it: `{ vendor, architecture,
+   *  device, description, features, limits }` (`features` the names, `limits` every limit); needs
+   *  no model. Rejects with `no-webgpu` or `adapter-failed`. */
+  adapterInfo() {
+    return this.#post({ op: "adapterInfo" });
+  }
+
+  /** The options `Vae.load` takes (the module's `userOptions()`), asked of the worker; needs no
+   *  model. */
+  userOptions() {
+    return this.#post({ op: "userOptions" });
+  }
 
   /** Sets the model's memory budget in bytes (`null`: none), for the calls after it. */
   setMemoryBudget(bytes) {

@@ -82,17 +82,28 @@ describe("page faults", () => {
   });
 
   test("the device lost during an encode: the error offers a reload, which loads again and finishes the image", async () => {
-    // Every GPUDevice the page asks for, so that the test can destroy the model's.
+    // Every worker the page starts keeps the GPUDevices it asks for (as `self.devices`), so that
+    // the test can destroy the model's: the page's worker script is imported by a wrapper that
+    // hooks requestDevice before any load.
     const { page, logs } = await open("/index.html?weights=/weights/small.safetensors", () => {
-      window.devices = [];
-      const request = GPUAdapter.prototype.requestDevice;
-      GPUAdapter.prototype.requestDevice = async function (...args) {
-        const device = await request.apply(this, args);
-        devices.push(device);
-        return device;
+      const Base = window.Worker;
+      window.Worker = class extends Base {
+        constructor(url, options) {
+          const src = `import ${JSON.stringify(new URL(url, location.href).href)};
+            self.devices = [];
+            const request = GPUAdapter.prototype.requestDevice;
+            GPUAdapter.prototype.requestDevice = async function (...args) {
+              const device = await request.apply(this, args);
+              devices.push(device);
+              return device;
+            };`;
+          super(URL.createObjectURL(new Blob([src], { type: "text/javascript" })), options);
+        }
       };
     });
     await waitState(page, ["loaded"]);
+    const [first] = page.workers();
+    assert.equal(page.workers().length, 1);
     await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
     await waitState(page, ["done"]);
     const want = await recon(page);
@@ -106,7 +117,7 @@ describe("page faults", () => {
     await waitState(page, ["working"]);
     await page.waitForTimeout(200);
     const t0 = Date.now();
-    assert.equal(await page.evaluate(() => { devices.at(-1).destroy(); return devices.length; }), 1);
+    assert.equal(await first.evaluate(() => { devices.at(-1).destroy(); return devices.length; }), 1);
     await waitState(page, ["error", "done"]);
     const lostMs = Date.now() - t0;
     const error = await page.textContent("#error-text");
@@ -118,7 +129,11 @@ describe("page faults", () => {
     await waitState(page, ["done", "error"]);
     assert.equal(await page.evaluate(() => document.body.dataset.state), "done", await page.textContent("#log"));
     assert.ok(await page.isHidden("#error"));
-    assert.equal(await page.evaluate(() => devices.length), 2);
+    // The reload ended the worker that lost its device and loaded into a new one.
+    const workers = page.workers();
+    assert.equal(workers.length, 1);
+    assert.notEqual(workers[0], first);
+    assert.equal(await workers[0].evaluate(() => devices.length), 1);
     assert.deepEqual(await recon(page), want, "the reloaded model's reconstruction differs");
     assert.ok(!logs.some((l) => /pageerror|panicked/.test(l)), logs.join("\n"));
     await page.close();

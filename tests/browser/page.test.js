@@ -44,7 +44,7 @@ describe("page", () => {
   test("?weights= loads, an image gives latent panels and a reconstruction", async () => {
     await waitState(["loaded"]);
     const log = await page.textContent("#log");
-    assert.match(log, /wasm memory grew by [\d.]+ MiB/);
+    assert.match(log, /the model's worker holds [\d.]+ MiB of wasm memory/);
     assert.match(await page.textContent("#adapter"), /GPU: .+/);
     assert.match(await page.textContent("#progress-text"), /MiB \(100\.0 %\) · [\d.]+ MiB\/s/);
     await page.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));

@@ -2,8 +2,8 @@
 # The browser tests: builds the page and the module (`trunk build --release` → dist/, and the npm
 # package pkg/), checks the module's stable file names, then drives headless Chromium
 # (tests/browser/*.test.js: the module and the page, then each under faults — soak, lost device,
-# aborts, quota, odd inputs — and the page under a sub-path; tests/package/: the packed package
-# in an outside project).
+# aborts, quota, odd inputs — the page on its workers, and the page under a sub-path;
+# tests/package/: the packed package in an outside project).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -30,4 +30,4 @@ done
 [ -d tests/package/node_modules/vite ] || (cd tests/package && npm ci --no-audit --no-fund)
 node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/module-adapters.test.js tests/browser/module-budget.test.js tests/browser/page.test.js \
   tests/browser/module-faults.test.js tests/browser/page-faults.test.js tests/browser/page-inputs.test.js \
-  tests/browser/page-look.test.js tests/browser/errors.test.js tests/browser/pages.test.js tests/package/package.test.js
+  tests/browser/page-look.test.js tests/browser/page-worker.test.js tests/browser/errors.test.js tests/browser/pages.test.js tests/package/package.test.js
