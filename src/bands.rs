@@ -4,20 +4,33 @@
 //! a convolution's output band `i` reads only band `i` of its input plus one halo row each side.
 
 use crate::error::{Error, Result};
+use crate::weights::arch::{kl_layers, Layer, Resample};
 use crate::weights::VaeConfig;
 
-/// The largest channel count of any activation at each resolution, finest first: the encoder's
-/// and decoder's blocks at that scale and their neighbours (which write into it when they
-/// resample).
+/// The largest channel count of any activation at each resolution, finest first, as the
+/// model's description (`weights::arch`) has its modules: the encoder's and decoder's at that
+/// scale and the resampling convolutions that write into it.
 fn channels_per_scale(cfg: &VaeConfig) -> Vec<u64> {
-    let ch = &cfg.block_out_channels;
-    (0..ch.len())
-        .map(|i| {
-            let lo = i.saturating_sub(1);
-            let hi = (i + 1).min(ch.len() - 1);
-            ch[lo..=hi].iter().copied().max().unwrap_or(0) as u64
-        })
-        .collect()
+    let n = cfg.block_out_channels.len();
+    let layers = kl_layers(cfg);
+    let mut ch = vec![0u64; n];
+    let mut walk = |path: &[Layer], mut scale: usize| {
+        for layer in path {
+            let (cin, cout) = layer.channels();
+            ch[scale] = ch[scale].max(cin as u64);
+            if let Layer::Conv { resample, .. } = layer {
+                scale = match resample {
+                    Resample::Down => (scale + 1).min(n - 1),
+                    Resample::Up => scale.saturating_sub(1),
+                    Resample::Same => scale,
+                };
+            }
+            ch[scale] = ch[scale].max(cout as u64);
+        }
+    };
+    walk(&layers.encode, 0);
+    walk(&layers.decode, n - 1);
+    ch
 }
 
 /// Bytes a value of the activations at each resolution (finest first) takes: 4 for f32; with

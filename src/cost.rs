@@ -1,7 +1,9 @@
-//! Multiply-add counts of the VAE's convolutions, linear layers and attention, derived from the
-//! config (a tiny autoencoder's from its layer list), for throughput figures (GFLOP/s = 2 ·
-//! multiply-adds / seconds). Norms and activations are not counted.
+//! Multiply-add counts of the VAE's convolutions, linear layers and attention, read off the
+//! model's description (`weights::arch`'s layers, a tiny autoencoder's layer list), for
+//! throughput figures (GFLOP/s = 2 · multiply-adds / seconds). Norms and activations are not
+//! counted.
 
+use crate::weights::arch::{kl_layers, layers_macs};
 use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TINY_CHANNELS};
 use crate::weights::{ModelInfo, VaeConfig};
 
@@ -45,59 +47,14 @@ fn conv(cin: usize, cout: usize, k: usize, h: usize, w: usize) -> u64 {
     (cin * cout * k * k) as u64 * (h * w) as u64
 }
 
-fn resnet(cin: usize, cout: usize, h: usize, w: usize) -> u64 {
-    let shortcut = if cin != cout {
-        conv(cin, cout, 1, h, w)
-    } else {
-        0
-    };
-    conv(cin, cout, 3, h, w) + conv(cout, cout, 3, h, w) + shortcut
-}
-
-/// Two resnets and single-head attention: q, k, v, out projections, scores and weighted values.
-fn mid(c: usize, h: usize, w: usize) -> u64 {
-    let n = (h * w) as u64;
-    2 * resnet(c, c, h, w) + 4 * (c * c) as u64 * n + 2 * n * n * c as u64
-}
-
 /// Encoder + `quant_conv` for an image of `h × w` (multiples of 8).
 pub fn encode_macs(cfg: &VaeConfig, h: usize, w: usize) -> u64 {
-    let ch = &cfg.block_out_channels;
-    let (mut h, mut w) = (h, w);
-    let mut m = conv(cfg.in_channels, ch[0], 3, h, w);
-    let mut cin = ch[0];
-    for (i, &c) in ch.iter().enumerate() {
-        for j in 0..cfg.layers_per_block {
-            m += resnet(if j == 0 { cin } else { c }, c, h, w);
-        }
-        cin = c;
-        if i + 1 < ch.len() {
-            (h, w) = (h / 2, w / 2);
-            m += conv(c, c, 3, h, w);
-        }
-    }
-    let moments = 2 * cfg.latent_channels;
-    m + mid(cin, h, w) + conv(cin, moments, 3, h, w) + conv(moments, moments, 1, h, w)
+    layers_macs(&kl_layers(cfg).encode, (h, w))
 }
 
 /// `post_quant_conv` + decoder for a latent of `h × w`.
 pub fn decode_macs(cfg: &VaeConfig, h: usize, w: usize) -> u64 {
-    let ch = &cfg.block_out_channels;
-    let (lat, top) = (cfg.latent_channels, ch[ch.len() - 1]);
-    let (mut h, mut w) = (h, w);
-    let mut m = conv(lat, lat, 1, h, w) + conv(lat, top, 3, h, w) + mid(top, h, w);
-    let mut cin = top;
-    for (i, &c) in ch.iter().rev().enumerate() {
-        for j in 0..=cfg.layers_per_block {
-            m += resnet(if j == 0 { cin } else { c }, c, h, w);
-        }
-        cin = c;
-        if i + 1 < ch.len() {
-            (h, w) = (2 * h, 2 * w);
-            m += conv(c, c, 3, h, w);
-        }
-    }
-    m + conv(cin, cfg.out_channels, 3, h, w)
+    layers_macs(&kl_layers(cfg).decode, (h, w))
 }
 
 #[cfg(test)]

@@ -61,3 +61,81 @@ impl Latent {
         Ok(())
     }
 }
+
+impl Latent {
+    /// FLUX.2's 2×2 patches: `[C, h, w]` → `[4C, h/2, w/2]`, channel `4c + 2i + j` holding
+    /// value `(2y + i, 2x + j)` of channel `c` (diffusers' `Flux2Pipeline._patchify_latents`).
+    /// Needs even sides; the image size is kept.
+    pub fn patchify(&self) -> Result<Latent> {
+        let (c, h, w) = (
+            self.channels as usize,
+            self.height as usize,
+            self.width as usize,
+        );
+        if h % 2 != 0 || w % 2 != 0 {
+            return Err(Error::Latent(format!(
+                "a {w}×{h} latent cannot be cut into 2×2 patches: FLUX.2's diffusion space needs \
+                 even latent sides (an image whose sides are multiples of 16)"
+            )));
+        }
+        let (ph, pw) = (h / 2, w / 2);
+        let mut data = vec![0.0; self.data.len()];
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let k = 4 * ch + 2 * (y % 2) + x % 2;
+                    data[(k * ph + y / 2) * pw + x / 2] = self.data[(ch * h + y) * w + x];
+                }
+            }
+        }
+        Ok(Latent {
+            channels: 4 * self.channels,
+            width: pw as u32,
+            height: ph as u32,
+            data,
+            ..*self
+        })
+    }
+
+    /// The inverse of [`Latent::patchify`]: `[4C, h, w]` → `[C, 2h, 2w]`. An image size that
+    /// was only the default (8× the latent) becomes the new latent's default.
+    pub fn unpatchify(&self) -> Result<Latent> {
+        let (c4, h, w) = (
+            self.channels as usize,
+            self.height as usize,
+            self.width as usize,
+        );
+        if c4 % 4 != 0 || self.data.len() != c4 * h * w {
+            return Err(Error::Latent(format!(
+                "a {c4}×{h}×{w} latent is not made of 2×2 patches (its channels are not a multiple of 4)"
+            )));
+        }
+        let (oh, ow) = (2 * h, 2 * w);
+        let mut data = vec![0.0; self.data.len()];
+        for k in 0..c4 {
+            let (ch, i, j) = (k / 4, (k / 2) % 2, k % 2);
+            for y in 0..h {
+                for x in 0..w {
+                    data[(ch * oh + 2 * y + i) * ow + 2 * x + j] = self.data[(k * h + y) * w + x];
+                }
+            }
+        }
+        let default = self.image_width == 8 * self.width && self.image_height == 8 * self.height;
+        Ok(Latent {
+            channels: self.channels / 4,
+            width: ow as u32,
+            height: oh as u32,
+            data,
+            image_width: if default {
+                8 * ow as u32
+            } else {
+                self.image_width
+            },
+            image_height: if default {
+                8 * oh as u32
+            } else {
+                self.image_height
+            },
+        })
+    }
+}

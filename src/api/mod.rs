@@ -7,7 +7,7 @@ pub use crate::gpu::{FeaturesChoice, Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
 use crate::kernels::Kernels;
 pub use crate::kernels::Precision;
-use crate::model::{Model, Ops, TinyCoder};
+use crate::model::{LatentStats, Model, Ops, TinyCoder};
 use crate::weights::ModelInfo;
 
 mod call;
@@ -89,20 +89,75 @@ impl Vae {
         self.info.config.latent_channels as u32
     }
 
-    /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model
-    /// sees: `(x − shift) · scale`.
-    pub fn to_diffusion(&self, latent: &mut Latent) {
-        let f = self.info.family.factors;
-        latent.data.iter_mut().for_each(|v| *v = f.to_diffusion(*v));
+    /// FLUX.2's latent statistics, where the model has them.
+    fn latent_stats(&self) -> Option<&LatentStats> {
+        match &self.model {
+            Model::Kl(kl) => kl.latent_stats.as_ref(),
+            Model::Tiny(_) => None,
+        }
     }
 
-    /// The inverse of [`Vae::to_diffusion`]: `x / scale + shift`, what [`Vae::decode`] takes.
-    pub fn from_diffusion(&self, latent: &mut Latent) {
+    /// What a diffusion model sees of a `[C, h, w]` latent: its channels and the side of the
+    /// patches the latent is cut into — `(C, 1)`, or FLUX.2's `(4C, 2)`: `[4C, h/2, w/2]`.
+    pub fn diffusion_layout(&self) -> (u32, u32) {
+        let c = self.latent_channels();
+        match self.latent_stats() {
+            Some(_) => (4 * c, 2),
+            None => (c, 1),
+        }
+    }
+
+    /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model
+    /// sees: `(x − shift) · scale`; for FLUX.2, cut into 2×2 patches (`[4C, h/2, w/2]`) and
+    /// normalised by the statistics in its weights, `(p − mean) / √(var + eps)`.
+    pub fn to_diffusion(&self, latent: &mut Latent) -> Result<()> {
+        self.check_latent(latent)?;
+        if let Some(stats) = self.latent_stats() {
+            let mut p = latent.patchify()?;
+            let plane = (p.width * p.height) as usize;
+            for (k, values) in p.data.chunks_mut(plane).enumerate() {
+                let (m, s) = (stats.mean[k], stats.std[k]);
+                values.iter_mut().for_each(|v| *v = (*v - m) / s);
+            }
+            *latent = p;
+            return Ok(());
+        }
+        let f = self.info.family.factors;
+        latent.data.iter_mut().for_each(|v| *v = f.to_diffusion(*v));
+        Ok(())
+    }
+
+    /// The inverse of [`Vae::to_diffusion`] (`x / scale + shift`; FLUX.2's `p · std + mean`,
+    /// then the patches put back): what [`Vae::decode`] takes.
+    pub fn from_diffusion(&self, latent: &mut Latent) -> Result<()> {
+        let (channels, patch) = self.diffusion_layout();
+        if latent.channels != channels {
+            let patches = match patch {
+                1 => String::new(),
+                _ => format!(" (2×2 patches of its {} channels)", self.latent_channels()),
+            };
+            return Err(Error::Latent(format!(
+                "the latent has {} channels; this {} model's latents in diffusion space have \
+                 {channels}{patches}",
+                latent.channels,
+                self.family()
+            )));
+        }
+        if let Some(stats) = self.latent_stats() {
+            let plane = (latent.width * latent.height) as usize;
+            for (k, values) in latent.data.chunks_mut(plane).enumerate() {
+                let (m, s) = (stats.mean[k], stats.std[k]);
+                values.iter_mut().for_each(|v| *v = *v * s + m);
+            }
+            *latent = latent.unpatchify()?;
+            return Ok(());
+        }
         let f = self.info.family.factors;
         latent
             .data
             .iter_mut()
             .for_each(|v| *v = f.from_diffusion(*v));
+        Ok(())
     }
 
     /// The range of the model's image tensors.
@@ -271,11 +326,7 @@ impl Vae {
             }
         };
         let x = ops.image_to_tensor(&image.rgba, w, h, pw, ph, &starts, PixelRange::Signed)?;
-        let mut moments = kl.encoder.forward(&mut ops, x)?;
-        if let Some(quant_conv) = &kl.quant_conv {
-            let same = crate::kernels::conv2d::ConvMode::Same;
-            moments = ops.f32_outputs(|ops| ops.conv(&moments, quant_conv, same, None))?;
-        }
+        let moments = kl.encode.forward(&mut ops, x)?;
         let moments = ops.whole(&moments)?;
         let z = ops.posterior(&moments, seed)?;
         Ok((ops, z))
@@ -307,12 +358,8 @@ impl Vae {
             }
         };
         let z = ops.tensor_from(c, h, w, &latent.data)?;
-        let mut z = ops.reband(&z, starts)?;
-        if let Some(post_quant_conv) = &kl.post_quant_conv {
-            let same = crate::kernels::conv2d::ConvMode::Same;
-            z = ops.conv(&z, post_quant_conv, same, None)?;
-        }
-        let out = kl.decoder.forward(&mut ops, z)?;
+        let z = ops.reband(&z, starts)?;
+        let out = kl.decode.forward(&mut ops, z)?;
         Ok((ops, out))
     }
 

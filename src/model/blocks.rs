@@ -95,27 +95,3 @@ impl Attention {
         ops.reband(&out, &starts)
     }
 }
-
-/// diffusers `UNetMidBlock2D` with one attention: resnet → attention → resnet.
-pub struct MidBlock {
-    pub resnets: [ResnetBlock; 2],
-    pub attention: Attention,
-}
-
-impl MidBlock {
-    pub fn new(s: &mut WeightStore, p: &str) -> Result<MidBlock> {
-        Ok(MidBlock {
-            resnets: [
-                ResnetBlock::new(s, &format!("{p}.resnets.0"))?,
-                ResnetBlock::new(s, &format!("{p}.resnets.1"))?,
-            ],
-            attention: Attention::new(s, &format!("{p}.attentions.0"))?,
-        })
-    }
-
-    pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
-        let h = self.resnets[0].forward(ops, x)?;
-        let h = self.attention.forward(ops, h)?;
-        self.resnets[1].forward(ops, h)
-    }
-}

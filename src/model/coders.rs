@@ -1,128 +1,80 @@
-//! diffusers `Encoder` and `Decoder` (`diffusers/models/autoencoders/vae.py`).
+//! A KL autoencoder's encode and decode paths, module by module as [`crate::weights::arch`]
+//! describes them (diffusers' `Encoder` and `Decoder`, `diffusers/models/autoencoders/vae.py`).
 
-use super::blocks::{MidBlock, ResnetBlock};
+use super::blocks::{Attention, ResnetBlock};
 use super::{Ops, WeightStore};
 use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
-use crate::weights::VaeConfig;
+use crate::weights::arch::{Layer, Resample};
 
-/// One `DownEncoderBlock2D` or `UpDecoderBlock2D`: resnets, then the resampling conv (all but the last block).
-pub struct Block {
-    pub resnets: Vec<ResnetBlock>,
-    pub resample: Option<ConvWeights>,
+/// One module of a path, with its weights.
+pub enum Step {
+    Conv(Box<ConvWeights>, ConvMode),
+    Resnet(Box<ResnetBlock>),
+    Attention(Box<Attention>),
+    /// `conv_norm_out` (GroupNorm, SiLU) then `conv_out`.
+    NormConv(Box<NormWeights>, Box<ConvWeights>),
 }
 
-impl Block {
-    fn new(
-        s: &mut WeightStore,
-        p: &str,
-        n_resnets: usize,
-        resample: Option<&str>,
-    ) -> Result<Block> {
-        Ok(Block {
-            resnets: (0..n_resnets)
-                .map(|j| ResnetBlock::new(s, &format!("{p}.resnets.{j}")))
-                .collect::<Result<_>>()?,
-            resample: resample
-                .map(|r| s.conv(&format!("{p}.{r}.0.conv")))
-                .transpose()?,
-        })
-    }
-
-    fn forward(&self, ops: &mut Ops, x: Tensor, mode: ConvMode) -> Result<Tensor> {
-        let mut h = x;
-        for r in &self.resnets {
-            h = r.forward(ops, h)?;
-        }
-        match &self.resample {
-            Some(c) => ops.conv(&h, c, mode, None), // `h` is dropped after
-            None => Ok(h),
-        }
-    }
+/// An encode path (image `[3, H, W]` → moments `[2·latent, H/8, W/8]`, `quant_conv` included)
+/// or a decode path (latent → image `[3, 8h, 8w]` before clamping, `post_quant_conv` included).
+pub struct KlPath {
+    pub steps: Vec<Step>,
 }
 
-/// image `[3, H, W]` → moments before `quant_conv` `[2·latent, H/8, W/8]`.
-pub struct Encoder {
-    pub conv_in: ConvWeights,
-    pub down_blocks: Vec<Block>,
-    pub mid_block: MidBlock,
-    pub conv_norm_out: NormWeights,
-    pub conv_out: ConvWeights,
-}
-
-impl Encoder {
-    pub fn new(s: &mut WeightStore, p: &str, cfg: &VaeConfig) -> Result<Encoder> {
-        let n = cfg.block_out_channels.len();
-        Ok(Encoder {
-            conv_in: s.conv(&format!("{p}.conv_in"))?,
-            down_blocks: (0..n)
-                .map(|i| {
-                    Block::new(
-                        s,
-                        &format!("{p}.down_blocks.{i}"),
-                        cfg.layers_per_block,
-                        (i + 1 < n).then_some("downsamplers"),
-                    )
+impl KlPath {
+    /// The modules of `layers`, their weights taken from `s`.
+    pub fn new(s: &mut WeightStore, layers: &[Layer]) -> Result<KlPath> {
+        let steps = layers
+            .iter()
+            .map(|layer| {
+                Ok(match layer {
+                    Layer::Conv { name, resample, .. } => {
+                        let mode = match resample {
+                            Resample::Same => ConvMode::Same,
+                            Resample::Down => ConvMode::Down,
+                            Resample::Up => ConvMode::Up,
+                        };
+                        Step::Conv(Box::new(s.conv(name)?), mode)
+                    }
+                    Layer::Resnet { name, .. } => {
+                        Step::Resnet(Box::new(ResnetBlock::new(s, name)?))
+                    }
+                    Layer::Attention { name, .. } => {
+                        Step::Attention(Box::new(Attention::new(s, name)?))
+                    }
+                    Layer::NormConv { norm, conv, .. } => {
+                        Step::NormConv(Box::new(s.norm(norm)?), Box::new(s.conv(conv)?))
+                    }
                 })
-                .collect::<Result<_>>()?,
-            mid_block: MidBlock::new(s, &format!("{p}.mid_block"))?,
-            conv_norm_out: s.norm(&format!("{p}.conv_norm_out"))?,
-            conv_out: s.conv(&format!("{p}.conv_out"))?,
-        })
+            })
+            .collect::<Result<_>>()?;
+        Ok(KlPath { steps })
     }
 
+    /// Runs the path on `x`. Each GroupNorm + SiLU is applied by the convolution after it as it
+    /// loads its input; from the half's last norm on (`conv_out`, `quant_conv`), outputs are f32
+    /// whatever the precision: they are the moments or the image.
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
-        let mut h = ops.conv(&x, &self.conv_in, ConvMode::Same, None)?;
-        drop(x);
-        for b in &self.down_blocks {
-            h = b.forward(ops, h, ConvMode::Down)?;
+        let mut h = x;
+        let mut f32_outputs = false;
+        for step in &self.steps {
+            h = match step {
+                Step::Conv(c, mode) if f32_outputs => {
+                    ops.f32_outputs(|ops| ops.conv(&h, c, *mode, None))?
+                }
+                Step::Conv(c, mode) => ops.conv(&h, c, *mode, None)?, // `h` is dropped after
+                Step::Resnet(r) => r.forward(ops, h)?,
+                Step::Attention(a) => a.forward(ops, h)?,
+                Step::NormConv(norm, conv) => {
+                    f32_outputs = true;
+                    let n = ops.norm_affine(&h, norm)?;
+                    ops.f32_outputs(|ops| ops.conv_normed(&h, &n, true, conv, None))?
+                }
+            };
         }
-        let h = self.mid_block.forward(ops, h)?;
-        let n = ops.norm_affine(&h, &self.conv_norm_out)?;
-        ops.f32_outputs(|ops| ops.conv_normed(&h, &n, true, &self.conv_out, None))
-    }
-}
-
-/// latent after `post_quant_conv` `[latent, h, w]` → image `[3, 8h, 8w]` (before clamping).
-pub struct Decoder {
-    pub conv_in: ConvWeights,
-    pub mid_block: MidBlock,
-    pub up_blocks: Vec<Block>,
-    pub conv_norm_out: NormWeights,
-    pub conv_out: ConvWeights,
-}
-
-impl Decoder {
-    pub fn new(s: &mut WeightStore, p: &str, cfg: &VaeConfig) -> Result<Decoder> {
-        let n = cfg.block_out_channels.len();
-        Ok(Decoder {
-            conv_in: s.conv(&format!("{p}.conv_in"))?,
-            mid_block: MidBlock::new(s, &format!("{p}.mid_block"))?,
-            up_blocks: (0..n)
-                .map(|i| {
-                    Block::new(
-                        s,
-                        &format!("{p}.up_blocks.{i}"),
-                        cfg.layers_per_block + 1,
-                        (i + 1 < n).then_some("upsamplers"),
-                    )
-                })
-                .collect::<Result<_>>()?,
-            conv_norm_out: s.norm(&format!("{p}.conv_norm_out"))?,
-            conv_out: s.conv(&format!("{p}.conv_out"))?,
-        })
-    }
-
-    pub fn forward(&self, ops: &mut Ops, z: Tensor) -> Result<Tensor> {
-        let h = ops.conv(&z, &self.conv_in, ConvMode::Same, None)?;
-        drop(z);
-        let mut h = self.mid_block.forward(ops, h)?;
-        for b in &self.up_blocks {
-            h = b.forward(ops, h, ConvMode::Up)?;
-        }
-        let n = ops.norm_affine(&h, &self.conv_norm_out)?;
-        ops.f32_outputs(|ops| ops.conv_normed(&h, &n, true, &self.conv_out, None))
+        Ok(h)
     }
 }

@@ -1,5 +1,6 @@
 //! The VAE, module by module as diffusers writes it (`diffusers/models/autoencoders/vae.py`,
-//! `resnet.py`, `attention_processor.py`). Knows nothing of wgpu: it calls [`Ops`].
+//! `resnet.py`, `attention_processor.py`), built from the description of `weights::arch` (the
+//! tiny autoencoders' from `weights::tiny`). Knows nothing of wgpu: it calls [`Ops`].
 
 mod blocks;
 mod coders;
@@ -8,13 +9,13 @@ mod store;
 mod tiny;
 
 pub use blocks::{Attention, ResnetBlock};
-pub use coders::{Decoder, Encoder};
+pub use coders::{KlPath, Step};
 pub use ops::Ops;
 pub use store::WeightStore;
 pub use tiny::{AutoencoderTiny, TinyCoder};
 
 use crate::error::Result;
-use crate::kernels::conv2d::ConvWeights;
+use crate::weights::arch::{kl_layers, LATENT_STATS};
 use crate::weights::VaeConfig;
 
 /// The network a [`crate::Vae`] runs.
@@ -23,26 +24,39 @@ pub enum Model {
     Tiny(AutoencoderTiny),
 }
 
-/// diffusers `AutoencoderKL`: encoder, `quant_conv`, decoder, `post_quant_conv` (the 1×1 convs
-/// absent in SD3's and FLUX.1's VAEs).
+/// diffusers `AutoencoderKL` (and `AutoencoderKLFlux2`, whose latent normalisation is applied on
+/// the host): the encode path (encoder, `quant_conv`) and the decode path (`post_quant_conv`,
+/// decoder).
 pub struct AutoencoderKl {
-    pub encoder: Encoder,
-    pub quant_conv: Option<ConvWeights>,
-    pub decoder: Decoder,
-    pub post_quant_conv: Option<ConvWeights>,
+    pub encode: KlPath,
+    pub decode: KlPath,
+    /// FLUX.2's latent normalisation, where the model has one.
+    pub latent_stats: Option<LatentStats>,
+}
+
+/// FLUX.2's `bn` in eval mode: per channel of the patchified latent, its running mean and
+/// `√(running_var + eps)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatentStats {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
 }
 
 impl AutoencoderKl {
     pub fn from_store(store: &mut WeightStore, cfg: &VaeConfig) -> Result<AutoencoderKl> {
+        let layers = kl_layers(cfg);
+        let latent_stats = match cfg.latent_norm {
+            None => None,
+            Some(norm) => {
+                let [mean, var] = LATENT_STATS.map(|name| store.host(name));
+                let std = var?.iter().map(|v| (v + norm.eps).sqrt()).collect();
+                Some(LatentStats { mean: mean?, std })
+            }
+        };
         Ok(AutoencoderKl {
-            encoder: Encoder::new(store, "encoder", cfg)?,
-            quant_conv: (cfg.use_quant_conv)
-                .then(|| store.conv("quant_conv"))
-                .transpose()?,
-            decoder: Decoder::new(store, "decoder", cfg)?,
-            post_quant_conv: (cfg.use_post_quant_conv)
-                .then(|| store.conv("post_quant_conv"))
-                .transpose()?,
+            encode: KlPath::new(store, &layers.encode)?,
+            decode: KlPath::new(store, &layers.decode)?,
+            latent_stats,
         })
     }
 }

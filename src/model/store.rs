@@ -8,6 +8,7 @@ use crate::kernels::conv_weights::{
 };
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
+use crate::weights::arch::LATENT_STATS;
 use crate::weights::WeightsError;
 use std::collections::HashMap;
 
@@ -25,6 +26,8 @@ enum Stored {
 pub struct WeightStore {
     gpu: Gpu,
     map: HashMap<String, (Stored, Vec<usize>)>,
+    /// Tensors the host applies ([`LATENT_STATS`]), kept here rather than uploaded.
+    host: HashMap<String, Vec<f32>>,
     /// Conv textures in f16 where the values allow.
     precision: Precision,
     pub groups: u32,
@@ -41,6 +44,7 @@ impl WeightStore {
         WeightStore {
             gpu: gpu.clone(),
             map: HashMap::new(),
+            host: HashMap::new(),
             precision,
             bytes: 0,
             groups,
@@ -51,6 +55,10 @@ impl WeightStore {
 
     /// Uploads one tensor: conv and linear weights as textures, the rest as is.
     pub fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) {
+        if LATENT_STATS.contains(&name) {
+            self.host.insert(name.to_string(), data.to_vec());
+            return;
+        }
         if let Some((o, i, k)) = conv_dims(shape) {
             let f16 = self.precision == Precision::F16;
             return self.store_conv(name, shape, weight_layout(data, o, i, k, f16));
@@ -143,6 +151,13 @@ impl WeightStore {
             groups: self.groups,
             eps: NORM_EPS,
         })
+    }
+
+    /// A tensor kept on the host ([`LATENT_STATS`]).
+    pub fn host(&mut self, name: &str) -> Result<Vec<f32>> {
+        self.host
+            .remove(name)
+            .ok_or_else(|| Error::Weights(WeightsError::Model(format!("no tensor {name}"))))
     }
 
     pub fn has(&self, name: &str) -> bool {

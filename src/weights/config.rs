@@ -6,14 +6,19 @@
 //! `UNetMidBlock2D`).
 use std::collections::HashMap;
 
+use super::arch::kl_layers;
 use super::WeightsError;
 
-/// diffusers `AutoencoderKL` configuration (only what changes tensor shapes or outputs).
+/// diffusers `AutoencoderKL` configuration (only what changes tensor shapes or outputs), and
+/// `AutoencoderKLFlux2`'s (a narrower decoder, the latent normalisation).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VaeConfig {
     pub in_channels: usize,
     pub out_channels: usize,
+    /// The encoder's blocks, and the decoder's (reversed) unless `decoder_block_out_channels`.
     pub block_out_channels: Vec<usize>,
+    /// The decoder's own blocks, where they differ (FLUX.2's small decoder: 96, 192, 384, 384).
+    pub decoder_block_out_channels: Option<Vec<usize>>,
     pub layers_per_block: usize,
     pub latent_channels: usize,
     /// GroupNorm groups: 32 in every released VAE; a file's shapes cannot tell.
@@ -22,6 +27,22 @@ pub struct VaeConfig {
     pub use_quant_conv: bool,
     /// Whether the 1×1 `post_quant_conv` precedes the decoder.
     pub use_post_quant_conv: bool,
+    /// FLUX.2's latent normalisation, where the weights hold its statistics.
+    pub latent_norm: Option<LatentNorm>,
+}
+
+/// FLUX.2's `bn`: a `BatchNorm2d` without affine over the latent patchified 2×2 (`[4·C, h/2,
+/// w/2]`), whose running statistics (`bn.running_mean`, `bn.running_var`) are among the weights.
+/// The diffusion model sees `(patchify(x) − mean) / √(var + eps)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatentNorm {
+    /// `batch_norm_eps` (config.json; 1e-4 in every release).
+    pub eps: f32,
+}
+
+impl LatentNorm {
+    /// FLUX.2's published epsilon.
+    pub const DEFAULT_EPS: f32 = 1e-4;
 }
 
 impl VaeConfig {
@@ -31,11 +52,13 @@ impl VaeConfig {
             in_channels: 3,
             out_channels: 3,
             block_out_channels: vec![128, 256, 512, 512],
+            decoder_block_out_channels: None,
             layers_per_block: 2,
             latent_channels: 4,
             norm_num_groups: 32,
             use_quant_conv: true,
             use_post_quant_conv: true,
+            latent_norm: None,
         }
     }
 
@@ -47,6 +70,26 @@ impl VaeConfig {
             use_post_quant_conv: false,
             ..VaeConfig::sdxl()
         }
+    }
+
+    /// FLUX.2's VAE: SDXL's blocks, 32 latent channels, quant convs, the latent normalisation;
+    /// with `small_decoder`, the decoder of FLUX.2 [klein]'s small variant.
+    pub fn flux2(small_decoder: bool) -> VaeConfig {
+        VaeConfig {
+            latent_channels: 32,
+            decoder_block_out_channels: small_decoder.then(|| vec![96, 192, 384, 384]),
+            latent_norm: Some(LatentNorm {
+                eps: LatentNorm::DEFAULT_EPS,
+            }),
+            ..VaeConfig::sdxl()
+        }
+    }
+
+    /// The decoder's blocks, finest first.
+    pub fn decoder_blocks(&self) -> &[usize] {
+        self.decoder_block_out_channels
+            .as_deref()
+            .unwrap_or(&self.block_out_channels)
     }
 
     /// Infers the configuration from canonical (diffusers) names and shapes. Only reads the
@@ -69,15 +112,34 @@ impl VaeConfig {
         let layers_per_block = (0..)
             .take_while(|&j| shapes.contains_key(&resnet_conv1(0, j)))
             .count();
+        // The decoder's blocks run reversed: up block k has block n − 1 − k's channels.
+        let decoder_blocks = (0..n_blocks)
+            .rev()
+            .map(|k| {
+                dim(
+                    shapes,
+                    &format!("decoder.up_blocks.{k}.resnets.0.conv1.weight"),
+                    0,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let decoder_block_out_channels =
+            (decoder_blocks != block_out_channels).then_some(decoder_blocks);
         Ok(VaeConfig {
             in_channels: dim(shapes, "encoder.conv_in.weight", 1)?,
             out_channels: dim(shapes, "decoder.conv_out.weight", 0)?,
             block_out_channels,
+            decoder_block_out_channels,
             layers_per_block,
             latent_channels: dim(shapes, "decoder.conv_in.weight", 1)?,
             norm_num_groups: 32,
             use_quant_conv: shapes.contains_key("quant_conv.weight"),
             use_post_quant_conv: shapes.contains_key("post_quant_conv.weight"),
+            latent_norm: shapes
+                .contains_key("bn.running_mean")
+                .then_some(LatentNorm {
+                    eps: LatentNorm::DEFAULT_EPS,
+                }),
         })
     }
 }
@@ -97,19 +159,9 @@ fn dim(
 }
 
 /// Every tensor `config` needs: canonical name and diffusers shape, in diffusers'
-/// `state_dict()` order (encoder, decoder, quant_conv, post_quant_conv where used).
+/// `state_dict()` order (as [`kl_layers`] describes the model).
 pub fn expected_tensors(config: &VaeConfig) -> Vec<(String, Vec<usize>)> {
-    let mut t = Tensors(Vec::new());
-    encoder(config, &mut t);
-    decoder(config, &mut t);
-    let latent = config.latent_channels;
-    if config.use_quant_conv {
-        t.conv("quant_conv", 2 * latent, 2 * latent, 1);
-    }
-    if config.use_post_quant_conv {
-        t.conv("post_quant_conv", latent, latent, 1);
-    }
-    t.0
+    kl_layers(config).tensors()
 }
 
 /// Total number of values in `tensors`.
@@ -118,115 +170,4 @@ pub fn param_count(tensors: &[(String, Vec<usize>)]) -> usize {
         .iter()
         .map(|(_, shape)| shape.iter().product::<usize>())
         .sum()
-}
-
-struct Tensors(Vec<(String, Vec<usize>)>);
-
-impl Tensors {
-    fn push(&mut self, name: String, shape: Vec<usize>) {
-        self.0.push((name, shape));
-    }
-    /// `nn.Conv2d(cin, cout, k)`: weight `[cout, cin, k, k]`, bias `[cout]`.
-    fn conv(&mut self, p: &str, cout: usize, cin: usize, k: usize) {
-        self.push(format!("{p}.weight"), vec![cout, cin, k, k]);
-        self.push(format!("{p}.bias"), vec![cout]);
-    }
-    /// `nn.Linear(cin, cout)`: weight `[cout, cin]`, bias `[cout]`.
-    fn linear(&mut self, p: &str, cout: usize, cin: usize) {
-        self.push(format!("{p}.weight"), vec![cout, cin]);
-        self.push(format!("{p}.bias"), vec![cout]);
-    }
-    /// `nn.GroupNorm(groups, c)`: weight and bias `[c]`.
-    fn norm(&mut self, p: &str, c: usize) {
-        self.push(format!("{p}.weight"), vec![c]);
-        self.push(format!("{p}.bias"), vec![c]);
-    }
-    /// `ResnetBlock2D` without time embedding; 1×1 shortcut only when channels change.
-    fn resnet(&mut self, p: &str, cin: usize, cout: usize) {
-        self.norm(&format!("{p}.norm1"), cin);
-        self.conv(&format!("{p}.conv1"), cout, cin, 3);
-        self.norm(&format!("{p}.norm2"), cout);
-        self.conv(&format!("{p}.conv2"), cout, cout, 3);
-        if cin != cout {
-            self.conv(&format!("{p}.conv_shortcut"), cout, cin, 1);
-        }
-    }
-    /// `UNetMidBlock2D`: registers `attentions` before `resnets`.
-    fn mid_block(&mut self, p: &str, c: usize) {
-        let a = format!("{p}.attentions.0");
-        self.norm(&format!("{a}.group_norm"), c);
-        self.linear(&format!("{a}.to_q"), c, c);
-        self.linear(&format!("{a}.to_k"), c, c);
-        self.linear(&format!("{a}.to_v"), c, c);
-        self.linear(&format!("{a}.to_out.0"), c, c);
-        self.resnet(&format!("{p}.resnets.0"), c, c);
-        self.resnet(&format!("{p}.resnets.1"), c, c);
-    }
-}
-
-/// diffusers `Encoder`: conv_in, down_blocks, mid_block, conv_norm_out, conv_out (2× latent).
-fn encoder(c: &VaeConfig, t: &mut Tensors) {
-    let blocks = &c.block_out_channels;
-    let (first, last) = (
-        blocks.first().copied().unwrap_or(0),
-        blocks.last().copied().unwrap_or(0),
-    );
-    t.conv("encoder.conv_in", first, c.in_channels, 3);
-    let mut cin = first;
-    for (i, &cout) in blocks.iter().enumerate() {
-        for j in 0..c.layers_per_block {
-            let resnet_in = if j == 0 { cin } else { cout };
-            t.resnet(
-                &format!("encoder.down_blocks.{i}.resnets.{j}"),
-                resnet_in,
-                cout,
-            );
-        }
-        if i + 1 < blocks.len() {
-            t.conv(
-                &format!("encoder.down_blocks.{i}.downsamplers.0.conv"),
-                cout,
-                cout,
-                3,
-            );
-        }
-        cin = cout;
-    }
-    t.mid_block("encoder.mid_block", last);
-    t.norm("encoder.conv_norm_out", last);
-    t.conv("encoder.conv_out", 2 * c.latent_channels, last, 3);
-}
-
-/// diffusers `Decoder`: conv_in, up_blocks (registered before mid_block, which runs first),
-/// mid_block, conv_norm_out, conv_out. Up blocks have `layers_per_block + 1` resnets.
-fn decoder(c: &VaeConfig, t: &mut Tensors) {
-    let blocks = &c.block_out_channels;
-    let (first, last) = (
-        blocks.first().copied().unwrap_or(0),
-        blocks.last().copied().unwrap_or(0),
-    );
-    t.conv("decoder.conv_in", last, c.latent_channels, 3);
-    let mut cin = last;
-    for (k, &cout) in blocks.iter().rev().enumerate() {
-        for j in 0..=c.layers_per_block {
-            let resnet_in = if j == 0 { cin } else { cout };
-            t.resnet(
-                &format!("decoder.up_blocks.{k}.resnets.{j}"),
-                resnet_in,
-                cout,
-            );
-        }
-        if k + 1 < blocks.len() {
-            t.conv(
-                &format!("decoder.up_blocks.{k}.upsamplers.0.conv"),
-                cout,
-                cout,
-                3,
-            );
-        }
-        cin = cout;
-    }
-    t.mid_block("decoder.mid_block", last);
-    t.norm("decoder.conv_norm_out", first);
-    t.conv("decoder.conv_out", c.out_channels, first, 3);
 }

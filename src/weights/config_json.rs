@@ -1,17 +1,21 @@
 //! A diffusers `config.json` (the file beside `diffusion_pytorch_model.safetensors`): only the
 //! fields that the weights' shapes cannot tell are read — the class, the latent channels (checked
-//! against the file) and the two latent factors. Unknown fields are ignored, as diffusers does.
+//! against the file), the two latent factors and FLUX.2's `batch_norm_eps`. Unknown fields are
+//! ignored, as diffusers does.
 use super::family::{Family, Kind, FAMILIES};
 use super::WeightsError;
 
 /// The fields of a diffusers VAE config this crate uses.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DiffusersConfig {
-    /// `_class_name`: `AutoencoderKL` or `AutoencoderTiny` (others are refused).
+    /// `_class_name`: `AutoencoderKL`, `AutoencoderKLFlux2` or `AutoencoderTiny` (others are
+    /// refused).
     pub kind: Option<Kind>,
     pub latent_channels: Option<usize>,
     pub scaling_factor: Option<f32>,
     pub shift_factor: Option<f32>,
+    /// FLUX.2's latent normalisation epsilon.
+    pub batch_norm_eps: Option<f32>,
 }
 
 /// Largest config accepted: real ones are under 2 KiB.
@@ -31,11 +35,11 @@ impl DiffusersConfig {
         let kind = match map.get("_class_name") {
             None => None,
             Some(v) => Some(match v.as_str() {
-                Some("AutoencoderKL") => Kind::Kl,
+                Some("AutoencoderKL" | "AutoencoderKLFlux2") => Kind::Kl,
                 Some("AutoencoderTiny") => Kind::Tiny,
                 _ => {
                     return Err(bad(format!(
-                    "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderTiny)"
+                    "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderKLFlux2, AutoencoderTiny)"
                 )))
                 }
             }),
@@ -65,6 +69,7 @@ impl DiffusersConfig {
             latent_channels,
             scaling_factor: positive("scaling_factor")?,
             shift_factor: number("shift_factor")?.map(|v| v as f32),
+            batch_norm_eps: positive("batch_norm_eps")?,
         })
     }
 

@@ -14,7 +14,7 @@ use super::WeightsError;
 /// The network a file describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// diffusers `AutoencoderKL` (SD 1.x, SDXL, SD3, FLUX.1).
+    /// diffusers `AutoencoderKL` (SD 1.x, SDXL, SD3, FLUX.1) and `AutoencoderKLFlux2`.
     Kl,
     /// diffusers `AutoencoderTiny` (the TAESD family).
     Tiny,
@@ -45,6 +45,8 @@ pub enum Family {
     Sdxl,
     Sd3,
     Flux,
+    /// FLUX.2 (dev, klein, and the models built on its VAE).
+    Flux2,
     /// Tiny autoencoders, each the fast twin of one of the above.
     Taesd,
     Taesdxl,
@@ -93,11 +95,12 @@ impl fmt::Display for Source {
 }
 
 /// Every family, by the name options and the page use.
-pub const FAMILIES: [Family; 8] = [
+pub const FAMILIES: [Family; 9] = [
     Family::Sdxl,
     Family::Sd1,
     Family::Sd3,
     Family::Flux,
+    Family::Flux2,
     Family::Taesdxl,
     Family::Taesd,
     Family::Taesd3,
@@ -105,13 +108,13 @@ pub const FAMILIES: [Family; 8] = [
 ];
 
 /// Names of [`FAMILIES`], in order (for option tables).
-pub const FAMILY_NAMES: [&str; 8] = [
-    "sdxl", "sd1", "sd3", "flux", "taesdxl", "taesd", "taesd3", "taef1",
+pub const FAMILY_NAMES: [&str; 9] = [
+    "sdxl", "sd1", "sd3", "flux", "flux2", "taesdxl", "taesd", "taesd3", "taef1",
 ];
 
 /// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name.
-pub const FAMILY_CHOICES: [&str; 9] = [
-    "auto", "sdxl", "sd1", "sd3", "flux", "taesdxl", "taesd", "taesd3", "taef1",
+pub const FAMILY_CHOICES: [&str; 10] = [
+    "auto", "sdxl", "sd1", "sd3", "flux", "flux2", "taesdxl", "taesd", "taesd3", "taef1",
 ];
 
 impl Family {
@@ -127,7 +130,7 @@ impl Family {
 
     pub fn kind(self) -> Kind {
         match self {
-            Family::Sd1 | Family::Sdxl | Family::Sd3 | Family::Flux => Kind::Kl,
+            Family::Sd1 | Family::Sdxl | Family::Sd3 | Family::Flux | Family::Flux2 => Kind::Kl,
             _ => Kind::Tiny,
         }
     }
@@ -135,18 +138,22 @@ impl Family {
     pub fn latent_channels(self) -> usize {
         match self {
             Family::Sd3 | Family::Flux | Family::Taesd3 | Family::Taef1 => 16,
+            Family::Flux2 => 32,
             _ => 4,
         }
     }
 
     /// The published factors (diffusers configs; a tiny autoencoder shares its big twin's, so
-    /// its unscaled latents are interchangeable with the twin's).
+    /// its unscaled latents are interchangeable with the twin's). FLUX.2's are 1 and 0: its
+    /// latents are normalised by the statistics in its weights instead
+    /// ([`crate::weights::LatentNorm`]).
     pub fn factors(self) -> Factors {
         let (scaling, shift) = match self {
             Family::Sd1 | Family::Taesd => (0.18215, 0.0),
             Family::Sdxl | Family::Taesdxl => (0.13025, 0.0),
             Family::Sd3 | Family::Taesd3 => (1.5305, 0.0609),
             Family::Flux | Family::Taef1 => (0.3611, 0.1159),
+            Family::Flux2 => (1.0, 0.0),
         };
         Factors { scaling, shift }
     }
@@ -162,6 +169,7 @@ impl Family {
             (Kind::Kl, 4) => Family::Sdxl,
             (Kind::Kl, 16) if evidence.ldm_unprefixed => Family::Flux,
             (Kind::Kl, 16) => Family::Sd3,
+            (Kind::Kl, 32) => Family::Flux2,
             (Kind::Tiny, 4) => Family::Taesdxl,
             (Kind::Tiny, 16) => Family::Taef1,
             _ => return None,

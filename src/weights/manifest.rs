@@ -51,13 +51,17 @@ fn kl_manifest(
     checkpoint: bool,
 ) -> Result<Manifest, WeightsError> {
     let found = translate(header)?;
-    let config = VaeConfig::infer(&found.shapes)?;
+    let mut config = VaeConfig::infer(&found.shapes)?;
     let kind = Kind::Kl;
     if let Some(c) = &choice.config {
         c.check(kind, config.latent_channels)?;
+        if let (Some(norm), Some(eps)) = (config.latent_norm.as_mut(), c.batch_norm_eps) {
+            norm.eps = eps;
+        }
     }
     let evidence = Evidence {
-        ldm_unprefixed: found.layout == Layout::Ldm && found.prefix.is_empty(),
+        ldm_unprefixed: matches!(found.layout, Layout::Ldm | Layout::Flux2)
+            && found.prefix.is_empty(),
         checkpoint,
     };
     let family = choice.resolve(kind, config.latent_channels, evidence)?;
@@ -129,7 +133,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
     let n_up = names::ldm_up_blocks(header.tensors.iter().map(|t| t.name.as_str()));
     let mut index = HashMap::<String, usize>::new();
     let mut shapes = HashMap::<String, Vec<usize>>::new();
-    let (mut ldm, mut old) = (false, false);
+    let (mut ldm, mut old, mut flux2) = (false, false, false);
     let mut prefix = "";
     for (i, t) in header.tensors.iter().enumerate() {
         let Some(tr) = names::to_canonical(&t.name, n_up) else {
@@ -146,6 +150,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
             });
         }
         ldm |= tr.evidence == Some(Layout::Ldm);
+        flux2 |= tr.evidence == Some(Layout::Flux2);
         old |= tr.evidence == Some(Layout::DiffusersOldAttention);
         if !tr.prefix.is_empty() {
             prefix = tr.prefix;
@@ -157,6 +162,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
         index.insert(tr.canonical, i);
     }
     let layout = match (ldm, old) {
+        (true, _) if flux2 => Layout::Flux2,
         (true, _) => Layout::Ldm,
         (false, true) => Layout::DiffusersOldAttention,
         (false, false) => Layout::Diffusers,

@@ -6,6 +6,7 @@
 //! checkpoint's pickle) is checked against the model before any tensor data is accepted, and each
 //! tensor reaches the [`WeightSink`] as f32 under its diffusers name as soon as its last byte has
 //! arrived. Host memory stays near the largest tensor plus one chunk.
+pub mod arch;
 mod choice;
 pub mod ckpt;
 pub mod config;
@@ -24,7 +25,7 @@ use crate::error_code::{Coded, ErrorCode};
 use std::io::Read;
 
 pub use choice::{FamilyChoice, Resolved};
-pub use config::{expected_tensors, param_count, VaeConfig};
+pub use config::{expected_tensors, param_count, LatentNorm, VaeConfig};
 pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
 pub use family::{Evidence, Factors, Family, Kind, Source};

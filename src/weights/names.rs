@@ -4,7 +4,8 @@
 //! LDM/CompVis names (`encoder.down.{i}.block.{j}`, `decoder.up.{n−1−k}` for diffusers
 //! `up_blocks.{k}`, `mid.block_1`, `mid.attn_1.q`, `nin_shortcut`, `norm_out`), diffusers names
 //! from before the attention rewrite (`query/key/value/proj_attn`), each optionally behind a
-//! `first_stage_model.` or `vae.` prefix. Upstream: diffusers
+//! `first_stage_model.` or `vae.` prefix; FLUX.2's original names (LDM's, with
+//! `encoder.quant_conv` and `decoder.post_quant_conv`) and its latent statistics (`bn.*`). Upstream: diffusers
 //! `scripts/convert_vae_pt_to_diffusers.py` and `convert_diffusers_to_original_stable_diffusion.py`.
 use std::fmt;
 
@@ -14,6 +15,9 @@ pub enum Layout {
     /// CompVis latent-diffusion names (`sdxl_vae.safetensors`, kl-f8, ft-MSE); attention weights
     /// `[C, C, 1, 1]`.
     Ldm,
+    /// FLUX.2's original names (`flux2-vae.safetensors`): LDM's, with the quant convs inside
+    /// the halves (`encoder.quant_conv`, `decoder.post_quant_conv`).
+    Flux2,
     /// diffusers names (`diffusion_pytorch_model.safetensors`).
     Diffusers,
     /// diffusers names with the attention as `query/key/value/proj_attn` (diffusers < 0.15).
@@ -28,6 +32,7 @@ impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Layout::Ldm => "LDM",
+            Layout::Flux2 => "FLUX.2 original",
             Layout::Diffusers => "diffusers",
             Layout::DiffusersOldAttention => "diffusers (old attention names)",
             Layout::Taesd => "taesd.py",
@@ -80,6 +85,13 @@ pub fn to_canonical(raw: &str, ldm_up_blocks: usize) -> Option<Translated> {
     let segs: Vec<&str> = name.split('.').collect();
     let (canonical, evidence) = match segs.as_slice() {
         ["quant_conv" | "post_quant_conv", ..] => (name.to_string(), None),
+        // FLUX.2's original file (`flux2-vae.safetensors`, black-forest-labs/flux2
+        // `autoencoder.py`): the quant convs inside the halves, and the latent statistics.
+        ["encoder", "quant_conv", rest @ ..] | ["decoder", "post_quant_conv", rest @ ..] => {
+            let canonical = format!("{}.{}", segs[1], rest.join("."));
+            (canonical, Some(Layout::Flux2))
+        }
+        ["bn", "running_mean" | "running_var"] => (name.to_string(), None),
         [part @ ("encoder" | "decoder"), body @ ..] => {
             let (body, evidence) = body_to_canonical(body, ldm_up_blocks)?;
             (format!("{part}.{body}"), evidence)
@@ -209,7 +221,9 @@ pub fn canonical_shape(canonical: &str, file_shape: &[usize]) -> Vec<usize> {
 /// The shape a tensor has in files of `layout`.
 pub fn to_layout_shape(canonical: &str, shape: &[usize], layout: Layout) -> Vec<usize> {
     match (layout, shape) {
-        (Layout::Ldm, [o, i]) if is_attention_linear_weight(canonical) => vec![*o, *i, 1, 1],
+        (Layout::Ldm | Layout::Flux2, [o, i]) if is_attention_linear_weight(canonical) => {
+            vec![*o, *i, 1, 1]
+        }
         _ => shape.to_vec(),
     }
 }
@@ -217,6 +231,14 @@ pub fn to_layout_shape(canonical: &str, shape: &[usize], layout: Layout) -> Vec<
 /// The name of canonical tensor `canonical` in files of `layout` (no prefix); `n_blocks` is
 /// the number of up blocks (`block_out_channels.len()`), needed for LDM's index flip.
 pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> String {
+    if layout == Layout::Flux2 {
+        if let Some(rest) = canonical.strip_prefix("quant_conv.") {
+            return format!("encoder.quant_conv.{rest}");
+        }
+        if let Some(rest) = canonical.strip_prefix("post_quant_conv.") {
+            return format!("decoder.post_quant_conv.{rest}");
+        }
+    }
     let Some((part @ ("encoder" | "decoder"), body)) = canonical.split_once('.') else {
         return canonical.to_string();
     };
@@ -230,7 +252,7 @@ pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> Strin
             return super::tiny::tiny_file_name(canonical, super::tiny::TinyNames::Split)
         }
         Layout::DiffusersOldAttention => old_attention_body(&segs),
-        Layout::Ldm => ldm_body(&segs, n_blocks),
+        Layout::Ldm | Layout::Flux2 => ldm_body(&segs, n_blocks),
     };
     format!("{part}.{body}")
 }

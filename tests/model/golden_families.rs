@@ -65,11 +65,11 @@ fn family_and_factors_are_chosen_in_order_and_map_latents_both_ways() {
     let image = png("img_64x48.png");
     let mean = pollster::block_on(vae.encode(&image)).unwrap();
     let mut z = mean.clone();
-    vae.to_diffusion(&mut z);
+    vae.to_diffusion(&mut z).unwrap();
     for (a, m) in z.data.iter().zip(&mean.data) {
         assert!((a - (m - 0.0609) * 1.5305).abs() <= 1e-6 * (1.0 + a.abs()));
     }
-    vae.from_diffusion(&mut z);
+    vae.from_diffusion(&mut z).unwrap();
     let back = z.data.iter().zip(&mean.data);
     assert!(back.map(|(a, b)| (a - b).abs()).fold(0.0, f32::max) < 1e-5);
 
@@ -149,7 +149,7 @@ fn check_tiny(vae: &Vae, variant: &str, img: &str) -> (f32, f32) {
             shape,
             [1, lat.channels as u64, lat.height as u64, lat.width as u64]
         );
-        vae.to_diffusion(&mut lat);
+        vae.to_diffusion(&mut lat).unwrap();
         assert_close(
             &format!("{variant} {img} latents"),
             &lat.data,
@@ -174,7 +174,7 @@ fn check_tiny(vae: &Vae, variant: &str, img: &str) -> (f32, f32) {
     }
     let mut z = Latent::new(shape[1] as u32, shape[3] as u32, shape[2] as u32, want).unwrap();
     (z.image_width, z.image_height) = (image.width, image.height);
-    vae.from_diffusion(&mut z);
+    vae.from_diffusion(&mut z).unwrap();
     let raw = pollster::block_on(vae.decode_raw(&z)).unwrap();
     assert_eq!(dshape, [1, 3, raw.height as u64, raw.width as u64]);
     let de = assert_close(

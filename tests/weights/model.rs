@@ -132,6 +132,64 @@ fn name_tables_match_diffusers() {
     }
 }
 
+/// tests/fixtures/names_flux2.json (gen_flux2_fixtures.py): the full-size FLUX.2 VAEs as diffusers
+/// builds them, both decoder widths, and FLUX.2's original `AutoEncoder` (black-forest-labs/flux2,
+/// whose names `flux2-vae.safetensors` carries): ours are the same tensors in the same order, the
+/// configuration is read back from them, and every original name translates to its diffusers
+/// twin and back. `bn.num_batches_tracked` (a counter) is the one tensor left unused.
+#[test]
+fn flux2_tables_match_diffusers_and_the_original() {
+    let path = format!(
+        "{}/tests/fixtures/names_flux2.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let table: BTreeMap<String, Vec<(String, Vec<usize>)>> =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let used = |key: &str| -> Vec<(String, Vec<usize>)> {
+        let rows = table[key]
+            .iter()
+            .filter(|(n, _)| n != "bn.num_batches_tracked");
+        rows.cloned().collect()
+    };
+    for (key, config) in [
+        ("diffusers", VaeConfig::flux2(false)),
+        ("diffusers_small_decoder", VaeConfig::flux2(true)),
+    ] {
+        let want = used(key);
+        assert_eq!(table[key].len(), want.len() + 1, "{key}: one counter");
+        assert_eq!(expected_tensors(&config), want, "{key}");
+        let shapes = want.iter().cloned().collect();
+        assert_eq!(VaeConfig::infer(&shapes).unwrap(), config, "{key}");
+    }
+    let diffusers: BTreeMap<String, Vec<usize>> = used("diffusers").into_iter().collect();
+    let original = used("original");
+    assert_eq!(original.len(), diffusers.len());
+    for (name, shape) in &original {
+        let t = to_canonical(name, 4).unwrap_or_else(|| panic!("{name} not translated"));
+        let canonical_shape = canonical_shape(&t.canonical, shape);
+        assert_eq!(
+            diffusers.get(&t.canonical),
+            Some(&canonical_shape),
+            "{name}"
+        );
+        assert_eq!(&to_layout_name(&t.canonical, Layout::Flux2, 4), name);
+        assert_eq!(
+            &to_layout_shape(&t.canonical, &canonical_shape, Layout::Flux2),
+            shape
+        );
+    }
+    // diffusers' parameter counts, and the two statistics of 128 values.
+    assert_eq!(
+        param_count(&expected_tensors(&VaeConfig::flux2(false))),
+        84_046_115 + 256
+    );
+    assert_eq!(
+        param_count(&expected_tensors(&VaeConfig::flux2(true))),
+        62_373_091 + 256
+    );
+}
+
 /// tests/fixtures/rule_check.json: first values (as f32 bits) and sums of the Python rule.
 #[test]
 fn synthetic_rule_matches_python() {

@@ -176,7 +176,8 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
         let encoded = bar.call(|ctl| block_on(model.vae.encode_with(&image, seed, ctl)));
         let mut latent = encoded.context(format!("encoding {}", job.input.display()))?;
         if args.scaled {
-            model.vae.to_diffusion(&mut latent);
+            (model.vae.to_diffusion(&mut latent))
+                .context(format!("scaling the latent of {}", job.input.display()))?;
         }
         write_latent(into, &latent)?;
         Ok(format!(
@@ -208,7 +209,8 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     let result = run(&jobs, args.skip_existing, verbs, |job, into, bar| {
         let mut latent = read_latent(&job.input)?;
         if args.scaled {
-            model.vae.from_diffusion(&mut latent);
+            (model.vae.from_diffusion(&mut latent))
+                .context(format!("unscaling {}", job.input.display()))?;
         }
         let start = Instant::now();
         let decoded = bar.call(|ctl| block_on(model.vae.decode_with(&latent, ctl)));

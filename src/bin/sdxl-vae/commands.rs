@@ -188,7 +188,8 @@ pub fn encode(args: &EncodeArgs, globals: &Globals) -> CliResult<()> {
     let mut latent = encoded.context(format!("encoding {}", path.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     if args.scaled {
-        model.vae.to_diffusion(&mut latent);
+        (model.vae.to_diffusion(&mut latent))
+            .context(format!("scaling the latent of {}", path.display()))?;
         model.note_family(globals);
     }
     write_latent(&args.output, &latent)?;
@@ -235,7 +236,7 @@ pub fn decode(args: &DecodeArgs, globals: &Globals) -> CliResult<()> {
     let mut latent = read_latent(path)?;
     let model = Model::load(&args.weights, globals)?;
     if args.scaled {
-        model.vae.from_diffusion(&mut latent);
+        (model.vae.from_diffusion(&mut latent)).context(format!("unscaling {}", path.display()))?;
         model.note_family(globals);
     }
     let context = format!("decoding {}", path.display());

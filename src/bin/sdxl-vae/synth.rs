@@ -22,9 +22,14 @@ pub struct SynthArgs {
     /// Tensor names and shapes
     #[arg(long, value_enum, default_value_t = NameLayout::Ldm)]
     layout: NameLayout,
-    /// Latent channels: 4 (SD 1.x, SDXL) or 16 (SD3, FLUX.1: no quant convs)
+    /// Latent channels: 4 (SD 1.x, SDXL), 16 (SD3, FLUX.1: no quant convs) or 32 (FLUX.2:
+    /// quant convs and the latent statistics `bn.running_mean`, `bn.running_var`)
     #[arg(long, default_value_t = 4)]
     latent_channels: usize,
+    /// The decoder's own blocks, where they differ from --blocks (FLUX.2's small decoder:
+    /// 96,192,384,384)
+    #[arg(long, value_delimiter = ',')]
+    decoder_blocks: Option<Vec<usize>>,
     /// A tiny autoencoder (diffusers AutoencoderTiny) instead; --blocks is ignored
     #[arg(long)]
     tiny: bool,
@@ -46,6 +51,9 @@ enum NameLayout {
     Ldm,
     /// diffusers names, as `diffusion_pytorch_model.safetensors`
     Diffusers,
+    /// FLUX.2's original names, as `flux2-vae.safetensors` (LDM's, the quant convs inside the
+    /// halves)
+    Flux2,
 }
 
 pub fn synth(args: &SynthArgs) -> CliResult<()> {
@@ -61,11 +69,21 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
             "--latent-channels takes 1 to 64, got {latent}"
         )));
     }
+    if let Some(d) = &args.decoder_blocks {
+        if d.len() != args.blocks.len() || d.iter().any(|&c| c == 0 || c % 32 != 0) {
+            return Err(invalid(format!(
+                "--decoder-blocks needs as many positive multiples of 32 as --blocks, got {d:?}"
+            )));
+        }
+    }
+    let flux2 = VaeConfig::flux2(false);
     let config = VaeConfig {
         block_out_channels: args.blocks.clone(),
+        decoder_block_out_channels: args.decoder_blocks.clone(),
         latent_channels: latent,
-        use_quant_conv: latent == 4,
-        use_post_quant_conv: latent == 4,
+        use_quant_conv: latent == 4 || latent == 32,
+        use_post_quant_conv: latent == 4 || latent == 32,
+        latent_norm: flux2.latent_norm.filter(|_| latent == 32),
         ..VaeConfig::sdxl()
     };
     let dtype = match args.dtype {
@@ -75,6 +93,7 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
     };
     let layout = match args.layout {
         NameLayout::Ldm => Layout::Ldm,
+        NameLayout::Flux2 => Layout::Flux2,
         NameLayout::Diffusers => Layout::Diffusers,
     };
     let bytes = match args.tiny {
@@ -88,6 +107,9 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
             let layout = match args.layout {
                 NameLayout::Ldm => Layout::Taesd,
                 NameLayout::Diffusers => Layout::Diffusers,
+                NameLayout::Flux2 => {
+                    return Err(invalid("--layout flux2 names a full VAE, not a tiny one"))
+                }
             };
             sdxl_vae::weights::synthetic::synthetic_tiny(&cfg, layout, dtype, "")
         }
