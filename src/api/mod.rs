@@ -100,11 +100,8 @@ impl Vae {
     /// What a diffusion model sees of a `[C, h, w]` latent: its channels and the side of the
     /// patches the latent is cut into — `(C, 1)`, or FLUX.2's `(4C, 2)`: `[4C, h/2, w/2]`.
     pub fn diffusion_layout(&self) -> (u32, u32) {
-        let c = self.latent_channels();
-        match self.latent_stats() {
-            Some(_) => (4 * c, 2),
-            None => (c, 1),
-        }
+        let (channels, patch) = self.info.config.diffusion_layout();
+        (channels as u32, patch as u32)
     }
 
     /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model

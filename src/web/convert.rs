@@ -34,7 +34,7 @@ fn bad(what: &str, message: impl Into<String>) -> Failure {
     Failure::new(code, message)
 }
 
-fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), Failure> {
+pub(super) fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), Failure> {
     Reflect::set(obj, &key.into(), value)
         .map(|_| ())
         .map_err(|e| Failure::new(ErrorCode::Internal, super::js::js_message(&e)))

@@ -12,6 +12,7 @@ mod convert;
 mod estimate;
 mod failure;
 mod js;
+mod latents;
 mod lost;
 mod metrics;
 mod options;

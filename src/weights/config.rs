@@ -85,6 +85,15 @@ impl VaeConfig {
         }
     }
 
+    /// What a diffusion model sees of a `[C, h, w]` latent: its channels and the side of the
+    /// patches the latent is cut into — `(C, 1)`, or FLUX.2's `(4C, 2)`: `[4C, h/2, w/2]`.
+    pub fn diffusion_layout(&self) -> (usize, usize) {
+        match self.latent_norm {
+            Some(_) => (4 * self.latent_channels, 2),
+            None => (self.latent_channels, 1),
+        }
+    }
+
     /// The decoder's blocks, finest first.
     pub fn decoder_blocks(&self) -> &[usize] {
         self.decoder_block_out_channels

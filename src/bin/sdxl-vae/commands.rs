@@ -343,6 +343,7 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
     println!("format      {}", info.format);
     println!("layout      {}", info.layout);
     let model = match info.kind {
+        Kind::Kl if c.latent_norm.is_some() => "AutoencoderKLFlux2",
         Kind::Kl => "AutoencoderKL",
         Kind::Tiny => "AutoencoderTiny",
     };
@@ -355,10 +356,14 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         c.block_out_channels,
         c.layers_per_block
     );
+    if let Some(d) = &c.decoder_block_out_channels {
+        println!("decoder     channels {d:?} (its own, narrower)");
+    }
     println!(
         "channels    image {} in / {} out, latent {}, norm groups {}",
         c.in_channels, c.out_channels, c.latent_channels, c.norm_num_groups
     );
+    println!("latent      {}", latent_layout_line(c));
     println!(
         "{}",
         family_line(&info).replacen("family ", "family      ", 1)
@@ -371,4 +376,19 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// How a latent looks here and to a diffusion model (what `--scaled` writes and reads).
+fn latent_layout_line(c: &sdxl_vae::weights::VaeConfig) -> String {
+    let here = format!("{} × h/8 × w/8 (unscaled)", c.latent_channels);
+    match (c.diffusion_layout(), c.latent_norm) {
+        ((channels, patch), Some(norm)) => format!(
+            "{here}; --scaled: {channels} × h/{} × w/{}, {patch}×{patch} patches normalised by \
+             the weights' statistics (eps {})",
+            8 * patch,
+            8 * patch,
+            norm.eps
+        ),
+        _ => format!("{here}; --scaled: (x − shift) × scale, same shape"),
+    }
 }
