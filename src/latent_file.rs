@@ -43,14 +43,17 @@ pub fn parse(bytes: &[u8], safetensors: bool) -> Result<Latent> {
     Ok(latent)
 }
 
-/// (channels, height, width) of a latent shape, or an error that says what was expected.
+/// (channels, height, width) of a latent shape, or an error that says what was expected. A
+/// video VAE's latent of one frame (`[1, channels, 1, height, width]`, Qwen-Image's and Wan's) is
+/// taken as the image latent it is.
 fn latent_dims(shape: &[u64]) -> Result<(u32, u32, u32)> {
     let Some((c, h, w)) = (match shape {
-        [1, c, h, w] | [c, h, w] => Some((*c, *h, *w)),
+        [1, c, h, w] | [c, h, w] | [1, c, 1, h, w] => Some((*c, *h, *w)),
         _ => None,
     }) else {
         return Err(bad(format!(
-            "shape {shape:?}; expected [1, channels, height, width] or [channels, height, width]"
+            "shape {shape:?}; expected [1, channels, height, width], [channels, height, width] \
+             or one frame [1, channels, 1, height, width]"
         )));
     };
     let side = |v: u64| u32::try_from(v).ok().filter(|&v| v > 0);

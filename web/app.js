@@ -14,7 +14,7 @@ import { MIB, mib } from "./units.js";
 import { FastPreview } from "./preview.js";
 import { gpuLine } from "./gpu-info.js";
 import { applyBudget, progressTo, readBudget, showEstimate, showHeld } from "./memory.js";
-import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare } from "./views.js";
+import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare, unpatchify } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { vae: null, adapter: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
@@ -128,15 +128,30 @@ async function loadWeights(what) {
   }
 }
 
-function showLatent(latent) {
+/** Every channel of `latent`, and its RGB preview in the family's diffusion space (FLUX.2's
+ *  normalised through the worker, its 2×2 patches put back; none where the sides are odd). */
+async function showLatent(latent) {
+  const vae = state.vae;
   const channels = latent.data.length / (latent.width * latent.height);
   channelFigures($("latent-grid"), channels).forEach(([canvas, range], c) => {
     const [lo, hi] = drawChannel(canvas, latent, c);
     range.textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
   });
-  drawLatentRgb($("latent-rgb"), latent, state.vae);
-  $("rgb-family").textContent = `(${state.vae.family})`;
   $("dl-latent").disabled = false;
+  const patch = vae.latentLayout.patch;
+  let view = null;
+  if (patch > 1) {
+    const z = await vae.toDiffusion(latent).catch(() => null);
+    if (state.vae !== vae || state.latent !== latent) return;
+    if (!z) {
+      clear($("latent-rgb"));
+      $("rgb-family").textContent = `(${vae.family}: needs even latent sides)`;
+      return;
+    }
+    view = unpatchify(z, patch);
+  }
+  drawLatentRgb($("latent-rgb"), latent, vae.family, { scale: vae.scalingFactor, shift: vae.shiftFactor, view });
+  $("rgb-family").textContent = `(${vae.family})`;
 }
 
 function showSizes() {
@@ -213,7 +228,8 @@ async function run(id = ++state.runs) {
     state.latent = await state.vae.encode(state.original, { onProgress: progressTo("encode") });
     $("t-encode").textContent = ms(performance.now() - t0);
     if (!current()) return;
-    showLatent(state.latent);
+    await showLatent(state.latent);
+    if (!current()) return;
     showSizes();
     const t = performance.now();
     const recon = await state.vae.decode(state.latent, { onProgress: progressTo("decode") });
@@ -271,13 +287,21 @@ async function takeLatent(file) {
   try {
     const buf = await file.arrayBuffer();
     if (!current()) return;
-    const latent = file.name.endsWith(".npy") ? latentFromNpy(buf, file.name) : latentFromSafetensors(buf, file.name);
+    let latent = file.name.endsWith(".npy") ? latentFromNpy(buf, file.name) : latentFromSafetensors(buf, file.name);
     if (!state.vae) throw failure("not-loaded", "load weights before decoding a latent");
+    const layout = state.vae.latentLayout;
+    if (latent.channels !== layout.channels && latent.channels === layout.diffusionChannels) {
+      // A diffusion model's latent (FLUX.2's 2×2 patches): back to what the decoder takes.
+      latent = await state.vae.fromDiffusion(latent);
+      if (!current()) return;
+      log(`${file.name}: a ${layout.diffusionChannels}-channel latent in diffusion space, unscaled first`);
+    }
     state.original = null;
     state.latent = latent;
     $("recon-label").textContent = "";
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
-    showLatent(latent);
+    await showLatent(latent);
+    if (!current()) return;
     showSizes();
     await showEstimate(state.vae, current, null, latent, log);
     if (!current()) return;
@@ -345,13 +369,17 @@ function wire() {
     e.target.setAttribute("aria-valuetext", `${e.target.value} % original`);
   });
   dragToSlide($("compare"), $("compare-slider"));
-  $("dl-latent").addEventListener("click", () => {
-    const l = state.latent, vae = state.vae;
+  $("dl-latent").addEventListener("click", async () => {
     const scaled = $("dl-scaled").checked;
-    // The latent a diffusion model sees: (mean − shift) × scale.
-    const data = scaled ? l.data.map((v) => (v - vae.shiftFactor) * vae.scalingFactor) : l.data;
-    const channels = l.data.length / (l.width * l.height);
-    download(npyBytes(data, [1, channels, l.height, l.width]), scaled ? "latent_scaled.npy" : "latent.npy");
+    try {
+      // The latent a diffusion model sees (vae.latentLayout): (mean − shift) × scale, or FLUX.2's
+      // normalised 2×2 patches.
+      const l = scaled ? await state.vae.toDiffusion(state.latent) : state.latent;
+      const channels = l.data.length / (l.width * l.height);
+      download(npyBytes(l.data, [1, channels, l.height, l.width]), scaled ? "latent_scaled.npy" : "latent.npy");
+    } catch (e) {
+      showFailure(e);
+    }
   });
   $("dl-png").addEventListener("click", () => $("reconstruction").toBlob((b) => download(b, "reconstruction.png")));
 }

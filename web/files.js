@@ -45,9 +45,11 @@ export function npyBytes(data, shape) {
 
 /** A latent `{channels, width, height, data}`; the model checks the channels against its own. */
 function latentFromShape(shape, data, what) {
-  const dims = shape.length === 4 ? shape : shape.length === 3 ? [1, ...shape] : null;
+  // One frame of a video VAE's latent ([1, channels, 1, h, w]: Qwen-Image's) is an image latent.
+  const frame = shape.length === 5 && shape[2] === 1 ? [shape[0], shape[1], shape[3], shape[4]] : null;
+  const dims = frame ?? (shape.length === 4 ? shape : shape.length === 3 ? [1, ...shape] : null);
   if (!dims || dims[0] !== 1 || !(dims[1] >= 1)) {
-    throw failure("bad-latent", `${what}: expected a latent of shape [1, channels, h, w] or [channels, h, w], got [${shape}]`);
+    throw failure("bad-latent", `${what}: expected a latent of shape [1, channels, h, w], [channels, h, w] or one frame [1, channels, 1, h, w], got [${shape}]`);
   }
   const [, channels, height, width] = dims;
   if (data.length !== channels * height * width) {

@@ -68,6 +68,9 @@ export class VaeWorker {
     userOptions(): Promise<UserOption[]>;
     /** Sets `memoryBudget` (bytes; `null`: none) for the calls after it. */
     setMemoryBudget(bytes: number | null): Promise<void>;
+    /** `Vae.toDiffusion` / `fromDiffusion`: the latent a diffusion model sees (`latentLayout`). */
+    toDiffusion(latent: Latent): Promise<Latent>;
+    fromDiffusion(latent: Latent): Promise<Latent>;
     /** `Vae.flops`, asked of the worker: `[encode, decode]` floating-point operations. */
     flops(width: number, height: number): Promise<Float64Array>;
     /** `Vae.estimate`: the GPU memory an image of this size will hold, before running it. */

@@ -190,6 +190,8 @@ export class VaeWorker {
   encodeSample(image, seed, options) { return this.#call("encodeSample", [image, seed], options); }
   decode(latent, options) { return this.#call("decode", [latent], options); }
   decodeRaw(latent, options) { return this.#call("decodeRaw", [latent], options); }
+  toDiffusion(latent) { return this.#call("toDiffusion", [latent]); }
+  fromDiffusion(latent) { return this.#call("fromDiffusion", [latent]); }
   flops(width, height) { return this.#call("flops", [width, height]); }
   estimate(width, height) { return this.#call("estimate", [width, height]); }
 

@@ -35,7 +35,38 @@ const RGB = {
     bias: [-0.0329, -0.0718, -0.0851],
   },
 };
+RGB.flux2 = {
+  // For the normalised latent with its 2×2 patches put back (32 channels at the latent's size).
+  factors: [[0.0058, 0.0113, 0.0073], [0.0495, 0.0443, 0.0836], [-0.0099, 0.0096, 0.0644],
+    [0.2144, 0.3009, 0.3652], [0.0166, -0.0039, -0.0054], [0.0157, 0.0103, -0.0160],
+    [-0.0398, 0.0902, -0.0235], [-0.0052, 0.0095, 0.0109], [-0.3527, -0.2712, -0.1666],
+    [-0.0301, -0.0356, -0.0180], [-0.0107, 0.0078, 0.0013], [0.0746, 0.0090, -0.0941],
+    [0.0156, 0.0169, 0.0070], [-0.0034, -0.0040, -0.0114], [0.0032, 0.0181, 0.0080],
+    [-0.0939, -0.0008, 0.0186], [0.0018, 0.0043, 0.0104], [0.0284, 0.0056, -0.0127],
+    [-0.0024, -0.0022, -0.0030], [0.1207, -0.0026, 0.0065], [0.0128, 0.0101, 0.0142],
+    [0.0137, -0.0072, -0.0007], [0.0095, 0.0092, -0.0059], [0.0000, -0.0077, -0.0049],
+    [-0.0465, -0.0204, -0.0312], [0.0095, 0.0012, -0.0066], [0.0290, -0.0034, 0.0025],
+    [0.0220, 0.0169, -0.0048], [-0.0332, -0.0457, -0.0468], [-0.0085, 0.0389, 0.0609],
+    [-0.0076, 0.0003, -0.0043], [-0.0111, -0.0460, -0.0614]],
+  bias: [-0.0329, -0.0718, -0.0851],
+};
 const TWIN = { taesd: "sd1", taesdxl: "sdxl", taesd3: "sd3", taef1: "flux" };
+
+/** A diffusion-space latent cut into `patch`² patches (`[C·p², h/p, w/p]`, channel
+ *  `p²c + p·i + j` holding value `(p·y + i, p·x + j)` of channel c) with its patches put back. */
+export function unpatchify(z, patch) {
+  if (patch === 1) return z;
+  const { width: w, height: h, data } = z;
+  const [ow, oh, channels] = [w * patch, h * patch, data.length / (w * h * patch * patch)];
+  const out = new Float32Array(data.length);
+  for (let k = 0; k < channels * patch * patch; k++) {
+    const [c, i, j] = [Math.floor(k / (patch * patch)), Math.floor(k / patch) % patch, k % patch];
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) out[(c * oh + patch * y + i) * ow + patch * x + j] = data[(k * h + y) * w + x];
+    }
+  }
+  return { width: ow, height: oh, data: out };
+}
 
 /** The preview factors a family uses (its twin's for a tiny autoencoder). */
 export function rgbFactorsOf(family) {
@@ -70,11 +101,13 @@ export function drawChannel(canvas, latent, c) {
 }
 
 /** A linear channels→RGB projection of the latent with the family's factors (a preview, not a
- *  decode); `vae` gives the family and its latent factors. */
-export function drawLatentRgb(canvas, latent, vae) {
-  const { width: w, height: h, data } = latent;
-  const { factors, bias } = rgbFactorsOf(vae.family);
-  const [scale, shift] = [vae.scalingFactor, vae.shiftFactor];
+ *  decode): `latent` unscaled, as `encode` gives it, and `view` the same in diffusion space
+ *  with any patches put back (null where the factors `scale` and `shift` make it). */
+export function drawLatentRgb(canvas, latent, family, { scale, shift, view }) {
+  const { width: w, height: h } = latent;
+  const data = view ? view.data : latent.data;
+  if (view) [scale, shift] = [1, 0];
+  const { factors, bias } = rgbFactorsOf(family);
   const n = w * h, channels = Math.min(factors.length, data.length / n);
   const img = new ImageData(w, h);
   for (let i = 0; i < n; i++) {

@@ -30,6 +30,7 @@ export function makeWeights() {
   synth("small_diffusers_f16.safetensors", ["--dtype", "f16", "--layout", "diffusers"]);
   synth("kl16.safetensors", ["--latent-channels", "16", "--layout", "diffusers"]);
   synth("tae4.safetensors", ["--tiny", "--layout", "diffusers"]);
+  synth("flux2.safetensors", ["--latent-channels", "32", "--layout", "diffusers"]);
   const good = readFileSync(join(dir, "small.safetensors"));
   // Cut off inside the tensor data: the header is fine, the file ends early.
   writeFileSync(join(dir, "truncated.safetensors"), good.subarray(0, good.length >> 1));

@@ -1,0 +1,90 @@
+// The newer VAE families in headless Chromium, against diffusers' fixtures
+// (tests/fixtures/gen_flux2_fixtures.py): FLUX.2's VAE through the module and through
+// VaeWorker — its latent, its decoding, and the latent FLUX.2's transformer sees
+// (`toDiffusion`: 2×2 patches normalised by the weights' statistics) both ways — and the page
+// showing its 32 channels and their RGB preview.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { FIXTURES, fixtureImage, maxAbsDiff, openModule, readNpy } from "./harness.js";
+
+// The engine's tolerances (docs/numerics.md): latent 1e-3, decoded output 2e-3.
+const LATENT_TOL = 1e-3;
+const DECODED_TOL = 2e-3;
+
+let page, srv, close;
+
+before(async () => {
+  ({ page, srv, close } = await openModule());
+});
+
+after(async () => {
+  await close?.();
+});
+
+const fixture = (name) => [...readNpy(join(FIXTURES, name)).data];
+
+describe("newer families", () => {
+  test("FLUX.2: encode, decode and the diffusion-space latent match diffusers, in the module and its worker", async () => {
+    const r = await page.evaluate(async ({ image, scaled }) => {
+      const out = {};
+      const { VaeWorker } = await import("/web/vae-client.js");
+      for (const kind of ["module", "worker"]) {
+        const v = kind === "module" ? await m.Vae.load("/weights/flux2.safetensors") : await VaeWorker.load("/weights/flux2.safetensors");
+        const latent = await v.encode(img(image));
+        const z = await v.toDiffusion(latent);
+        const back = await v.fromDiffusion({ width: 4, height: 3, data: new Float32Array(scaled), imageWidth: 64, imageHeight: 48 });
+        const raw = await v.decodeRaw(back);
+        const odd = await Promise.resolve().then(() => v.toDiffusion({ width: 5, height: 3, data: new Float32Array(32 * 15) }))
+          .then(() => "", (e) => `${e.code}: ${e.message}`);
+        out[kind] = {
+          family: v.family, channels: v.latentChannels, layout: v.latentLayout, latent: [...latent.data],
+          z: { channels: z.channels, width: z.width, height: z.height, data: [...z.data] },
+          back: [back.channels, back.width, back.height, back.imageWidth, back.imageHeight], raw: [...raw.data], odd,
+        };
+        if (kind === "module") v.free(); else v.terminate();
+      }
+      return out;
+    }, { image: fixtureImage(), scaled: fixture("flux2_64x48_scaled.npy") });
+    for (const [kind, o] of Object.entries(r)) {
+      assert.equal(o.family, "flux2", kind);
+      assert.equal(o.channels, 32);
+      assert.deepEqual(o.layout, { channels: 32, diffusionChannels: 128, patch: 2, normalization: "statistics" });
+      const le = maxAbsDiff(o.latent, fixture("flux2_64x48_mean.npy"));
+      const ze = maxAbsDiff(o.z.data, fixture("flux2_64x48_scaled.npy"));
+      const de = maxAbsDiff(o.raw, fixture("flux2_64x48_scaled_decoded.npy"));
+      console.log(`${kind}: latent ${le.worst.toExponential(2)}, scaled ${ze.worst.toExponential(2)}, decoded from it ${de.worst.toExponential(2)}`);
+      assert.deepEqual([o.z.channels, o.z.width, o.z.height], [128, 4, 3]);
+      assert.deepEqual(o.back, [32, 8, 6, 64, 48]);
+      assert.ok(le.worst <= LATENT_TOL && ze.worst <= LATENT_TOL, `${kind}: ${le.worst}, ${ze.worst}`);
+      assert.ok(de.worst <= DECODED_TOL, `${kind}: ${de.worst}`);
+      assert.match(o.odd, /^bad-latent: .*2×2 patches/);
+    }
+  });
+
+  test("the page shows FLUX.2's 32 channels and its RGB preview, and takes its diffusion-space latent", async () => {
+    const p = await page.context().newPage();
+    await p.goto(`${srv.base}/index.html?weights=/weights/flux2.safetensors`);
+    await p.waitForFunction(() => ["loaded", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.state), "loaded", await p.textContent("#log"));
+    await p.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await p.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.state), "done", await p.textContent("#log"));
+    const shown = await p.evaluate(() => {
+      const c = document.getElementById("latent-rgb");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      return { panels: document.querySelectorAll("#latent-grid figure.channel canvas").length, rgb: [c.width, c.height],
+        drawn: d.some((v, i) => i % 4 !== 3 && v !== 0), label: document.getElementById("rgb-family").textContent };
+    });
+    assert.deepEqual([shown.panels, ...shown.rgb, shown.drawn, shown.label], [32, 8, 6, true, "(flux2)"]);
+    // Diffusers' scaled latent, dropped as an .npy file, is unscaled and decoded.
+    const npy = join(FIXTURES, "flux2_64x48_scaled.npy");
+    await p.setInputFiles("#image-file", npy);
+    await p.waitForFunction(() => /decoded latent flux2_64x48_scaled\.npy|error/.test(document.getElementById("log").textContent), null, { timeout: 120_000 });
+    const log = await p.textContent("#log");
+    assert.match(log, /a 128-channel latent in diffusion space, unscaled first/);
+    assert.match(log, /decoded latent flux2_64x48_scaled\.npy: 32×6×8/);
+    await p.close();
+  });
+});
