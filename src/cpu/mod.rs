@@ -97,6 +97,25 @@ pub fn group_norm(
     out
 }
 
+/// Reference channel RMS norm (Qwen-Image's `F.normalize` over channels · √C · gamma, then SiLU
+/// when `silu`) of `[c, pixels]` values.
+pub fn rms_norm(x: &[f32], c: usize, pixels: usize, gamma: &[f32], silu: bool) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    for i in 0..pixels {
+        let ss: f64 = (0..c).map(|ch| (x[ch * pixels + i] as f64).powi(2)).sum();
+        let s = (c as f64).sqrt() / ss.sqrt().max(1e-12);
+        for ch in 0..c {
+            let y = x[ch * pixels + i] as f64 * s * gamma[ch] as f64;
+            out[ch * pixels + i] = if silu {
+                (y / (1.0 + (-y).exp())) as f32
+            } else {
+                y as f32
+            };
+        }
+    }
+    out
+}
+
 /// Reference single-head attention over `[c, n]` q, k, v (softmax in f64).
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], c: usize, n: usize) -> Vec<f32> {
     let scale = 1.0 / (c as f64).sqrt();

@@ -14,6 +14,7 @@ pub mod image;
 pub mod pack_input;
 pub mod posterior;
 pub mod preprocess;
+pub mod rms_norm;
 pub mod tuning;
 
 pub use conv_form::{choose, ConvForm, Precision, Staging, PIXELS};
@@ -55,12 +56,13 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
     ("posterior", include_str!("../shaders/posterior.wgsl")),
     ("copy_rows", include_str!("../shaders/copy_rows.wgsl")),
+    ("rms_norm", include_str!("../shaders/rms_norm.wgsl")),
 ];
 
 pub use crate::gpu::Halves;
 
 /// The kernels of [`SOURCES`] with an f16-pair form (`#if STORE_F16`), which an f16 call uses.
-pub const STORES_F16: &[&str] = &["pack_input", "group_norm_stats"];
+pub const STORES_F16: &[&str] = &["pack_input", "group_norm_stats", "rms_norm"];
 
 /// The source of every pipeline: a kernel of [`SOURCES`] in one of its forms, or a member of
 /// the convolution family.

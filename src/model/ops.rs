@@ -2,13 +2,14 @@
 
 use crate::error::Result;
 use crate::gpu::plan::Plan;
-use crate::gpu::{BufferPool, CallControl, Gpu, Halves, Recorder, Tensor};
+use crate::gpu::{BufferPool, CallControl, Gpu, Halves, Recorder, Tensor, Weight};
 use crate::kernels::conv2d::{
     conv2d, conv2d_act, conv2d_over_input, conv2d_to, Activation, ConvMode, ConvWeights, Dest,
     InputNorm,
 };
 use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
 use crate::kernels::image::PixelRange;
+use crate::kernels::rms_norm::rms_norm;
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
 use std::sync::Arc;
 
@@ -70,6 +71,11 @@ impl<'a> Ops<'a> {
         let r = f(self);
         self.rec.store_f16 = store_f16;
         r
+    }
+
+    /// Qwen-Image's channel RMS norm of `x` (then SiLU when `silu`), stored like `x`.
+    pub fn rms_norm(&mut self, x: &Tensor, gamma: &Weight, silu: bool) -> Result<Tensor> {
+        rms_norm(&mut self.rec, self.kern, x, gamma, silu)
     }
 
     pub fn conv(

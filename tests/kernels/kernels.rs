@@ -91,6 +91,35 @@ fn group_norm_matches_cpu_twin() {
     run_norm(&e, &mut rng, 12, 4, 7, 5, -3.0, false, &[0, 2, 6]);
 }
 
+/// Qwen-Image's channel RMS norm, with and without SiLU, over row bands (each band's halo rows
+/// normalised too), odd channel counts and a pixel of zeros (the 1e-12 floor, not a NaN).
+#[test]
+fn rms_norm_matches_cpu_twin() {
+    let e = env();
+    let mut rng = Rng(41);
+    for (c, h, w, silu, starts) in [
+        (16, 5, 7, true, vec![0]),
+        (3, 9, 4, false, vec![0, 3, 4]),
+        (96, 6, 5, true, vec![0, 2]),
+    ] {
+        let mut x = rng.vec(c * h * w, -3.0, 3.0);
+        for ch in 0..c {
+            x[ch * h * w] = 0.0;
+        }
+        let gamma = rng.vec(c, 0.5, 1.5);
+        let want = cpu::rms_norm(&x, c, h * w, &gamma, silu);
+        let mut ops = e.ops();
+        let xt = ops.tensor_from(c as u32, h as u32, w as u32, &x).unwrap();
+        let xt = ops.reband(&xt, &starts).unwrap();
+        let out = ops.rms_norm(&xt, &e.weight(&gamma), silu).unwrap();
+        assert_eq!(out.starts(), starts);
+        let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+        assert_eq!(got[0], 0.0, "a pixel of zeros stays zero");
+        let what = format!("rms_norm c{c} {h}x{w} silu={silu} bands {starts:?}");
+        assert_close(&what, &got, &want, 2e-5, 2e-5);
+    }
+}
+
 fn run_attention(e: &Env, rng: &mut Rng, c: usize, h: usize, w: usize, spread: f32) {
     let n = h * w;
     let q = rng.vec(c * n, -spread, spread);

@@ -220,3 +220,25 @@ fn f16_stores_beyond_the_range_are_reported() {
         }
     }
 }
+
+/// The RMS norm on f16 pairs reads and writes pairs (an odd channel count's padding ignored),
+/// and equals its CPU twin on the rounded input, up to the output's own rounding.
+#[test]
+fn rms_norm_on_f16_pairs() {
+    let e = support::env();
+    let mut rng = Rng(43);
+    for (c, h, w) in [(5, 4, 6), (32, 3, 3)] {
+        let x = rng.vec(c * h * w, -4.0, 4.0);
+        let gamma = rng.vec(c, 0.5, 1.5);
+        let want = sdxl_vae::cpu::rms_norm(&round(&x), c, h * w, &gamma, true);
+        let mut ops = ops(&e);
+        let xt = ops
+            .tensor_from_f16(c as u32, h as u32, w as u32, &x)
+            .unwrap();
+        let xt = ops.reband(&xt, &[0, 1]).unwrap();
+        let out = ops.rms_norm(&xt, &e.weight(&gamma), true).unwrap();
+        assert!(out.f16);
+        let got = pollster::block_on(ops.read_f32(&out)).unwrap();
+        assert_close(&format!("rms_norm f16 c{c}"), &got, &want, 2e-3, 2e-3);
+    }
+}
