@@ -1,6 +1,8 @@
-//! The latent a model encodes to and decodes from, checked on the way in.
+//! The latent a model encodes to and decodes from, checked on the way in, and the latent a
+//! diffusion model sees (the family's factors, or the statistics of FLUX.2 and Qwen-Image).
 
 use crate::error::{Error, Result};
+use crate::model::{LatentStats, Model};
 
 /// A latent: `[channels, height, width]` f32 (NCHW without the batch), unscaled (diffusers'
 /// `latent_dist.mean`; see [`Vae::to_diffusion`] for the space a diffusion model sees).
@@ -137,5 +139,82 @@ impl Latent {
                 self.image_height
             },
         })
+    }
+}
+
+/// The latent a diffusion model sees, both ways.
+impl super::Vae {
+    /// FLUX.2's latent statistics, where the model has them.
+    fn latent_stats(&self) -> Option<&LatentStats> {
+        match &self.model {
+            Model::Kl(kl) => kl.latent_stats.as_ref(),
+            Model::Tiny(_) => None,
+        }
+    }
+
+    /// What a diffusion model sees of a `[C, h, w]` latent: its channels and the side of the
+    /// patches the latent is cut into — `(C, 1)`, or FLUX.2's `(4C, 2)`: `[4C, h/2, w/2]`.
+    pub fn diffusion_layout(&self) -> (u32, u32) {
+        let (channels, patch) = self.info.config.diffusion_layout();
+        (channels as u32, patch as u32)
+    }
+
+    /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model
+    /// sees: `(x − shift) · scale`; for FLUX.2, cut into 2×2 patches (`[4C, h/2, w/2]`) and
+    /// normalised by the statistics in its weights, `(p − mean) / √(var + eps)`; for Qwen-Image,
+    /// `(x − mean) / std` per channel.
+    pub fn to_diffusion(&self, latent: &mut Latent) -> Result<()> {
+        self.check_latent(latent)?;
+        if let Some(stats) = self.latent_stats() {
+            let mut p = match self.diffusion_layout().1 {
+                1 => latent.clone(),
+                _ => latent.patchify()?,
+            };
+            let plane = (p.width * p.height) as usize;
+            for (k, values) in p.data.chunks_mut(plane).enumerate() {
+                let (m, s) = (stats.mean[k], stats.std[k]);
+                values.iter_mut().for_each(|v| *v = (*v - m) / s);
+            }
+            *latent = p;
+            return Ok(());
+        }
+        let f = self.info.family.factors;
+        latent.data.iter_mut().for_each(|v| *v = f.to_diffusion(*v));
+        Ok(())
+    }
+
+    /// The inverse of [`Vae::to_diffusion`] (`x / scale + shift`; `x · std + mean`, then
+    /// FLUX.2's patches put back): what [`Vae::decode`] takes.
+    pub fn from_diffusion(&self, latent: &mut Latent) -> Result<()> {
+        let (channels, patch) = self.diffusion_layout();
+        if latent.channels != channels {
+            let patches = match patch {
+                1 => String::new(),
+                _ => format!(" (2×2 patches of its {} channels)", self.latent_channels()),
+            };
+            return Err(Error::Latent(format!(
+                "the latent has {} channels; this {} model's latents in diffusion space have \
+                 {channels}{patches}",
+                latent.channels,
+                self.family()
+            )));
+        }
+        if let Some(stats) = self.latent_stats() {
+            let plane = (latent.width * latent.height) as usize;
+            for (k, values) in latent.data.chunks_mut(plane).enumerate() {
+                let (m, s) = (stats.mean[k], stats.std[k]);
+                values.iter_mut().for_each(|v| *v = *v * s + m);
+            }
+            if patch > 1 {
+                *latent = latent.unpatchify()?;
+            }
+            return Ok(());
+        }
+        let f = self.info.family.factors;
+        latent
+            .data
+            .iter_mut()
+            .for_each(|v| *v = f.from_diffusion(*v));
+        Ok(())
     }
 }

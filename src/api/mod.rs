@@ -7,8 +7,8 @@ pub use crate::gpu::{FeaturesChoice, Gpu, GpuOptions, LimitsChoice, Resources};
 use crate::kernels::image::PixelRange;
 use crate::kernels::Kernels;
 pub use crate::kernels::Precision;
-use crate::model::{LatentStats, Model, Ops, TinyCoder};
-use crate::weights::ModelInfo;
+use crate::model::{Model, Ops, TinyCoder};
+use crate::weights::{ModelInfo, Style};
 
 mod call;
 mod estimate;
@@ -87,74 +87,6 @@ impl Vae {
     /// Channels of this model's latents.
     pub fn latent_channels(&self) -> u32 {
         self.info.config.latent_channels as u32
-    }
-
-    /// FLUX.2's latent statistics, where the model has them.
-    fn latent_stats(&self) -> Option<&LatentStats> {
-        match &self.model {
-            Model::Kl(kl) => kl.latent_stats.as_ref(),
-            Model::Tiny(_) => None,
-        }
-    }
-
-    /// What a diffusion model sees of a `[C, h, w]` latent: its channels and the side of the
-    /// patches the latent is cut into — `(C, 1)`, or FLUX.2's `(4C, 2)`: `[4C, h/2, w/2]`.
-    pub fn diffusion_layout(&self) -> (u32, u32) {
-        let (channels, patch) = self.info.config.diffusion_layout();
-        (channels as u32, patch as u32)
-    }
-
-    /// Maps an unscaled latent (what [`Vae::encode`] returns) into the space a diffusion model
-    /// sees: `(x − shift) · scale`; for FLUX.2, cut into 2×2 patches (`[4C, h/2, w/2]`) and
-    /// normalised by the statistics in its weights, `(p − mean) / √(var + eps)`.
-    pub fn to_diffusion(&self, latent: &mut Latent) -> Result<()> {
-        self.check_latent(latent)?;
-        if let Some(stats) = self.latent_stats() {
-            let mut p = latent.patchify()?;
-            let plane = (p.width * p.height) as usize;
-            for (k, values) in p.data.chunks_mut(plane).enumerate() {
-                let (m, s) = (stats.mean[k], stats.std[k]);
-                values.iter_mut().for_each(|v| *v = (*v - m) / s);
-            }
-            *latent = p;
-            return Ok(());
-        }
-        let f = self.info.family.factors;
-        latent.data.iter_mut().for_each(|v| *v = f.to_diffusion(*v));
-        Ok(())
-    }
-
-    /// The inverse of [`Vae::to_diffusion`] (`x / scale + shift`; FLUX.2's `p · std + mean`,
-    /// then the patches put back): what [`Vae::decode`] takes.
-    pub fn from_diffusion(&self, latent: &mut Latent) -> Result<()> {
-        let (channels, patch) = self.diffusion_layout();
-        if latent.channels != channels {
-            let patches = match patch {
-                1 => String::new(),
-                _ => format!(" (2×2 patches of its {} channels)", self.latent_channels()),
-            };
-            return Err(Error::Latent(format!(
-                "the latent has {} channels; this {} model's latents in diffusion space have \
-                 {channels}{patches}",
-                latent.channels,
-                self.family()
-            )));
-        }
-        if let Some(stats) = self.latent_stats() {
-            let plane = (latent.width * latent.height) as usize;
-            for (k, values) in latent.data.chunks_mut(plane).enumerate() {
-                let (m, s) = (stats.mean[k], stats.std[k]);
-                values.iter_mut().for_each(|v| *v = *v * s + m);
-            }
-            *latent = latent.unpatchify()?;
-            return Ok(());
-        }
-        let f = self.info.family.factors;
-        latent
-            .data
-            .iter_mut()
-            .for_each(|v| *v = f.from_diffusion(*v));
-        Ok(())
     }
 
     /// The range of the model's image tensors.
@@ -416,6 +348,10 @@ impl Vae {
         if self.pixel_range() == PixelRange::Unit {
             // diffusers' DecoderTiny returns x·2 − 1.
             data.iter_mut().for_each(|v| *v = *v * 2.0 - 1.0);
+        }
+        if self.info.config.style == Style::Qwen {
+            // Qwen-Image's decode ends in `clamp(out, -1, 1)`.
+            data.iter_mut().for_each(|v| *v = v.clamp(-1.0, 1.0));
         }
         Ok(RawImage {
             width: w as u32,

@@ -5,6 +5,7 @@
 mod blocks;
 mod coders;
 mod ops;
+mod qwen;
 mod store;
 mod tiny;
 
@@ -16,7 +17,7 @@ pub use tiny::{AutoencoderTiny, TinyCoder};
 
 use crate::error::Result;
 use crate::weights::arch::{kl_layers, LATENT_STATS};
-use crate::weights::VaeConfig;
+use crate::weights::{LatentNorm, VaeConfig};
 
 /// The network a [`crate::Vae`] runs.
 pub enum Model {
@@ -34,8 +35,9 @@ pub struct AutoencoderKl {
     pub latent_stats: Option<LatentStats>,
 }
 
-/// FLUX.2's `bn` in eval mode: per channel of the patchified latent, its running mean and
-/// `√(running_var + eps)`.
+/// The latent's normalisation, per channel of what a diffusion model sees: FLUX.2's `bn` in eval
+/// mode (of the patchified latent: its running mean and `√(running_var + eps)`), or Qwen-Image's
+/// published mean and standard deviation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatentStats {
     pub mean: Vec<f32>,
@@ -45,13 +47,17 @@ pub struct LatentStats {
 impl AutoencoderKl {
     pub fn from_store(store: &mut WeightStore, cfg: &VaeConfig) -> Result<AutoencoderKl> {
         let layers = kl_layers(cfg);
-        let latent_stats = match cfg.latent_norm {
+        let latent_stats = match &cfg.latent_norm {
             None => None,
-            Some(norm) => {
+            Some(LatentNorm::Batch { eps }) => {
                 let [mean, var] = LATENT_STATS.map(|name| store.host(name));
-                let std = var?.iter().map(|v| (v + norm.eps).sqrt()).collect();
+                let std = var?.iter().map(|v| (v + eps).sqrt()).collect();
                 Some(LatentStats { mean: mean?, std })
             }
+            Some(LatentNorm::Channels { mean, std }) => Some(LatentStats {
+                mean: mean.clone(),
+                std: std.clone(),
+            }),
         };
         Ok(AutoencoderKl {
             encode: KlPath::new(store, &layers.encode)?,

@@ -8,7 +8,7 @@ use crate::kernels::conv_weights::{
 };
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
-use crate::weights::arch::LATENT_STATS;
+use crate::weights::arch::{one_frame, split_qkv, LATENT_STATS};
 use crate::weights::WeightsError;
 use std::collections::HashMap;
 
@@ -54,11 +54,33 @@ impl WeightStore {
     }
 
     /// Uploads one tensor: conv and linear weights as textures, the rest as is.
+    /// Qwen-Image's tensors are taken as one frame sees them: a causal 3-D convolution's last
+    /// temporal tap, the fused `to_qkv` as `to_q`, `to_k`, `to_v`, an RMS norm's `gamma` as the
+    /// vector it is.
     pub fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) {
         if LATENT_STATS.contains(&name) {
             self.host.insert(name.to_string(), data.to_vec());
             return;
         }
+        if let Some((shape, data)) = one_frame(shape, data) {
+            return self.upload(name, &shape, &data);
+        }
+        if let Some(parts) = split_qkv(name, data) {
+            let part_shape: Vec<usize> = shape
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| if d == 0 { n / 3 } else { n })
+                .collect();
+            for (part, values) in parts {
+                self.upload(&part, &part_shape, &values);
+            }
+            return;
+        }
+        let vector = [data.len()];
+        let shape = match name.ends_with(".gamma") {
+            true => &vector[..],
+            false => shape,
+        };
         if let Some((o, i, k)) = conv_dims(shape) {
             let f16 = self.precision == Precision::F16;
             return self.store_conv(name, shape, weight_layout(data, o, i, k, f16));
@@ -77,6 +99,10 @@ impl WeightStore {
     /// every value is finite (as [`upload`](Self::upload) would after converting them to f32 and
     /// back); false for anything else, which then comes to `upload`.
     pub fn upload_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> bool {
+        // What `upload` reshapes or splits first goes there.
+        if name.ends_with(".gamma") || name.contains(".to_qkv.") {
+            return false;
+        }
         let layout = conv_dims(shape).and_then(|(o, i, k)| weight_layout_f16(bits, o, i, k));
         match layout {
             Some(layout) => {
@@ -158,6 +184,11 @@ impl WeightStore {
         self.host
             .remove(name)
             .ok_or_else(|| Error::Weights(WeightsError::Model(format!("no tensor {name}"))))
+    }
+
+    /// An RMS norm's `gamma` (a vector).
+    pub fn gamma(&mut self, prefix: &str) -> Result<Weight> {
+        Ok(self.take_buffer(&format!("{prefix}.gamma"))?.0)
     }
 
     pub fn has(&self, name: &str) -> bool {

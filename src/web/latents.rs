@@ -54,7 +54,7 @@ impl Vae {
 
     /// The inverse of `toDiffusion`: a diffusion model's latent as `decode` takes it.
     #[wasm_bindgen(js_name = fromDiffusion, unchecked_return_type = "Latent")]
-    pub fn from_diffusion(
+    pub fn out_of_diffusion(
         &self,
         #[wasm_bindgen(unchecked_param_type = "Latent")] latent: JsValue,
     ) -> Result<JsValue, JsValue> {

@@ -3,14 +3,19 @@
 //! the tensors a file must hold (names, shapes, in diffusers' `state_dict()` order), the modules
 //! the GPU runs (`model`), the multiply-add count (`cost`), the channels at each resolution
 //! (`bands`) — so a new variant (a narrower decoder, another latent width) changes the
-//! configuration, never four places. (The tiny autoencoders are described the same way, by the
-//! layer list in [`super::tiny`].)
+//! configuration, never four places. Qwen-Image's VAE is the same list in its own [`Style`] of
+//! modules. (The tiny autoencoders are described the same way, by the layer list in
+//! [`super::tiny`].)
 //!
 //! Upstream: diffusers `models/autoencoders/vae.py` (`Encoder`, `Decoder`),
 //! `unets/unet_2d_blocks.py` (`DownEncoderBlock2D`, `UpDecoderBlock2D`, `UNetMidBlock2D`),
-//! `autoencoder_kl.py` and `autoencoder_kl_flux2.py`.
+//! `autoencoder_kl.py`, `autoencoder_kl_flux2.py` and `autoencoder_kl_qwenimage.py`.
 
-use super::config::VaeConfig;
+use super::config::{LatentNorm, Style, VaeConfig};
+
+mod qwen;
+mod tensors;
+pub use qwen::{one_frame, split_qkv};
 
 /// How a convolution changes the resolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,30 +30,40 @@ pub enum Resample {
 /// One module of an encode or decode path, under its diffusers name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
-    /// `nn.Conv2d(cin, cout, k)` (k 3 with padding 1, or 1).
+    /// `nn.Conv2d(cin, cout, k)` (k 3 with padding 1, or 1); with `causal`, Qwen-Image's causal
+    /// 3-D convolution (weight `[cout, cin, k, k, k]`), which on one frame is the 2-D
+    /// convolution of its last temporal tap.
     Conv {
         name: String,
         cin: usize,
         cout: usize,
         k: usize,
         resample: Resample,
+        causal: bool,
     },
-    /// `ResnetBlock2D` without time embedding: `norm1`, `conv1`, `norm2`, `conv2`, and a 1×1
-    /// `conv_shortcut` where the channels change.
+    /// `ResnetBlock2D` without time embedding (Qwen: `QwenImageResidualBlock`): `norm1`,
+    /// `conv1`, `norm2`, `conv2`, and a 1×1 `conv_shortcut` where the channels change.
     Resnet {
         name: String,
         cin: usize,
         cout: usize,
+        style: Style,
     },
-    /// The mid block's single-head `Attention`: `group_norm`, `to_q`, `to_k`, `to_v`,
-    /// `to_out.0` (linear layers), residual.
-    Attention { name: String, channels: usize },
-    /// `conv_norm_out` (GroupNorm, SiLU) then `conv_out`: where a half ends.
+    /// The mid block's single-head attention: `group_norm`, `to_q`, `to_k`, `to_v`, `to_out.0`
+    /// (linear layers); Qwen's `norm`, a fused `to_qkv` and `proj` (1×1 convolutions). Residual.
+    Attention {
+        name: String,
+        channels: usize,
+        style: Style,
+    },
+    /// A half's last norm (SiLU after it) then its output convolution: `conv_norm_out` and
+    /// `conv_out` (Qwen: `norm_out`, a causal `conv_out`).
     NormConv {
         norm: String,
         conv: String,
         cin: usize,
         cout: usize,
+        style: Style,
     },
 }
 
@@ -63,6 +78,8 @@ pub struct KlLayers {
     /// Channels of `bn.running_mean` / `bn.running_var` (the 2×2-patchified latent's), for
     /// FLUX.2 (see [`VaeConfig::latent_norm`]).
     pub latent_stats: Option<usize>,
+    /// Whose modules (their registration order differs too).
+    pub style: Style,
 }
 
 /// FLUX.2's latent statistics, which the host applies (never uploaded): the mean and the
@@ -71,34 +88,46 @@ pub const LATENT_STATS: [&str; 2] = ["bn.running_mean", "bn.running_var"];
 
 /// The modules `cfg` runs.
 pub fn kl_layers(cfg: &VaeConfig) -> KlLayers {
+    let latent_stats = match cfg.latent_norm {
+        Some(LatentNorm::Batch { .. }) => Some(4 * cfg.latent_channels),
+        _ => None,
+    };
+    let (encode, decode) = match cfg.style {
+        Style::Kl => (encode_layers(cfg), decode_layers(cfg)),
+        Style::Qwen => (qwen::encode_layers(cfg), qwen::decode_layers(cfg)),
+    };
     KlLayers {
-        encode: encode_layers(cfg),
-        decode: decode_layers(cfg),
-        latent_stats: cfg.latent_norm.map(|_| 4 * cfg.latent_channels),
+        encode,
+        decode,
+        latent_stats,
+        style: cfg.style,
     }
 }
 
-fn conv(name: String, cin: usize, cout: usize, k: usize, resample: Resample) -> Layer {
+pub(super) fn conv(name: String, cin: usize, cout: usize, k: usize, resample: Resample) -> Layer {
     Layer::Conv {
         name,
         cin,
         cout,
         k,
         resample,
+        causal: false,
     }
 }
 
 /// `UNetMidBlock2D` with one attention: resnet → attention → resnet.
-fn mid_block(p: &str, c: usize, v: &mut Vec<Layer>) {
+pub(super) fn mid_block(p: &str, c: usize, style: Style, v: &mut Vec<Layer>) {
     let resnet = |j: usize| Layer::Resnet {
         name: format!("{p}.resnets.{j}"),
         cin: c,
         cout: c,
+        style,
     };
     v.push(resnet(0));
     v.push(Layer::Attention {
         name: format!("{p}.attentions.0"),
         channels: c,
+        style,
     });
     v.push(resnet(1));
 }
@@ -120,7 +149,12 @@ fn encode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         let p = format!("encoder.down_blocks.{i}");
         for j in 0..cfg.layers_per_block {
             let name = format!("{p}.resnets.{j}");
-            v.push(Layer::Resnet { name, cin, cout: c });
+            v.push(Layer::Resnet {
+                name,
+                cin,
+                cout: c,
+                style: Style::Kl,
+            });
             cin = c;
         }
         if i + 1 < ch.len() {
@@ -133,13 +167,14 @@ fn encode_layers(cfg: &VaeConfig) -> Vec<Layer> {
             ));
         }
     }
-    mid_block("encoder.mid_block", last, &mut v);
+    mid_block("encoder.mid_block", last, Style::Kl, &mut v);
     let moments = 2 * cfg.latent_channels;
     v.push(Layer::NormConv {
         norm: "encoder.conv_norm_out".into(),
         conv: "encoder.conv_out".into(),
         cin: last,
         cout: moments,
+        style: Style::Kl,
     });
     if cfg.use_quant_conv {
         v.push(conv(
@@ -176,13 +211,18 @@ fn decode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         3,
         Resample::Same,
     ));
-    mid_block("decoder.mid_block", last, &mut v);
+    mid_block("decoder.mid_block", last, Style::Kl, &mut v);
     let mut cin = last;
     for (k, &c) in ch.iter().rev().enumerate() {
         let p = format!("decoder.up_blocks.{k}");
         for j in 0..=cfg.layers_per_block {
             let name = format!("{p}.resnets.{j}");
-            v.push(Layer::Resnet { name, cin, cout: c });
+            v.push(Layer::Resnet {
+                name,
+                cin,
+                cout: c,
+                style: Style::Kl,
+            });
             cin = c;
         }
         if k + 1 < ch.len() {
@@ -200,47 +240,12 @@ fn decode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         conv: "decoder.conv_out".into(),
         cin: first,
         cout: cfg.out_channels,
+        style: Style::Kl,
     });
     v
 }
 
 impl Layer {
-    /// Its tensors (diffusers name and shape), in the order the module registers them.
-    pub fn tensors(&self, t: &mut Vec<(String, Vec<usize>)>) {
-        match self {
-            Layer::Conv {
-                name, cin, cout, k, ..
-            } => push_conv(t, name, *cout, *cin, *k),
-            Layer::Resnet { name, cin, cout } => {
-                let (cin, cout) = (*cin, *cout);
-                push_norm(t, &format!("{name}.norm1"), cin);
-                push_conv(t, &format!("{name}.conv1"), cout, cin, 3);
-                push_norm(t, &format!("{name}.norm2"), cout);
-                push_conv(t, &format!("{name}.conv2"), cout, cout, 3);
-                if cin != cout {
-                    push_conv(t, &format!("{name}.conv_shortcut"), cout, cin, 1);
-                }
-            }
-            Layer::Attention { name, channels: c } => {
-                push_norm(t, &format!("{name}.group_norm"), *c);
-                for p in ["to_q", "to_k", "to_v", "to_out.0"] {
-                    // `nn.Linear(c, c)`: weight `[c, c]`.
-                    t.push((format!("{name}.{p}.weight"), vec![*c, *c]));
-                    t.push((format!("{name}.{p}.bias"), vec![*c]));
-                }
-            }
-            Layer::NormConv {
-                norm,
-                conv,
-                cin,
-                cout,
-            } => {
-                push_norm(t, norm, *cin);
-                push_conv(t, conv, *cout, *cin, 3);
-            }
-        }
-    }
-
     /// Multiply-adds on an `h × w` input (convolutions, linear layers, attention's two
     /// products; norms and activations are not counted), and the output's size.
     pub fn macs(&self, (h, w): (usize, usize)) -> (u64, (usize, usize)) {
@@ -290,18 +295,6 @@ impl Layer {
     }
 }
 
-/// `nn.Conv2d(cin, cout, k)`: weight `[cout, cin, k, k]`, bias `[cout]`.
-fn push_conv(t: &mut Vec<(String, Vec<usize>)>, p: &str, cout: usize, cin: usize, k: usize) {
-    t.push((format!("{p}.weight"), vec![cout, cin, k, k]));
-    t.push((format!("{p}.bias"), vec![cout]));
-}
-
-/// `nn.GroupNorm(groups, c)`: weight and bias `[c]`.
-fn push_norm(t: &mut Vec<(String, Vec<usize>)>, p: &str, c: usize) {
-    t.push((format!("{p}.weight"), vec![c]));
-    t.push((format!("{p}.bias"), vec![c]));
-}
-
 /// Multiply-adds of `layers` on an `h × w` input.
 pub fn layers_macs(layers: &[Layer], (h, w): (usize, usize)) -> u64 {
     let mut size = (h, w);
@@ -312,36 +305,4 @@ pub fn layers_macs(layers: &[Layer], (h, w): (usize, usize)) -> u64 {
         size = out;
     }
     m
-}
-
-impl KlLayers {
-    /// Every tensor: diffusers name and shape, in `state_dict()` order (modules registered
-    /// before those that run before them come first: a decoder's up blocks before its mid
-    /// block, a mid block's attention before its resnets).
-    pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
-        let mut t = Vec::new();
-        for layer in self.encode.iter().chain(&self.decode) {
-            layer.tensors(&mut t);
-        }
-        if let Some(c) = self.latent_stats {
-            t.extend(LATENT_STATS.map(|name| (name.to_string(), vec![c])));
-        }
-        t.sort_by_cached_key(|(name, _)| registration_rank(name));
-        t
-    }
-}
-
-/// Where each module registers among its siblings; numbered children by their number, the rest
-/// (a module's own tensors) keep their order.
-fn registration_rank(name: &str) -> Vec<usize> {
-    name.split('.')
-        .map(|seg| match seg {
-            "encoder" | "conv_in" | "attentions" => 0,
-            "decoder" | "down_blocks" | "up_blocks" | "resnets" => 1,
-            "quant_conv" | "mid_block" | "downsamplers" | "upsamplers" => 2,
-            "post_quant_conv" | "conv_norm_out" => 3,
-            "bn" | "conv_out" => 4,
-            _ => seg.parse().unwrap_or(0),
-        })
-        .collect()
 }

@@ -16,6 +16,9 @@ pub struct DiffusersConfig {
     pub shift_factor: Option<f32>,
     /// FLUX.2's latent normalisation epsilon.
     pub batch_norm_eps: Option<f32>,
+    /// Qwen-Image's per-channel latent statistics.
+    pub latents_mean: Option<Vec<f32>>,
+    pub latents_std: Option<Vec<f32>>,
 }
 
 /// Largest config accepted: real ones are under 2 KiB.
@@ -36,10 +39,11 @@ impl DiffusersConfig {
             None => None,
             Some(v) => Some(match v.as_str() {
                 Some("AutoencoderKL" | "AutoencoderKLFlux2") => Kind::Kl,
+                Some("AutoencoderKLQwenImage" | "AutoencoderKLWan") => Kind::Qwen,
                 Some("AutoencoderTiny") => Kind::Tiny,
                 _ => {
                     return Err(bad(format!(
-                    "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderKLFlux2, AutoencoderTiny)"
+                    "_class_name {v} is not a VAE this crate runs (AutoencoderKL, AutoencoderKLFlux2, AutoencoderKLQwenImage, AutoencoderKLWan, AutoencoderTiny)"
                 )))
                 }
             }),
@@ -58,6 +62,20 @@ impl DiffusersConfig {
             Some(c) if (1.0..=1024.0).contains(&c) && c.fract() == 0.0 => Some(c as usize),
             Some(c) => return Err(bad(format!("latent_channels {c} is not a channel count"))),
         };
+        let numbers = |key: &str| -> Result<Option<Vec<f32>>, WeightsError> {
+            let Some(v) = map.get(key).filter(|v| !v.is_null()) else {
+                return Ok(None);
+            };
+            let list = v
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_f64()).collect::<Option<Vec<_>>>());
+            match list.flatten() {
+                Some(xs) if xs.iter().all(|x| x.is_finite()) => {
+                    Ok(Some(xs.into_iter().map(|x| x as f32).collect()))
+                }
+                _ => Err(bad(format!("{key} is {v}, not a list of numbers"))),
+            }
+        };
         let positive = |key: &str| -> Result<Option<f32>, WeightsError> {
             match number(key)? {
                 Some(v) if v <= 0.0 => Err(bad(format!("{key} {v} is not positive"))),
@@ -70,6 +88,8 @@ impl DiffusersConfig {
             scaling_factor: positive("scaling_factor")?,
             shift_factor: number("shift_factor")?.map(|v| v as f32),
             batch_norm_eps: positive("batch_norm_eps")?,
+            latents_mean: numbers("latents_mean")?,
+            latents_std: numbers("latents_std")?,
         })
     }
 

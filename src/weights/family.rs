@@ -18,6 +18,8 @@ pub enum Kind {
     Kl,
     /// diffusers `AutoencoderTiny` (the TAESD family).
     Tiny,
+    /// diffusers `AutoencoderKLQwenImage` (Wan 2.1's VAE) on one frame.
+    Qwen,
 }
 
 impl fmt::Display for Kind {
@@ -25,6 +27,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Kl => "kl",
             Kind::Tiny => "tae",
+            Kind::Qwen => "qwen",
         })
     }
 }
@@ -47,6 +50,8 @@ pub enum Family {
     Flux,
     /// FLUX.2 (dev, klein, and the models built on its VAE).
     Flux2,
+    /// Qwen-Image (its VAE is Wan 2.1's, used on one frame).
+    QwenImage,
     /// Tiny autoencoders, each the fast twin of one of the above.
     Taesd,
     Taesdxl,
@@ -95,12 +100,13 @@ impl fmt::Display for Source {
 }
 
 /// Every family, by the name options and the page use.
-pub const FAMILIES: [Family; 9] = [
+pub const FAMILIES: [Family; 10] = [
     Family::Sdxl,
     Family::Sd1,
     Family::Sd3,
     Family::Flux,
     Family::Flux2,
+    Family::QwenImage,
     Family::Taesdxl,
     Family::Taesd,
     Family::Taesd3,
@@ -108,13 +114,32 @@ pub const FAMILIES: [Family; 9] = [
 ];
 
 /// Names of [`FAMILIES`], in order (for option tables).
-pub const FAMILY_NAMES: [&str; 9] = [
-    "sdxl", "sd1", "sd3", "flux", "flux2", "taesdxl", "taesd", "taesd3", "taef1",
+pub const FAMILY_NAMES: [&str; 10] = [
+    "sdxl",
+    "sd1",
+    "sd3",
+    "flux",
+    "flux2",
+    "qwen-image",
+    "taesdxl",
+    "taesd",
+    "taesd3",
+    "taef1",
 ];
 
 /// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name.
-pub const FAMILY_CHOICES: [&str; 10] = [
-    "auto", "sdxl", "sd1", "sd3", "flux", "flux2", "taesdxl", "taesd", "taesd3", "taef1",
+pub const FAMILY_CHOICES: [&str; 11] = [
+    "auto",
+    "sdxl",
+    "sd1",
+    "sd3",
+    "flux",
+    "flux2",
+    "qwen-image",
+    "taesdxl",
+    "taesd",
+    "taesd3",
+    "taef1",
 ];
 
 impl Family {
@@ -131,13 +156,14 @@ impl Family {
     pub fn kind(self) -> Kind {
         match self {
             Family::Sd1 | Family::Sdxl | Family::Sd3 | Family::Flux | Family::Flux2 => Kind::Kl,
+            Family::QwenImage => Kind::Qwen,
             _ => Kind::Tiny,
         }
     }
 
     pub fn latent_channels(self) -> usize {
         match self {
-            Family::Sd3 | Family::Flux | Family::Taesd3 | Family::Taef1 => 16,
+            Family::Sd3 | Family::Flux | Family::QwenImage | Family::Taesd3 | Family::Taef1 => 16,
             Family::Flux2 => 32,
             _ => 4,
         }
@@ -153,7 +179,7 @@ impl Family {
             Family::Sdxl | Family::Taesdxl => (0.13025, 0.0),
             Family::Sd3 | Family::Taesd3 => (1.5305, 0.0609),
             Family::Flux | Family::Taef1 => (0.3611, 0.1159),
-            Family::Flux2 => (1.0, 0.0),
+            Family::Flux2 | Family::QwenImage => (1.0, 0.0),
         };
         Factors { scaling, shift }
     }
@@ -170,6 +196,7 @@ impl Family {
             (Kind::Kl, 16) if evidence.ldm_unprefixed => Family::Flux,
             (Kind::Kl, 16) => Family::Sd3,
             (Kind::Kl, 32) => Family::Flux2,
+            (Kind::Qwen, 16) => Family::QwenImage,
             (Kind::Tiny, 4) => Family::Taesdxl,
             (Kind::Tiny, 16) => Family::Taef1,
             _ => return None,

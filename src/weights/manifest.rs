@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::choice::FamilyChoice;
-use super::config::{expected_tensors, param_count, VaeConfig};
+use super::config::{expected_tensors, param_count, LatentNorm, Style, VaeConfig};
+use super::config_json::DiffusersConfig;
 use super::family::{Evidence, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
@@ -52,11 +53,39 @@ fn kl_manifest(
 ) -> Result<Manifest, WeightsError> {
     let found = translate(header)?;
     let mut config = VaeConfig::infer(&found.shapes)?;
-    let kind = Kind::Kl;
+    let kind = match config.style {
+        Style::Kl => Kind::Kl,
+        Style::Qwen => Kind::Qwen,
+    };
     if let Some(c) = &choice.config {
         c.check(kind, config.latent_channels)?;
-        if let (Some(norm), Some(eps)) = (config.latent_norm.as_mut(), c.batch_norm_eps) {
-            norm.eps = eps;
+        match (config.latent_norm.as_mut(), c) {
+            (
+                Some(LatentNorm::Batch { eps }),
+                DiffusersConfig {
+                    batch_norm_eps: Some(e),
+                    ..
+                },
+            ) => *eps = *e,
+            (Some(LatentNorm::Channels { mean, std }), c) => {
+                let n = config.latent_channels;
+                for (into, from, what) in [
+                    (mean, &c.latents_mean, "mean"),
+                    (std, &c.latents_std, "std"),
+                ] {
+                    match from {
+                        Some(v) if v.len() == n => *into = v.clone(),
+                        Some(v) => {
+                            return Err(WeightsError::BadConfig(format!(
+                                "latents_{what} has {} values, the latent {n} channels",
+                                v.len()
+                            )))
+                        }
+                        None => {}
+                    }
+                }
+            }
+            _ => {}
         }
     }
     let evidence = Evidence {
@@ -133,7 +162,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
     let n_up = names::ldm_up_blocks(header.tensors.iter().map(|t| t.name.as_str()));
     let mut index = HashMap::<String, usize>::new();
     let mut shapes = HashMap::<String, Vec<usize>>::new();
-    let (mut ldm, mut old, mut flux2) = (false, false, false);
+    let (mut ldm, mut old, mut flux2, mut wan) = (false, false, false, false);
     let mut prefix = "";
     for (i, t) in header.tensors.iter().enumerate() {
         let Some(tr) = names::to_canonical(&t.name, n_up) else {
@@ -151,6 +180,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
         }
         ldm |= tr.evidence == Some(Layout::Ldm);
         flux2 |= tr.evidence == Some(Layout::Flux2);
+        wan |= tr.evidence == Some(Layout::Wan);
         old |= tr.evidence == Some(Layout::DiffusersOldAttention);
         if !tr.prefix.is_empty() {
             prefix = tr.prefix;
@@ -162,6 +192,7 @@ fn translate(header: &Header) -> Result<Found, WeightsError> {
         index.insert(tr.canonical, i);
     }
     let layout = match (ldm, old) {
+        _ if wan => Layout::Wan,
         (true, _) if flux2 => Layout::Flux2,
         (true, _) => Layout::Ldm,
         (false, true) => Layout::DiffusersOldAttention,

@@ -25,7 +25,7 @@ use crate::error_code::{Coded, ErrorCode};
 use std::io::Read;
 
 pub use choice::{FamilyChoice, Resolved};
-pub use config::{expected_tensors, param_count, LatentNorm, VaeConfig};
+pub use config::{expected_tensors, param_count, LatentNorm, Style, VaeConfig};
 pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
 pub use family::{Evidence, Factors, Family, Kind, Source};

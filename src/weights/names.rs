@@ -5,9 +5,13 @@
 //! `up_blocks.{k}`, `mid.block_1`, `mid.attn_1.q`, `nin_shortcut`, `norm_out`), diffusers names
 //! from before the attention rewrite (`query/key/value/proj_attn`), each optionally behind a
 //! `first_stage_model.` or `vae.` prefix; FLUX.2's original names (LDM's, with
-//! `encoder.quant_conv` and `decoder.post_quant_conv`) and its latent statistics (`bn.*`). Upstream: diffusers
+//! `encoder.quant_conv` and `decoder.post_quant_conv`) and its latent statistics (`bn.*`); Wan
+//! 2.1's original names for Qwen-Image's VAE. Upstream: diffusers
 //! `scripts/convert_vae_pt_to_diffusers.py` and `convert_diffusers_to_original_stable_diffusion.py`.
 use std::fmt;
+
+mod wan;
+use wan::{is_wan, to_wan_name, wan_to_canonical};
 
 /// Naming scheme of a checkpoint file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -18,6 +22,10 @@ pub enum Layout {
     /// FLUX.2's original names (`flux2-vae.safetensors`): LDM's, with the quant convs inside
     /// the halves (`encoder.quant_conv`, `decoder.post_quant_conv`).
     Flux2,
+    /// Wan 2.1's original names (`Wan2.1_VAE.pth`, `qwen_image_vae.safetensors`): `conv1`,
+    /// `encoder.downsamples.{i}.residual.{0,2,3,6}`, a flat `decoder.upsamples.{i}`, `middle`,
+    /// `head`.
+    Wan,
     /// diffusers names (`diffusion_pytorch_model.safetensors`).
     Diffusers,
     /// diffusers names with the attention as `query/key/value/proj_attn` (diffusers < 0.15).
@@ -33,6 +41,7 @@ impl fmt::Display for Layout {
         f.write_str(match self {
             Layout::Ldm => "LDM",
             Layout::Flux2 => "FLUX.2 original",
+            Layout::Wan => "Wan 2.1 original",
             Layout::Diffusers => "diffusers",
             Layout::DiffusersOldAttention => "diffusers (old attention names)",
             Layout::Taesd => "taesd.py",
@@ -92,6 +101,15 @@ pub fn to_canonical(raw: &str, ldm_up_blocks: usize) -> Option<Translated> {
             (canonical, Some(Layout::Flux2))
         }
         ["bn", "running_mean" | "running_var"] => (name.to_string(), None),
+        ["conv1", rest @ ..] => (format!("quant_conv.{}", rest.join(".")), Some(Layout::Wan)),
+        ["conv2", rest @ ..] => {
+            let canonical = format!("post_quant_conv.{}", rest.join("."));
+            (canonical, Some(Layout::Wan))
+        }
+        [part @ ("encoder" | "decoder"), body @ ..] if is_wan(body) => (
+            format!("{part}.{}", wan_to_canonical(body)?),
+            Some(Layout::Wan),
+        ),
         [part @ ("encoder" | "decoder"), body @ ..] => {
             let (body, evidence) = body_to_canonical(body, ldm_up_blocks)?;
             (format!("{part}.{body}"), evidence)
@@ -116,6 +134,8 @@ fn body_to_canonical(segs: &[&str], n_up: usize) -> Option<(String, Option<Layou
         ["down_blocks" | "up_blocks" | "mid_block", ..] => {
             Some((segs.join("."), Some(Layout::Diffusers)))
         }
+        // Qwen-Image's diffusers name (an RMS norm), not LDM's `norm_out` of a GroupNorm.
+        ["norm_out", "gamma"] => Some((segs.join("."), None)),
         ["down" | "up" | "mid" | "norm_out", ..] => {
             Some((ldm_to_canonical(segs, n_up)?, Some(Layout::Ldm)))
         }
@@ -231,6 +251,9 @@ pub fn to_layout_shape(canonical: &str, shape: &[usize], layout: Layout) -> Vec<
 /// The name of canonical tensor `canonical` in files of `layout` (no prefix); `n_blocks` is
 /// the number of up blocks (`block_out_channels.len()`), needed for LDM's index flip.
 pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> String {
+    if layout == Layout::Wan {
+        return to_wan_name(canonical);
+    }
     if layout == Layout::Flux2 {
         if let Some(rest) = canonical.strip_prefix("quant_conv.") {
             return format!("encoder.quant_conv.{rest}");
@@ -253,6 +276,7 @@ pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> Strin
         }
         Layout::DiffusersOldAttention => old_attention_body(&segs),
         Layout::Ldm | Layout::Flux2 => ldm_body(&segs, n_blocks),
+        Layout::Wan => return to_wan_name(canonical),
     };
     format!("{part}.{body}")
 }

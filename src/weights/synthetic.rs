@@ -77,6 +77,8 @@ enum Kind {
 fn kind(name: &str, shape: &[usize]) -> Kind {
     match shape {
         _ if name.ends_with(".bias") => Kind::Bias,
+        // Qwen-Image's RMS norm scales, whatever their broadcast shape.
+        _ if name.ends_with(".gamma") => Kind::NormScale,
         [_, rest @ ..] if !rest.is_empty() => Kind::Weight {
             inv_sqrt_fan_in: 1.0 / (rest.iter().product::<usize>() as f64).sqrt(),
         },

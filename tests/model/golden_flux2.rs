@@ -145,7 +145,10 @@ fn flux2_config_sets_the_normalisation_epsilon() {
         ..Default::default()
     };
     let vae = load_with(&gpu, &file, 1 << 20, opts);
-    assert_eq!(vae.info().config.latent_norm, Some(LatentNorm { eps: 0.5 }));
+    assert_eq!(
+        vae.info().config.latent_norm,
+        Some(LatentNorm::Batch { eps: 0.5 })
+    );
     let plain = load(&gpu, &file, 1 << 20);
     let mean = pollster::block_on(plain.encode(&png("img_64x48.png"))).unwrap();
     let (mut a, mut b) = (mean.clone(), mean);

@@ -9,5 +9,6 @@ mod budget;
 mod golden;
 mod golden_families;
 mod golden_flux2;
+mod golden_qwen;
 mod precision;
 mod precision_overflow;

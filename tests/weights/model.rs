@@ -190,6 +190,62 @@ fn flux2_tables_match_diffusers_and_the_original() {
     );
 }
 
+/// tests/fixtures/names_qwen.json (gen_qwen_fixtures.py): Qwen-Image's full-size VAE as
+/// diffusers builds it and as Wan 2.1's original module names it (`qwen_image_vae.safetensors`,
+/// `Wan2.1_VAE.pth`). Ours are the same tensors in the same order but the temporal
+/// convolutions (`time_conv`), which one frame never runs; the configuration is read back from
+/// the shapes; every original name translates to its diffusers twin and back.
+#[test]
+fn qwen_tables_match_diffusers_and_wan() {
+    let path = format!(
+        "{}/tests/fixtures/names_qwen.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let table: BTreeMap<String, Vec<(String, Vec<usize>)>> =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let config = VaeConfig::qwen_image();
+    let diffusers = &table["diffusers"];
+    let used: Vec<(String, Vec<usize>)> = (diffusers.iter())
+        .filter(|(n, _)| !n.contains(".time_conv."))
+        .cloned()
+        .collect();
+    assert_eq!(
+        diffusers.len() - used.len(),
+        8,
+        "four temporal convolutions"
+    );
+    assert_eq!(expected_tensors(&config), used);
+    let shapes = diffusers.iter().cloned().collect();
+    assert_eq!(VaeConfig::infer(&shapes).unwrap(), config);
+    let by_name: BTreeMap<&String, &Vec<usize>> = diffusers.iter().map(|(n, s)| (n, s)).collect();
+    let original = &table["original"];
+    assert_eq!(original.len(), diffusers.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (name, shape) in original {
+        let t = to_canonical(name, 4).unwrap_or_else(|| panic!("{name} not translated"));
+        assert_eq!(
+            by_name.get(&t.canonical),
+            Some(&shape),
+            "{name} → {}",
+            t.canonical
+        );
+        assert!(t.evidence.is_none_or(|e| e == Layout::Wan), "{name}");
+        assert_eq!(&to_layout_name(&t.canonical, Layout::Wan, 4), name);
+        assert!(seen.insert(t.canonical), "{name}: two names for one tensor");
+    }
+    // diffusers' parameter count without the temporal convolutions (2,949,120 + … values).
+    let time_conv: usize = (diffusers.iter())
+        .filter(|(n, _)| n.contains(".time_conv."))
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    let all: usize = diffusers
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    assert_eq!(param_count(&expected_tensors(&config)), all - time_conv);
+}
+
 /// tests/fixtures/rule_check.json: first values (as f32 bits) and sums of the Python rule.
 #[test]
 fn synthetic_rule_matches_python() {

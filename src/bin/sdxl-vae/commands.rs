@@ -346,6 +346,7 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         Kind::Kl if c.latent_norm.is_some() => "AutoencoderKLFlux2",
         Kind::Kl => "AutoencoderKL",
         Kind::Tiny => "AutoencoderTiny",
+        Kind::Qwen => "AutoencoderKLQwenImage (on one frame)",
     };
     println!("model       {model} ({})", info.kind);
     println!("dtypes      {}", dtypes.join(", "));
@@ -380,15 +381,19 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
 
 /// How a latent looks here and to a diffusion model (what `--scaled` writes and reads).
 fn latent_layout_line(c: &sdxl_vae::weights::VaeConfig) -> String {
+    use sdxl_vae::weights::LatentNorm;
     let here = format!("{} × h/8 × w/8 (unscaled)", c.latent_channels);
-    match (c.diffusion_layout(), c.latent_norm) {
-        ((channels, patch), Some(norm)) => format!(
+    let (channels, patch) = c.diffusion_layout();
+    match &c.latent_norm {
+        Some(LatentNorm::Batch { eps }) => format!(
             "{here}; --scaled: {channels} × h/{} × w/{}, {patch}×{patch} patches normalised by \
-             the weights' statistics (eps {})",
+             the weights' statistics (eps {eps})",
             8 * patch,
             8 * patch,
-            norm.eps
         ),
-        _ => format!("{here}; --scaled: (x − shift) × scale, same shape"),
+        Some(LatentNorm::Channels { .. }) => {
+            format!("{here}; --scaled: (x − mean) / std per channel, same shape")
+        }
+        None => format!("{here}; --scaled: (x − shift) × scale, same shape"),
     }
 }
