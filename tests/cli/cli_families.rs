@@ -1,6 +1,8 @@
 //! The newer families through the command line: FLUX.2's VAE in its original names (as
-//! `flux2-vae.safetensors`) says what it is, and `--scaled` writes and reads the latent FLUX.2's
-//! transformer sees, equal to diffusers' pipeline (tests/fixtures/gen_flux2_fixtures.py).
+//! `flux2-vae.safetensors`) and Qwen-Image's in Wan's (as `qwen_image_vae.safetensors`) say what
+//! they are, and `--scaled` writes and reads the latent their transformers see, equal to
+//! diffusers' pipelines (tests/fixtures/gen_flux2_fixtures.py, gen_qwen_fixtures.py); a
+//! one-frame latent `[1, 16, 1, h, w]` decodes as the image latent it is.
 
 use crate::cli_support::*;
 use tempfile::TempDir;
@@ -108,4 +110,60 @@ fn flux2_info_and_scaled_latents() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("have 128"), "{err}");
+}
+
+#[test]
+fn qwen_image_info_latents_and_one_frame_files() {
+    let dir = TempDir::new().expect("temp dir");
+    let weights = dir.path().join("qwen_image_vae.safetensors");
+    let out = sdxl_vae(&[
+        "synth",
+        "--qwen",
+        "--blocks",
+        "16,32,64,64",
+        "--layout",
+        "wan",
+        "-o",
+        s(&weights),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&sdxl_vae(&["info", s(&weights)]).stdout).to_string();
+    for needle in [
+        "layout      Wan 2.1 original",
+        "AutoencoderKLQwenImage",
+        "family      qwen-image",
+        "channel RMS norms",
+        "--scaled: (x − mean) / std per channel",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/img_64x48.png");
+    for (name, extra, fixture_name) in [
+        ("mean.npy", None, "qwen_64x48_mean.npy"),
+        ("scaled.npy", Some("--scaled"), "qwen_64x48_scaled.npy"),
+    ] {
+        let path = dir.path().join(name);
+        let mut args = vec!["encode", "--weights", s(&weights), s(&png), "-o", s(&path)];
+        args.extend(extra);
+        let out = sdxl_vae(&args);
+        assert!(out.status.success(), "{out:?}");
+        let (shape, got) = read_npy(&path);
+        let (want_shape, want) = fixture(fixture_name);
+        assert_eq!(shape, want_shape);
+        let e = worst(&got, &want);
+        assert!(e <= 1e-3, "{name} differs from diffusers by {e}");
+    }
+    // The same latent as one frame of a video latent decodes to the same image.
+    let (shape, mean) = read_npy(&dir.path().join("mean.npy"));
+    let frame = dir.path().join("frame.npy");
+    write_npy(&frame, &[shape[0], shape[1], 1, shape[2], shape[3]], &mean);
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    for (latent, png) in [(dir.path().join("mean.npy"), &a), (frame, &b)] {
+        let out = sdxl_vae(&["decode", "--weights", s(&weights), s(&latent), "-o", s(png)]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(
+        image::open(&a).unwrap().to_rgb8(),
+        image::open(&b).unwrap().to_rgb8()
+    );
 }

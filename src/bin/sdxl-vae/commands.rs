@@ -360,9 +360,13 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
     if let Some(d) = &c.decoder_block_out_channels {
         println!("decoder     channels {d:?} (its own, narrower)");
     }
+    let norms = match c.style {
+        sdxl_vae::weights::Style::Kl => format!("norm groups {}", c.norm_num_groups),
+        sdxl_vae::weights::Style::Qwen => "channel RMS norms".to_string(),
+    };
     println!(
-        "channels    image {} in / {} out, latent {}, norm groups {}",
-        c.in_channels, c.out_channels, c.latent_channels, c.norm_num_groups
+        "channels    image {} in / {} out, latent {}, {norms}",
+        c.in_channels, c.out_channels, c.latent_channels
     );
     println!("latent      {}", latent_layout_line(c));
     println!(

@@ -33,6 +33,10 @@ pub struct SynthArgs {
     /// A tiny autoencoder (diffusers AutoencoderTiny) instead; --blocks is ignored
     #[arg(long)]
     tiny: bool,
+    /// Qwen-Image's VAE (Wan 2.1's; 16 latent channels) in --blocks (Qwen-Image: 96,192,384,384;
+    /// any positive widths, the first its base width)
+    #[arg(long, conflicts_with = "tiny")]
+    qwen: bool,
     /// Output `.safetensors` file
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
@@ -54,9 +58,20 @@ enum NameLayout {
     /// FLUX.2's original names, as `flux2-vae.safetensors` (LDM's, the quant convs inside the
     /// halves)
     Flux2,
+    /// Wan 2.1's original names, as `qwen_image_vae.safetensors` (with --qwen)
+    Wan,
 }
 
 pub fn synth(args: &SynthArgs) -> CliResult<()> {
+    if args.qwen {
+        return synth_qwen(args);
+    }
+    if !matches!(
+        args.layout,
+        NameLayout::Ldm | NameLayout::Diffusers | NameLayout::Flux2
+    ) {
+        return Err(invalid("--layout wan names Qwen-Image's VAE: add --qwen"));
+    }
     if args.blocks.len() < 2 || args.blocks.iter().any(|&c| c == 0 || c % 32 != 0) {
         return Err(invalid(format!(
             "--blocks needs at least two positive multiples of 32, got {:?}",
@@ -86,15 +101,11 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
         latent_norm: flux2.latent_norm.filter(|_| latent == 32),
         ..VaeConfig::sdxl()
     };
-    let dtype = match args.dtype {
-        Dtype::F16 => SynthDtype::F16,
-        Dtype::F32 => SynthDtype::F32,
-        Dtype::Bf16 => SynthDtype::BF16,
-    };
+    let dtype = dtype(args);
     let layout = match args.layout {
         NameLayout::Ldm => Layout::Ldm,
         NameLayout::Flux2 => Layout::Flux2,
-        NameLayout::Diffusers => Layout::Diffusers,
+        NameLayout::Diffusers | NameLayout::Wan => Layout::Diffusers,
     };
     let bytes = match args.tiny {
         false => synthetic_safetensors(&config, layout, dtype, ""),
@@ -107,15 +118,53 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
             let layout = match args.layout {
                 NameLayout::Ldm => Layout::Taesd,
                 NameLayout::Diffusers => Layout::Diffusers,
-                NameLayout::Flux2 => {
-                    return Err(invalid("--layout flux2 names a full VAE, not a tiny one"))
+                NameLayout::Flux2 | NameLayout::Wan => {
+                    return Err(invalid(
+                        "--layout flux2 or wan names a full VAE, not a tiny one",
+                    ))
                 }
             };
             sdxl_vae::weights::synthetic::synthetic_tiny(&cfg, layout, dtype, "")
         }
     };
-    std::fs::write(&args.output, &bytes)
+    write(args, &bytes)
+}
+
+fn dtype(args: &SynthArgs) -> SynthDtype {
+    match args.dtype {
+        Dtype::F16 => SynthDtype::F16,
+        Dtype::F32 => SynthDtype::F32,
+        Dtype::Bf16 => SynthDtype::BF16,
+    }
+}
+
+fn write(args: &SynthArgs, bytes: &[u8]) -> CliResult<()> {
+    std::fs::write(&args.output, bytes)
         .context(format!("cannot write {}", args.output.display()))?;
     println!("wrote {} ({} bytes)", args.output.display(), bytes.len());
     Ok(())
+}
+
+/// `synth --qwen`: Qwen-Image's VAE of `--blocks` (even widths: its upsamplings halve them), 16
+/// latent channels, in diffusers' or Wan's names.
+fn synth_qwen(args: &SynthArgs) -> CliResult<()> {
+    if args.blocks.len() < 2 || args.blocks.iter().any(|&c| c == 0 || c % 2 != 0) {
+        return Err(invalid(format!(
+            "--qwen --blocks needs at least two positive even widths, got {:?}",
+            args.blocks
+        )));
+    }
+    let layout = match args.layout {
+        NameLayout::Diffusers => Layout::Diffusers,
+        NameLayout::Wan => Layout::Wan,
+        _ => return Err(invalid("--qwen takes --layout diffusers or wan")),
+    };
+    let config = VaeConfig {
+        block_out_channels: args.blocks.clone(),
+        ..VaeConfig::qwen_image()
+    };
+    write(
+        args,
+        &synthetic_safetensors(&config, layout, dtype(args), ""),
+    )
 }
