@@ -128,8 +128,9 @@ async function loadWeights(what) {
   }
 }
 
-/** Every channel of `latent`, and its RGB preview in the family's diffusion space (FLUX.2's
- *  normalised through the worker, its 2×2 patches put back; none where the sides are odd). */
+/** Every channel of `latent`, and its RGB preview in the family's diffusion space (normalised
+ *  through the worker where the family's statistics do it, FLUX.2's 2×2 patches put back; none
+ *  where its sides are odd). */
 async function showLatent(latent) {
   const vae = state.vae;
   const channels = latent.data.length / (latent.width * latent.height);
@@ -138,9 +139,9 @@ async function showLatent(latent) {
     range.textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
   });
   $("dl-latent").disabled = false;
-  const patch = vae.latentLayout.patch;
+  const { patch, normalization } = vae.latentLayout;
   let view = null;
-  if (patch > 1) {
+  if (normalization === "statistics") {
     const z = await vae.toDiffusion(latent).catch(() => null);
     if (state.vae !== vae || state.latent !== latent) return;
     if (!z) {

@@ -23,14 +23,15 @@ const TYPES = {
 /** Writes the test model's weights once per run: blocks 32,32,64,64 (the fixtures' `small`). */
 export function makeWeights() {
   const dir = mkdtempSync(join(tmpdir(), "sdxl-vae-web-"));
-  const synth = (name, extra = []) =>
-    execFileSync("cargo", ["run", "--quiet", "--bin", "sdxl-vae", "--", "synth", "--blocks", "32,32,64,64",
+  const synth = (name, extra = [], blocks = "32,32,64,64") =>
+    execFileSync("cargo", ["run", "--quiet", "--bin", "sdxl-vae", "--", "synth", "--blocks", blocks,
       ...extra, "-o", join(dir, name)], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
   synth("small.safetensors");
   synth("small_diffusers_f16.safetensors", ["--dtype", "f16", "--layout", "diffusers"]);
   synth("kl16.safetensors", ["--latent-channels", "16", "--layout", "diffusers"]);
   synth("tae4.safetensors", ["--tiny", "--layout", "diffusers"]);
   synth("flux2.safetensors", ["--latent-channels", "32", "--layout", "diffusers"]);
+  synth("qwen.safetensors", ["--qwen", "--layout", "wan"], "16,32,64,64");
   const good = readFileSync(join(dir, "small.safetensors"));
   // Cut off inside the tensor data: the header is fine, the file ends early.
   writeFileSync(join(dir, "truncated.safetensors"), good.subarray(0, good.length >> 1));

@@ -1,8 +1,9 @@
 // The newer VAE families in headless Chromium, against diffusers' fixtures
-// (tests/fixtures/gen_flux2_fixtures.py): FLUX.2's VAE through the module and through
-// VaeWorker — its latent, its decoding, and the latent FLUX.2's transformer sees
-// (`toDiffusion`: 2×2 patches normalised by the weights' statistics) both ways — and the page
-// showing its 32 channels and their RGB preview.
+// (tests/fixtures/gen_flux2_fixtures.py, gen_qwen_fixtures.py): FLUX.2's VAE and Qwen-Image's
+// (in Wan's original names) through the module and through VaeWorker — their latents, their
+// decoding, and the latent their transformers see (`toDiffusion`: FLUX.2's 2×2 patches
+// normalised by the weights' statistics, Qwen-Image's per-channel statistics) both ways — and
+// the page showing their channels and RGB previews.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,6 +62,50 @@ describe("newer families", () => {
       assert.ok(de.worst <= DECODED_TOL, `${kind}: ${de.worst}`);
       assert.match(o.odd, /^bad-latent: .*2×2 patches/);
     }
+  });
+
+  test("Qwen-Image in Wan's names: encode, decode and the diffusion-space latent match diffusers", async () => {
+    const r = await page.evaluate(async ({ image, mean }) => {
+      const out = {};
+      const { VaeWorker } = await import("/web/vae-client.js");
+      for (const kind of ["module", "worker"]) {
+        const v = kind === "module" ? await m.Vae.load("/weights/qwen.safetensors") : await VaeWorker.load("/weights/qwen.safetensors");
+        const latent = await v.encode(img(image));
+        const z = await v.toDiffusion(latent);
+        const raw = await v.decodeRaw({ width: 8, height: 6, data: new Float32Array(mean) });
+        out[kind] = { family: v.family, kind: v.kind, layout: v.latentLayout, latent: [...latent.data], z: [...z.data], raw: [...raw.data] };
+        if (kind === "module") v.free(); else v.terminate();
+      }
+      return out;
+    }, { image: fixtureImage(), mean: fixture("qwen_64x48_mean.npy") });
+    for (const [kind, o] of Object.entries(r)) {
+      assert.deepEqual([o.family, o.kind], ["qwen-image", "qwen"], kind);
+      assert.deepEqual(o.layout, { channels: 16, diffusionChannels: 16, patch: 1, normalization: "statistics" });
+      const le = maxAbsDiff(o.latent, fixture("qwen_64x48_mean.npy"));
+      const ze = maxAbsDiff(o.z, fixture("qwen_64x48_scaled.npy"));
+      const de = maxAbsDiff(o.raw, fixture("qwen_64x48_decoded.npy"));
+      console.log(`qwen-image ${kind}: latent ${le.worst.toExponential(2)}, scaled ${ze.worst.toExponential(2)}, decoded ${de.worst.toExponential(2)}`);
+      assert.ok(le.worst <= LATENT_TOL && ze.worst <= LATENT_TOL, `${kind}: ${le.worst}, ${ze.worst}`);
+      assert.ok(de.worst <= DECODED_TOL, `${kind}: ${de.worst}`);
+    }
+  });
+
+  test("the page shows Qwen-Image's 16 channels and their RGB preview from the normalised latent", async () => {
+    const p = await page.context().newPage();
+    await p.goto(`${srv.base}/index.html?weights=/weights/qwen.safetensors`);
+    await p.waitForFunction(() => ["loaded", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.state), "loaded", await p.textContent("#log"));
+    await p.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
+    await p.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
+    assert.equal(await p.evaluate(() => document.body.dataset.state), "done", await p.textContent("#log"));
+    const shown = await p.evaluate(() => {
+      const c = document.getElementById("latent-rgb");
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      return [document.querySelectorAll("#latent-grid figure.channel canvas").length, c.width, c.height,
+        d.some((v, i) => i % 4 !== 3 && v !== 0), document.getElementById("rgb-family").textContent];
+    });
+    assert.deepEqual(shown, [16, 8, 6, true, "(qwen-image)"]);
+    await p.close();
   });
 
   test("the page shows FLUX.2's 32 channels and its RGB preview, and takes its diffusion-space latent", async () => {
