@@ -70,28 +70,39 @@ impl Attention {
         })
     }
 
-    /// Attention needs every token: a row-banded `x` is gathered into one buffer where it fits
-    /// one, and the result split back into `x`'s bands; else it stays in its bands and
-    /// attention runs band by band of queries against every key (see
-    /// [`crate::kernels::attention`]).
     pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
-        let starts = x_bands.starts();
-        let x = match ops.fits_one_buffer(&x_bands) {
-            true => ops.whole(&x_bands)?,
-            false => x_bands.clone(),
-        };
-        drop(x_bands);
-        let n = ops.norm_affine(&x, &self.group_norm)?;
-        let (q, k, v) = ops.f32_outputs(|ops| {
+        let qkv = |ops: &mut Ops, x: &Tensor| {
+            let n = ops.norm_affine(x, &self.group_norm)?;
             Ok((
-                ops.conv_normed(&x, &n, false, &self.to_q, None)?,
-                ops.conv_normed(&x, &n, false, &self.to_k, None)?,
-                ops.conv_normed(&x, &n, false, &self.to_v, None)?,
+                ops.conv_normed(x, &n, false, &self.to_q, None)?,
+                ops.conv_normed(x, &n, false, &self.to_k, None)?,
+                ops.conv_normed(x, &n, false, &self.to_v, None)?,
             ))
-        })?;
-        let a = ops.attention(&q, &k, &v)?;
-        drop((q, k, v));
-        let out = ops.conv_add(&a, &self.to_out, ConvMode::Same, x)?;
-        ops.reband(&out, &starts)
+        };
+        attend(ops, x_bands, qkv, &self.to_out)
     }
+}
+
+/// Single-head attention over every token of `x_bands` with its residual:
+/// `x + out(attention(qkv(x)))`, `qkv` making the (f32) queries, keys and values from `x`.
+/// Attention needs every token: a row-banded `x` is gathered into one buffer where it fits one,
+/// and the result split back into `x`'s bands; else it stays in its bands and attention runs
+/// band by band of queries against every key (see [`crate::kernels::attention`]).
+pub fn attend(
+    ops: &mut Ops,
+    x_bands: Tensor,
+    qkv: impl FnOnce(&mut Ops, &Tensor) -> Result<(Tensor, Tensor, Tensor)>,
+    out: &ConvWeights,
+) -> Result<Tensor> {
+    let starts = x_bands.starts();
+    let x = match ops.fits_one_buffer(&x_bands) {
+        true => ops.whole(&x_bands)?,
+        false => x_bands.clone(),
+    };
+    drop(x_bands);
+    let (q, k, v) = ops.f32_outputs(|ops| qkv(ops, &x))?;
+    let a = ops.attention(&q, &k, &v)?;
+    drop((q, k, v));
+    let out = ops.conv_add(&a, out, ConvMode::Same, x)?;
+    ops.reband(&out, &starts)
 }

@@ -2,6 +2,7 @@
 //! block and the mid-block attention, each with channel RMS norms. (Its causal convolutions are
 //! plain convolutions here: the store keeps their last temporal tap.)
 
+use super::blocks::attend;
 use super::{Ops, WeightStore};
 use crate::error::Result;
 use crate::gpu::{Tensor, Weight};
@@ -70,27 +71,16 @@ impl RmsAttention {
         })
     }
 
-    /// As [`super::Attention::forward`]: gathered into one buffer where it fits, else band by
-    /// band of queries against every key.
     pub fn forward(&self, ops: &mut Ops, x_bands: Tensor) -> Result<Tensor> {
-        let starts = x_bands.starts();
-        let x = match ops.fits_one_buffer(&x_bands) {
-            true => ops.whole(&x_bands)?,
-            false => x_bands.clone(),
-        };
-        drop(x_bands);
         let same = ConvMode::Same;
-        let (q, k, v) = ops.f32_outputs(|ops| {
-            let n = ops.rms_norm(&x, &self.norm, false)?;
+        let qkv = |ops: &mut Ops, x: &Tensor| {
+            let n = ops.rms_norm(x, &self.norm, false)?;
             Ok((
                 ops.conv(&n, &self.to_q, same, None)?,
                 ops.conv(&n, &self.to_k, same, None)?,
                 ops.conv(&n, &self.to_v, same, None)?,
             ))
-        })?;
-        let a = ops.attention(&q, &k, &v)?;
-        drop((q, k, v));
-        let out = ops.conv_add(&a, &self.proj, same, x)?;
-        ops.reband(&out, &starts)
+        };
+        attend(ops, x_bands, qkv, &self.proj)
     }
 }

@@ -61,9 +61,10 @@ export interface UserOption {
   doc: string;
 }
 /** `[channels, height, width]` f32, NCHW without the batch, unscaled (diffusers'
- * `latent_dist.mean`); a diffusion model sees `(x − vae.shiftFactor) × vae.scalingFactor`. */
+ * `latent_dist.mean`); a diffusion model sees `vae.toDiffusion(latent)` (`vae.latentLayout`). */
 export interface Latent {
-  /** 4 or 16 (`vae.latentChannels`); on input it may be left out (the data's length tells). */
+  /** 4, 16 or 32 (`vae.latentChannels`; a diffusion-space latent's per `vae.latentLayout`); on
+   *  input it may be left out (the data's length tells). */
   channels?: number;
   width: number;
   height: number;

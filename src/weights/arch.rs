@@ -115,14 +115,19 @@ pub(super) fn conv(name: String, cin: usize, cout: usize, k: usize, resample: Re
     }
 }
 
+/// A resnet of `style` from `cin` to `cout` channels.
+pub(super) fn resnet(name: String, cin: usize, cout: usize, style: Style) -> Layer {
+    Layer::Resnet {
+        name,
+        cin,
+        cout,
+        style,
+    }
+}
+
 /// `UNetMidBlock2D` with one attention: resnet → attention → resnet.
 pub(super) fn mid_block(p: &str, c: usize, style: Style, v: &mut Vec<Layer>) {
-    let resnet = |j: usize| Layer::Resnet {
-        name: format!("{p}.resnets.{j}"),
-        cin: c,
-        cout: c,
-        style,
-    };
+    let resnet = |j: usize| resnet(format!("{p}.resnets.{j}"), c, c, style);
     v.push(resnet(0));
     v.push(Layer::Attention {
         name: format!("{p}.attentions.0"),
@@ -149,12 +154,7 @@ fn encode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         let p = format!("encoder.down_blocks.{i}");
         for j in 0..cfg.layers_per_block {
             let name = format!("{p}.resnets.{j}");
-            v.push(Layer::Resnet {
-                name,
-                cin,
-                cout: c,
-                style: Style::Kl,
-            });
+            v.push(resnet(name, cin, c, Style::Kl));
             cin = c;
         }
         if i + 1 < ch.len() {
@@ -217,12 +217,7 @@ fn decode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         let p = format!("decoder.up_blocks.{k}");
         for j in 0..=cfg.layers_per_block {
             let name = format!("{p}.resnets.{j}");
-            v.push(Layer::Resnet {
-                name,
-                cin,
-                cout: c,
-                style: Style::Kl,
-            });
+            v.push(resnet(name, cin, c, Style::Kl));
             cin = c;
         }
         if k + 1 < ch.len() {

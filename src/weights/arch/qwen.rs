@@ -4,7 +4,7 @@
 //!
 //! Upstream: diffusers `models/autoencoders/autoencoder_kl_qwenimage.py`.
 
-use super::{conv, mid_block, Layer, Resample};
+use super::{conv, mid_block, resnet, Layer, Resample};
 use crate::weights::config::{Style, VaeConfig};
 
 /// Qwen-Image's causal 3-D convolution.
@@ -30,12 +30,7 @@ pub(super) fn encode_layers(cfg: &VaeConfig) -> Vec<Layer> {
     for (i, &c) in ch.iter().enumerate() {
         for _ in 0..cfg.layers_per_block {
             let name = format!("encoder.down_blocks.{flat}");
-            v.push(Layer::Resnet {
-                name,
-                cin,
-                cout: c,
-                style,
-            });
+            v.push(resnet(name, cin, c, style));
             (cin, flat) = (c, flat + 1);
         }
         if i + 1 < ch.len() {
@@ -74,12 +69,7 @@ pub(super) fn decode_layers(cfg: &VaeConfig) -> Vec<Layer> {
         let p = format!("decoder.up_blocks.{k}");
         for j in 0..=cfg.layers_per_block {
             let name = format!("{p}.resnets.{j}");
-            v.push(Layer::Resnet {
-                name,
-                cin,
-                cout: c,
-                style,
-            });
+            v.push(resnet(name, cin, c, style));
             cin = c;
         }
         if k + 1 < ch.len() {
