@@ -14,7 +14,8 @@ import { MIB, mib } from "./units.js";
 import { FastPreview } from "./preview.js";
 import { gpuLine } from "./gpu-info.js";
 import { applyBudget, progressTo, readBudget, showEstimate, showHeld } from "./memory.js";
-import { channelFigures, clear, dragToSlide, drawChannel, drawHeatmap, drawImage, drawLatentRgb, setCompare, unpatchify } from "./views.js";
+import { channelFigures, clear, dragToSlide, drawImage, setCompare } from "./views.js";
+import { showLatent, showRecon, showSizes } from "./results.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { vae: null, adapter: null, abort: null, source: null, original: null, latent: null, recon: null, runs: 0 };
@@ -128,60 +129,6 @@ async function loadWeights(what) {
   }
 }
 
-/** Every channel of `latent`, and its RGB preview in the family's diffusion space (normalised
- *  through the worker where the family's statistics do it, FLUX.2's 2×2 patches put back; none
- *  where its sides are odd). */
-async function showLatent(latent) {
-  const vae = state.vae;
-  const channels = latent.data.length / (latent.width * latent.height);
-  channelFigures($("latent-grid"), channels).forEach(([canvas, range], c) => {
-    const [lo, hi] = drawChannel(canvas, latent, c);
-    range.textContent = `[${lo.toFixed(2)}, ${hi.toFixed(2)}]`;
-  });
-  $("dl-latent").disabled = false;
-  const { patch, normalization } = vae.latentLayout;
-  let view = null;
-  if (normalization === "statistics") {
-    const z = await vae.toDiffusion(latent).catch(() => null);
-    if (state.vae !== vae || state.latent !== latent) return;
-    if (!z) {
-      clear($("latent-rgb"));
-      $("rgb-family").textContent = `(${vae.family}: needs even latent sides)`;
-      return;
-    }
-    view = unpatchify(z, patch);
-  }
-  drawLatentRgb($("latent-rgb"), latent, vae.family, { scale: vae.scalingFactor, shift: vae.shiftFactor, view });
-  $("rgb-family").textContent = `(${vae.family})`;
-}
-
-function showSizes() {
-  const o = state.original, l = state.latent;
-  const img = o ? `image ${o.width}×${o.height}` : "image –";
-  const lat = l ? `latent ${l.data.length / (l.width * l.height)}×${l.height}×${l.width}` : "latent –";
-  const pad = o && (o.width % 8 || o.height % 8) ? " (edges padded to a multiple of 8, output cropped back)" : "";
-  $("sizes").textContent = `${img}, ${lat}${pad}`;
-}
-
-/** Draws a reconstruction and, beside its original, the error heat map, PSNR and SSIM (measured
- *  in the worker). */
-async function showRecon(recon) {
-  state.recon = recon;
-  drawImage($("reconstruction"), recon);
-  drawImage($("cmp-b"), recon);
-  $("dl-png").disabled = false;
-  const o = state.original;
-  if (o && o.width === recon.width && o.height === recon.height) {
-    const max = drawHeatmap($("heatmap"), o, recon);
-    $("heat-range").textContent = `(0 … ${max.toFixed(0)} / 255)`;
-    const m = await state.vae.compare(o, recon);
-    if (state.recon !== recon) return; // a newer result is shown
-    $("psnr").textContent = `${m.psnr.toFixed(2)} dB`;
-    // SSIM's 11×11 window needs an image at least that large.
-    $("ssim").textContent = m.ssim === null ? "– (under 11×11)" : m.ssim.toFixed(4);
-  }
-}
-
 /** The budget box changed: the next calls use it, and an image already taken is estimated again. */
 async function setBudget() {
   try {
@@ -229,14 +176,14 @@ async function run(id = ++state.runs) {
     state.latent = await state.vae.encode(state.original, { onProgress: progressTo("encode") });
     $("t-encode").textContent = ms(performance.now() - t0);
     if (!current()) return;
-    await showLatent(state.latent);
+    await showLatent(state, state.latent);
     if (!current()) return;
-    showSizes();
+    showSizes(state);
     const t = performance.now();
     const recon = await state.vae.decode(state.latent, { onProgress: progressTo("decode") });
     $("t-decode").textContent = ms(performance.now() - t);
     if (!current()) return;
-    await showRecon(recon);
+    await showRecon(state, recon);
     showHeld(state.vae);
     $("recon-label").textContent = previewMs === null ? ""
       : `(full VAE, ${ms(performance.now() - t0)}; the fast preview took ${ms(previewMs)})`;
@@ -270,7 +217,7 @@ async function takeImage(blob) {
     for (const c of document.querySelectorAll("#latent-grid canvas")) clear(c);
     drawImage($("original"), image);
     drawImage($("cmp-a"), image);
-    showSizes();
+    showSizes(state);
     log(`image ${blob.name || "(pasted)"}: ${image.width}×${image.height}`);
     if (state.vae) await run(id);
     else if (!state.abort) setState("idle"); // weights still loading run it when loaded
@@ -301,15 +248,15 @@ async function takeLatent(file) {
     state.latent = latent;
     $("recon-label").textContent = "";
     for (const id of ["original", "cmp-a", "heatmap"]) clear($(id));
-    await showLatent(latent);
+    await showLatent(state, latent);
     if (!current()) return;
-    showSizes();
+    showSizes(state);
     await showEstimate(state.vae, current, null, latent, log);
     if (!current()) return;
     const t = performance.now();
     const recon = await state.vae.decode(latent, { onProgress: progressTo("decode") });
     if (!current()) return;
-    await showRecon(recon);
+    await showRecon(state, recon);
     $("t-decode").textContent = ms(performance.now() - t);
     showHeld(state.vae);
     log(`decoded latent ${file.name}: ${latent.channels}×${latent.height}×${latent.width}`);

@@ -28,6 +28,6 @@ done
 
 [ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --no-audit --no-fund)
 [ -d tests/package/node_modules/vite ] || (cd tests/package && npm ci --no-audit --no-fund)
-node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/module-adapters.test.js tests/browser/module-families.test.js tests/browser/module-budget.test.js tests/browser/page.test.js \
+node --test --test-concurrency=1 tests/browser/module.test.js tests/browser/module-worker.test.js tests/browser/module-adapters.test.js tests/browser/module-families.test.js tests/browser/module-budget.test.js tests/browser/page.test.js \
   tests/browser/module-faults.test.js tests/browser/page-faults.test.js tests/browser/page-inputs.test.js \
   tests/browser/page-look.test.js tests/browser/page-worker.test.js tests/browser/errors.test.js tests/browser/pages.test.js tests/package/package.test.js

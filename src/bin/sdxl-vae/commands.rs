@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use pollster::block_on;
-use sdxl_vae::weights::{read_info, DiffusersConfig, Kind, ModelInfo};
+use sdxl_vae::weights::{read_info, DiffusersConfig, ModelInfo};
 use sdxl_vae::{metrics, Gpu, GpuOptions, Image, LoadOptions, Vae};
 
 use crate::batch;
@@ -82,7 +82,7 @@ impl Model {
 }
 
 /// `--config`, or else the diffusers `config.json` beside the weights where it describes a VAE.
-fn config_for(weights: &Path, globals: &Globals) -> CliResult<Option<DiffusersConfig>> {
+pub fn config_for(weights: &Path, globals: &Globals) -> CliResult<Option<DiffusersConfig>> {
     if globals.load.family.config.is_some() {
         return Ok(globals.load.family.config.clone());
     }
@@ -316,88 +316,4 @@ pub fn roundtrip(args: &RoundtripArgs, globals: &Globals) -> CliResult<()> {
     );
     model.note_precision(globals);
     Ok(())
-}
-
-#[derive(clap::Args)]
-pub struct InfoArgs {
-    /// Weights (.safetensors, or a PyTorch .ckpt/.pt/.pth)
-    weights: PathBuf,
-}
-
-pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
-    let mut load = globals.load.clone();
-    load.family.config = config_for(&args.weights, globals)?;
-    let info = read_weights_info(&args.weights, &load)?;
-    let c = &info.config;
-    let dtypes: Vec<String> = info
-        .dtypes
-        .iter()
-        .map(|(d, n)| format!("{d} ×{n}"))
-        .collect();
-    println!("file        {}", args.weights.display());
-    println!(
-        "size        {} bytes ({:.1} MiB)",
-        info.file_bytes,
-        info.file_bytes as f64 / (1024.0 * 1024.0)
-    );
-    println!("format      {}", info.format);
-    println!("layout      {}", info.layout);
-    let model = match info.kind {
-        Kind::Kl if c.latent_norm.is_some() => "AutoencoderKLFlux2",
-        Kind::Kl => "AutoencoderKL",
-        Kind::Tiny => "AutoencoderTiny",
-        Kind::Qwen => "AutoencoderKLQwenImage (on one frame)",
-    };
-    println!("model       {model} ({})", info.kind);
-    println!("dtypes      {}", dtypes.join(", "));
-    println!("parameters  {}", info.param_count);
-    println!(
-        "blocks      {} with channels {:?}, {} layers per block",
-        c.block_out_channels.len(),
-        c.block_out_channels,
-        c.layers_per_block
-    );
-    if let Some(d) = &c.decoder_block_out_channels {
-        println!("decoder     channels {d:?} (its own, narrower)");
-    }
-    let norms = match c.style {
-        sdxl_vae::weights::Style::Kl => format!("norm groups {}", c.norm_num_groups),
-        sdxl_vae::weights::Style::Qwen => "channel RMS norms".to_string(),
-    };
-    println!(
-        "channels    image {} in / {} out, latent {}, {norms}",
-        c.in_channels, c.out_channels, c.latent_channels
-    );
-    println!("latent      {}", latent_layout_line(c));
-    println!(
-        "{}",
-        family_line(&info).replacen("family ", "family      ", 1)
-    );
-    if info.ignored_tensors > 0 {
-        println!(
-            "ignored     {} tensors not part of the VAE ({:.1} MiB, read past)",
-            info.ignored_tensors,
-            info.ignored_bytes as f64 / (1024.0 * 1024.0)
-        );
-    }
-    Ok(())
-}
-
-/// How a latent looks here and to a diffusion model (what `--scaled` writes and reads).
-fn latent_layout_line(c: &sdxl_vae::weights::VaeConfig) -> String {
-    use sdxl_vae::weights::LatentNorm;
-    let here = format!("{} × h/8 × w/8 (unscaled)", c.latent_channels);
-    let (channels, patch) = c.diffusion_layout();
-    match &c.latent_norm {
-        Some(LatentNorm::Batch { eps }) => format!(
-            "{here}; --scaled: {channels} × h/{} × w/{}, {patch}×{patch} patches normalised by \
-             the weights' statistics (eps {eps})",
-            8 * patch,
-            8 * patch,
-        ),
-        Some(LatentNorm::Channels { .. }) => {
-            format!("{here}; --scaled: (x − mean) / std per channel, same shape")
-        }
-        None => format!("{here}; --scaled: (x − shift) × scale, same shape"),
-    }
 }

@@ -10,6 +10,7 @@ mod batch;
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
+mod info;
 #[cfg(not(target_arch = "wasm32"))]
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
@@ -36,7 +37,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use sdxl_vae::{Choices, OptionKind, OptionValue, OPTIONS};
 
 #[cfg(not(target_arch = "wasm32"))]
-use commands::{DecodeArgs, EncodeArgs, Globals, InfoArgs, RoundtripArgs};
+use commands::{DecodeArgs, EncodeArgs, Globals, RoundtripArgs};
+use info::InfoArgs;
 #[cfg(not(target_arch = "wasm32"))]
 use error::{one_line, CliResult};
 #[cfg(not(target_arch = "wasm32"))]
@@ -143,7 +145,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> CliResult<()> {
         Command::Decode(args) => commands::decode(args, &globals),
         Command::Roundtrip(args) => commands::roundtrip(args, &globals),
         Command::Eval(args) => eval::eval(args, &globals),
-        Command::Info(args) => commands::info(args, &globals),
+        Command::Info(args) => info::info(args, &globals),
         Command::Bench(args) => bench::bench(args, &globals),
         Command::Soak(args) => soak::soak(args, &globals),
         Command::Synth(args) => synth::synth(args),
