@@ -10,13 +10,14 @@ mod batch;
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
-mod info;
 #[cfg(not(target_arch = "wasm32"))]
 mod error;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod imageio;
+#[cfg(not(target_arch = "wasm32"))]
+mod info;
 #[cfg(not(target_arch = "wasm32"))]
 mod progress;
 #[cfg(not(target_arch = "wasm32"))]
@@ -38,11 +39,12 @@ use sdxl_vae::{Choices, OptionKind, OptionValue, OPTIONS};
 
 #[cfg(not(target_arch = "wasm32"))]
 use commands::{DecodeArgs, EncodeArgs, Globals, RoundtripArgs};
-use info::InfoArgs;
 #[cfg(not(target_arch = "wasm32"))]
 use error::{one_line, CliResult};
 #[cfg(not(target_arch = "wasm32"))]
 use eval::EvalArgs;
+#[cfg(not(target_arch = "wasm32"))]
+use info::InfoArgs;
 
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
