@@ -16,6 +16,7 @@ use super::config::{LatentNorm, Style, VaeConfig};
 mod qwen;
 mod tensors;
 pub use qwen::{one_frame, split_qkv};
+pub use tensors::{expected_tensors, param_count};
 
 /// How a convolution changes the resolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,11 @@
-//! The VAE's hyper-parameters (diffusers `AutoencoderKL` config), inferred from tensor shapes, and
-//! the tensors a configuration needs.
+//! The VAE's hyper-parameters (diffusers `AutoencoderKL` config and its FLUX.2 and Qwen-Image
+//! kin), inferred from tensor shapes (the tensors a configuration needs: `arch`).
 //!
 //! Upstream: diffusers `models/autoencoders/autoencoder_kl.py` and `vae.py` (`Encoder`,
 //! `Decoder`), `unets/unet_2d_blocks.py` (`DownEncoderBlock2D`, `UpDecoderBlock2D`,
 //! `UNetMidBlock2D`).
 use std::collections::HashMap;
 
-use super::arch::kl_layers;
 use super::WeightsError;
 
 /// diffusers `AutoencoderKL` configuration (only what changes tensor shapes or outputs), and
@@ -267,18 +266,4 @@ fn dim(
     shape.get(axis).copied().ok_or_else(|| {
         WeightsError::CannotInferConfig(format!("{name} has shape {shape:?}, needs axis {axis}"))
     })
-}
-
-/// Every tensor `config` needs: canonical name and diffusers shape, in diffusers'
-/// `state_dict()` order (as [`kl_layers`] describes the model).
-pub fn expected_tensors(config: &VaeConfig) -> Vec<(String, Vec<usize>)> {
-    kl_layers(config).tensors()
-}
-
-/// Total number of values in `tensors`.
-pub fn param_count(tensors: &[(String, Vec<usize>)]) -> usize {
-    tensors
-        .iter()
-        .map(|(_, shape)| shape.iter().product::<usize>())
-        .sum()
 }

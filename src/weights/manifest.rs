@@ -3,8 +3,9 @@
 //! tensor data arrives.
 use std::collections::{BTreeMap, HashMap};
 
+use super::arch::{expected_tensors, param_count};
 use super::choice::FamilyChoice;
-use super::config::{expected_tensors, param_count, LatentNorm, Style, VaeConfig};
+use super::config::{LatentNorm, Style, VaeConfig};
 use super::config_json::DiffusersConfig;
 use super::family::{Evidence, Kind};
 use super::header::{Header, TensorEntry};

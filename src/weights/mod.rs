@@ -24,8 +24,9 @@ pub mod tiny;
 use crate::error_code::{Coded, ErrorCode};
 use std::io::Read;
 
+pub use arch::{expected_tensors, param_count};
 pub use choice::{FamilyChoice, Resolved};
-pub use config::{expected_tensors, param_count, LatentNorm, Style, VaeConfig};
+pub use config::{LatentNorm, Style, VaeConfig};
 pub use config_json::DiffusersConfig;
 pub use error::{WeightsError, MAX_HEADER_BYTES};
 pub use family::{Evidence, Factors, Family, Kind, Source};

@@ -27,7 +27,8 @@
 use half::slice::HalfFloatSliceExt;
 use safetensors::Dtype;
 
-use super::config::{expected_tensors, VaeConfig};
+use super::arch::expected_tensors;
+use super::config::VaeConfig;
 use super::names::{self, Layout};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

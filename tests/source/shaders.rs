@@ -63,9 +63,10 @@ fn every_pipeline_validates_with_naga() {
     for key in every_pipeline() {
         validate(&format!("{key:?}"), &key.source());
     }
-    assert_eq!(SOURCES.len(), 11);
+    assert_eq!(SOURCES.len(), 12);
     assert_eq!(conv_forms().len(), 20);
-    assert_eq!(every_pipeline().len(), SOURCES.len() + 5 + 20);
+    // The f16-pair forms of pack_input (3), group_norm_stats and rms_norm, and the convolutions.
+    assert_eq!(every_pipeline().len(), SOURCES.len() + 6 + 20);
 }
 
 /// Each convolution form binds its operands as its formats say (f16: u32 texels, f32: f32
@@ -236,6 +237,7 @@ fn params_structs_match_wgsl_sizes() {
         ("tensor_to_image", size_of::<image::ToImageParams>()),
         ("posterior", size_of::<posterior::PosteriorParams>()),
         ("copy_rows", size_of::<copy_rows::CopyParams>()),
+        ("rms_norm", size_of::<rms_norm::Params>()),
     ];
     for key in every_pipeline() {
         let name = match key {

@@ -2,7 +2,7 @@
 //! `state_dict()` lists them (which is the order modules register in, not the order they run).
 
 use super::{KlLayers, Layer, LATENT_STATS};
-use crate::weights::config::Style;
+use crate::weights::config::{Style, VaeConfig};
 
 impl Layer {
     /// Its tensors (diffusers name and shape), in the order the module registers them.
@@ -142,4 +142,18 @@ fn kl_rank(seg: &str) -> usize {
             _ => seg.parse().unwrap_or(0),
         }
     }
+}
+
+/// Every tensor `config` needs: canonical name and diffusers shape, in diffusers'
+/// `state_dict()` order (as [`kl_layers`] describes the model).
+pub fn expected_tensors(config: &VaeConfig) -> Vec<(String, Vec<usize>)> {
+    super::kl_layers(config).tensors()
+}
+
+/// Total number of values in `tensors`.
+pub fn param_count(tensors: &[(String, Vec<usize>)]) -> usize {
+    tensors
+        .iter()
+        .map(|(_, shape)| shape.iter().product::<usize>())
+        .sum()
 }
