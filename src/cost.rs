@@ -4,7 +4,7 @@
 //! counted.
 
 use crate::weights::arch::{kl_layers, layers_macs};
-use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TINY_CHANNELS};
+use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, POOL_CHANNELS, TINY_CHANNELS};
 use crate::weights::{ModelInfo, VaeConfig};
 
 /// Multiply-adds of an encode of an `h × w` image (multiples of 8) and of a decode of its
@@ -12,8 +12,8 @@ use crate::weights::{ModelInfo, VaeConfig};
 pub fn model_macs(info: &ModelInfo, h: usize, w: usize) -> (u64, u64) {
     match &info.tiny {
         Some(t) => (
-            tiny_macs(&encoder_layers(t.latent_channels), h, w),
-            tiny_macs(&decoder_layers(t.latent_channels), h / 8, w / 8),
+            tiny_macs(&encoder_layers(t.latent_channels, t.pools), h, w),
+            tiny_macs(&decoder_layers(t.latent_channels, t.pools), h / 8, w / 8),
         ),
         None => (
             encode_macs(&info.config, h, w),
@@ -35,7 +35,12 @@ fn tiny_macs(layers: &[Layer], h: usize, w: usize) -> u64 {
                 }
                 m += conv(cin, cout, 3, h, w);
             }
-            Layer::Block => m += 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w),
+            Layer::Block(pooled) => {
+                m += 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w);
+                if pooled {
+                    m += 2 * conv(TINY_CHANNELS, POOL_CHANNELS, 1, h, w);
+                }
+            }
             Layer::Upsample => (h, w) = (2 * h, 2 * w),
             Layer::Relu => {}
         }
@@ -79,8 +84,8 @@ mod tests {
             + (c as u64 + 9 * c as u64) * at(256)
             + (c as u64 + 3 * c as u64) * at(512)
             + (64 * 3 * 9) as u64 * at(512);
-        assert_eq!(tiny_macs(&encoder_layers(4), 512, 512), enc);
-        assert_eq!(tiny_macs(&decoder_layers(4), 64, 64), dec);
+        assert_eq!(tiny_macs(&encoder_layers(4, false), 512, 512), enc);
+        assert_eq!(tiny_macs(&decoder_layers(4, false), 64, 64), dec);
         // The encoder is about a ninth of SDXL's (61 vs 558 G multiply-adds at 512²), the
         // decoder about a twelfth.
         let full = encode_macs(&VaeConfig::sdxl(), 512, 512);

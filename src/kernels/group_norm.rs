@@ -38,8 +38,17 @@ pub struct MergeParams {
 pub struct ApplyParams {
     pub channels: u32,
     pub pixels: u32,
-    pub silu: u32,
+    /// 0 none, 1 SiLU, 2 ReLU ([`NormActivation`]).
+    pub act: u32,
     pub _pad: u32,
+}
+
+/// The activation a standalone GroupNorm applies after normalising.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormActivation {
+    None = 0,
+    Silu = 1,
+    Relu = 2,
 }
 
 /// GroupNorm affine parameters on the GPU.
@@ -126,13 +135,13 @@ pub fn norm_affine(
     Ok(affine)
 }
 
-/// `GroupNorm(x)` (then `SiLU` when `silu`) of an f32 `x`, as a new f32 tensor banded like `x`.
+/// `GroupNorm(x)` (then `act`) of an f32 `x`, as a new f32 tensor banded like `x`.
 pub fn group_norm(
     rec: &mut Recorder,
     kern: &Kernels,
     x: &Tensor,
     nw: &NormWeights,
-    silu: bool,
+    act: NormActivation,
 ) -> Result<Tensor> {
     if x.f16 {
         return Err(Error::Input("group_norm: an f16 input".into()));
@@ -145,7 +154,7 @@ pub fn group_norm(
         let ap = ApplyParams {
             channels: x.c,
             pixels,
-            silu: silu as u32,
+            act: act as u32,
             _pad: 0,
         };
         let (gx, gy) = groups_1d(pixels as u64, 64);

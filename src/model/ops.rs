@@ -7,7 +7,7 @@ use crate::kernels::conv2d::{
     conv2d, conv2d_act, conv2d_over_input, conv2d_to, Activation, ConvMode, ConvWeights, Dest,
     InputNorm,
 };
-use crate::kernels::group_norm::{group_norm, norm_affine, NormWeights};
+use crate::kernels::group_norm::{group_norm, norm_affine, NormActivation, NormWeights};
 use crate::kernels::image::PixelRange;
 use crate::kernels::rms_norm::rms_norm;
 use crate::kernels::{attention, copy_rows, image, posterior, Kernels};
@@ -150,7 +150,16 @@ impl<'a> Ops<'a> {
     }
 
     pub fn group_norm(&mut self, x: &Tensor, n: &NormWeights, silu: bool) -> Result<Tensor> {
-        group_norm(&mut self.rec, self.kern, x, n, silu)
+        let act = match silu {
+            true => NormActivation::Silu,
+            false => NormActivation::None,
+        };
+        group_norm(&mut self.rec, self.kern, x, n, act)
+    }
+
+    /// `relu(GroupNorm(x))` of an f32 `x` (TAEF2's pools).
+    pub fn group_norm_relu(&mut self, x: &Tensor, n: &NormWeights) -> Result<Tensor> {
+        group_norm(&mut self.rec, self.kern, x, n, NormActivation::Relu)
     }
 
     pub fn attention(&mut self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {

@@ -6,16 +6,56 @@ use super::{Ops, WeightStore};
 use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
-use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, TinyConfig};
+use crate::kernels::group_norm::NormWeights;
+use crate::weights::tiny::{
+    decoder_layers, encoder_layers, Layer, TinyConfig, POOL_EPS, POOL_GROUPS,
+};
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
-/// is the identity).
+/// is the identity); TAEF2's pooled blocks add `pool(x)` to `x` first.
 pub struct TinyBlock {
     pub convs: [ConvWeights; 3],
+    pub pool: Option<TinyPool>,
+}
+
+/// taesd.py's `use_midblock_gn` pool: `conv1x1(relu(GroupNorm(4)(conv1x1(x))))`, both 1×1
+/// convolutions without bias.
+pub struct TinyPool {
+    pub widen: ConvWeights,
+    pub norm: NormWeights,
+    pub narrow: ConvWeights,
+}
+
+impl TinyPool {
+    fn new(s: &mut WeightStore, p: &str) -> Result<TinyPool> {
+        let widen = s.conv_without_bias(&format!("{p}.pool.0"))?;
+        let mut norm = s.norm(&format!("{p}.pool.1"))?;
+        (norm.groups, norm.eps) = (POOL_GROUPS as u32, POOL_EPS);
+        let narrow = s.conv_without_bias(&format!("{p}.pool.3"))?;
+        Ok(TinyPool {
+            widen,
+            norm,
+            narrow,
+        })
+    }
+
+    /// `x + pool(x)`, written over `x`'s buffers. The norm is a pass of its own (with the ReLU
+    /// after it), on an f32 tensor whatever the precision.
+    fn add_to(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+        let same = ConvMode::Same;
+        let wide = ops.f32_outputs(|ops| ops.conv(&x, &self.widen, same, None))?;
+        let normed = ops.group_norm_relu(&wide, &self.norm)?;
+        drop(wide);
+        ops.conv_add(&normed, &self.narrow, same, x)
+    }
 }
 
 impl TinyBlock {
     fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+        let x = match &self.pool {
+            Some(pool) => pool.add_to(ops, x)?,
+            None => x,
+        };
         let (same, relu) = (ConvMode::Same, Activation::Relu);
         let h = ops.conv_act(&x, &self.convs[0], same, None, relu)?;
         let h2 = ops.conv_act(&h, &self.convs[1], same, None, relu)?;
@@ -56,10 +96,11 @@ impl TinyCoder {
                     upsample = false;
                     steps.push(Step::Conv(Box::new(w), mode, Activation::None));
                 }
-                Layer::Block => {
+                Layer::Block(pooled) => {
                     let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
                     let convs = [conv(0, s)?, conv(2, s)?, conv(4, s)?];
-                    steps.push(Step::Block(Box::new(TinyBlock { convs })));
+                    let pool = pooled.then(|| TinyPool::new(s, &p)).transpose()?;
+                    steps.push(Step::Block(Box::new(TinyBlock { convs, pool })));
                 }
                 Layer::Relu => match steps.last_mut() {
                     Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
@@ -105,10 +146,10 @@ impl AutoencoderTiny {
         let latent = cfg.latent_channels;
         Ok(AutoencoderTiny {
             encoder: (cfg.encoder)
-                .then(|| TinyCoder::new(s, "encoder", &encoder_layers(latent)))
+                .then(|| TinyCoder::new(s, "encoder", &encoder_layers(latent, cfg.pools)))
                 .transpose()?,
             decoder: (cfg.decoder)
-                .then(|| TinyCoder::new(s, "decoder", &decoder_layers(latent)))
+                .then(|| TinyCoder::new(s, "decoder", &decoder_layers(latent, cfg.pools)))
                 .transpose()?,
         })
     }

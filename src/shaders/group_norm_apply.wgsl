@@ -1,10 +1,10 @@
 // GroupNorm normalisation with the per-channel (mean, a = rstd·gamma, beta) from group_norm_merge,
-// y = (x − mean)·a + beta, and an optional fused SiLU.
+// y = (x − mean)·a + beta, and an optional fused activation: 1 SiLU, 2 ReLU.
 
 struct Params {
     channels: u32,
     pixels: u32,
-    silu: u32,
+    act: u32,
     _pad: u32,
 }
 
@@ -23,8 +23,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let ab = affine[c];
     let o = c * p.pixels + i;
     var y = (input[o] - ab.x) * ab.y + ab.z;
-    if (p.silu == 1u) {
+    if (p.act == 1u) {
         y = y / (1.0 + exp(-y));
+    } else if (p.act == 2u) {
+        y = max(y, 0.0);
     }
     output[o] = y;
 }

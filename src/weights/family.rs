@@ -57,6 +57,8 @@ pub enum Family {
     Taesdxl,
     Taesd3,
     Taef1,
+    /// FLUX.2's, with pooled blocks at the latent's resolution.
+    Taef2,
 }
 
 /// `z = (mean − shift) · scale` is the latent a diffusion model sees; `mean = z / scale + shift`.
@@ -100,7 +102,7 @@ impl fmt::Display for Source {
 }
 
 /// Every family, by the name options and the page use.
-pub const FAMILIES: [Family; 10] = [
+pub const FAMILIES: [Family; 11] = [
     Family::Sdxl,
     Family::Sd1,
     Family::Sd3,
@@ -111,10 +113,11 @@ pub const FAMILIES: [Family; 10] = [
     Family::Taesd,
     Family::Taesd3,
     Family::Taef1,
+    Family::Taef2,
 ];
 
 /// Names of [`FAMILIES`], in order (for option tables).
-pub const FAMILY_NAMES: [&str; 10] = [
+pub const FAMILY_NAMES: [&str; 11] = [
     "sdxl",
     "sd1",
     "sd3",
@@ -125,10 +128,11 @@ pub const FAMILY_NAMES: [&str; 10] = [
     "taesd",
     "taesd3",
     "taef1",
+    "taef2",
 ];
 
 /// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name.
-pub const FAMILY_CHOICES: [&str; 11] = [
+pub const FAMILY_CHOICES: [&str; 12] = [
     "auto",
     "sdxl",
     "sd1",
@@ -140,6 +144,7 @@ pub const FAMILY_CHOICES: [&str; 11] = [
     "taesd",
     "taesd3",
     "taef1",
+    "taef2",
 ];
 
 impl Family {
@@ -164,7 +169,7 @@ impl Family {
     pub fn latent_channels(self) -> usize {
         match self {
             Family::Sd3 | Family::Flux | Family::QwenImage | Family::Taesd3 | Family::Taef1 => 16,
-            Family::Flux2 => 32,
+            Family::Flux2 | Family::Taef2 => 32,
             _ => 4,
         }
     }
@@ -179,7 +184,7 @@ impl Family {
             Family::Sdxl | Family::Taesdxl => (0.13025, 0.0),
             Family::Sd3 | Family::Taesd3 => (1.5305, 0.0609),
             Family::Flux | Family::Taef1 => (0.3611, 0.1159),
-            Family::Flux2 | Family::QwenImage => (1.0, 0.0),
+            Family::Flux2 | Family::QwenImage | Family::Taef2 => (1.0, 0.0),
         };
         Factors { scaling, shift }
     }
@@ -199,6 +204,7 @@ impl Family {
             (Kind::Qwen, 16) => Family::QwenImage,
             (Kind::Tiny, 4) => Family::Taesdxl,
             (Kind::Tiny, 16) => Family::Taef1,
+            (Kind::Tiny, 32) => Family::Taef2,
             _ => return None,
         })
     }

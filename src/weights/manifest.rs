@@ -266,7 +266,7 @@ fn tiny_manifest(
     }
     let has = |part: &str| found.index.keys().any(|k| k.starts_with(part));
     let (encoder, decoder) = (has("encoder."), has("decoder."));
-    let last = tiny::encoder_layers(0).len() - 1;
+    let last = tiny::encoder_layers(0, false).len() - 1;
     let latent = match encoder {
         true => dim(&found.shapes, &format!("encoder.layers.{last}.weight"), 0)?,
         false => dim(&found.shapes, "decoder.layers.0.weight", 1)?,
@@ -275,6 +275,7 @@ fn tiny_manifest(
         latent_channels: latent,
         encoder,
         decoder,
+        pools: found.index.keys().any(|k| k.ends_with(".pool.0.weight")),
     };
     let kind = Kind::Tiny;
     if let Some(c) = &choice.config {

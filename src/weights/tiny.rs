@@ -16,28 +16,37 @@ pub const ENCODER_BLOCKS: [usize; 4] = [1, 3, 3, 3];
 /// Blocks before each of the decoder's upsamplings (none after the last group).
 pub const DECODER_BLOCKS: [usize; 4] = [3, 3, 3, 1];
 
-/// A tiny autoencoder: its latent channels and which halves a file holds.
+/// A tiny autoencoder: its latent channels, which halves a file holds, and whether the blocks
+/// at the latent's resolution carry a pool (TAEF2's `use_midblock_gn`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TinyConfig {
     pub latent_channels: usize,
     pub encoder: bool,
     pub decoder: bool,
+    pub pools: bool,
 }
+
+/// Channels inside a block's pool: `conv1x1(64 → 256)`, `GroupNorm(4, 256)`, ReLU,
+/// `conv1x1(256 → 64)`, added to the block's input.
+pub const POOL_CHANNELS: usize = 4 * TINY_CHANNELS;
+/// The pool's GroupNorm groups and epsilon (PyTorch's default).
+pub const POOL_GROUPS: usize = 4;
+pub const POOL_EPS: f32 = 1e-5;
 
 /// One layer of `EncoderTiny.layers` / `DecoderTiny.layers`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
     /// `nn.Conv2d` 3×3: (cin, cout, with bias, stride 2).
     Conv(usize, usize, bool, bool),
-    /// `AutoencoderTinyBlock` 64 → 64.
-    Block,
+    /// `AutoencoderTinyBlock` 64 → 64; with `true`, TAEF2's pooled block: `x + pool(x)` first.
+    Block(bool),
     Relu,
     /// Nearest ×2.
     Upsample,
 }
 
-/// `EncoderTiny.layers`, in order.
-pub fn encoder_layers(latent: usize) -> Vec<Layer> {
+/// `EncoderTiny.layers`, in order; with `pools`, the last group's blocks pooled.
+pub fn encoder_layers(latent: usize, pools: bool) -> Vec<Layer> {
     let c = TINY_CHANNELS;
     let mut v = Vec::new();
     for (i, &n) in ENCODER_BLOCKS.iter().enumerate() {
@@ -45,18 +54,20 @@ pub fn encoder_layers(latent: usize) -> Vec<Layer> {
             0 => Layer::Conv(3, c, true, false),
             _ => Layer::Conv(c, c, false, true),
         });
-        v.extend(std::iter::repeat_n(Layer::Block, n));
+        let pooled = pools && i + 1 == ENCODER_BLOCKS.len();
+        v.extend(std::iter::repeat_n(Layer::Block(pooled), n));
     }
     v.push(Layer::Conv(c, latent, true, false));
     v
 }
 
-/// `DecoderTiny.layers`, in order (the clamp before them is not a layer).
-pub fn decoder_layers(latent: usize) -> Vec<Layer> {
+/// `DecoderTiny.layers`, in order (the clamp before them is not a layer); with `pools`, the
+/// first group's blocks pooled.
+pub fn decoder_layers(latent: usize, pools: bool) -> Vec<Layer> {
     let c = TINY_CHANNELS;
     let mut v = vec![Layer::Conv(latent, c, true, false), Layer::Relu];
     for (i, &n) in DECODER_BLOCKS.iter().enumerate() {
-        v.extend(std::iter::repeat_n(Layer::Block, n));
+        v.extend(std::iter::repeat_n(Layer::Block(pools && i == 0), n));
         if i + 1 < DECODER_BLOCKS.len() {
             v.push(Layer::Upsample);
             v.push(Layer::Conv(c, c, false, false));
@@ -81,10 +92,17 @@ pub fn expected_tiny(cfg: &TinyConfig) -> Vec<(String, Vec<usize>)> {
             };
             match layer {
                 Layer::Conv(cin, cout, bias, _) => conv(p, cin, cout, bias),
-                Layer::Block => {
+                Layer::Block(pooled) => {
                     for j in [0, 2, 4] {
                         let c = TINY_CHANNELS;
                         conv(format!("{p}.conv.{j}"), c, c, true);
+                    }
+                    if pooled {
+                        let (c, g) = (TINY_CHANNELS, POOL_CHANNELS);
+                        t.push((format!("{p}.pool.0.weight"), vec![g, c, 1, 1]));
+                        t.push((format!("{p}.pool.1.weight"), vec![g]));
+                        t.push((format!("{p}.pool.1.bias"), vec![g]));
+                        t.push((format!("{p}.pool.3.weight"), vec![c, g, 1, 1]));
                     }
                 }
                 Layer::Relu | Layer::Upsample => {}
@@ -92,10 +110,10 @@ pub fn expected_tiny(cfg: &TinyConfig) -> Vec<(String, Vec<usize>)> {
         }
     };
     if cfg.encoder {
-        part("encoder", encoder_layers(cfg.latent_channels));
+        part("encoder", encoder_layers(cfg.latent_channels, cfg.pools));
     }
     if cfg.decoder {
-        part("decoder", decoder_layers(cfg.latent_channels));
+        part("decoder", decoder_layers(cfg.latent_channels, cfg.pools));
     }
     t
 }
@@ -176,6 +194,7 @@ mod tests {
             latent_channels: 4,
             encoder: true,
             decoder: true,
+            pools: false,
         };
         let all = expected_tiny(&cfg);
         assert_eq!(all.len(), 134);

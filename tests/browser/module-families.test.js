@@ -108,11 +108,14 @@ describe("newer families", () => {
     await p.close();
   });
 
-  test("the page shows FLUX.2's 32 channels and its RGB preview, and takes its diffusion-space latent", async () => {
+  test("the page shows FLUX.2's 32 channels and its RGB preview, previews with TAEF2's two halves, and takes its diffusion-space latent", async () => {
     const p = await page.context().newPage();
-    await p.goto(`${srv.base}/index.html?weights=/weights/flux2.safetensors`);
+    const halves = "/fixtures/taef2_encoder.pth,/fixtures/taef2_decoder.pth";
+    await p.goto(`${srv.base}/index.html?weights=/weights/flux2.safetensors&preview=${halves}`);
     await p.waitForFunction(() => ["loaded", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
     assert.equal(await p.evaluate(() => document.body.dataset.state), "loaded", await p.textContent("#log"));
+    await p.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.preview), null, { timeout: 120_000 });
+    assert.match(await p.textContent("#preview-status"), /^taef2 ready \(\d+ ms\)$/, await p.textContent("#log"));
     await p.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
     await p.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
     assert.equal(await p.evaluate(() => document.body.dataset.state), "done", await p.textContent("#log"));
@@ -123,6 +126,7 @@ describe("newer families", () => {
         drawn: d.some((v, i) => i % 4 !== 3 && v !== 0), label: document.getElementById("rgb-family").textContent };
     });
     assert.deepEqual([shown.panels, ...shown.rgb, shown.drawn, shown.label], [32, 8, 6, true, "(flux2)"]);
+    assert.match(await p.textContent("#log"), /fast preview \(taef2\) shown in \d+ ms/);
     // Diffusers' scaled latent, dropped as an .npy file, is unscaled and decoded.
     const npy = join(FIXTURES, "flux2_64x48_scaled.npy");
     await p.setInputFiles("#image-file", npy);

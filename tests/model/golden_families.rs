@@ -202,6 +202,7 @@ fn check_tiny(vae: &Vae, variant: &str, img: &str) -> (f32, f32) {
 
 fn tiny(latent: usize, encoder: bool, decoder: bool) -> TinyConfig {
     TinyConfig {
+        pools: false,
         latent_channels: latent,
         encoder,
         decoder,
@@ -273,4 +274,46 @@ fn checkpoints_match_diffusers() {
         let (le, de) = check_image(&vae, "mini", "64x48", 1e-4, 5e-4, true);
         println!("{name}: latent {le:.2e}, decoded {de:.2e}");
     }
+}
+
+/// TAEF2, a real model (madebyollin's f16 weights, its two `.pth` halves as published) on a real
+/// photo, against its own reference `taesd.py` (tests/fixtures/gen_taef2_fixtures.py): the
+/// pooled blocks, the 32 channels, the family it is told by; and it reconstructs the photo.
+#[test]
+fn taef2_real_weights_on_a_photo_match_taesd_py() {
+    let gpu = gpu();
+    let file = |name: &str| {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let encoder = load(&gpu, &file("taef2_encoder.pth"), 1 << 16);
+    let decoder = load(&gpu, &file("taef2_decoder.pth"), 1 << 16);
+    for vae in [&encoder, &decoder] {
+        assert_eq!((vae.family(), vae.info().kind), (Family::Taef2, Kind::Tiny));
+        assert_eq!(vae.latent_channels(), 32);
+        assert!(vae.info().tiny.is_some_and(|t| t.pools));
+    }
+    let photo = png("photo_96x72.png");
+    let latents = pollster::block_on(encoder.encode(&photo)).unwrap();
+    let (shape, want) = npy("taef2_photo_latents.npy");
+    assert_eq!(shape, [1, 32, 9, 12]);
+    let le = assert_close("taef2 latents", &latents.data, &want, 1e-3, 0.0);
+    let raw =
+        pollster::block_on(decoder.decode_raw(&Latent::new(32, 12, 9, want).unwrap())).unwrap();
+    // diffusers' convention for the raw output: the decoder's [0, 1] as [-1, 1].
+    let (_, decoded) = npy("taef2_photo_decoded.npy");
+    let decoded: Vec<f32> = decoded.iter().map(|v| 2.0 * v - 1.0).collect();
+    let de = assert_close("taef2 decoded", &raw.data, &decoded, 2e-3, 0.0);
+    let back = pollster::block_on(decoder.decode(&latents)).unwrap();
+    let psnr = sdxl_vae::metrics::psnr(&photo, &back).unwrap();
+    println!("taef2 on a photo: latents {le:.2e}, decoded {de:.2e}; PSNR {psnr:.2} dB");
+    assert!(
+        psnr > 25.0,
+        "the real model reconstructs the photo: {psnr} dB"
+    );
+    // Each half refuses the other's call by name.
+    let e = pollster::block_on(decoder.encode(&photo))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("encoder"), "{e}");
 }

@@ -114,6 +114,7 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
                 latent_channels: latent,
                 encoder: true,
                 decoder: true,
+                pools: false,
             };
             let layout = match args.layout {
                 NameLayout::Ldm => Layout::Taesd,
