@@ -166,16 +166,14 @@ impl super::Vae {
     pub fn to_diffusion(&self, latent: &mut Latent) -> Result<()> {
         self.check_latent(latent)?;
         if let Some(stats) = self.latent_stats() {
-            let mut p = match self.diffusion_layout().1 {
-                1 => latent.clone(),
-                _ => latent.patchify()?,
-            };
-            let plane = (p.width * p.height) as usize;
-            for (k, values) in p.data.chunks_mut(plane).enumerate() {
+            if self.diffusion_layout().1 > 1 {
+                *latent = latent.patchify()?;
+            }
+            let plane = (latent.width * latent.height) as usize;
+            for (k, values) in latent.data.chunks_mut(plane).enumerate() {
                 let (m, s) = (stats.mean[k], stats.std[k]);
                 values.iter_mut().for_each(|v| *v = (*v - m) / s);
             }
-            *latent = p;
             return Ok(());
         }
         let f = self.info.family.factors;

@@ -131,21 +131,17 @@ pub const FAMILY_NAMES: [&str; 11] = [
     "taef2",
 ];
 
-/// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name.
-pub const FAMILY_CHOICES: [&str; 12] = [
-    "auto",
-    "sdxl",
-    "sd1",
-    "sd3",
-    "flux",
-    "flux2",
-    "qwen-image",
-    "taesdxl",
-    "taesd",
-    "taesd3",
-    "taef1",
-    "taef2",
-];
+/// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name
+/// ([`FAMILY_NAMES`], after it).
+pub const FAMILY_CHOICES: [&str; FAMILY_NAMES.len() + 1] = {
+    let mut choices = ["auto"; FAMILY_NAMES.len() + 1];
+    let mut i = 0;
+    while i < FAMILY_NAMES.len() {
+        choices[i + 1] = FAMILY_NAMES[i];
+        i += 1;
+    }
+    choices
+};
 
 impl Family {
     pub fn name(self) -> &'static str {
