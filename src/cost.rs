@@ -4,17 +4,21 @@
 //! counted.
 
 use crate::weights::arch::{kl_layers, layers_macs};
-use crate::weights::tiny::{decoder_layers, encoder_layers, Layer, POOL_CHANNELS, TINY_CHANNELS};
+use crate::weights::taehv::{mem_plan, pool_plan};
+use crate::weights::tiny::{Layer, POOL_CHANNELS, TINY_CHANNELS};
 use crate::weights::{ModelInfo, VaeConfig};
 
 /// Multiply-adds of an encode of an `h × w` image (multiples of 8) and of a decode of its
 /// latent, for whichever model `info` describes.
 pub fn model_macs(info: &ModelInfo, h: usize, w: usize) -> (u64, u64) {
     match &info.tiny {
-        Some(t) => (
-            tiny_macs(&encoder_layers(t.latent_channels, t.pools), h, w),
-            tiny_macs(&decoder_layers(t.latent_channels, t.pools), h / 8, w / 8),
-        ),
+        Some(t) => {
+            let frames = t.video.map_or(1, |v| v.frames());
+            (
+                tiny_macs(&t.encoder_layers(), frames, h, w),
+                tiny_macs(&t.decoder_layers(), 1, h / 8, w / 8),
+            )
+        }
         None => (
             encode_macs(&info.config, h, w),
             decode_macs(&info.config, h / 8, w / 8),
@@ -22,27 +26,48 @@ pub fn model_macs(info: &ModelInfo, h: usize, w: usize) -> (u64, u64) {
     }
 }
 
-/// A tiny autoencoder half's layers on an `h × w` input: stride-2 convs halve the size,
-/// upsamples double it; a block is three 3×3 convs (its skip is the identity at 64 → 64).
-fn tiny_macs(layers: &[Layer], h: usize, w: usize) -> u64 {
+/// A tiny autoencoder half's layers on an `h × w` input from `frames` copies of it, counting
+/// what runs: stride-2 convs halve the size, upsamples double it (a TAEHV `TGrow`, a 1×1 conv,
+/// runs before the upsampling it follows); a block is three 3×3 convs (its skip is the identity);
+/// frames that are the same tensor are computed once, as the model does.
+fn tiny_macs(layers: &[Layer], frames: usize, h: usize, w: usize) -> u64 {
     let (mut h, mut w) = (h, w);
+    let mut of = vec![0; frames];
+    let mut up = false;
     let mut m = 0;
     for layer in layers {
+        let distinct = of.iter().max().map_or(0, |&i| i + 1) as u64;
         match *layer {
             Layer::Conv(cin, cout, _, stride2) => {
                 if stride2 {
                     (h, w) = (h.div_ceil(2), w.div_ceil(2));
                 }
-                m += conv(cin, cout, 3, h, w);
+                if std::mem::take(&mut up) {
+                    (h, w) = (2 * h, 2 * w);
+                }
+                m += distinct * conv(cin, cout, 3, h, w);
             }
             Layer::Block(pooled) => {
-                m += 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w);
+                m += distinct * 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w);
                 if pooled {
-                    m += 2 * conv(TINY_CHANNELS, POOL_CHANNELS, 1, h, w);
+                    m += distinct * 2 * conv(TINY_CHANNELS, POOL_CHANNELS, 1, h, w);
                 }
             }
-            Layer::Upsample => (h, w) = (2 * h, 2 * w),
-            Layer::Relu => {}
+            Layer::Mem(c) => {
+                let (pairs, next) = mem_plan(&of);
+                for (_, past) in pairs {
+                    m += (3 + u64::from(past.is_some())) * conv(c, c, 3, h, w);
+                }
+                of = next;
+            }
+            Layer::Pool(c, stride) => {
+                let (groups, next) = pool_plan(&of, stride);
+                m += (groups.len() * stride) as u64 * conv(c, c, 1, h, w);
+                of = next;
+            }
+            Layer::Grow(c, _) => m += distinct * conv(c, c, 1, h, w),
+            Layer::Upsample => up = true,
+            Layer::Relu | Layer::Clamp => {}
         }
     }
     m
@@ -65,6 +90,33 @@ pub fn decode_macs(cfg: &VaeConfig, h: usize, w: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::weights::taehv::{self, Video};
+    use crate::weights::tiny::{decoder_layers, encoder_layers};
+
+    /// Counted by hand from taehv.py for one 512² image: the encoder's four copies are one
+    /// tensor until the first MemBlock, which makes two (no past, and itself as its past) until
+    /// the second pool joins them; the decoder runs one frame, each TGrow at the size before
+    /// its upsampling, and no block runs at full size.
+    #[test]
+    fn taehv_work_is_counted_as_one_image_runs() {
+        let v = Video::TAEW2_1;
+        let at = |s: usize| (s * s) as u64;
+        let k3 = |i: usize, o: usize| (i * o * 9) as u64;
+        let k1 = |i: usize, o: usize| (i * o) as u64;
+        let c = k3(64, 64);
+        let enc = k3(3, 64) * at(512)
+            + 2 * k1(64, 64) * at(512)
+            + (c + 3 * 7 * c + 2 * k1(64, 64)) * at(256)
+            + (c + 9 * c + k1(64, 64)) * at(128)
+            + (c + 9 * c + k3(64, 16)) * at(64);
+        let dec = (k3(16, 256) + 9 * k3(256, 256) + k1(256, 256)) * at(64)
+            + (k3(256, 128) + 9 * k3(128, 128) + k1(128, 128)) * at(128)
+            + (k3(128, 64) + 9 * c + k1(64, 64)) * at(256)
+            + (k3(64, 64) + k3(64, 3)) * at(512);
+        let layers = taehv::encoder_layers(16, &v);
+        assert_eq!(tiny_macs(&layers, v.frames(), 512, 512), enc);
+        assert_eq!(tiny_macs(&taehv::decoder_layers(16, &v), 1, 64, 64), dec);
+    }
 
     /// Counted by hand from taesd.py: the encoder is a 3→64 conv at full size, then per scale a
     /// stride-2 conv and 1/3/3/3 blocks of three convs; the decoder mirrors it.
@@ -84,8 +136,8 @@ mod tests {
             + (c as u64 + 9 * c as u64) * at(256)
             + (c as u64 + 3 * c as u64) * at(512)
             + (64 * 3 * 9) as u64 * at(512);
-        assert_eq!(tiny_macs(&encoder_layers(4, false), 512, 512), enc);
-        assert_eq!(tiny_macs(&decoder_layers(4, false), 64, 64), dec);
+        assert_eq!(tiny_macs(&encoder_layers(4, false), 1, 512, 512), enc);
+        assert_eq!(tiny_macs(&decoder_layers(4, false), 1, 64, 64), dec);
         // The encoder is about a ninth of SDXL's (61 vs 558 G multiply-adds at 512²), the
         // decoder about a twelfth.
         let full = encode_macs(&VaeConfig::sdxl(), 512, 512);

@@ -144,11 +144,12 @@ impl Latent {
 
 /// The latent a diffusion model sees, both ways.
 impl super::Vae {
-    /// FLUX.2's latent statistics, where the model has them.
+    /// The latent statistics of FLUX.2 (in its weights), Qwen-Image and TAEW2.1 (published), where
+    /// the model has them.
     fn latent_stats(&self) -> Option<&LatentStats> {
         match &self.model {
             Model::Kl(kl) => kl.latent_stats.as_ref(),
-            Model::Tiny(_) => None,
+            Model::Tiny(t) => t.latent_stats.as_ref(),
         }
     }
 

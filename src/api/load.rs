@@ -187,7 +187,7 @@ impl VaeLoader {
             let _ = sink.gpu.device.poll(wgpu::PollType::wait_indefinitely());
         });
         let model = match &info.tiny {
-            Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg)?),
+            Some(cfg) => Model::Tiny(AutoencoderTiny::from_store(&mut store, cfg, &info.config)?),
             None => Model::Kl(Box::new(AutoencoderKl::from_store(
                 &mut store,
                 &info.config,

@@ -194,24 +194,24 @@ impl Vae {
             sample: seed.is_some(),
         };
         let record = |ops, starts: &[u32]| self.encode_ops(ops, image, seed, starts);
-        let Output::Values(mut data, (width, height)) =
+        let Output::Values(data, (width, height)) =
             self.call(call, (w, h), record, Read::Values, ctl).await?
         else {
             return Err(Error::Input("internal: an encode read pixels".into()));
         };
-        if let Model::Tiny(_) = self.model {
-            // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
-            let f = self.info.family.factors;
-            data.iter_mut().for_each(|v| *v = f.from_diffusion(*v));
-        }
-        Ok(Latent {
+        let mut latent = Latent {
             channels: self.latent_channels(),
             width,
             height,
             data,
             image_width: w,
             image_height: h,
-        })
+        };
+        if let Model::Tiny(_) = self.model {
+            // A tiny autoencoder's latent is in diffusion space: unscale it like the big twin's.
+            self.from_diffusion(&mut latent)?;
+        }
+        Ok(latent)
     }
 
     /// The tiny autoencoder's encoder or decoder, or an error naming the half the file lacks.
@@ -276,11 +276,10 @@ impl Vae {
             Model::Tiny(t) => {
                 let decoder = Self::tiny_half(t.decoder.as_ref(), "decoder")?;
                 // Into diffusion space, then DecoderTiny's clamp tanh(x/3)·3.
-                let f = self.info.family.factors;
-                let data: Vec<f32> = (latent.data.iter())
-                    .map(|&v| (f.to_diffusion(v) / 3.0).tanh() * 3.0)
-                    .collect();
-                let z = ops.tensor_from(c, h, w, &data)?;
+                let mut z = latent.clone();
+                self.to_diffusion(&mut z)?;
+                z.data.iter_mut().for_each(|v| *v = (*v / 3.0).tanh() * 3.0);
+                let z = ops.tensor_from(c, h, w, &z.data)?;
                 let z = ops.reband(&z, starts)?;
                 let out = decoder.forward(&mut ops, z)?;
                 return Ok((ops, out));

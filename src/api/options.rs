@@ -98,7 +98,7 @@ macro_rules! user_options {
 user_options! {
     {
         "family", "family", OptionKind::Choice(&FAMILY_CHOICES),
-        "\"auto\" | \"sdxl\" | \"sd1\" | \"sd3\" | \"flux\" | \"flux2\" | \"qwen-image\" | \"taesdxl\" | \"taesd\" | \"taesd3\" | \"taef1\" | \"taef2\"",
+        "\"auto\" | \"sdxl\" | \"sd1\" | \"sd3\" | \"flux\" | \"flux2\" | \"qwen-image\" | \"taesdxl\" | \"taesd\" | \"taesd3\" | \"taef1\" | \"taef2\" | \"taew2.1\"",
         "The model the VAE belongs to, which sets the latent factors: a file's shapes cannot tell \
          SD 1.x from SDXL, nor SD3 from FLUX.1 [default: auto: from config.json, else sdxl for \
          4 channels, flux or sd3 for 16 (flux for LDM names without a prefix), flux2 for 32, \

@@ -9,6 +9,7 @@ use crate::kernels::conv_weights::{
 use crate::kernels::group_norm::NormWeights;
 use crate::kernels::Precision;
 use crate::weights::arch::{one_frame, split_qkv, LATENT_STATS};
+use crate::weights::taehv::{one_image, OneImage};
 use crate::weights::WeightsError;
 use std::collections::HashMap;
 
@@ -56,7 +57,7 @@ impl WeightStore {
     /// Uploads one tensor: conv and linear weights as textures, the rest as is.
     /// Qwen-Image's tensors are taken as one frame sees them: a causal 3-D convolution's last
     /// temporal tap, the fused `to_qkv` as `to_q`, `to_k`, `to_v`, an RMS norm's `gamma` as the
-    /// vector it is.
+    /// vector it is; TAEHV's as one image uses them ([`one_image`]).
     pub fn upload(&mut self, name: &str, shape: &[usize], data: &[f32]) {
         if LATENT_STATS.contains(&name) {
             self.host.insert(name.to_string(), data.to_vec());
@@ -64,6 +65,12 @@ impl WeightStore {
         }
         if let Some((shape, data)) = one_frame(shape, data) {
             return self.upload(name, &shape, &data);
+        }
+        if let Some(parts) = one_image(name, shape, data) {
+            for (part, shape, values) in parts {
+                self.upload(&part, &shape, &values);
+            }
+            return;
         }
         if let Some(parts) = split_qkv(name, data) {
             let part_shape: Vec<usize> = shape
@@ -100,7 +107,7 @@ impl WeightStore {
     /// back); false for anything else, which then comes to `upload`.
     pub fn upload_f16(&mut self, name: &str, shape: &[usize], bits: &[u16]) -> bool {
         // What `upload` reshapes or splits first goes there.
-        if name.ends_with(".gamma") || name.contains(".to_qkv.") {
+        if name.ends_with(".gamma") || name.contains(".to_qkv.") || OneImage::of(name).is_some() {
             return false;
         }
         let layout = conv_dims(shape).and_then(|(o, i, k)| weight_layout_f16(bits, o, i, k));

@@ -1,15 +1,17 @@
-//! diffusers `AutoencoderTiny` (the TAESD family): `EncoderTiny` and `DecoderTiny` as the
-//! sequence of layers `weights::tiny` lists, each ReLU fused into the convolution before it and
-//! each nearest upsampling into the convolution after it.
+//! diffusers `AutoencoderTiny` (the TAESD family) and TAEHV on one image: `EncoderTiny` and
+//! `DecoderTiny` as the sequence of layers `weights::tiny` (`weights::taehv`) lists, each ReLU
+//! fused into the convolution before it and each nearest upsampling into the convolution after
+//! it. TAEHV's steps see frames (`weights::taehv` says how one image becomes them).
 
+use super::LatentStats;
 use super::{Ops, WeightStore};
 use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
-use crate::weights::tiny::{
-    decoder_layers, encoder_layers, Layer, TinyConfig, POOL_EPS, POOL_GROUPS,
-};
+use crate::weights::taehv::{mem_plan, pool_plan, Video};
+use crate::weights::tiny::{Layer, TinyConfig, POOL_EPS, POOL_GROUPS};
+use crate::weights::{LatentNorm, VaeConfig};
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip
 /// is the identity); TAEF2's pooled blocks add `pool(x)` to `x` first.
@@ -51,37 +53,131 @@ impl TinyPool {
 }
 
 impl TinyBlock {
-    fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
+    /// The block on `x`; a TAEHV frame's previous input `past` goes through the past half of
+    /// the first conv (`relu(conv(x) + past_conv(past))`).
+    fn forward(
+        &self,
+        ops: &mut Ops,
+        x: Tensor,
+        past: Option<(&Tensor, &ConvWeights)>,
+    ) -> Result<Tensor> {
         let x = match &self.pool {
             Some(pool) => pool.add_to(ops, x)?,
             None => x,
         };
         let (same, relu) = (ConvMode::Same, Activation::Relu);
-        let h = ops.conv_act(&x, &self.convs[0], same, None, relu)?;
+        let h = match past {
+            None => ops.conv_act(&x, &self.convs[0], same, None, relu)?,
+            Some((past, w)) => {
+                let own = ops.conv(&x, &self.convs[0], same, None)?;
+                ops.conv_act(past, w, same, Some(own), relu)?
+            }
+        };
         let h2 = ops.conv_act(&h, &self.convs[1], same, None, relu)?;
         drop(h);
-        // The sum is written over `x`'s own buffers.
+        // The sum is written over `x`'s own buffers where no other frame holds them.
         ops.conv_act(&h2, &self.convs[2], same, Some(x), relu)
     }
+}
+
+/// TAEHV's `MemBlock`: a [`TinyBlock`] (its first conv the frame's own half) and the half that
+/// reads the previous frame's input, where a frame ever has one (the decoder's never do).
+pub struct MemBlock {
+    pub block: TinyBlock,
+    pub past: Option<ConvWeights>,
 }
 
 /// One step of the sequence.
 pub enum Step {
     Conv(Box<ConvWeights>, ConvMode, Activation),
     Block(Box<TinyBlock>),
+    Mem(Box<MemBlock>),
+    /// TAEHV's `TPool`: one 1×1 conv per joined frame, summed.
+    Pool(Vec<ConvWeights>),
 }
 
-/// `EncoderTiny` or `DecoderTiny`: its steps in order.
+impl Step {
+    /// The step on frames `of` (each an index into `tensors`): the tensors it makes and the one
+    /// each frame then is. Frames that are the same tensor are computed once.
+    fn run(
+        &self,
+        ops: &mut Ops,
+        tensors: Vec<Tensor>,
+        of: Vec<usize>,
+    ) -> Result<(Vec<Tensor>, Vec<usize>)> {
+        let same = ConvMode::Same;
+        let out = match self {
+            Step::Conv(w, mode, act) => (tensors.iter())
+                .map(|h| ops.conv_act(h, w, *mode, None, *act))
+                .collect::<Result<_>>()?,
+            Step::Block(b) => (tensors.into_iter())
+                .map(|h| b.forward(ops, h, None))
+                .collect::<Result<_>>()?,
+            Step::Mem(m) => {
+                let (pairs, next) = mem_plan(&of);
+                let mut out = Vec::with_capacity(pairs.len());
+                for (x, past) in pairs {
+                    let past = match (past, &m.past) {
+                        (None, _) => None,
+                        (Some(p), Some(w)) => Some((&tensors[p], w)),
+                        (Some(_), None) => {
+                            return Err(model_error(
+                                "a MemBlock without its past half given a past frame",
+                            ))
+                        }
+                    };
+                    out.push(m.block.forward(ops, tensors[x].clone(), past)?);
+                }
+                return Ok((out, next));
+            }
+            Step::Pool(parts) => {
+                let (groups, next) = pool_plan(&of, parts.len());
+                let mut out = Vec::with_capacity(groups.len());
+                for group in groups {
+                    let mut acc = ops.conv(&tensors[group[0]], &parts[0], same, None)?;
+                    for (&t, w) in group.iter().zip(parts).skip(1) {
+                        acc = ops.conv_add(&tensors[t], w, same, acc)?;
+                    }
+                    out.push(acc);
+                }
+                return Ok((out, next));
+            }
+        };
+        Ok((out, of))
+    }
+}
+
+fn model_error(text: &str) -> crate::error::Error {
+    crate::weights::WeightsError::Model(text.to_string()).into()
+}
+
+/// `EncoderTiny` or `DecoderTiny` (or a TAEHV half): its steps in order, and the copies of its
+/// input they start from (TAEHV's encoder: one image repeated to its time stride).
 pub struct TinyCoder {
     pub steps: Vec<Step>,
+    pub frames: usize,
 }
 
 impl TinyCoder {
-    fn new(s: &mut WeightStore, part: &str, layers: &[Layer]) -> Result<TinyCoder> {
+    /// The steps of `layers`, whose tensors are `{part}.layers.{k}…` (diffusers), or with
+    /// `video` TAEHV's `{part}.{k}…`.
+    fn new(
+        s: &mut WeightStore,
+        part: &str,
+        layers: &[Layer],
+        video: Option<&Video>,
+    ) -> Result<TinyCoder> {
         let mut steps = Vec::new();
         let mut upsample = false;
         for (k, layer) in layers.iter().enumerate() {
-            let p = format!("{part}.layers.{k}");
+            let p = match video {
+                Some(_) => format!("{part}.{k}"),
+                None => format!("{part}.layers.{k}"),
+            };
+            let three = |s: &mut WeightStore| -> Result<[ConvWeights; 3]> {
+                let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
+                Ok([conv(0, s)?, conv(2, s)?, conv(4, s)?])
+            };
             match *layer {
                 Layer::Conv(_, _, bias, stride2) => {
                     let w = match bias {
@@ -97,60 +193,101 @@ impl TinyCoder {
                     steps.push(Step::Conv(Box::new(w), mode, Activation::None));
                 }
                 Layer::Block(pooled) => {
-                    let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
-                    let convs = [conv(0, s)?, conv(2, s)?, conv(4, s)?];
+                    let convs = three(s)?;
                     let pool = pooled.then(|| TinyPool::new(s, &p)).transpose()?;
                     steps.push(Step::Block(Box::new(TinyBlock { convs, pool })));
                 }
+                Layer::Mem(_) => {
+                    let block = TinyBlock {
+                        convs: three(s)?,
+                        pool: None,
+                    };
+                    let past = format!("{p}.conv.0.past");
+                    let past = match s.has(&format!("{past}.weight")) {
+                        true => Some(s.conv_without_bias(&past)?),
+                        false => None,
+                    };
+                    steps.push(Step::Mem(Box::new(MemBlock { block, past })));
+                }
+                Layer::Pool(_, stride) => {
+                    let part = |f: usize| s.conv_without_bias(&format!("{p}.conv.frame{f}"));
+                    steps.push(Step::Pool((0..stride).map(part).collect::<Result<_>>()?));
+                }
+                // A 1×1 conv commutes with the nearest upsampling before it: it runs first, at a
+                // quarter of the pixels, and the upsampling stays with the next conv.
+                Layer::Grow(..) => {
+                    let w = s.conv_without_bias(&format!("{p}.conv"))?;
+                    steps.push(Step::Conv(Box::new(w), ConvMode::Same, Activation::None));
+                }
                 Layer::Relu => match steps.last_mut() {
                     Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
-                    _ => {
-                        return Err(crate::weights::WeightsError::Model(format!(
-                            "{p}: a ReLU after no convolution"
-                        ))
-                        .into())
-                    }
+                    _ => return Err(model_error(&format!("{p}: a ReLU after no convolution"))),
                 },
                 Layer::Upsample => upsample = true,
+                // Applied by the host with the latent's upload.
+                Layer::Clamp if k == 0 => {}
+                Layer::Clamp => {
+                    return Err(model_error(&format!("{p}: a clamp inside the decoder")))
+                }
             }
         }
-        Ok(TinyCoder { steps })
+        let frames = match (video, part) {
+            (Some(v), "encoder") => v.frames(),
+            _ => 1,
+        };
+        Ok(TinyCoder { steps, frames })
     }
 
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
-        let mut h = x;
+        let (mut tensors, mut of) = (vec![x], vec![0; self.frames]);
         let last = self.steps.len().saturating_sub(1);
         for (i, step) in self.steps.iter().enumerate() {
-            let run = |ops: &mut Ops, h: Tensor| match step {
-                Step::Conv(w, mode, act) => ops.conv_act(&h, w, *mode, None, *act),
-                Step::Block(b) => b.forward(ops, h),
-            };
             // The coder's output (a latent, an image) is f32 whatever the precision.
-            h = match i == last {
-                true => ops.f32_outputs(|ops| run(ops, h))?,
-                false => run(ops, h)?,
+            (tensors, of) = match i == last {
+                true => ops.f32_outputs(|ops| step.run(ops, tensors, of))?,
+                false => step.run(ops, tensors, of)?,
             };
         }
-        Ok(h)
+        match (tensors.pop(), tensors.is_empty()) {
+            (Some(out), true) => Ok(out),
+            _ => Err(model_error(
+                "a tiny autoencoder ended with more than one frame",
+            )),
+        }
     }
 }
 
-/// diffusers `AutoencoderTiny`, either half possibly absent (a split file holds one).
+/// diffusers `AutoencoderTiny` or a TAEHV, either half possibly absent (a split file holds one).
 pub struct AutoencoderTiny {
     pub encoder: Option<TinyCoder>,
     pub decoder: Option<TinyCoder>,
+    /// For TAEHV, its twin's latent normalisation: its latent is the normalised one, and
+    /// `x · std + mean` makes it the twin's unscaled latent.
+    pub latent_stats: Option<LatentStats>,
 }
 
 impl AutoencoderTiny {
-    pub fn from_store(s: &mut WeightStore, cfg: &TinyConfig) -> Result<AutoencoderTiny> {
-        let latent = cfg.latent_channels;
+    pub fn from_store(
+        s: &mut WeightStore,
+        cfg: &TinyConfig,
+        config: &VaeConfig,
+    ) -> Result<AutoencoderTiny> {
+        let video = cfg.video.as_ref();
+        let latent_stats = match &config.latent_norm {
+            Some(LatentNorm::Channels { mean, std }) => Some(LatentStats {
+                mean: mean.clone(),
+                std: std.clone(),
+            }),
+            _ => None,
+        };
         Ok(AutoencoderTiny {
             encoder: (cfg.encoder)
-                .then(|| TinyCoder::new(s, "encoder", &encoder_layers(latent, cfg.pools)))
+                .then(|| TinyCoder::new(s, "encoder", &cfg.encoder_layers(), video))
                 .transpose()?,
             decoder: (cfg.decoder)
-                .then(|| TinyCoder::new(s, "decoder", &decoder_layers(latent, cfg.pools)))
+                .then(|| TinyCoder::new(s, "decoder", &cfg.decoder_layers(), video))
                 .transpose()?,
+            latent_stats,
         })
     }
 }

@@ -309,7 +309,8 @@ impl Vae {
         self.inner.vae.info().family.family_source.to_string()
     }
 
-    /// The architecture: `kl` (AutoencoderKL) or `tae` (AutoencoderTiny).
+    /// The architecture: `kl` (AutoencoderKL, AutoencoderKLFlux2), `qwen`
+    /// (AutoencoderKLQwenImage), `tae` (AutoencoderTiny) or `taehv` (TAEHV on one image).
     #[wasm_bindgen(getter)]
     pub fn kind(&self) -> String {
         self.inner.vae.info().kind.to_string()

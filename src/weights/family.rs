@@ -18,6 +18,8 @@ pub enum Kind {
     Kl,
     /// diffusers `AutoencoderTiny` (the TAESD family).
     Tiny,
+    /// madebyollin's TAEHV (`taehv.py`), a video tiny autoencoder, on one image.
+    Taehv,
     /// diffusers `AutoencoderKLQwenImage` (Wan 2.1's VAE) on one frame.
     Qwen,
 }
@@ -27,6 +29,7 @@ impl fmt::Display for Kind {
         f.write_str(match self {
             Kind::Kl => "kl",
             Kind::Tiny => "tae",
+            Kind::Taehv => "taehv",
             Kind::Qwen => "qwen",
         })
     }
@@ -59,6 +62,9 @@ pub enum Family {
     Taef1,
     /// FLUX.2's, with pooled blocks at the latent's resolution.
     Taef2,
+    /// Wan 2.1's and Qwen-Image's (TAEHV): its latent is the normalised one a diffusion model
+    /// sees.
+    Taew21,
 }
 
 /// `z = (mean − shift) · scale` is the latent a diffusion model sees; `mean = z / scale + shift`.
@@ -102,7 +108,7 @@ impl fmt::Display for Source {
 }
 
 /// Every family, by the name options and the page use.
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 12] = [
     Family::Sdxl,
     Family::Sd1,
     Family::Sd3,
@@ -114,10 +120,11 @@ pub const FAMILIES: [Family; 11] = [
     Family::Taesd3,
     Family::Taef1,
     Family::Taef2,
+    Family::Taew21,
 ];
 
 /// Names of [`FAMILIES`], in order (for option tables).
-pub const FAMILY_NAMES: [&str; 11] = [
+pub const FAMILY_NAMES: [&str; 12] = [
     "sdxl",
     "sd1",
     "sd3",
@@ -129,6 +136,7 @@ pub const FAMILY_NAMES: [&str; 11] = [
     "taesd3",
     "taef1",
     "taef2",
+    "taew2.1",
 ];
 
 /// What the `family` option takes: `auto` (told by config.json or guessed) or a family's name
@@ -158,13 +166,15 @@ impl Family {
         match self {
             Family::Sd1 | Family::Sdxl | Family::Sd3 | Family::Flux | Family::Flux2 => Kind::Kl,
             Family::QwenImage => Kind::Qwen,
+            Family::Taew21 => Kind::Taehv,
             _ => Kind::Tiny,
         }
     }
 
     pub fn latent_channels(self) -> usize {
         match self {
-            Family::Sd3 | Family::Flux | Family::QwenImage | Family::Taesd3 | Family::Taef1 => 16,
+            Family::Sd3 | Family::Flux | Family::QwenImage => 16,
+            Family::Taesd3 | Family::Taef1 | Family::Taew21 => 16,
             Family::Flux2 | Family::Taef2 => 32,
             _ => 4,
         }
@@ -180,7 +190,7 @@ impl Family {
             Family::Sdxl | Family::Taesdxl => (0.13025, 0.0),
             Family::Sd3 | Family::Taesd3 => (1.5305, 0.0609),
             Family::Flux | Family::Taef1 => (0.3611, 0.1159),
-            Family::Flux2 | Family::QwenImage | Family::Taef2 => (1.0, 0.0),
+            Family::Flux2 | Family::QwenImage | Family::Taef2 | Family::Taew21 => (1.0, 0.0),
         };
         Factors { scaling, shift }
     }
@@ -201,6 +211,7 @@ impl Family {
             (Kind::Tiny, 4) => Family::Taesdxl,
             (Kind::Tiny, 16) => Family::Taef1,
             (Kind::Tiny, 32) => Family::Taef2,
+            (Kind::Taehv, 16) => Family::Taew21,
             _ => return None,
         })
     }

@@ -10,6 +10,7 @@ use super::config_json::DiffusersConfig;
 use super::family::{Evidence, Kind};
 use super::header::{Header, TensorEntry};
 use super::names::{self, Layout};
+use super::taehv;
 use super::tiny::{self, TinyConfig, TinyNames};
 use super::{convert, FileFormat, ModelInfo, WeightsError};
 
@@ -216,7 +217,16 @@ fn tiny_names(header: &Header) -> Option<TinyNames> {
     if kl {
         return None;
     }
-    (header.tensors.iter()).find_map(|t| tiny::looks_tiny(names::strip_prefix(&t.name).1))
+    let stripped = || {
+        header
+            .tensors
+            .iter()
+            .map(|t| names::strip_prefix(&t.name).1)
+    };
+    if stripped().any(taehv::looks_taehv) {
+        return Some(TinyNames::Taehv);
+    }
+    stripped().find_map(tiny::looks_tiny)
 }
 
 /// [`manifest`] for a tiny autoencoder: either half or both.
@@ -238,12 +248,16 @@ fn tiny_manifest(
             TinyNames::Diffusers => Layout::Diffusers,
             TinyNames::Original => Layout::Taesd,
             TinyNames::Split => Layout::TaesdHalf,
+            TinyNames::Taehv => Layout::Taehv,
         },
         prefix: "",
     };
     for (i, t) in header.tensors.iter().enumerate() {
         let (prefix, name) = stripped(t);
-        if tiny::looks_tiny(name) != Some(naming) {
+        let looks = tiny::looks_tiny(name);
+        if looks != Some(naming)
+            && !(naming == TinyNames::Taehv && looks == Some(TinyNames::Original))
+        {
             continue;
         }
         let Some(canonical) = tiny::tiny_canonical(name, naming, split) else {
@@ -266,18 +280,31 @@ fn tiny_manifest(
     }
     let has = |part: &str| found.index.keys().any(|k| k.starts_with(part));
     let (encoder, decoder) = (has("encoder."), has("decoder."));
-    let last = tiny::encoder_layers(0, false).len() - 1;
-    let latent = match encoder {
-        true => dim(&found.shapes, &format!("encoder.layers.{last}.weight"), 0)?,
-        false => dim(&found.shapes, "decoder.layers.0.weight", 1)?,
+    let (latent, video) = match naming {
+        TinyNames::Taehv => {
+            let (latent, video) = taehv::infer(&found.shapes)?;
+            (latent, Some(video))
+        }
+        _ => {
+            let last = tiny::encoder_layers(0, false).len() - 1;
+            let latent = match encoder {
+                true => dim(&found.shapes, &format!("encoder.layers.{last}.weight"), 0)?,
+                false => dim(&found.shapes, "decoder.layers.0.weight", 1)?,
+            };
+            (latent, None)
+        }
     };
     let cfg = TinyConfig {
         latent_channels: latent,
         encoder,
         decoder,
         pools: found.index.keys().any(|k| k.ends_with(".pool.0.weight")),
+        video,
     };
-    let kind = Kind::Tiny;
+    let kind = match video {
+        Some(_) => Kind::Taehv,
+        None => Kind::Tiny,
+    };
     if let Some(c) = &choice.config {
         c.check(kind, latent)?;
     }
@@ -286,7 +313,7 @@ fn tiny_manifest(
         checkpoint,
     };
     let family = choice.resolve(kind, latent, evidence)?;
-    let expected = tiny::expected_tiny(&cfg);
+    let expected = cfg.expected();
     let mut targets = vec![None; header.tensors.len()];
     let mut dtypes = BTreeMap::<String, usize>::new();
     for (name, shape) in &expected {
@@ -300,14 +327,7 @@ fn tiny_manifest(
         layout: found.layout,
         dtypes: dtypes.into_iter().collect(),
         param_count: param_count(&expected),
-        config: VaeConfig {
-            block_out_channels: vec![tiny::TINY_CHANNELS; 4],
-            layers_per_block: 0,
-            latent_channels: latent,
-            use_quant_conv: false,
-            use_post_quant_conv: false,
-            ..VaeConfig::sdxl()
-        },
+        config: tiny_config(&cfg),
         kind,
         tiny: Some(cfg),
         family,
@@ -317,6 +337,28 @@ fn tiny_manifest(
         ignored_bytes: ignored_bytes(header, &targets),
     };
     Ok(Manifest { info, targets })
+}
+
+/// What a tiny autoencoder's [`ModelInfo::config`] says: its widest channels per scale (finest
+/// first, for row bands), and for TAEHV the latent normalisation of its twin (Qwen-Image's),
+/// whose normalised latent it speaks.
+fn tiny_config(cfg: &TinyConfig) -> VaeConfig {
+    let (block_out_channels, latent_norm) = match &cfg.video {
+        Some(v) => {
+            let widest = |i: usize| v.encoder.max(v.decoder[3 - i]);
+            ((0..4).map(widest).collect(), Some(LatentNorm::qwen_image()))
+        }
+        None => (vec![tiny::TINY_CHANNELS; 4], None),
+    };
+    VaeConfig {
+        block_out_channels,
+        layers_per_block: 0,
+        latent_channels: cfg.latent_channels,
+        use_quant_conv: false,
+        use_post_quant_conv: false,
+        latent_norm,
+        ..VaeConfig::sdxl()
+    }
 }
 
 /// Dimension `axis` of tensor `name`.

@@ -19,6 +19,7 @@ mod manifest;
 pub mod names;
 mod reader;
 pub mod synthetic;
+pub mod taehv;
 pub mod tiny;
 
 use crate::error_code::{Coded, ErrorCode};

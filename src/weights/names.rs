@@ -34,6 +34,9 @@ pub enum Layout {
     Taesd,
     /// One half of a tiny autoencoder in its own file, bare indices (`taesdxl_decoder.safetensors`).
     TaesdHalf,
+    /// TAEHV's `nn.Sequential` indices of taehv.py (`encoder.4.conv.0.weight`, `taew2_1.pth`),
+    /// kept as the model's own names.
+    Taehv,
 }
 
 impl fmt::Display for Layout {
@@ -46,6 +49,7 @@ impl fmt::Display for Layout {
             Layout::DiffusersOldAttention => "diffusers (old attention names)",
             Layout::Taesd => "taesd.py",
             Layout::TaesdHalf => "taesd.py half",
+            Layout::Taehv => "taehv.py",
         })
     }
 }
@@ -267,7 +271,7 @@ pub fn to_layout_name(canonical: &str, layout: Layout, n_blocks: usize) -> Strin
     };
     let segs: Vec<&str> = body.split('.').collect();
     let body = match layout {
-        Layout::Diffusers => return canonical.to_string(),
+        Layout::Diffusers | Layout::Taehv => return canonical.to_string(),
         Layout::Taesd => {
             return super::tiny::tiny_file_name(canonical, super::tiny::TinyNames::Original)
         }

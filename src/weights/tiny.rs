@@ -24,6 +24,34 @@ pub struct TinyConfig {
     pub encoder: bool,
     pub decoder: bool,
     pub pools: bool,
+    /// A TAEHV (video) tiny autoencoder's widths and time strides; None for the TAESD family.
+    pub video: Option<super::taehv::Video>,
+}
+
+impl TinyConfig {
+    /// The encoder's layers, as this model's family lists them.
+    pub fn encoder_layers(&self) -> Vec<Layer> {
+        match &self.video {
+            Some(v) => super::taehv::encoder_layers(self.latent_channels, v),
+            None => encoder_layers(self.latent_channels, self.pools),
+        }
+    }
+
+    /// The decoder's layers, as this model's family lists them.
+    pub fn decoder_layers(&self) -> Vec<Layer> {
+        match &self.video {
+            Some(v) => super::taehv::decoder_layers(self.latent_channels, v),
+            None => decoder_layers(self.latent_channels, self.pools),
+        }
+    }
+
+    /// Every tensor of the halves the file holds: name and shape, in `state_dict()` order.
+    pub fn expected(&self) -> Vec<(String, Vec<usize>)> {
+        match &self.video {
+            Some(v) => super::taehv::expected(self.latent_channels, v, self.encoder, self.decoder),
+            None => expected_tiny(self),
+        }
+    }
 }
 
 /// Channels inside a block's pool: `conv1x1(64 → 256)`, `GroupNorm(4, 256)`, ReLU,
@@ -43,6 +71,18 @@ pub enum Layer {
     Relu,
     /// Nearest ×2.
     Upsample,
+    /// TAEHV's `MemBlock(c, c)`: a block whose first conv reads `cat(x, past)`, the past being
+    /// the previous frame's input to the block (zeros for the first frame).
+    Mem(usize),
+    /// TAEHV's `TPool(c, stride)`: each `stride` consecutive frames, channels joined, through a
+    /// 1×1 conv without bias to one frame.
+    Pool(usize, usize),
+    /// TAEHV's `TGrow(c, stride)` as stored (a 1×1 conv without bias to `stride` frames); one
+    /// image runs its last frame's rows.
+    Grow(usize, usize),
+    /// TAEHV decoder's `Clamp` (`tanh(x / 3) · 3`), applied on the host before upload, as the
+    /// TAESD family's.
+    Clamp,
 }
 
 /// `EncoderTiny.layers`, in order; with `pools`, the last group's blocks pooled.
@@ -105,7 +145,7 @@ pub fn expected_tiny(cfg: &TinyConfig) -> Vec<(String, Vec<usize>)> {
                         t.push((format!("{p}.pool.3.weight"), vec![c, g, 1, 1]));
                     }
                 }
-                Layer::Relu | Layer::Upsample => {}
+                _ => {}
             }
         }
     };
@@ -127,6 +167,8 @@ pub enum TinyNames {
     Original,
     /// Bare `{k}…`: one half's split file, told apart by its first layer.
     Split,
+    /// `encoder.{k}…`, `decoder.{k}…` of `taehv.py`'s TAEHV, kept as they are.
+    Taehv,
 }
 
 /// True when a (prefix-stripped) name is a tiny autoencoder's in some naming.
@@ -157,7 +199,7 @@ pub fn split_part<'a>(shapes: impl IntoIterator<Item = (&'a str, &'a [usize])>) 
 /// The diffusers name of a tiny autoencoder's tensor; `split` is the half of a split file.
 pub fn tiny_canonical(name: &str, names: TinyNames, split: &str) -> Option<String> {
     let (part, rest) = match names {
-        TinyNames::Diffusers => return Some(name.to_string()),
+        TinyNames::Diffusers | TinyNames::Taehv => return Some(name.to_string()),
         TinyNames::Original => name.split_once('.')?,
         TinyNames::Split => (split, name),
     };
@@ -178,7 +220,7 @@ pub fn tiny_file_name(canonical: &str, names: TinyNames) -> String {
     };
     let k: usize = k.parse().unwrap_or(0) + usize::from(*part == "decoder");
     match names {
-        TinyNames::Diffusers => canonical.to_string(),
+        TinyNames::Diffusers | TinyNames::Taehv => canonical.to_string(),
         TinyNames::Original => format!("{part}.{k}.{tail}"),
         TinyNames::Split => format!("{k}.{tail}"),
     }
@@ -195,6 +237,7 @@ mod tests {
             encoder: true,
             decoder: true,
             pools: false,
+            video: None,
         };
         let all = expected_tiny(&cfg);
         assert_eq!(all.len(), 134);

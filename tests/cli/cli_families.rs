@@ -167,3 +167,58 @@ fn qwen_image_info_latents_and_one_frame_files() {
         image::open(&b).unwrap().to_rgb8()
     );
 }
+
+/// TAEW2.1 (Qwen-Image's tiny twin, TAEHV) as published, a `.pth` in taehv.py's names: `info`
+/// says what it is, and `encode --scaled` writes its own latent, equal to taehv.py's
+/// (tests/fixtures/gen_taew_fixtures.py); decoding it again reconstructs the same image as the
+/// unscaled latent does.
+#[test]
+fn taew_info_and_its_latent() {
+    let dir = TempDir::new().expect("temp dir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let weights = fixtures.join("taew_narrow.pth");
+    let text = String::from_utf8_lossy(&sdxl_vae(&["info", s(&weights)]).stdout).to_string();
+    for needle in [
+        "layout      taehv.py",
+        "model       TAEHV (taehv.py) on one image (taehv)",
+        "time strides [2, 2, 1] (pools: 4 copies of the image make its latent)",
+        "family      taew2.1",
+        "--scaled: (x − mean) / std per channel",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+    let png = fixtures.join("img_64x48.png");
+    let (scaled, mean) = (dir.path().join("scaled.npy"), dir.path().join("mean.npy"));
+    for (path, extra) in [(&scaled, Some("--scaled")), (&mean, None)] {
+        let mut args = vec!["encode", "--weights", s(&weights), s(&png), "-o", s(path)];
+        args.extend(extra);
+        let out = sdxl_vae(&args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let (shape, got) = read_npy(&scaled);
+    let (want_shape, want) = fixture("taew_64x48_latents.npy");
+    assert_eq!(shape, want_shape);
+    let e = worst(&got, &want);
+    assert!(e <= 1e-3, "the latent differs from taehv.py's by {e}");
+    let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+    for (latent, png, extra) in [(&scaled, &a, Some("--scaled")), (&mean, &b, None)] {
+        let mut args = vec!["decode", "--weights", s(&weights), s(latent), "-o", s(png)];
+        args.extend(extra);
+        let out = sdxl_vae(&args);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let (a, b) = (
+        image::open(&a).unwrap().to_rgb8(),
+        image::open(&b).unwrap().to_rgb8(),
+    );
+    let off = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max();
+    assert!(
+        off <= Some(1),
+        "scaled and unscaled decode differently: {off:?}"
+    );
+}

@@ -203,6 +203,7 @@ fn check_tiny(vae: &Vae, variant: &str, img: &str) -> (f32, f32) {
 fn tiny(latent: usize, encoder: bool, decoder: bool) -> TinyConfig {
     TinyConfig {
         pools: false,
+        video: None,
         latent_channels: latent,
         encoder,
         decoder,

@@ -10,5 +10,6 @@ mod golden;
 mod golden_families;
 mod golden_flux2;
 mod golden_qwen;
+mod golden_taew;
 mod precision;
 mod precision_overflow;

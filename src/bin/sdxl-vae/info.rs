@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use sdxl_vae::weights::tiny::TinyConfig;
 use sdxl_vae::weights::{Kind, LatentNorm, Style, VaeConfig};
 
 use crate::commands::{config_for, family_line, read_weights_info, Globals};
@@ -36,26 +37,35 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         Kind::Kl if c.latent_norm.is_some() => "AutoencoderKLFlux2",
         Kind::Kl => "AutoencoderKL",
         Kind::Tiny => "AutoencoderTiny",
+        Kind::Taehv => "TAEHV (taehv.py) on one image",
         Kind::Qwen => "AutoencoderKLQwenImage (on one frame)",
     };
     println!("model       {model} ({})", info.kind);
     println!("dtypes      {}", dtypes.join(", "));
     println!("parameters  {}", info.param_count);
-    println!(
-        "blocks      {} with channels {:?}, {} layers per block",
-        c.block_out_channels.len(),
-        c.block_out_channels,
-        c.layers_per_block
-    );
-    if let Some(d) = &c.decoder_block_out_channels {
-        println!("decoder     channels {d:?} (its own, narrower)");
-    }
-    let norms = match c.style {
-        Style::Kl => format!("norm groups {}", c.norm_num_groups),
-        Style::Qwen => "channel RMS norms".to_string(),
+    let norms = match (&info.tiny, c.style) {
+        (Some(t), _) => {
+            println!("blocks      {}", tiny_blocks(t));
+            String::new()
+        }
+        (None, style) => {
+            println!(
+                "blocks      {} with channels {:?}, {} layers per block",
+                c.block_out_channels.len(),
+                c.block_out_channels,
+                c.layers_per_block
+            );
+            if let Some(d) = &c.decoder_block_out_channels {
+                println!("decoder     channels {d:?} (its own, narrower)");
+            }
+            match style {
+                Style::Kl => format!(", norm groups {}", c.norm_num_groups),
+                Style::Qwen => ", channel RMS norms".to_string(),
+            }
+        }
     };
     println!(
-        "channels    image {} in / {} out, latent {}, {norms}",
+        "channels    image {} in / {} out, latent {}{norms}",
         c.in_channels, c.out_channels, c.latent_channels
     );
     println!("latent      {}", latent_layout_line(c));
@@ -71,6 +81,34 @@ pub fn info(args: &InfoArgs, globals: &Globals) -> CliResult<()> {
         );
     }
     Ok(())
+}
+
+/// A tiny autoencoder's halves and widths; for TAEHV its time strides and how one image runs.
+fn tiny_blocks(t: &TinyConfig) -> String {
+    let halves = match (t.encoder, t.decoder) {
+        (true, true) => "encoder and decoder",
+        (true, false) => "encoder only",
+        _ => "decoder only",
+    };
+    match &t.video {
+        Some(v) => format!(
+            "{halves}; widths {} (encoder), {:?} (decoder); time strides {:?} (pools: {} copies of \
+             the image make its latent), {:?} (grows, stored: one frame decoded)",
+            v.encoder,
+            v.decoder,
+            v.pool,
+            v.frames(),
+            v.grow
+        ),
+        None => {
+            let pools = if t.pools {
+                ", pooled blocks at the latent's size"
+            } else {
+                ""
+            };
+            format!("{halves}; 64 channels throughout{pools}")
+        }
+    }
 }
 
 /// How a latent looks here and to a diffusion model (what `--scaled` writes and reads).

@@ -115,6 +115,7 @@ pub fn synth(args: &SynthArgs) -> CliResult<()> {
                 encoder: true,
                 decoder: true,
                 pools: false,
+                video: None,
             };
             let layout = match args.layout {
                 NameLayout::Ldm => Layout::Taesd,

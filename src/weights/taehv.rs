@@ -1,0 +1,380 @@
+//! TAEHV, madebyollin's tiny autoencoder for video models, on one image: TAEW2.1 is the fast
+//! twin of Wan 2.1's VAE and so of Qwen-Image's. Its layers are `taehv.py`'s `nn.Sequential`s,
+//! and its tensors keep that file's names (`encoder.{k}…`, `decoder.{k}…`, no diffusers class
+//! exists).
+//!
+//! A video model's blocks see frames: a `MemBlock` reads the previous frame's input beside its
+//! own, a `TPool` joins consecutive frames, a `TGrow` makes several. One image runs as
+//! `taehv.py` runs it:
+//! - **encode** (`encode_video` of one frame): the frame repeated to the encoder's time stride
+//!   (4), through every block. Frames that are the same tensor are computed once ([`mem_plan`],
+//!   [`pool_plan`]), so only the blocks between the two pools run twice.
+//! - **decode**: one frame out of one latent, the decoder built with
+//!   `decoder_time_upscale=(False, False)` (taehv.py's cheap preview): each `TGrow` keeps its
+//!   last frame's rows, and no block has a previous frame.
+//!
+//! The latent is the one a diffusion model sees (taehv.py applies no mean or std).
+//!
+//! Upstream: madebyollin/taehv `taehv.py` (MIT).
+
+use super::tiny::Layer;
+use super::WeightsError;
+use std::collections::HashMap;
+
+/// A TAEHV's widths and time strides, read off its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Video {
+    /// The encoder's width.
+    pub encoder: usize,
+    /// The decoder's widths, coarsest first.
+    pub decoder: [usize; 4],
+    /// Each encoder `TPool`'s stride: frames joined into one.
+    pub pool: [usize; 3],
+    /// Each decoder `TGrow`'s stride as its weight is stored (1 or 2); one image runs only the
+    /// last frame's rows.
+    pub grow: [usize; 3],
+}
+
+impl Video {
+    /// TAEW2.1 as published (`taew2_1.pth`): 11,315,539 values with `TGrow` strides 1, 2, 2.
+    pub const TAEW2_1: Video = Video {
+        encoder: 64,
+        decoder: [256, 128, 64, 64],
+        pool: [2, 2, 1],
+        grow: [1, 2, 2],
+    };
+
+    /// Frames one image is repeated to before the encoder: the pools' strides multiplied.
+    pub fn frames(&self) -> usize {
+        self.pool.iter().product()
+    }
+}
+
+/// The encoder's `nn.Sequential`, by index.
+pub fn encoder_layers(latent: usize, v: &Video) -> Vec<Layer> {
+    let e = v.encoder;
+    let mut l = vec![Layer::Conv(3, e, true, false), Layer::Relu];
+    for &stride in &v.pool {
+        l.extend([Layer::Pool(e, stride), Layer::Conv(e, e, false, true)]);
+        l.extend([Layer::Mem(e); 3]);
+    }
+    l.push(Layer::Conv(e, latent, true, false));
+    l
+}
+
+/// The decoder's `nn.Sequential`, by index (index 0 is the clamp).
+pub fn decoder_layers(latent: usize, v: &Video) -> Vec<Layer> {
+    let n = v.decoder;
+    let mut l = vec![
+        Layer::Clamp,
+        Layer::Conv(latent, n[0], true, false),
+        Layer::Relu,
+    ];
+    for (i, &stride) in v.grow.iter().enumerate() {
+        l.extend([Layer::Mem(n[i]); 3]);
+        l.extend([Layer::Upsample, Layer::Grow(n[i], stride)]);
+        l.push(Layer::Conv(n[i], n[i + 1], false, false));
+    }
+    l.extend([Layer::Relu, Layer::Conv(n[3], 3, true, false)]);
+    l
+}
+
+/// Every tensor of the halves asked for: name and shape, in `state_dict()` order.
+pub fn expected(
+    latent: usize,
+    v: &Video,
+    encoder: bool,
+    decoder: bool,
+) -> Vec<(String, Vec<usize>)> {
+    let mut t = Vec::new();
+    let mut part = |name: &str, layers: Vec<Layer>| {
+        for (k, layer) in layers.into_iter().enumerate() {
+            let p = format!("{name}.{k}");
+            let mut conv = |p: String, shape: Vec<usize>, bias: bool| {
+                let c = shape[0];
+                t.push((format!("{p}.weight"), shape));
+                if bias {
+                    t.push((format!("{p}.bias"), vec![c]));
+                }
+            };
+            match layer {
+                Layer::Conv(cin, cout, bias, _) => conv(p, vec![cout, cin, 3, 3], bias),
+                Layer::Mem(c) => {
+                    conv(format!("{p}.conv.0"), vec![c, 2 * c, 3, 3], true);
+                    conv(format!("{p}.conv.2"), vec![c, c, 3, 3], true);
+                    conv(format!("{p}.conv.4"), vec![c, c, 3, 3], true);
+                }
+                Layer::Pool(c, s) => conv(format!("{p}.conv"), vec![c, s * c, 1, 1], false),
+                Layer::Grow(c, s) => conv(format!("{p}.conv"), vec![s * c, c, 1, 1], false),
+                Layer::Block(_) | Layer::Relu | Layer::Upsample | Layer::Clamp => {}
+            }
+        }
+    };
+    if encoder {
+        part("encoder", encoder_layers(latent, v));
+    }
+    if decoder {
+        part("decoder", decoder_layers(latent, v));
+    }
+    t
+}
+
+/// True for a `TPool`'s or `TGrow`'s weight (`encoder.{k}.conv.weight`), which no other tiny
+/// autoencoder has: the mark of a TAEHV file.
+pub fn looks_taehv(name: &str) -> bool {
+    let segs: Vec<&str> = name.split('.').collect();
+    matches!(segs.as_slice(), ["encoder" | "decoder", k, "conv", "weight"] if k.parse::<usize>().is_ok())
+}
+
+/// The latent channels and [`Video`] of a file's tensors (names as [`looks_taehv`] sees them);
+/// a half the file lacks keeps TAEW2.1's widths.
+pub fn infer(shapes: &HashMap<String, Vec<usize>>) -> Result<(usize, Video), WeightsError> {
+    let dim = |name: String, axis: usize| {
+        (shapes.get(&name).and_then(|s| s.get(axis).copied())).ok_or_else(|| {
+            WeightsError::CannotInferConfig(format!("a TAEHV file with no {name} (axis {axis})"))
+        })
+    };
+    let has = |part: &str| shapes.keys().any(|k| k.starts_with(part));
+    let mut v = Video::TAEW2_1;
+    let enc = encoder_layers(0, &v);
+    let dec = decoder_layers(0, &v);
+    let at = |layers: &[Layer], hit: fn(&Layer) -> bool| -> Vec<usize> {
+        (layers.iter().enumerate())
+            .filter(|(_, l)| hit(l))
+            .map(|(k, _)| k)
+            .collect()
+    };
+    let stride = |whole: usize, c: usize, name: &str| match whole % c {
+        0 if (1..=2).contains(&(whole / c)) => Ok(whole / c),
+        _ => Err(WeightsError::CannotInferConfig(format!(
+            "{name}: {whole} channels for a width of {c} (a time stride of 1 or 2)"
+        ))),
+    };
+    let mut latent = None;
+    if has("encoder.") {
+        v.encoder = dim("encoder.0.weight".into(), 0)?;
+        let pools = at(&enc, |l| matches!(l, Layer::Pool(..)));
+        for (i, k) in pools.into_iter().enumerate() {
+            let name = format!("encoder.{k}.conv.weight");
+            v.pool[i] = stride(dim(name.clone(), 1)?, v.encoder, &name)?;
+        }
+        latent = Some(dim(format!("encoder.{}.weight", enc.len() - 1), 0)?);
+    }
+    if has("decoder.") {
+        let convs = at(&dec, |l| matches!(l, Layer::Conv(..)));
+        for (i, k) in convs.iter().take(4).enumerate() {
+            v.decoder[i] = dim(format!("decoder.{k}.weight"), 0)?;
+        }
+        let grows = at(&dec, |l| matches!(l, Layer::Grow(..)));
+        for (i, k) in grows.into_iter().enumerate() {
+            let name = format!("decoder.{k}.conv.weight");
+            v.grow[i] = stride(dim(name.clone(), 0)?, v.decoder[i], &name)?;
+        }
+        latent = latent.or(Some(dim(format!("decoder.{}.weight", convs[0]), 1)?));
+    }
+    let latent = latent.ok_or_else(|| {
+        WeightsError::CannotInferConfig("a TAEHV file with neither encoder nor decoder".into())
+    })?;
+    Ok((latent, v))
+}
+
+/// A tensor as the store takes it: name, shape, values.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+/// How one image uses a TAEHV tensor, where it differs from the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OneImage {
+    /// A `MemBlock`'s first conv reads `cat(x, past)`: its input channels are split into the
+    /// frame's own half (same name) and the past's (`….conv.0.past.weight`); the decoder's has no
+    /// past, so its past half is dropped.
+    Memory { decoder: bool },
+    /// A `TPool`: one `….conv.frame{i}.weight` per joined frame.
+    Pool,
+    /// A `TGrow`: only its last frame's rows.
+    Grow,
+}
+
+impl OneImage {
+    /// The rule for tensor `name` (taehv.py's names), if any.
+    pub fn of(name: &str) -> Option<OneImage> {
+        let segs: Vec<&str> = name.split('.').collect();
+        let (part, rest) = match segs.as_slice() {
+            [part @ ("encoder" | "decoder"), k, rest @ ..] if k.parse::<usize>().is_ok() => {
+                (*part, rest)
+            }
+            _ => return None,
+        };
+        match (part, rest) {
+            (_, ["conv", "0", "weight"]) => Some(OneImage::Memory {
+                decoder: part == "decoder",
+            }),
+            ("encoder", ["conv", "weight"]) => Some(OneImage::Pool),
+            ("decoder", ["conv", "weight"]) => Some(OneImage::Grow),
+            _ => None,
+        }
+    }
+}
+
+/// The tensors one image uses in place of `name` (`[o, i, kh, kw]`, values in that order), or
+/// None where it is used as it is.
+pub fn one_image(name: &str, shape: &[usize], data: &[f32]) -> Option<Vec<NamedTensor>> {
+    let rule = OneImage::of(name)?;
+    let &[o, i, kh, kw] = shape else { return None };
+    let taps = kh * kw;
+    // Input channels `from..from + n` of every output channel.
+    let columns = |from: usize, n: usize| -> Vec<f32> {
+        (0..o)
+            .flat_map(|r| &data[(r * i + from) * taps..(r * i + from + n) * taps])
+            .copied()
+            .collect()
+    };
+    let base = name.strip_suffix(".weight")?;
+    match rule {
+        OneImage::Memory { decoder } => {
+            if i != 2 * o {
+                return None;
+            }
+            let mut out = vec![(name.to_string(), vec![o, o, kh, kw], columns(0, o))];
+            if !decoder {
+                out.push((
+                    format!("{base}.past.weight"),
+                    vec![o, o, kh, kw],
+                    columns(o, o),
+                ));
+            }
+            Some(out)
+        }
+        OneImage::Pool => {
+            let frames = i / o.max(1);
+            let part = |f: usize| {
+                (
+                    format!("{base}.frame{f}.weight"),
+                    vec![o, o, kh, kw],
+                    columns(f * o, o),
+                )
+            };
+            Some((0..frames).map(part).collect())
+        }
+        OneImage::Grow if o <= i => None,
+        OneImage::Grow => {
+            let keep = data[(o - i) * i * taps..].to_vec();
+            Some(vec![(name.to_string(), vec![i, i, kh, kw], keep)])
+        }
+    }
+}
+
+/// Frames by the tensor each is (`of[t]`): the distinct `(input, past)` pairs a `MemBlock`
+/// computes, in order (past: the previous frame's input, None for the first), and the tensor
+/// (an index into those pairs) each frame then is.
+pub fn mem_plan(of: &[usize]) -> (Vec<(usize, Option<usize>)>, Vec<usize>) {
+    let keys = (0..of.len()).map(|t| (of[t], t.checked_sub(1).map(|p| of[p])));
+    dedupe(keys)
+}
+
+/// The frames a `TPool` of `stride` joins (each a group of `stride` tensor indices), distinct
+/// and in order, and the group each of its output frames is.
+pub fn pool_plan(of: &[usize], stride: usize) -> (Vec<Vec<usize>>, Vec<usize>) {
+    dedupe(of.chunks(stride).map(|g| g.to_vec()))
+}
+
+fn dedupe<K: PartialEq>(keys: impl Iterator<Item = K>) -> (Vec<K>, Vec<usize>) {
+    let mut distinct: Vec<K> = Vec::new();
+    let mut of = Vec::new();
+    for key in keys {
+        let i = distinct.iter().position(|d| *d == key).unwrap_or_else(|| {
+            distinct.push(key);
+            distinct.len() - 1
+        });
+        of.push(i);
+    }
+    (distinct, of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_image_through_the_encoder_computes_each_distinct_frame_once() {
+        // Four copies of the image; the first pool joins equal pairs into one tensor.
+        let (groups, of) = pool_plan(&[0, 0, 0, 0], 2);
+        assert_eq!((groups, of.clone()), (vec![vec![0, 0]], vec![0, 0]));
+        // The first MemBlock sees (x, none) and (x, x): two tensors from here on.
+        let (pairs, of) = mem_plan(&of);
+        assert_eq!(
+            (pairs, of.clone()),
+            (vec![(0, None), (0, Some(0))], vec![0, 1])
+        );
+        let (pairs, of) = mem_plan(&of);
+        assert_eq!(
+            (pairs, of.clone()),
+            (vec![(0, None), (1, Some(0))], vec![0, 1])
+        );
+        let (groups, of) = pool_plan(&of, 2);
+        assert_eq!((groups, of), (vec![vec![0, 1]], vec![0]));
+    }
+
+    #[test]
+    fn weights_split_as_one_image_uses_them() {
+        // [o=2, i=4, 1, 1]: row r holds 10r + column.
+        let data: Vec<f32> = (0..2)
+            .flat_map(|r| (0..4).map(move |c| (10 * r + c) as f32))
+            .collect();
+        let mem = one_image("encoder.4.conv.0.weight", &[2, 4, 1, 1], &data).unwrap();
+        assert_eq!(
+            mem[0],
+            (
+                "encoder.4.conv.0.weight".into(),
+                vec![2, 2, 1, 1],
+                vec![0.0, 1.0, 10.0, 11.0]
+            )
+        );
+        assert_eq!(
+            mem[1],
+            (
+                "encoder.4.conv.0.past.weight".into(),
+                vec![2, 2, 1, 1],
+                vec![2.0, 3.0, 12.0, 13.0]
+            )
+        );
+        assert_eq!(
+            one_image("decoder.3.conv.0.weight", &[2, 4, 1, 1], &data)
+                .unwrap()
+                .len(),
+            1
+        );
+        let pool = one_image("encoder.2.conv.weight", &[2, 4, 1, 1], &data).unwrap();
+        assert_eq!(
+            pool[1],
+            (
+                "encoder.2.conv.frame1.weight".into(),
+                vec![2, 2, 1, 1],
+                vec![2.0, 3.0, 12.0, 13.0]
+            )
+        );
+        // A TGrow [4, 2]: its last two rows.
+        let grow = one_image("decoder.7.conv.weight", &[4, 2, 1, 1], &data).unwrap();
+        assert_eq!(grow[0].2, vec![10.0, 11.0, 12.0, 13.0]);
+        assert_eq!(
+            one_image("decoder.3.conv.2.weight", &[2, 2, 1, 1], &data[..4]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_published_layout_is_described() {
+        let t = expected(16, &Video::TAEW2_1, true, true);
+        assert_eq!(t.len(), 128);
+        assert_eq!(super::super::param_count(&t), 11_315_539);
+        assert!(t.iter().filter(|(n, _)| looks_taehv(n)).count() == 6);
+        let mut shapes: HashMap<String, Vec<usize>> = t.into_iter().collect();
+        assert_eq!(infer(&shapes).unwrap(), (16, Video::TAEW2_1));
+        // A TGrow stored for two frames (as Hunyuan's file has it) is read as such.
+        shapes.insert("decoder.7.conv.weight".into(), vec![512, 256, 1, 1]);
+        assert_eq!(infer(&shapes).unwrap().1.grow, [2, 2, 2]);
+        // A pool that joins 1.5 frames is no TAEHV: the error names the tensor.
+        shapes.insert("encoder.7.conv.weight".into(), vec![64, 96, 1, 1]);
+        let e = infer(&shapes).unwrap_err().to_string();
+        assert!(e.contains("encoder.7.conv.weight: 96 channels"), "{e}");
+    }
+}
