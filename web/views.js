@@ -60,7 +60,7 @@ RGB["qwen-image"] = {
     [0.1984, 0.0913, 0.1861]],
   bias: [-0.1835, -0.0868, -0.3360],
 };
-const TWIN = { taesd: "sd1", taesdxl: "sdxl", taesd3: "sd3", taef1: "flux", taef2: "flux2" };
+const TWIN = { taesd: "sd1", taesdxl: "sdxl", taesd3: "sd3", taef1: "flux", taef2: "flux2", "taew2.1": "qwen-image" };
 
 /** A diffusion-space latent cut into `patch`² patches (`[C·p², h/p, w/p]`, channel
  *  `p²c + p·i + j` holding value `(p·y + i, p·x + j)` of channel c) with its patches put back. */

@@ -3,7 +3,8 @@
 // (in Wan's original names) through the module and through VaeWorker — their latents, their
 // decoding, and the latent their transformers see (`toDiffusion`: FLUX.2's 2×2 patches
 // normalised by the weights' statistics, Qwen-Image's per-channel statistics) both ways — and
-// the page showing their channels and RGB previews.
+// the page showing their channels and RGB previews; and TAEW2.1, Qwen-Image's tiny twin (TAEHV),
+// against taehv.py (gen_taew_fixtures.py), as the page's fast preview for Qwen-Image.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -90,11 +91,49 @@ describe("newer families", () => {
     }
   });
 
-  test("the page shows Qwen-Image's 16 channels and their RGB preview from the normalised latent", async () => {
+  test("TAEW2.1 (TAEHV) on one image: encode, decode and its diffusion-space latent match taehv.py, in the module and its worker", async () => {
+    const r = await page.evaluate(async ({ image, latents }) => {
+      const out = {};
+      const { VaeWorker } = await import("/web/vae-client.js");
+      for (const kind of ["module", "worker"]) {
+        const url = "/fixtures/taew_narrow.safetensors";
+        const v = kind === "module" ? await m.Vae.load(url) : await VaeWorker.load(url);
+        const z = await v.toDiffusion(await v.encode(img(image)));
+        const back = await v.fromDiffusion({ width: 8, height: 6, data: new Float32Array(latents), imageWidth: 64, imageHeight: 48 });
+        const raw = await v.decodeRaw(back);
+        out[kind] = { family: v.family, kind: v.kind, layout: v.latentLayout, z: [...z.data], raw: [...raw.data] };
+        if (kind === "module") v.free(); else v.terminate();
+      }
+      return out;
+    }, { image: fixtureImage(), latents: fixture("taew_64x48_latents.npy") });
+    // taehv.py's decoder gives [0, 1]; the raw output is in [-1, 1].
+    const decoded = fixture("taew_64x48_decoded.npy").map((v) => 2 * v - 1);
+    for (const [kind, o] of Object.entries(r)) {
+      assert.deepEqual([o.family, o.kind], ["taew2.1", "taehv"], kind);
+      assert.deepEqual(o.layout, { channels: 16, diffusionChannels: 16, patch: 1, normalization: "statistics" });
+      const ze = maxAbsDiff(o.z, fixture("taew_64x48_latents.npy"));
+      const de = maxAbsDiff(o.raw, decoded);
+      console.log(`taew2.1 ${kind}: latent ${ze.worst.toExponential(2)}, decoded ${de.worst.toExponential(2)}`);
+      assert.ok(ze.worst <= LATENT_TOL, `${kind}: ${ze.worst}`);
+      assert.ok(de.worst <= DECODED_TOL, `${kind}: ${de.worst}`);
+    }
+  });
+
+  test("the page shows Qwen-Image's 16 channels and their RGB preview from the normalised latent, and previews with TAEW2.1 from its published address", async () => {
     const p = await page.context().newPage();
-    await p.goto(`${srv.base}/index.html?weights=/weights/qwen.safetensors`);
+    // TAEW2.1 at its published address (served here by the fixture: nothing leaves the machine).
+    const published = "https://raw.githubusercontent.com/madebyollin/taehv/main/safetensors/taew2_1.safetensors";
+    let asked = 0;
+    await p.route(published, (route) => {
+      asked++;
+      return route.fulfill({ path: join(FIXTURES, "taew_narrow.safetensors"), headers: { "access-control-allow-origin": "*" } });
+    });
+    await p.goto(`${srv.base}/index.html?weights=/weights/qwen.safetensors&preview=1`);
     await p.waitForFunction(() => ["loaded", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
     assert.equal(await p.evaluate(() => document.body.dataset.state), "loaded", await p.textContent("#log"));
+    await p.waitForFunction(() => ["ready", "error", "none"].includes(document.body.dataset.preview), null, { timeout: 120_000 });
+    assert.match(await p.textContent("#preview-status"), /^taew2\.1 ready \(\d+ ms\)$/, await p.textContent("#log"));
+    assert.equal(asked, 1);
     await p.setInputFiles("#image-file", join(FIXTURES, "img_64x48.png"));
     await p.waitForFunction(() => ["done", "error"].includes(document.body.dataset.state), null, { timeout: 120_000 });
     assert.equal(await p.evaluate(() => document.body.dataset.state), "done", await p.textContent("#log"));
@@ -105,6 +144,7 @@ describe("newer families", () => {
         d.some((v, i) => i % 4 !== 3 && v !== 0), document.getElementById("rgb-family").textContent];
     });
     assert.deepEqual(shown, [16, 8, 6, true, "(qwen-image)"]);
+    assert.match(await p.textContent("#log"), /fast preview \(taew2\.1\) shown in \d+ ms/);
     await p.close();
   });
 
