@@ -102,7 +102,7 @@ user_options! {
         "The model the VAE belongs to, which sets the latent factors: a file's shapes cannot tell \
          SD 1.x from SDXL, nor SD3 from FLUX.1 [default: auto: from config.json, else sdxl for \
          4 channels, flux or sd3 for 16 (flux for LDM names without a prefix), flux2 for 32, \
-         qwen-image for Qwen-Image's VAE]",
+         qwen-image for Qwen-Image's VAE, taew2.1 for TAEHV]",
         |c, v| c.load.family.family = Family::parse(v.word())
     },
     {
