@@ -90,8 +90,8 @@ pub fn decode_macs(cfg: &VaeConfig, h: usize, w: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::weights::taehv::{self, Video};
-    use crate::weights::tiny::{decoder_layers, encoder_layers};
+    use crate::weights::taehv;
+    use crate::weights::tiny::{decoder_layers, encoder_layers, Video};
 
     /// Counted by hand from taehv.py for one 512² image: the encoder's four copies are one
     /// tensor until the first MemBlock, which makes two (no past, and itself as its past) until

@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
-use crate::weights::taehv::{mem_plan, pool_plan, Video};
-use crate::weights::tiny::{Layer, TinyConfig, POOL_EPS, POOL_GROUPS};
+use crate::weights::taehv::{mem_plan, pool_plan};
+use crate::weights::tiny::{Layer, TinyConfig, Video, POOL_EPS, POOL_GROUPS};
 use crate::weights::{LatentNorm, VaeConfig};
 
 /// `AutoencoderTinyBlock`: `relu(conv(relu(conv(relu(conv(x))))) + x)` (64 → 64, so the skip

@@ -254,10 +254,7 @@ fn tiny_manifest(
     };
     for (i, t) in header.tensors.iter().enumerate() {
         let (prefix, name) = stripped(t);
-        let looks = tiny::looks_tiny(name);
-        if looks != Some(naming)
-            && !(naming == TinyNames::Taehv && looks == Some(TinyNames::Original))
-        {
+        if !naming.holds(name) {
             continue;
         }
         let Some(canonical) = tiny::tiny_canonical(name, naming, split) else {

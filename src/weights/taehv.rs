@@ -17,38 +17,9 @@
 //!
 //! Upstream: madebyollin/taehv `taehv.py` (MIT).
 
-use super::tiny::Layer;
+use super::tiny::{self, Layer, TinyConfig, Video};
 use super::WeightsError;
 use std::collections::HashMap;
-
-/// A TAEHV's widths and time strides, read off its file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Video {
-    /// The encoder's width.
-    pub encoder: usize,
-    /// The decoder's widths, coarsest first.
-    pub decoder: [usize; 4],
-    /// Each encoder `TPool`'s stride: frames joined into one.
-    pub pool: [usize; 3],
-    /// Each decoder `TGrow`'s stride as its weight is stored (1 or 2); one image runs only the
-    /// last frame's rows.
-    pub grow: [usize; 3],
-}
-
-impl Video {
-    /// TAEW2.1 as published (`taew2_1.pth`): 11,315,539 values with `TGrow` strides 1, 2, 2.
-    pub const TAEW2_1: Video = Video {
-        encoder: 64,
-        decoder: [256, 128, 64, 64],
-        pool: [2, 2, 1],
-        grow: [1, 2, 2],
-    };
-
-    /// Frames one image is repeated to before the encoder: the pools' strides multiplied.
-    pub fn frames(&self) -> usize {
-        self.pool.iter().product()
-    }
-}
 
 /// The encoder's `nn.Sequential`, by index.
 pub fn encoder_layers(latent: usize, v: &Video) -> Vec<Layer> {
@@ -117,6 +88,33 @@ pub fn expected(
         part("decoder", decoder_layers(latent, v));
     }
     t
+}
+
+/// A tiny autoencoder's layers and tensors: TAESD's (`weights::tiny`) or TAEHV's.
+impl TinyConfig {
+    /// The encoder's layers, as this model's family lists them.
+    pub fn encoder_layers(&self) -> Vec<Layer> {
+        match &self.video {
+            Some(v) => encoder_layers(self.latent_channels, v),
+            None => tiny::encoder_layers(self.latent_channels, self.pools),
+        }
+    }
+
+    /// The decoder's layers, as this model's family lists them.
+    pub fn decoder_layers(&self) -> Vec<Layer> {
+        match &self.video {
+            Some(v) => decoder_layers(self.latent_channels, v),
+            None => tiny::decoder_layers(self.latent_channels, self.pools),
+        }
+    }
+
+    /// Every tensor of the halves the file holds: name and shape, in `state_dict()` order.
+    pub fn expected(&self) -> Vec<(String, Vec<usize>)> {
+        match &self.video {
+            Some(v) => expected(self.latent_channels, v, self.encoder, self.decoder),
+            None => tiny::expected_tiny(self),
+        }
+    }
 }
 
 /// True for a `TPool`'s or `TGrow`'s weight (`encoder.{k}.conv.weight`), which no other tiny
@@ -365,7 +363,7 @@ mod tests {
     fn the_published_layout_is_described() {
         let t = expected(16, &Video::TAEW2_1, true, true);
         assert_eq!(t.len(), 128);
-        assert_eq!(super::super::param_count(&t), 11_315_539);
+        assert_eq!(crate::weights::arch::param_count(&t), 11_315_539);
         assert!(t.iter().filter(|(n, _)| looks_taehv(n)).count() == 6);
         let mut shapes: HashMap<String, Vec<usize>> = t.into_iter().collect();
         assert_eq!(infer(&shapes).unwrap(), (16, Video::TAEW2_1));

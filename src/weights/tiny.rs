@@ -25,32 +25,35 @@ pub struct TinyConfig {
     pub decoder: bool,
     pub pools: bool,
     /// A TAEHV (video) tiny autoencoder's widths and time strides; None for the TAESD family.
-    pub video: Option<super::taehv::Video>,
+    pub video: Option<Video>,
 }
 
-impl TinyConfig {
-    /// The encoder's layers, as this model's family lists them.
-    pub fn encoder_layers(&self) -> Vec<Layer> {
-        match &self.video {
-            Some(v) => super::taehv::encoder_layers(self.latent_channels, v),
-            None => encoder_layers(self.latent_channels, self.pools),
-        }
-    }
+/// A TAEHV's widths and time strides, read off its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Video {
+    /// The encoder's width.
+    pub encoder: usize,
+    /// The decoder's widths, coarsest first.
+    pub decoder: [usize; 4],
+    /// Each encoder `TPool`'s stride: frames joined into one.
+    pub pool: [usize; 3],
+    /// Each decoder `TGrow`'s stride as its weight is stored (1 or 2); one image runs only the
+    /// last frame's rows.
+    pub grow: [usize; 3],
+}
 
-    /// The decoder's layers, as this model's family lists them.
-    pub fn decoder_layers(&self) -> Vec<Layer> {
-        match &self.video {
-            Some(v) => super::taehv::decoder_layers(self.latent_channels, v),
-            None => decoder_layers(self.latent_channels, self.pools),
-        }
-    }
+impl Video {
+    /// TAEW2.1 as published (`taew2_1.pth`): 11,315,539 values with `TGrow` strides 1, 2, 2.
+    pub const TAEW2_1: Video = Video {
+        encoder: 64,
+        decoder: [256, 128, 64, 64],
+        pool: [2, 2, 1],
+        grow: [1, 2, 2],
+    };
 
-    /// Every tensor of the halves the file holds: name and shape, in `state_dict()` order.
-    pub fn expected(&self) -> Vec<(String, Vec<usize>)> {
-        match &self.video {
-            Some(v) => super::taehv::expected(self.latent_channels, v, self.encoder, self.decoder),
-            None => expected_tiny(self),
-        }
+    /// Frames one image is repeated to before the encoder: the pools' strides multiplied.
+    pub fn frames(&self) -> usize {
+        self.pool.iter().product()
     }
 }
 
@@ -169,6 +172,17 @@ pub enum TinyNames {
     Split,
     /// `encoder.{k}…`, `decoder.{k}…` of `taehv.py`'s TAEHV, kept as they are.
     Taehv,
+}
+
+impl TinyNames {
+    /// Whether a (prefix-stripped) name is a tensor's in this naming (TAEHV's look like
+    /// taesd.py's whole-module names).
+    pub fn holds(self, name: &str) -> bool {
+        match (self, looks_tiny(name)) {
+            (TinyNames::Taehv, Some(TinyNames::Original)) => true,
+            (naming, looks) => looks == Some(naming),
+        }
+    }
 }
 
 /// True when a (prefix-stripped) name is a tiny autoencoder's in some naming.

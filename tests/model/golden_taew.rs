@@ -7,7 +7,8 @@
 
 use crate::support;
 
-use sdxl_vae::weights::taehv::{self, Video};
+use sdxl_vae::weights::taehv;
+use sdxl_vae::weights::tiny::Video;
 use sdxl_vae::weights::{param_count, Family, Kind, Layout};
 use sdxl_vae::{Latent, LoadOptions, Precision, Vae};
 use support::fixtures::{load, load_with, npy, png};
