@@ -1,10 +1,10 @@
 // The fast preview: a tiny autoencoder (TAESD and kin) loaded beside the full VAE, which
 // reconstructs an image first, in a fraction of the time, while the full VAE runs. Its weights
 // are `?preview=URL` (or `?preview=ENCODER,DECODER` for a model published as two halves), or else
-// the tiny model of the full VAE's family: as the weights picker lists it, or as its published
-// files (TAEF2's `.pth` halves, TAEW2.1's `.safetensors`). Exactly one tiny model is held at a
-// time: it is freed when replaced or turned off, and a load that ends after either is freed at
-// once; it runs in a VaeWorker of its own (one a half where it comes in two), which ends with it. <body data-preview> says where it
+// the tiny model of the full VAE's family: as the weights picker lists it, or as its halves
+// (TAEF2's `.pth` files). Exactly one tiny model is held at a time: it is freed when replaced or
+// turned off, and a load that ends after either is freed at once; it runs in a VaeWorker of its
+// own (one a half where it comes in two), which ends with it. <body data-preview> says where it
 // stands: off, waiting (for the full VAE), loading, ready, none (nothing to preview with), error.
 
 import { VaeWorker } from "./vae-client.js";
@@ -16,12 +16,11 @@ export const TINY = {
   sdxl: "taesdxl", sd1: "taesd", sd3: "taesd3", flux: "taef1", flux2: "taef2", "qwen-image": "taew2.1",
 };
 
-/** Tiny models the weights picker does not list, by their published files (madebyollin's, MIT):
- *  an encoder file and a decoder file (madebyollin/taesd), or one file (madebyollin/taehv). */
-const FILES = {
+/** Tiny models published as an encoder file and a decoder file (madebyollin/taesd, MIT), which
+ *  the weights picker cannot list. */
+const HALVES = {
   taef2: ["https://huggingface.co/madebyollin/taesd/resolve/main/taef2_encoder.pth",
     "https://huggingface.co/madebyollin/taesd/resolve/main/taef2_decoder.pth"],
-  "taew2.1": ["https://raw.githubusercontent.com/madebyollin/taehv/main/safetensors/taew2_1.safetensors"],
 };
 
 /** `?preview=` values that turn the preview on with the family's tiny model. */
@@ -61,7 +60,7 @@ export class FastPreview {
     if (full.kind === "tae" || full.kind === "taehv") return { none: "not needed: the loaded model is itself a tiny autoencoder" };
     if (this.override) return { urls: this.override };
     const family = TINY[full.family];
-    if (FILES[family]) return { urls: FILES[family], family };
+    if (HALVES[family]) return { urls: HALVES[family], family };
     const option = family && document.querySelector(`#weights-choice option[data-family="${family}"]`);
     return option ? { urls: [option.value], family } : { none: `no tiny autoencoder known for family ${full.family}` };
   }
