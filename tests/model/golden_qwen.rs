@@ -144,3 +144,56 @@ fn qwen_image_scaled_latents_and_config_statistics() {
         .to_string();
     assert!(e.contains("qwen-image") && e.contains("16"), "{e}");
 }
+
+/// At f16 (`Precision::F16`: weights, RMS norms and activations as f16, accumulated in f32),
+/// within the f16 tolerances against diffusers' f32 (latent 1e-2, decoded output 3e-2), in both
+/// layouts; and not equal to f32's (it did run in f16).
+#[test]
+fn qwen_image_in_f16_is_close_to_diffusers() {
+    let gpu = gpu();
+    for layout in [Layout::Diffusers, Layout::Wan] {
+        let file = synthetic_safetensors(&qwen_small(), layout, SynthDtype::F32, "");
+        let opts = LoadOptions {
+            precision: sdxl_vae::Precision::F16,
+            ..Default::default()
+        };
+        let vae = support::fixtures::load_with(&gpu, &file, 1 << 20, opts);
+        assert_eq!(vae.precision(), sdxl_vae::Precision::F16);
+        for img in ["64x48", "37x29"] {
+            let (le, de) = check_image(&vae, "qwen", img, 1e-2, 3e-2, false);
+            println!("qwen-image {layout:?} {img} in f16: latent {le:.2e}, decoded {de:.2e}");
+            assert!(le > 1e-6 && de > 1e-6, "f16 results equal f32's: not f16?");
+        }
+    }
+}
+
+/// `Wan2.1_VAE.pth` as `torch.save` writes it (Wan's names, 5-D causal weights, the `time_conv`s
+/// one frame never runs; tests/fixtures/gen_wan_pth.py re-saves the engine's synthetic weights)
+/// loads through the PyTorch reader and computes exactly what its safetensors twin does.
+#[test]
+fn wan_checkpoint_equals_its_safetensors_twin() {
+    let gpu = gpu();
+    let path = format!("{}/tests/fixtures/wan_tiny.pth", env!("CARGO_MANIFEST_DIR"));
+    let pth = load(&gpu, &std::fs::read(&path).unwrap(), 1 << 14);
+    let cfg = VaeConfig {
+        block_out_channels: vec![8, 8, 8, 8],
+        ..VaeConfig::qwen_image()
+    };
+    let twin = synthetic_safetensors(&cfg, Layout::Wan, SynthDtype::F16, "");
+    let twin = load(&gpu, &twin, 1 << 20);
+    let info = pth.info();
+    assert_eq!(
+        (info.layout, info.kind, &info.config),
+        (Layout::Wan, Kind::Qwen, &cfg)
+    );
+    assert_eq!(info.format, sdxl_vae::weights::FileFormat::TorchZip);
+    assert_eq!(
+        info.ignored_tensors, 8,
+        "the time_conv weights are read past"
+    );
+    let image = png("img_64x48.png");
+    let [a, b] = [&pth, &twin].map(|v| pollster::block_on(v.encode(&image)).unwrap());
+    assert_eq!(a.data, b.data, "encoded latents differ");
+    let [da, db] = [&pth, &twin].map(|v| pollster::block_on(v.decode_raw(&a)).unwrap());
+    assert_eq!(da.data, db.data, "decoded images differ");
+}
