@@ -4,7 +4,7 @@
 //! counted.
 
 use crate::weights::arch::{kl_layers, layers_macs};
-use crate::weights::taehv::{mem_plan, pool_plan};
+use crate::weights::frames::{plan, Make};
 use crate::weights::tiny::{Layer, POOL_CHANNELS, TINY_CHANNELS};
 use crate::weights::{ModelInfo, VaeConfig};
 
@@ -27,54 +27,43 @@ pub fn model_macs(info: &ModelInfo, h: usize, w: usize) -> (u64, u64) {
 }
 
 /// A tiny autoencoder half's layers on an `h × w` input from `frames` copies of it, counting
-/// what runs: stride-2 convs halve the size, upsamples double it (a TAEHV `TGrow`, a 1×1 conv,
-/// runs before the upsampling it follows); a block is three 3×3 convs (its skip is the identity);
-/// frames that are the same tensor are computed once, as the model does.
+/// what runs ([`plan`]: each distinct tensor once, only what the last frame needs): stride-2
+/// convs halve the size, upsamples double it (a TAEHV `TGrow`, a 1×1 conv, runs before the
+/// upsampling it follows); a block is three 3×3 convs (its skip is the identity), a `MemBlock`
+/// a fourth for the past where it has one.
 fn tiny_macs(layers: &[Layer], frames: usize, h: usize, w: usize) -> u64 {
     let (mut h, mut w) = (h, w);
-    let mut of = vec![0; frames];
     let mut up = false;
     let mut m = 0;
-    for layer in layers {
-        let distinct = of.iter().max().map_or(0, |&i| i + 1) as u64;
-        match *layer {
-            Layer::Conv(cin, cout, _, stride2) => {
-                if stride2 {
-                    (h, w) = (h.div_ceil(2), w.div_ceil(2));
-                }
-                if std::mem::take(&mut up) {
-                    (h, w) = (2 * h, 2 * w);
-                }
-                m += distinct * conv(cin, cout, 3, h, w);
+    for (layer, plan) in layers.iter().zip(plan(layers, frames)) {
+        let made = plan.make.iter().flatten();
+        let each = |m: &Make| match (*layer, m) {
+            (Layer::Mem(c), Make::Mem { past, .. }) => {
+                (3 + u64::from(past.is_some())) * (c * c * 9) as u64
             }
-            Layer::Block(pooled) => {
-                m += distinct * 3 * conv(TINY_CHANNELS, TINY_CHANNELS, 3, h, w);
-                if pooled {
-                    m += distinct * 2 * conv(TINY_CHANNELS, POOL_CHANNELS, 1, h, w);
-                }
+            (Layer::Pool(c, _), Make::Join(group)) => (group.len() * c * c) as u64,
+            (Layer::Grow(c, ..), _) => (c * c) as u64,
+            (Layer::Block(pooled), _) => {
+                let c = TINY_CHANNELS;
+                (3 * c * c * 9 + usize::from(pooled) * 2 * c * POOL_CHANNELS) as u64
             }
-            Layer::Mem(c) => {
-                let (pairs, next) = mem_plan(&of);
-                for (_, past) in pairs {
-                    m += (3 + u64::from(past.is_some())) * conv(c, c, 3, h, w);
-                }
-                of = next;
+            (Layer::Conv(cin, cout, ..), _) => (cin * cout * 9) as u64,
+            _ => 0,
+        };
+        if let Layer::Conv(_, _, _, stride2) = *layer {
+            if stride2 {
+                (h, w) = (h.div_ceil(2), w.div_ceil(2));
             }
-            Layer::Pool(c, stride) => {
-                let (groups, next) = pool_plan(&of, stride);
-                m += (groups.len() * stride) as u64 * conv(c, c, 1, h, w);
-                of = next;
+            if std::mem::take(&mut up) {
+                (h, w) = (2 * h, 2 * w);
             }
-            Layer::Grow(c, _) => m += distinct * conv(c, c, 1, h, w),
-            Layer::Upsample => up = true,
-            Layer::Relu | Layer::Clamp => {}
         }
+        if *layer == Layer::Upsample {
+            up = true;
+        }
+        m += made.map(each).sum::<u64>() * (h * w) as u64;
     }
     m
-}
-
-fn conv(cin: usize, cout: usize, k: usize, h: usize, w: usize) -> u64 {
-    (cin * cout * k * k) as u64 * (h * w) as u64
 }
 
 /// Encoder + `quant_conv` for an image of `h × w` (multiples of 8).
@@ -95,8 +84,10 @@ mod tests {
 
     /// Counted by hand from taehv.py for one 512² image: the encoder's four copies are one
     /// tensor until the first MemBlock, which makes two (no past, and itself as its past) until
-    /// the second pool joins them; the decoder runs one frame, each TGrow at the size before
-    /// its upsampling, and no block runs at full size.
+    /// the second pool joins them. The decoder's second TGrow makes two frames at half size (the
+    /// second's blocks read the first's past) and its third four at full size, of which only the
+    /// kept last is made; each TGrow runs at the size before its upsampling, and no block runs at
+    /// full size.
     #[test]
     fn taehv_work_is_counted_as_one_image_runs() {
         let v = Video::TAEW2_1;
@@ -110,8 +101,10 @@ mod tests {
             + (c + 9 * c + k1(64, 64)) * at(128)
             + (c + 9 * c + k3(64, 16)) * at(64);
         let dec = (k3(16, 256) + 9 * k3(256, 256) + k1(256, 256)) * at(64)
-            + (k3(256, 128) + 9 * k3(128, 128) + k1(128, 128)) * at(128)
-            + (k3(128, 64) + 9 * c + k1(64, 64)) * at(256)
+            + (k3(256, 128) + 9 * k3(128, 128) + 2 * k1(128, 128)) * at(128)
+            // Two frames' convs; blocks: 3 for the first frame's and 4 for the second's, in each
+            // of the first two, but only the second frame's in the last (what the kept frame reads).
+            + (2 * k3(128, 64) + (7 + 7 + 4) * c + k1(64, 64)) * at(256)
             + (k3(64, 64) + k3(64, 3)) * at(512);
         let layers = taehv::encoder_layers(16, &v);
         assert_eq!(tiny_macs(&layers, v.frames(), 512, 512), enc);

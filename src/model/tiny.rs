@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::gpu::Tensor;
 use crate::kernels::conv2d::{Activation, ConvMode, ConvWeights};
 use crate::kernels::group_norm::NormWeights;
-use crate::weights::taehv::{mem_plan, pool_plan};
+use crate::weights::frames::{plan, LayerPlan, Make};
 use crate::weights::tiny::{Layer, TinyConfig, Video, POOL_EPS, POOL_GROUPS};
 use crate::weights::{LatentNorm, VaeConfig};
 
@@ -81,7 +81,7 @@ impl TinyBlock {
 }
 
 /// TAEHV's `MemBlock`: a [`TinyBlock`] (its first conv the frame's own half) and the half that
-/// reads the previous frame's input, where a frame ever has one (the decoder's never do).
+/// reads the previous frame's input, where the plan gives a frame one.
 pub struct MemBlock {
     pub block: TinyBlock,
     pub past: Option<ConvWeights>,
@@ -94,56 +94,90 @@ pub enum Step {
     Mem(Box<MemBlock>),
     /// TAEHV's `TPool`: one 1×1 conv per joined frame, summed.
     Pool(Vec<ConvWeights>),
+    /// TAEHV's `TGrow`: one 1×1 conv per frame it grows.
+    Grow(Vec<ConvWeights>),
 }
 
 impl Step {
-    /// The step on frames `of` (each an index into `tensors`): the tensors it makes and the one
-    /// each frame then is. Frames that are the same tensor are computed once.
+    /// The tensors `plan` says this step makes from the step before's (None: not made). An
+    /// input is freed after its last reader, and a block given its last use writes its sum over
+    /// it (as with one frame).
     fn run(
         &self,
         ops: &mut Ops,
-        tensors: Vec<Tensor>,
-        of: Vec<usize>,
-    ) -> Result<(Vec<Tensor>, Vec<usize>)> {
+        mut inputs: Vec<Option<Tensor>>,
+        plan: &LayerPlan,
+    ) -> Result<Vec<Option<Tensor>>> {
         let same = ConvMode::Same;
-        let out = match self {
-            Step::Conv(w, mode, act) => (tensors.iter())
-                .map(|h| ops.conv_act(h, w, *mode, None, *act))
-                .collect::<Result<_>>()?,
-            Step::Block(b) => (tensors.into_iter())
-                .map(|h| b.forward(ops, h, None))
-                .collect::<Result<_>>()?,
-            Step::Mem(m) => {
-                let (pairs, next) = mem_plan(&of);
-                let mut out = Vec::with_capacity(pairs.len());
-                for (x, past) in pairs {
-                    let past = match (past, &m.past) {
+        let mut uses = vec![0usize; inputs.len()];
+        for m in plan.make.iter().flatten() {
+            m.inputs().into_iter().for_each(|i| uses[i] += 1);
+        }
+        let mut out = Vec::with_capacity(plan.make.len());
+        for m in &plan.make {
+            let Some(m) = m else {
+                out.push(None);
+                continue;
+            };
+            let reads = m.inputs();
+            let missing =
+                || model_error("a tiny autoencoder's plan reads a tensor it did not make");
+            let got = |inputs: &[Option<Tensor>], i: usize| {
+                inputs.get(i).cloned().flatten().ok_or_else(missing)
+            };
+            // The first input, owned: taken where this is its last use.
+            let first = reads[0];
+            uses[first] -= 1;
+            let x = match uses[first] {
+                0 => inputs
+                    .get_mut(first)
+                    .and_then(Option::take)
+                    .ok_or_else(missing)?,
+                _ => got(&inputs, first)?,
+            };
+            let made = match (self, m) {
+                (Step::Conv(w, mode, act), Make::One { .. }) => {
+                    ops.conv_act(&x, w, *mode, None, *act)?
+                }
+                (Step::Block(b), Make::One { .. }) => b.forward(ops, x, None)?,
+                (Step::Grow(parts), Make::One { part, .. }) => {
+                    ops.conv(&x, &parts[*part], same, None)?
+                }
+                (Step::Mem(b), Make::Mem { past, .. }) => {
+                    let past = match (past, &b.past) {
                         (None, _) => None,
-                        (Some(p), Some(w)) => Some((&tensors[p], w)),
+                        (Some(p), Some(w)) => Some((got(&inputs, *p)?, w)),
                         (Some(_), None) => {
                             return Err(model_error(
-                                "a MemBlock without its past half given a past frame",
+                                "a MemBlock with no past half given a past frame",
                             ))
                         }
                     };
-                    out.push(m.block.forward(ops, tensors[x].clone(), past)?);
+                    b.block
+                        .forward(ops, x, past.as_ref().map(|(t, w)| (t, *w)))?
                 }
-                return Ok((out, next));
-            }
-            Step::Pool(parts) => {
-                let (groups, next) = pool_plan(&of, parts.len());
-                let mut out = Vec::with_capacity(groups.len());
-                for group in groups {
-                    let mut acc = ops.conv(&tensors[group[0]], &parts[0], same, None)?;
+                (Step::Pool(parts), Make::Join(group)) => {
+                    let mut acc = ops.conv(&x, &parts[0], same, None)?;
                     for (&t, w) in group.iter().zip(parts).skip(1) {
-                        acc = ops.conv_add(&tensors[t], w, same, acc)?;
+                        acc = ops.conv_add(&got(&inputs, t)?, w, same, acc)?;
                     }
-                    out.push(acc);
+                    acc
                 }
-                return Ok((out, next));
+                _ => {
+                    return Err(model_error(
+                        "a tiny autoencoder's plan does not fit its step",
+                    ))
+                }
+            };
+            for &i in &reads[1..] {
+                uses[i] -= 1;
+                if uses[i] == 0 {
+                    inputs[i] = None;
+                }
             }
-        };
-        Ok((out, of))
+            out.push(Some(made));
+        }
+        Ok(out)
     }
 }
 
@@ -151,10 +185,11 @@ fn model_error(text: &str) -> crate::error::Error {
     crate::weights::WeightsError::Model(text.to_string()).into()
 }
 
-/// `EncoderTiny` or `DecoderTiny` (or a TAEHV half): its steps in order, and the copies of its
-/// input they start from (TAEHV's encoder: one image repeated to its time stride).
+/// `EncoderTiny` or `DecoderTiny` (or a TAEHV half): its steps in order, each with its plan
+/// (`weights::frames`), and the copies of its input they start from (TAEHV's encoder: one image
+/// repeated to its time stride).
 pub struct TinyCoder {
-    pub steps: Vec<Step>,
+    pub steps: Vec<(Step, LayerPlan)>,
     pub frames: usize,
 }
 
@@ -167,9 +202,14 @@ impl TinyCoder {
         layers: &[Layer],
         video: Option<&Video>,
     ) -> Result<TinyCoder> {
+        let frames = match (video, part) {
+            (Some(v), "encoder") => v.frames(),
+            _ => 1,
+        };
+        let plans = plan(layers, frames);
         let mut steps = Vec::new();
         let mut upsample = false;
-        for (k, layer) in layers.iter().enumerate() {
+        for ((k, layer), plan) in layers.iter().enumerate().zip(plans) {
             let p = match video {
                 Some(_) => format!("{part}.{k}"),
                 None => format!("{part}.layers.{k}"),
@@ -178,7 +218,7 @@ impl TinyCoder {
                 let conv = |j: usize, s: &mut WeightStore| s.conv(&format!("{p}.conv.{j}"));
                 Ok([conv(0, s)?, conv(2, s)?, conv(4, s)?])
             };
-            match *layer {
+            let step = match *layer {
                 Layer::Conv(_, _, bias, stride2) => {
                     let w = match bias {
                         true => s.conv(&p)?,
@@ -190,70 +230,73 @@ impl TinyCoder {
                         (false, false) => ConvMode::Same,
                     };
                     upsample = false;
-                    steps.push(Step::Conv(Box::new(w), mode, Activation::None));
+                    Step::Conv(Box::new(w), mode, Activation::None)
                 }
                 Layer::Block(pooled) => {
                     let convs = three(s)?;
                     let pool = pooled.then(|| TinyPool::new(s, &p)).transpose()?;
-                    steps.push(Step::Block(Box::new(TinyBlock { convs, pool })));
+                    Step::Block(Box::new(TinyBlock { convs, pool }))
                 }
                 Layer::Mem(_) => {
                     let block = TinyBlock {
                         convs: three(s)?,
                         pool: None,
                     };
-                    let past = format!("{p}.conv.0.past");
-                    let past = match s.has(&format!("{past}.weight")) {
-                        true => Some(s.conv_without_bias(&past)?),
-                        false => None,
-                    };
-                    steps.push(Step::Mem(Box::new(MemBlock { block, past })));
+                    let with_past = (plan.make.iter().flatten())
+                        .any(|m| matches!(m, Make::Mem { past: Some(_), .. }));
+                    let past = with_past
+                        .then(|| s.conv_without_bias(&format!("{p}.conv.0.past")))
+                        .transpose()?;
+                    Step::Mem(Box::new(MemBlock { block, past }))
                 }
                 Layer::Pool(_, stride) => {
                     let part = |f: usize| s.conv_without_bias(&format!("{p}.conv.frame{f}"));
-                    steps.push(Step::Pool((0..stride).map(part).collect::<Result<_>>()?));
+                    Step::Pool((0..stride).map(part).collect::<Result<_>>()?)
                 }
-                // A 1×1 conv commutes with the nearest upsampling before it: it runs first, at a
-                // quarter of the pixels, and the upsampling stays with the next conv.
-                Layer::Grow(..) => {
-                    let w = s.conv_without_bias(&format!("{p}.conv"))?;
-                    steps.push(Step::Conv(Box::new(w), ConvMode::Same, Activation::None));
+                // The last `run` frames' rows of the stored weight (as taehv.py keeps them). A 1×1
+                // conv commutes with the nearest upsampling before it: it runs first, at a quarter
+                // of the pixels, and the upsampling stays with the next conv.
+                Layer::Grow(_, stored, run) => {
+                    let part = |f: usize| s.conv_without_bias(&format!("{p}.conv.frame{f}"));
+                    Step::Grow((stored - run..stored).map(part).collect::<Result<_>>()?)
                 }
                 Layer::Relu => match steps.last_mut() {
-                    Some(Step::Conv(_, _, act)) => *act = Activation::Relu,
+                    Some((Step::Conv(_, _, act), _)) => {
+                        *act = Activation::Relu;
+                        continue;
+                    }
                     _ => return Err(model_error(&format!("{p}: a ReLU after no convolution"))),
                 },
-                Layer::Upsample => upsample = true,
+                Layer::Upsample => {
+                    upsample = true;
+                    continue;
+                }
                 // Applied by the host with the latent's upload.
-                Layer::Clamp if k == 0 => {}
+                Layer::Clamp if k == 0 => continue,
                 Layer::Clamp => {
                     return Err(model_error(&format!("{p}: a clamp inside the decoder")))
                 }
-            }
+            };
+            steps.push((step, plan));
         }
-        let frames = match (video, part) {
-            (Some(v), "encoder") => v.frames(),
-            _ => 1,
-        };
         Ok(TinyCoder { steps, frames })
     }
 
+    /// The last frame of the coder's output.
     pub fn forward(&self, ops: &mut Ops, x: Tensor) -> Result<Tensor> {
-        let (mut tensors, mut of) = (vec![x], vec![0; self.frames]);
+        let mut tensors = vec![Some(x)];
         let last = self.steps.len().saturating_sub(1);
-        for (i, step) in self.steps.iter().enumerate() {
+        for (i, (step, plan)) in self.steps.iter().enumerate() {
             // The coder's output (a latent, an image) is f32 whatever the precision.
-            (tensors, of) = match i == last {
-                true => ops.f32_outputs(|ops| step.run(ops, tensors, of))?,
-                false => step.run(ops, tensors, of)?,
+            tensors = match i == last {
+                true => ops.f32_outputs(|ops| step.run(ops, tensors, plan))?,
+                false => step.run(ops, tensors, plan)?,
             };
         }
-        match (tensors.pop(), tensors.is_empty()) {
-            (Some(out), true) => Ok(out),
-            _ => Err(model_error(
-                "a tiny autoencoder ended with more than one frame",
-            )),
-        }
+        let out = (self.steps.last())
+            .and_then(|(_, plan)| plan.of.last())
+            .and_then(|&i| tensors.get_mut(i)?.take());
+        out.ok_or_else(|| model_error("a tiny autoencoder made no last frame"))
     }
 }
 

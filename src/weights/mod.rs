@@ -14,6 +14,7 @@ pub mod config_json;
 pub mod convert;
 mod error;
 pub mod family;
+pub mod frames;
 mod header;
 mod manifest;
 pub mod names;

@@ -7,11 +7,13 @@
 //! own, a `TPool` joins consecutive frames, a `TGrow` makes several. One image runs as
 //! `taehv.py` runs it:
 //! - **encode** (`encode_video` of one frame): the frame repeated to the encoder's time stride
-//!   (4), through every block. Frames that are the same tensor are computed once ([`mem_plan`],
-//!   [`pool_plan`]), so only the blocks between the two pools run twice.
-//! - **decode**: one frame out of one latent, the decoder built with
-//!   `decoder_time_upscale=(False, False)` (taehv.py's cheap preview): each `TGrow` keeps its
-//!   last frame's rows, and no block has a previous frame.
+//!   (4), through every block; the pools join them into one latent.
+//! - **decode** (`decode_video` of one latent): the `TGrow`s make four frames of it, of which
+//!   taehv.py keeps the last.
+//!
+//! `weights::frames` plans both: frames that are the same tensor are made once, and what the
+//! kept frame does not need is not made, so the encoder runs only the blocks between its two
+//! pools twice, and the decoder two frames at half size and one at full size.
 //!
 //! The latent is the one a diffusion model sees (taehv.py applies no mean or std).
 //!
@@ -41,9 +43,9 @@ pub fn decoder_layers(latent: usize, v: &Video) -> Vec<Layer> {
         Layer::Conv(latent, n[0], true, false),
         Layer::Relu,
     ];
-    for (i, &stride) in v.grow.iter().enumerate() {
+    for (i, (&stored, run)) in v.grow.iter().zip(v.runs()).enumerate() {
         l.extend([Layer::Mem(n[i]); 3]);
-        l.extend([Layer::Upsample, Layer::Grow(n[i], stride)]);
+        l.extend([Layer::Upsample, Layer::Grow(n[i], stored, run)]);
         l.push(Layer::Conv(n[i], n[i + 1], false, false));
     }
     l.extend([Layer::Relu, Layer::Conv(n[3], 3, true, false)]);
@@ -76,7 +78,7 @@ pub fn expected(
                     conv(format!("{p}.conv.4"), vec![c, c, 3, 3], true);
                 }
                 Layer::Pool(c, s) => conv(format!("{p}.conv"), vec![c, s * c, 1, 1], false),
-                Layer::Grow(c, s) => conv(format!("{p}.conv"), vec![s * c, c, 1, 1], false),
+                Layer::Grow(c, s, _) => conv(format!("{p}.conv"), vec![s * c, c, 1, 1], false),
                 Layer::Block(_) | Layer::Relu | Layer::Upsample | Layer::Clamp => {}
             }
         }
@@ -183,12 +185,12 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OneImage {
     /// A `MemBlock`'s first conv reads `cat(x, past)`: its input channels are split into the
-    /// frame's own half (same name) and the past's (`….conv.0.past.weight`); the decoder's has no
-    /// past, so its past half is dropped.
-    Memory { decoder: bool },
+    /// frame's own half (same name) and the past's (`….conv.0.past.weight`), which the model takes
+    /// where a frame has a past (a block that only ever sees one frame leaves it to be freed).
+    Memory,
     /// A `TPool`: one `….conv.frame{i}.weight` per joined frame.
     Pool,
-    /// A `TGrow`: only its last frame's rows.
+    /// A `TGrow`: one `….conv.frame{i}.weight` per frame it grows (rows).
     Grow,
 }
 
@@ -203,9 +205,7 @@ impl OneImage {
             _ => return None,
         };
         match (part, rest) {
-            (_, ["conv", "0", "weight"]) => Some(OneImage::Memory {
-                decoder: part == "decoder",
-            }),
+            (_, ["conv", "0", "weight"]) => Some(OneImage::Memory),
             ("encoder", ["conv", "weight"]) => Some(OneImage::Pool),
             ("decoder", ["conv", "weight"]) => Some(OneImage::Grow),
             _ => None,
@@ -228,20 +228,15 @@ pub fn one_image(name: &str, shape: &[usize], data: &[f32]) -> Option<Vec<NamedT
     };
     let base = name.strip_suffix(".weight")?;
     match rule {
-        OneImage::Memory { decoder } => {
-            if i != 2 * o {
-                return None;
-            }
-            let mut out = vec![(name.to_string(), vec![o, o, kh, kw], columns(0, o))];
-            if !decoder {
-                out.push((
-                    format!("{base}.past.weight"),
-                    vec![o, o, kh, kw],
-                    columns(o, o),
-                ));
-            }
-            Some(out)
-        }
+        OneImage::Memory if i != 2 * o => None,
+        OneImage::Memory => Some(vec![
+            (name.to_string(), vec![o, o, kh, kw], columns(0, o)),
+            (
+                format!("{base}.past.weight"),
+                vec![o, o, kh, kw],
+                columns(o, o),
+            ),
+        ]),
         OneImage::Pool => {
             let frames = i / o.max(1);
             let part = |f: usize| {
@@ -253,64 +248,24 @@ pub fn one_image(name: &str, shape: &[usize], data: &[f32]) -> Option<Vec<NamedT
             };
             Some((0..frames).map(part).collect())
         }
-        OneImage::Grow if o <= i => None,
         OneImage::Grow => {
-            let keep = data[(o - i) * i * taps..].to_vec();
-            Some(vec![(name.to_string(), vec![i, i, kh, kw], keep)])
+            let rows = i * i * taps;
+            let part = |f: usize| {
+                let values = data[f * rows..(f + 1) * rows].to_vec();
+                (
+                    format!("{base}.frame{f}.weight"),
+                    vec![i, i, kh, kw],
+                    values,
+                )
+            };
+            Some((0..o / i.max(1)).map(part).collect())
         }
     }
-}
-
-/// Frames by the tensor each is (`of[t]`): the distinct `(input, past)` pairs a `MemBlock`
-/// computes, in order (past: the previous frame's input, None for the first), and the tensor
-/// (an index into those pairs) each frame then is.
-pub fn mem_plan(of: &[usize]) -> (Vec<(usize, Option<usize>)>, Vec<usize>) {
-    let keys = (0..of.len()).map(|t| (of[t], t.checked_sub(1).map(|p| of[p])));
-    dedupe(keys)
-}
-
-/// The frames a `TPool` of `stride` joins (each a group of `stride` tensor indices), distinct
-/// and in order, and the group each of its output frames is.
-pub fn pool_plan(of: &[usize], stride: usize) -> (Vec<Vec<usize>>, Vec<usize>) {
-    dedupe(of.chunks(stride).map(|g| g.to_vec()))
-}
-
-fn dedupe<K: PartialEq>(keys: impl Iterator<Item = K>) -> (Vec<K>, Vec<usize>) {
-    let mut distinct: Vec<K> = Vec::new();
-    let mut of = Vec::new();
-    for key in keys {
-        let i = distinct.iter().position(|d| *d == key).unwrap_or_else(|| {
-            distinct.push(key);
-            distinct.len() - 1
-        });
-        of.push(i);
-    }
-    (distinct, of)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_image_through_the_encoder_computes_each_distinct_frame_once() {
-        // Four copies of the image; the first pool joins equal pairs into one tensor.
-        let (groups, of) = pool_plan(&[0, 0, 0, 0], 2);
-        assert_eq!((groups, of.clone()), (vec![vec![0, 0]], vec![0, 0]));
-        // The first MemBlock sees (x, none) and (x, x): two tensors from here on.
-        let (pairs, of) = mem_plan(&of);
-        assert_eq!(
-            (pairs, of.clone()),
-            (vec![(0, None), (0, Some(0))], vec![0, 1])
-        );
-        let (pairs, of) = mem_plan(&of);
-        assert_eq!(
-            (pairs, of.clone()),
-            (vec![(0, None), (1, Some(0))], vec![0, 1])
-        );
-        let (groups, of) = pool_plan(&of, 2);
-        assert_eq!((groups, of), (vec![vec![0, 1]], vec![0]));
-    }
 
     #[test]
     fn weights_split_as_one_image_uses_them() {
@@ -339,7 +294,7 @@ mod tests {
             one_image("decoder.3.conv.0.weight", &[2, 4, 1, 1], &data)
                 .unwrap()
                 .len(),
-            1
+            2
         );
         let pool = one_image("encoder.2.conv.weight", &[2, 4, 1, 1], &data).unwrap();
         assert_eq!(
@@ -350,9 +305,16 @@ mod tests {
                 vec![2.0, 3.0, 12.0, 13.0]
             )
         );
-        // A TGrow [4, 2]: its last two rows.
+        // A TGrow [4, 2]: two rows a frame.
         let grow = one_image("decoder.7.conv.weight", &[4, 2, 1, 1], &data).unwrap();
-        assert_eq!(grow[0].2, vec![10.0, 11.0, 12.0, 13.0]);
+        assert_eq!(
+            grow[1],
+            (
+                "decoder.7.conv.frame1.weight".into(),
+                vec![2, 2, 1, 1],
+                vec![10.0, 11.0, 12.0, 13.0]
+            )
+        );
         assert_eq!(
             one_image("decoder.3.conv.2.weight", &[2, 2, 1, 1], &data[..4]),
             None

@@ -37,10 +37,14 @@ pub struct Video {
     pub decoder: [usize; 4],
     /// Each encoder `TPool`'s stride: frames joined into one.
     pub pool: [usize; 3],
-    /// Each decoder `TGrow`'s stride as its weight is stored (1 or 2); one image runs only the
-    /// last frame's rows.
+    /// Each decoder `TGrow`'s stride as its weight is stored (1 or 2; [`Video::runs`] says what
+    /// runs).
     pub grow: [usize; 3],
 }
+
+/// taehv.py's `decoder_time_upscale` default, (False, True, True), as strides: the most each
+/// `TGrow` runs, whatever its weight stores (taehv.py keeps a longer weight's last rows).
+pub const DECODER_TIME_UPSCALE: [usize; 3] = [1, 2, 2];
 
 impl Video {
     /// TAEW2.1 as published (`taew2_1.pth`): 11,315,539 values with `TGrow` strides 1, 2, 2.
@@ -54,6 +58,11 @@ impl Video {
     /// Frames one image is repeated to before the encoder: the pools' strides multiplied.
     pub fn frames(&self) -> usize {
         self.pool.iter().product()
+    }
+
+    /// Each `TGrow`'s stride as it runs: taehv.py's default where the weight holds it.
+    pub fn runs(&self) -> [usize; 3] {
+        std::array::from_fn(|i| self.grow[i].min(DECODER_TIME_UPSCALE[i]))
     }
 }
 
@@ -80,9 +89,9 @@ pub enum Layer {
     /// TAEHV's `TPool(c, stride)`: each `stride` consecutive frames, channels joined, through a
     /// 1×1 conv without bias to one frame.
     Pool(usize, usize),
-    /// TAEHV's `TGrow(c, stride)` as stored (a 1×1 conv without bias to `stride` frames); one
-    /// image runs its last frame's rows.
-    Grow(usize, usize),
+    /// TAEHV's `TGrow(c, stored, run)`: a 1×1 conv without bias to `run` frames, its weight
+    /// stored for `stored` (whose last `run` frames' rows run).
+    Grow(usize, usize, usize),
     /// TAEHV decoder's `Clamp` (`tanh(x / 3) · 3`), applied on the host before upload, as the
     /// TAESD family's.
     Clamp,

@@ -2,8 +2,8 @@
 //! image, against its own reference `taehv.py` (fixtures from
 //! `tests/fixtures/gen_taew_fixtures.py`: taehv.py's blocks at narrow widths, seeded f16 weights,
 //! in both the `.pth` and the `.safetensors` the model is published as). Encoding repeats the
-//! image to four frames as `encode_video` does; decoding makes one frame, as taehv.py's decoder
-//! with `decoder_time_upscale=(False, False)`.
+//! image to four frames as `encode_video` does; decoding makes four frames and keeps the last,
+//! as `decode_video` does.
 
 use crate::support;
 

@@ -93,11 +93,14 @@ fn tiny_blocks(t: &TinyConfig) -> String {
     match &t.video {
         Some(v) => format!(
             "{halves}; widths {} (encoder), {:?} (decoder); time strides {:?} (pools: {} copies of \
-             the image make its latent), {:?} (grows, stored: one frame decoded)",
+             the image make its latent), {:?} (grows: {} frames decoded, the last kept; stored \
+             {:?})",
             v.encoder,
             v.decoder,
             v.pool,
             v.frames(),
+            v.runs(),
+            v.runs().iter().product::<usize>(),
             v.grow
         ),
         None => {
