@@ -1,7 +1,7 @@
 //! diffusers `AutoencoderTiny` (the TAESD family) and TAEHV on one image: `EncoderTiny` and
 //! `DecoderTiny` as the sequence of layers `weights::tiny` (`weights::taehv`) lists, each ReLU
 //! fused into the convolution before it and each nearest upsampling into the convolution after
-//! it. TAEHV's steps see frames (`weights::taehv` says how one image becomes them).
+//! it. TAEHV's steps see frames (`weights::frames` plans how one image runs through them).
 
 use super::LatentStats;
 use super::{Ops, WeightStore};
@@ -186,11 +186,9 @@ fn model_error(text: &str) -> crate::error::Error {
 }
 
 /// `EncoderTiny` or `DecoderTiny` (or a TAEHV half): its steps in order, each with its plan
-/// (`weights::frames`), and the copies of its input they start from (TAEHV's encoder: one image
-/// repeated to its time stride).
+/// (`weights::frames`; TAEHV's encoder plans for one image repeated to its time stride).
 pub struct TinyCoder {
     pub steps: Vec<(Step, LayerPlan)>,
-    pub frames: usize,
 }
 
 impl TinyCoder {
@@ -279,7 +277,7 @@ impl TinyCoder {
             };
             steps.push((step, plan));
         }
-        Ok(TinyCoder { steps, frames })
+        Ok(TinyCoder { steps })
     }
 
     /// The last frame of the coder's output.

@@ -122,8 +122,7 @@ impl TinyConfig {
 /// True for a `TPool`'s or `TGrow`'s weight (`encoder.{k}.conv.weight`), which no other tiny
 /// autoencoder has: the mark of a TAEHV file.
 pub fn looks_taehv(name: &str) -> bool {
-    let segs: Vec<&str> = name.split('.').collect();
-    matches!(segs.as_slice(), ["encoder" | "decoder", k, "conv", "weight"] if k.parse::<usize>().is_ok())
+    matches!(OneImage::of(name), Some(OneImage::Pool | OneImage::Grow))
 }
 
 /// The latent channels and [`Video`] of a file's tensors (names as [`looks_taehv`] sees them);
